@@ -1,0 +1,90 @@
+// HlsHttpServer: the built-in HTTP server of hlsadaptivesink. Serves the files under one root
+// directory (what the sink writes with atomic renames) with HLS MIME types, CORS and cache
+// headers, and implements LL-HLS blocking playlist reload (_HLS_msn / _HLS_part): such requests
+// are held, without a thread each, until the sink reports with notify_playlist() that the
+// playlist has the requested segment/part, or answered 503 after 3 x target duration.
+//
+// Threading: the server runs its own GMainContext on its own thread, so it works whether or not
+// the application runs a GMainLoop. Every public method is thread-safe and may be called from
+// streaming threads; notify_playlist() only queues work for the server thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+
+namespace live::http {
+
+// Limits on what HTTP clients control.
+inline constexpr uint32_t kDefaultMaxHeldRequests = 1000;   // blocking reloads held at once
+inline constexpr uint64_t kMaxRequestBodyBytes = 64 * 1024;  // we serve GET/HEAD/OPTIONS only
+inline constexpr uint32_t kMaxBlockingAdvanceSegments = 2;   // _HLS_msn > last + 2 -> 400
+inline constexpr uint32_t kMaxBlockingAdvanceParts = 3;      // "Advance Part Limit" of the spec
+
+struct HlsHttpServerConfig {
+  std::string root_dir;            // files served: only regular files under this directory
+  std::string index_file;          // served at "/" when non-empty (e.g. examples/web/player.html)
+  uint32_t max_held_requests = kDefaultMaxHeldRequests;
+  // Held blocking reloads time out after 3 x target duration with 503 (LL-HLS spec). Update it
+  // with set_target_duration_ms() when the sink knows its target duration.
+  int64_t target_duration_ms = 6000;
+  bool cors = true;                // Access-Control-Allow-Origin: * and OPTIONS preflight
+};
+
+struct HlsHttpServerStats {
+  uint64_t requests = 0;           // every request seen
+  uint64_t responses_2xx = 0;
+  uint64_t responses_4xx = 0;
+  uint64_t responses_5xx = 0;
+  uint64_t bytes_sent = 0;         // response body bytes (full body; Range answers count the whole file)
+  uint64_t blocking_requests = 0;  // requests that carried _HLS_msn
+  uint64_t blocking_held = 0;      // currently held
+  uint64_t blocking_timeouts = 0;  // answered 503 after 3 x target duration
+  uint64_t blocking_refused = 0;   // over max_held_requests (503) or too far ahead (400)
+};
+
+class HlsHttpServer {
+ public:
+  explicit HlsHttpServer(HlsHttpServerConfig config);
+  ~HlsHttpServer();  // stops the server
+  HlsHttpServer(const HlsHttpServer&) = delete;
+  HlsHttpServer& operator=(const HlsHttpServer&) = delete;
+
+  // Listens on address:port ("0.0.0.0", "127.0.0.1", "::"; port 0 = any free port) and starts the
+  // server thread. Returns the bound port.
+  Result<uint16_t> start(const std::string& address, uint16_t port);
+  // Answers held requests with 503, closes the listener and joins the thread. Idempotent.
+  void stop();
+  bool running() const;
+  uint16_t port() const;  // bound port, 0 when not running
+
+  // Called by the sink after it has (atomically) written the media playlist at relative_path
+  // (relative to root_dir, e.g. "720p/index.m3u8"). last_msn is the media sequence number of
+  // the newest segment that has anything in the playlist; last_part is the index of the newest
+  // part of that segment listed in the playlist, or -1 if segment last_msn is complete and no
+  // part of segment last_msn + 1 is listed yet. Held requests that are now satisfied are
+  // answered with the new file.
+  //   A request (M, P) is available when M < last_msn, or M == last_msn and
+  //   (last_part == -1 or (P >= 0 and P <= last_part)). Without _HLS_part, P = -1.
+  void notify_playlist(const std::string& relative_path, int64_t last_msn, int64_t last_part);
+  // The sink stopped (EOS) or removed a playlist: held requests for it are answered at once with
+  // the current file, and later requests are no longer held.
+  void forget_playlist(const std::string& relative_path);
+
+  void set_target_duration_ms(int64_t target_duration_ms);
+
+  HlsHttpServerStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Content type for a file name by extension ("application/octet-stream" when unknown).
+const char* hls_content_type(const std::string& path);
+// Cache-Control for a non-blocking response to path (playlists "no-cache", segments immutable).
+const char* hls_cache_control(const std::string& path);
+
+}  // namespace live::http
