@@ -1,0 +1,42 @@
+// AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3), the body of an H.264 sequence header,
+// plus the picture size from its first SPS.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace live::flv {
+
+inline constexpr size_t kMaxParameterSets = 32;  // per array, per record
+
+struct AvcConfig {
+  uint8_t profile = 0;
+  uint8_t profile_compatibility = 0;
+  uint8_t level = 0;
+  uint8_t nal_length_size = 4;
+  std::vector<std::vector<uint8_t>> sps;
+  std::vector<std::vector<uint8_t>> pps;
+  uint32_t width = 0;   // 0 when the SPS could not be parsed
+  uint32_t height = 0;
+
+  // RFC 6381: "avc1.64001f".
+  std::string codec_string() const;
+};
+
+Result<AvcConfig> parse_avc_config(std::span<const uint8_t> record);
+
+struct AvcSpsInfo {
+  uint8_t profile = 0;
+  uint8_t level = 0;
+  uint32_t chroma_format_idc = 1;
+  uint32_t width = 0;
+  uint32_t height = 0;
+};
+// `nal` is the SPS NAL unit including its one-byte NAL header.
+Result<AvcSpsInfo> parse_avc_sps(std::span<const uint8_t> nal);
+
+}  // namespace live::flv

@@ -1,0 +1,144 @@
+#include "flv/flv_tag.h"
+
+#include <algorithm>
+#include <string>
+
+#include "common/byte_io.h"
+
+namespace live::flv {
+
+Result<FileHeader> parse_file_header(std::span<const uint8_t> b) {
+  if (b.size() < kFileHeaderSize) return make_error(Errc::truncated, "flv file header");
+  if (b[0] != 'F' || b[1] != 'L' || b[2] != 'V') return make_error(Errc::malformed, "flv signature");
+  uint32_t data_offset = load_be32(b.data() + 5);
+  if (data_offset != kFileHeaderSize)  // version 1 defines exactly 9; anything else is not FLV 1
+    return make_error(Errc::unsupported, "flv header data offset " + std::to_string(data_offset));
+  FileHeader h;
+  h.version = b[3];
+  h.has_audio = (b[4] & 0x04) != 0;
+  h.has_video = (b[4] & 0x01) != 0;
+  return h;
+}
+
+void write_file_header(std::vector<uint8_t>& out, const FileHeader& h) {
+  ByteWriter w(out);
+  w.bytes(std::string_view("FLV"));
+  w.u8(h.version);
+  w.u8(uint8_t((h.has_audio ? 0x04 : 0) | (h.has_video ? 0x01 : 0)));
+  w.be32(kFileHeaderSize);
+  w.be32(0);
+}
+
+Result<void> write_tag(std::vector<uint8_t>& out, uint8_t type, uint32_t timestamp,
+                       std::span<const uint8_t> payload, uint32_t stream_id) {
+  if (payload.size() > kMaxTagPayloadSize) return make_error(Errc::limit_exceeded, "flv tag payload size");
+  ByteWriter w(out);
+  w.u8(type & 0x1F);
+  w.be24(uint32_t(payload.size()));
+  w.be24(timestamp & 0xFFFFFF);
+  w.u8(uint8_t(timestamp >> 24));
+  w.be24(stream_id & 0xFFFFFF);
+  w.bytes(payload);
+  w.be32(uint32_t(kTagHeaderSize + payload.size()));
+  return {};
+}
+
+void FlvReader::reset() {
+  state_ = State::start;
+  pending_.clear();
+  need_ = 0;
+  current_ = Tag{};
+}
+
+std::optional<Tag> FlvReader::next_tag() {
+  if (tags_.empty()) return std::nullopt;
+  Tag t = std::move(tags_.front());
+  tags_.pop_front();
+  return t;
+}
+
+Result<void> FlvReader::feed(std::span<const uint8_t> data) {
+  if (state_ == State::failed) return error_;
+  while (!data.empty()) {
+    auto r = step(data);
+    if (!r) {
+      state_ = State::failed;
+      error_ = r.error();
+      return r;
+    }
+  }
+  return {};
+}
+
+// Collects bytes into pending_ until need_ are there, then acts on the completed structure.
+Result<void> FlvReader::step(std::span<const uint8_t>& in) {
+  if (state_ == State::start) {
+    uint8_t first = in[0];
+    if (first == 'F') {
+      state_ = State::header;
+      need_ = kFileHeaderSize;
+    } else {
+      state_ = State::tag_header;
+      need_ = kTagHeaderSize;
+    }
+    pending_.clear();
+  }
+  size_t take = std::min(need_ - pending_.size(), in.size());
+  pending_.insert(pending_.end(), in.begin(), in.begin() + take);
+  in = in.subspan(take);
+  consumed_ += take;
+  if (pending_.size() < need_) return {};
+
+  switch (state_) {
+    case State::header: {
+      auto h = parse_file_header(pending_);
+      if (!h) return h.error();
+      header_ = *h;
+      state_ = State::header_trailer;
+      need_ = kPreviousTagSizeSize;
+      break;
+    }
+    case State::header_trailer:
+    case State::tag_trailer:
+      // PreviousTagSize is informative only; writers disagree on it after corrupt tags, and
+      // trusting the forward size fields is what every demuxer does.
+      state_ = State::tag_header;
+      need_ = kTagHeaderSize;
+      break;
+    case State::tag_header: {
+      const uint8_t* p = pending_.data();
+      uint8_t type = p[0] & 0x1F;
+      if (p[0] & 0xC0) return make_error(Errc::malformed, "flv tag reserved bits set");
+      if (type != 8 && type != 9 && type != 18)
+        return make_error(Errc::malformed, "flv tag type " + std::to_string(type));
+      current_ = Tag{};
+      current_.type = type;
+      current_.filtered = (p[0] & 0x20) != 0;
+      uint32_t size = load_be24(p + 1);
+      current_.timestamp = load_be24(p + 4) | (uint32_t(p[7]) << 24);
+      current_.stream_id = load_be24(p + 8);
+      state_ = State::tag_payload;
+      need_ = size;
+      pending_.clear();
+      pending_.reserve(size);
+      if (size == 0) {  // empty tag: no payload bytes to wait for
+        tags_.push_back(std::move(current_));
+        state_ = State::tag_trailer;
+        need_ = kPreviousTagSizeSize;
+      }
+      return {};
+    }
+    case State::tag_payload:
+      current_.payload = std::move(pending_);
+      tags_.push_back(std::move(current_));
+      state_ = State::tag_trailer;
+      need_ = kPreviousTagSizeSize;
+      break;
+    default:
+      break;
+  }
+  pending_.clear();
+  return {};
+}
+
+}  // namespace live::flv
