@@ -27,6 +27,7 @@ struct ServerSessionLimits {
   uint32_t max_incoming_chunk_size = 16 * 1024 * 1024;  // largest Set Chunk Size we honour
   uint32_t max_amf_depth = 32;                     // nesting of objects/arrays in commands
   uint32_t max_pending_output = 4 * 1024 * 1024;   // bytes queued towards the peer
+  uint32_t max_held_media = 4 * 1024 * 1024;       // media bytes held while a publish awaits its decision
 };
 
 struct ServerSessionConfig {
@@ -99,6 +100,11 @@ class ServerSession {
   uint64_t bytes_in() const;
   uint64_t bytes_out() const;
   uint64_t messages_in() const;
+  // Media not delivered: sent outside a publish, or dropped by send_media() when the
+  // output queue was over max_pending_output.
+  uint64_t media_dropped() const;
+  // Whether the client used the digest ("FP9") handshake; false until the handshake is done.
+  bool handshake_used_digest() const;
 
  private:
   struct Impl;

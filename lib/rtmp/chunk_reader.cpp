@@ -1,0 +1,207 @@
+#include "rtmp/chunk_reader.h"
+
+#include <algorithm>
+#include <string>
+
+#include "common/byte_io.h"
+
+namespace live::rtmp {
+
+namespace {
+
+constexpr size_t message_header_size[4] = {11, 7, 3, 0};
+constexpr uint32_t timestamp_escape = 0xffffff;
+
+}  // namespace
+
+ChunkReader::ChunkReader(ChunkReaderLimits limits) : limits_(limits) {
+  limits_.max_chunk_size = std::min(limits_.max_chunk_size, max_protocol_chunk_size);
+}
+
+size_t ChunkReader::header_size_needed() const {
+  if (header_len_ < 1) return 1;
+  const uint8_t fmt = header_[0] >> 6;
+  const uint8_t csid_field = header_[0] & 0x3f;
+  const size_t basic = csid_field == 0 ? 2 : csid_field == 1 ? 3 : 1;
+  const size_t fixed = basic + message_header_size[fmt];
+  if (header_len_ < fixed) return fixed;
+  if (fmt < 3) {
+    return load_be24(header_ + basic) == timestamp_escape ? fixed + 4 : fixed;
+  }
+  // fmt 3 repeats the extended timestamp field when the stream's last header had one.
+  const uint32_t csid = csid_field == 0 ? 64u + header_[1] : csid_field == 1 ? 64u + header_[1] + 256u * header_[2] : csid_field;
+  auto it = streams_.find(csid);
+  if (it != streams_.end() && it->second.extended) return fixed + 4;
+  return fixed;
+}
+
+Result<size_t> ChunkReader::feed(std::span<const uint8_t> in, std::vector<Message>& out) {
+  if (failed_) return make_error(Errc::closed, "chunk reader failed earlier");
+  auto done = process(in, out);
+  if (!done) {
+    failed_ = true;
+    return done.error();
+  }
+  return in.size();
+}
+
+Result<void> ChunkReader::process(std::span<const uint8_t> in, std::vector<Message>& out) {
+  size_t pos = 0;
+  while (pos < in.size()) {
+    if (phase_ == Phase::header) {
+      // Take header bytes one field at a time, never more than the header needs.
+      size_t need = header_size_needed();
+      while (header_len_ < need && pos < in.size()) {
+        const size_t take = std::min(need - header_len_, in.size() - pos);
+        std::copy_n(in.begin() + pos, take, header_ + header_len_);
+        header_len_ += take;
+        pos += take;
+        need = header_size_needed();
+      }
+      if (header_len_ < need) break;
+      size_t replay_from = header_len_;
+      auto done = finish_header(out, replay_from);
+      if (!done) return done;
+      // Bytes peeked as a repeated extended timestamp that turned out to be payload: run
+      // them through again (at most 4 bytes, so this recursion is shallow).
+      const size_t replay_count = header_len_ - replay_from;
+      uint8_t replay[4];
+      std::copy_n(header_ + replay_from, replay_count, replay);
+      header_len_ = 0;
+      if (replay_count > 0) {
+        auto replayed = process(std::span<const uint8_t>(replay, replay_count), out);
+        if (!replayed) return replayed;
+      }
+      continue;
+    }
+    const size_t take = std::min(chunk_left_, in.size() - pos);
+    current_->payload.insert(current_->payload.end(), in.begin() + pos, in.begin() + pos + take);
+    pos += take;
+    chunk_left_ -= take;
+    if (chunk_left_ == 0) {
+      phase_ = Phase::header;
+      if (current_->payload.size() == current_->length) {
+        auto completed = complete_message(*current_, current_csid_, out);
+        if (!completed) return completed;
+      }
+    }
+  }
+  return {};
+}
+
+Result<void> ChunkReader::finish_header(std::vector<Message>& out, size_t& replay_from) {
+  const uint8_t fmt = header_[0] >> 6;
+  const uint8_t csid_field = header_[0] & 0x3f;
+  size_t basic = 1;
+  uint32_t csid = csid_field;
+  if (csid_field == 0) {
+    csid = 64u + header_[1];
+    basic = 2;
+  } else if (csid_field == 1) {
+    csid = 64u + header_[1] + 256u * header_[2];
+    basic = 3;
+  }
+  auto it = streams_.find(csid);
+  if (it == streams_.end()) {
+    if (fmt != 0) {
+      return make_error(Errc::protocol_violation,
+                        "chunk stream " + std::to_string(csid) + " starts with a fmt " + std::to_string(fmt) + " header");
+    }
+    if (streams_.size() >= limits_.max_chunk_streams) {
+      return make_error(Errc::limit_exceeded, "more than " + std::to_string(limits_.max_chunk_streams) + " chunk streams");
+    }
+    it = streams_.emplace(csid, StreamState{}).first;
+  }
+  StreamState& s = it->second;
+  const uint8_t* h = header_ + basic;
+  const size_t fixed = basic + message_header_size[fmt];
+
+  if (fmt < 3) {
+    if (s.in_message) {
+      return make_error(Errc::protocol_violation,
+                        "new message header on chunk stream " + std::to_string(csid) + " before the last message ended");
+    }
+    uint32_t field = load_be24(h);
+    s.extended = field == timestamp_escape;
+    if (s.extended) {
+      field = load_be32(header_ + fixed);
+      s.extended_value = field;
+    }
+    if (fmt == 0) {
+      s.timestamp = field;
+      s.delta = field;  // a following fmt 3 repeats it, as ffmpeg and librtmp writers assume
+    } else {
+      s.timestamp += field;
+      s.delta = field;
+    }
+    if (fmt <= 1) {
+      s.length = load_be24(h + 3);
+      s.type = h[6];
+    }
+    if (fmt == 0) s.stream_id = load_le32(h + 7);
+    s.has_header = true;
+  } else if (!s.in_message) {
+    // fmt 3 starting a new message: same header, timestamp advances by the last delta.
+    if (s.extended) {
+      s.extended_value = load_be32(header_ + fixed);
+      s.delta = s.extended_value;
+    }
+    s.timestamp += s.delta;
+  } else if (s.extended) {
+    // Continuation chunk: most peers repeat the extended timestamp here (spec, librtmp,
+    // ffmpeg, FMS), some do not. Take the 4 bytes only when they repeat the value.
+    if (load_be32(header_ + fixed) != s.extended_value) replay_from = fixed;
+  }
+
+  if (!s.in_message) {
+    if (s.length > limits_.max_message_size) {
+      return make_error(Errc::limit_exceeded, "message of " + std::to_string(s.length) + " bytes on chunk stream " +
+                                                  std::to_string(csid) + " exceeds the limit");
+    }
+    s.in_message = true;
+    s.payload.clear();
+    s.payload.reserve(s.length);
+    if (s.length == 0) {
+      phase_ = Phase::header;
+      return complete_message(s, csid, out);
+    }
+  }
+  current_ = &s;
+  current_csid_ = csid;
+  chunk_left_ = std::min<size_t>(chunk_size_, s.length - s.payload.size());
+  phase_ = Phase::payload;
+  return {};
+}
+
+Result<void> ChunkReader::complete_message(StreamState& s, uint32_t csid, std::vector<Message>& out) {
+  s.in_message = false;
+  Message m;
+  m.chunk_stream_id = csid;
+  m.timestamp = s.timestamp;
+  m.type = s.type;
+  m.stream_id = s.stream_id;
+  m.payload = std::move(s.payload);
+  s.payload = {};
+  current_ = nullptr;
+
+  if (m.message_type() == MessageType::set_chunk_size) {
+    if (m.payload.size() < 4) return make_error(Errc::malformed, "Set Chunk Size shorter than 4 bytes");
+    const uint32_t size = load_be32(m.payload.data()) & 0x7fffffff;
+    if (size == 0) return make_error(Errc::malformed, "Set Chunk Size of 0");
+    if (size > limits_.max_chunk_size) {
+      return make_error(Errc::limit_exceeded, "Set Chunk Size " + std::to_string(size) + " exceeds the limit");
+    }
+    chunk_size_ = size;
+  } else if (m.message_type() == MessageType::abort) {
+    if (m.payload.size() < 4) return make_error(Errc::malformed, "Abort message shorter than 4 bytes");
+    auto it = streams_.find(load_be32(m.payload.data()));
+    if (it != streams_.end() && &it->second != &s) {
+      it->second.in_message = false;
+      it->second.payload.clear();
+    }
+  }
+  out.push_back(std::move(m));
+  return {};
+}
+
+}  // namespace live::rtmp

@@ -1,0 +1,92 @@
+#include "rtmp/chunk_writer.h"
+
+#include <algorithm>
+
+#include "common/byte_io.h"
+#include "rtmp/chunk_reader.h"
+
+namespace live::rtmp {
+
+namespace {
+constexpr uint32_t timestamp_escape = 0xffffff;
+}
+
+ChunkWriter::ChunkWriter(uint32_t chunk_size) : chunk_size_(std::clamp<uint32_t>(chunk_size, 1, max_protocol_chunk_size)) {}
+
+void ChunkWriter::set_chunk_size_silently(uint32_t size) {
+  chunk_size_ = std::clamp<uint32_t>(size, 1, max_protocol_chunk_size);
+}
+
+void ChunkWriter::set_chunk_size(uint32_t size, std::vector<uint8_t>& out) {
+  const uint32_t clamped = std::clamp<uint32_t>(size, 1, max_protocol_chunk_size);
+  uint8_t payload[4];
+  store_be32(payload, clamped);
+  write(control_chunk_stream, 0, uint8_t(MessageType::set_chunk_size), 0, payload, out);
+  chunk_size_ = clamped;
+}
+
+void ChunkWriter::basic_header(uint8_t fmt, uint32_t csid, std::vector<uint8_t>& out) {
+  if (csid >= 2 && csid <= 63) {
+    out.push_back(uint8_t((fmt << 6) | csid));
+  } else if (csid >= 64 && csid <= 319) {
+    out.push_back(uint8_t(fmt << 6));
+    out.push_back(uint8_t(csid - 64));
+  } else {
+    const uint32_t v = csid - 64;
+    out.push_back(uint8_t((fmt << 6) | 1));
+    out.push_back(uint8_t(v & 0xff));
+    out.push_back(uint8_t(v >> 8));
+  }
+}
+
+void ChunkWriter::write(uint32_t csid, uint32_t timestamp, uint8_t type, uint32_t stream_id,
+                        std::span<const uint8_t> payload, std::vector<uint8_t>& out) {
+  csid = std::clamp(csid, min_chunk_stream_id, max_chunk_stream_id);
+  const uint32_t length = uint32_t(std::min<size_t>(payload.size(), 0xffffff));
+  payload = payload.first(length);
+
+  auto [it, fresh] = streams_.try_emplace(csid);
+  StreamState& s = it->second;
+  uint8_t fmt;
+  uint32_t delta = 0;
+  if (fresh || s.stream_id != stream_id || timestamp < s.timestamp) {
+    fmt = 0;
+  } else {
+    delta = timestamp - s.timestamp;
+    if (s.length != length || s.type != type) fmt = 1;
+    else if (s.delta_known && s.delta == delta) fmt = 3;
+    else fmt = 2;
+  }
+  const uint32_t field = fmt == 0 ? timestamp : delta;
+  const bool extended = field >= timestamp_escape;
+
+  ByteWriter w(out);
+  out.reserve(out.size() + length + 18 + (length / chunk_size_) * (3 + 4));
+  basic_header(fmt, csid, out);
+  if (fmt <= 2) w.be24(extended ? timestamp_escape : field);
+  if (fmt <= 1) {
+    w.be24(length);
+    w.u8(type);
+  }
+  if (fmt == 0) w.le32(stream_id);
+  if (extended) w.be32(field);
+
+  size_t pos = 0;
+  for (;;) {
+    const size_t take = std::min<size_t>(chunk_size_, length - pos);
+    w.bytes(payload.subspan(pos, take));
+    pos += take;
+    if (pos >= length) break;
+    basic_header(3, csid, out);
+    if (extended) w.be32(field);
+  }
+
+  s.timestamp = timestamp;
+  s.length = length;
+  s.type = type;
+  s.stream_id = stream_id;
+  s.delta = delta;
+  s.delta_known = fmt != 0;
+}
+
+}  // namespace live::rtmp
