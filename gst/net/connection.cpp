@@ -1,0 +1,233 @@
+#include "net/connection.h"
+
+#include "net/listener.h"
+#include "net/mount.h"
+
+#include <gst/gst.h>
+
+#include <array>
+#include <memory>
+
+GST_DEBUG_CATEGORY_EXTERN(live_net_debug);
+#define GST_CAT_DEFAULT live_net_debug
+
+namespace live::net {
+
+namespace {
+constexpr int64_t kLingerMicros = 2 * G_USEC_PER_SEC;  // grace period after an error reply
+
+// Carries the connection id through the async TLS handshake: the connection may be gone
+// when the callback runs, so it is looked up again rather than pointed to.
+struct HandshakeToken {
+  ConnectionOwner* owner;
+  uint64_t id;
+};
+}  // namespace
+
+Connection::Connection(ConnectionOwner& owner, uint64_t id, GSocketConnection* stream,
+                       std::string peer, GTlsCertificate* tls_certificate,
+                       const rtmp::ServerSessionConfig& session_config)
+    : owner_(owner),
+      id_(id),
+      peer_(std::move(peer)),
+      socket_connection_(G_SOCKET_CONNECTION(g_object_ref(stream))),
+      cancellable_(g_cancellable_new()),
+      session_(session_config) {
+  accepted_at_ = last_received_at_ = g_get_monotonic_time();
+  if (tls_certificate) {
+    GError* error = nullptr;
+    GIOStream* tls = g_tls_server_connection_new(G_IO_STREAM(socket_connection_),
+                                                 tls_certificate, &error);
+    if (tls) {
+      g_object_set(tls, "authentication-mode", G_TLS_AUTHENTICATION_NONE, nullptr);
+      stream_ = tls;
+      state_ = State::tls_handshake;
+    } else {
+      GST_WARNING("%s: cannot create TLS connection: %s", peer_.c_str(), error->message);
+      g_clear_error(&error);
+      state_ = State::closed;  // start() reports it
+    }
+  } else {
+    stream_ = G_IO_STREAM(g_object_ref(socket_connection_));
+  }
+}
+
+Connection::~Connection() {
+  if (read_source_) g_source_destroy(read_source_), g_source_unref(read_source_);
+  if (write_source_) g_source_destroy(write_source_), g_source_unref(write_source_);
+  g_cancellable_cancel(cancellable_);
+  g_object_unref(cancellable_);
+  if (stream_) g_object_unref(stream_);
+  g_object_unref(socket_connection_);
+}
+
+void Connection::start() {
+  if (state_ == State::closed) {
+    state_ = State::open;
+    close("TLS setup failed");
+    return;
+  }
+  if (state_ == State::tls_handshake) {
+    auto token = std::make_unique<HandshakeToken>(HandshakeToken{&owner_, id_});
+    g_tls_connection_handshake_async(G_TLS_CONNECTION(stream_), G_PRIORITY_DEFAULT, cancellable_,
+                                     on_tls_handshake_done, token.release());
+    return;
+  }
+  start_reading();
+}
+
+void Connection::on_tls_handshake_done(GObject* source, GAsyncResult* result, gpointer data) {
+  std::unique_ptr<HandshakeToken> token(static_cast<HandshakeToken*>(data));
+  GError* error = nullptr;
+  gboolean ok = g_tls_connection_handshake_finish(G_TLS_CONNECTION(source), result, &error);
+  Connection* self = token->owner->find_connection(token->id);
+  if (!self || self->state_ != State::tls_handshake) {
+    g_clear_error(&error);
+    return;
+  }
+  if (!ok) {
+    std::string reason = std::string("TLS handshake failed: ") + error->message;
+    g_clear_error(&error);
+    self->state_ = State::open;
+    self->close(reason);
+    return;
+  }
+  GST_DEBUG("%s: TLS handshake done", self->peer_.c_str());
+  self->state_ = State::open;
+  self->start_reading();
+}
+
+void Connection::start_reading() {
+  GInputStream* in = g_io_stream_get_input_stream(stream_);
+  read_source_ = g_pollable_input_stream_create_source(G_POLLABLE_INPUT_STREAM(in), nullptr);
+  g_source_set_callback(read_source_, G_SOURCE_FUNC(on_readable), this, nullptr);
+  g_source_attach(read_source_, g_main_context_get_thread_default());
+  // Data may already be buffered (TLS) before the socket polls readable again.
+  read_available();
+}
+
+gboolean Connection::on_readable(GObject*, gpointer data) {
+  static_cast<Connection*>(data)->read_available();
+  return G_SOURCE_CONTINUE;
+}
+
+void Connection::read_available() {
+  GPollableInputStream* in =
+      G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream_));
+  std::array<uint8_t, kReadChunkBytes> buffer;
+  // A few reads per wakeup, then yield so one fast peer cannot starve the others.
+  for (int round = 0; round < 4 && is_open(); ++round) {
+    GError* error = nullptr;
+    gssize n = g_pollable_input_stream_read_nonblocking(in, buffer.data(), buffer.size(),
+                                                        cancellable_, &error);
+    if (n < 0) {
+      if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+        g_clear_error(&error);
+        return;
+      }
+      std::string reason = std::string("read error: ") + error->message;
+      g_clear_error(&error);
+      close(reason);
+      return;
+    }
+    if (n == 0) {
+      close(state_ == State::lingering ? linger_reason_ : "peer closed the connection");
+      return;
+    }
+    last_received_at_ = g_get_monotonic_time();
+    if (state_ == State::lingering) continue;  // discard: we are only waiting for the close
+    auto fed = session_.feed(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
+    owner_.session_has_events(*this);  // events before the error still count
+    if (!is_open()) return;
+    if (!fed) {
+      close_after_flush("protocol error: " + fed.error().describe());
+      return;
+    }
+    flush();
+  }
+}
+
+void Connection::flush() {
+  if (state_ == State::closed || state_ == State::tls_handshake) return;
+  GPollableOutputStream* out =
+      G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream_));
+  while (!session_.pending_output().empty()) {
+    auto pending = session_.pending_output();
+    GError* error = nullptr;
+    gssize n = g_pollable_output_stream_write_nonblocking(out, pending.data(), pending.size(),
+                                                          cancellable_, &error);
+    if (n < 0) {
+      if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+        g_clear_error(&error);
+        break;
+      }
+      std::string reason = std::string("write error: ") + error->message;
+      g_clear_error(&error);
+      close(reason);
+      return;
+    }
+    session_.consume_output(static_cast<size_t>(n));
+  }
+  size_t left = session_.pending_output().size();
+  if (left > kMaxPendingOutputBytes) {
+    close("peer does not read: " + std::to_string(left) + " bytes queued");
+    return;
+  }
+  watch_writable(left > 0);
+  if (left == 0 && state_ == State::lingering && G_IS_SOCKET_CONNECTION(stream_)) {
+    // Plain TCP: FIN after the reply so the client reads it before the close (no RST race).
+    g_socket_shutdown(g_socket_connection_get_socket(socket_connection_), FALSE, TRUE, nullptr);
+  }
+}
+
+void Connection::watch_writable(bool on) {
+  if (on && !write_source_) {
+    GOutputStream* out = g_io_stream_get_output_stream(stream_);
+    write_source_ = g_pollable_output_stream_create_source(G_POLLABLE_OUTPUT_STREAM(out), nullptr);
+    g_source_set_callback(write_source_, G_SOURCE_FUNC(on_writable), this, nullptr);
+    g_source_attach(write_source_, g_main_context_get_thread_default());
+  } else if (!on && write_source_) {
+    g_source_destroy(write_source_);
+    g_source_unref(write_source_);
+    write_source_ = nullptr;
+  }
+}
+
+gboolean Connection::on_writable(GObject*, gpointer data) {
+  auto* self = static_cast<Connection*>(data);
+  // flush() may destroy this very source; keep it alive until we return.
+  GSource* source = g_source_ref(self->write_source_);
+  self->flush();
+  gboolean keep = !g_source_is_destroyed(source);
+  g_source_unref(source);
+  return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+void Connection::close_after_flush(const std::string& reason) {
+  if (state_ == State::closed || state_ == State::lingering) return;
+  if (state_ == State::tls_handshake) {
+    close(reason);
+    return;
+  }
+  state_ = State::lingering;
+  linger_reason_ = reason;
+  linger_deadline_ = g_get_monotonic_time() + kLingerMicros;
+  flush();
+}
+
+void Connection::close(const std::string& reason) {
+  if (state_ == State::closed) return;
+  state_ = State::closed;
+  if (read_source_) {
+    g_source_destroy(read_source_);
+    g_source_unref(read_source_);
+    read_source_ = nullptr;
+  }
+  watch_writable(false);
+  g_cancellable_cancel(cancellable_);
+  // Close the socket itself: closing a TLS stream would try to send close_notify and could block.
+  g_socket_close(g_socket_connection_get_socket(socket_connection_), nullptr);
+  owner_.connection_closed(*this, reason);
+}
+
+}  // namespace live::net

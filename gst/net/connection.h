@@ -1,0 +1,90 @@
+// Connection: one accepted TCP (or TLS) connection on a listener's I/O thread. It moves bytes
+// between the socket and its ServerSession without blocking, and tells its owner when the
+// session has events or the connection has ended. All methods run on the I/O thread.
+#pragma once
+
+#include <gio/gio.h>
+
+#include <cstdint>
+#include <string>
+
+#include "rtmp/server_session.h"
+
+namespace live::net {
+
+class Connection;
+class PublishMount;
+
+class ConnectionOwner {
+ public:
+  virtual ~ConnectionOwner() = default;
+  // The session was fed and may have events to take with next_event().
+  virtual void session_has_events(Connection& connection) = 0;
+  // The connection ended (peer closed, error, timeout or close() from the owner); called once.
+  virtual void connection_closed(Connection& connection, const std::string& reason) = 0;
+  // For the TLS handshake callback, which may run after the connection is gone.
+  virtual Connection* find_connection(uint64_t id) = 0;
+};
+
+class Connection {
+ public:
+  // Takes a reference on `stream` (a GSocketConnection); with `tls_certificate` the stream is
+  // wrapped in a GTlsServerConnection and the TLS handshake runs first.
+  Connection(ConnectionOwner& owner, uint64_t id, GSocketConnection* stream, std::string peer,
+             GTlsCertificate* tls_certificate, const rtmp::ServerSessionConfig& session_config);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Starts the TLS handshake or reading. Returns false (and closes) on immediate failure.
+  void start();
+
+  uint64_t id() const { return id_; }
+  const std::string& peer() const { return peer_; }
+  rtmp::ServerSession& session() { return session_; }
+  bool is_open() const { return state_ != State::closed; }
+  bool is_lingering() const { return state_ == State::lingering; }
+
+  // Writes what the session has queued, as far as the socket takes it now.
+  void flush();
+  // Ends at once: sources removed, socket closed, owner told. Idempotent.
+  void close(const std::string& reason);
+  // Ends gracefully: stop feeding the session, send what is queued (e.g. an onStatus error),
+  // then close when the peer closes or after a short grace period. The reason is logged then.
+  void close_after_flush(const std::string& reason);
+
+  // For timeouts (monotonic microseconds).
+  int64_t accepted_at() const { return accepted_at_; }
+  int64_t last_received_at() const { return last_received_at_; }
+  int64_t linger_deadline() const { return linger_deadline_; }
+  bool established = false;              // publish or play accepted: handshake timeout off
+  PublishMount* publish_mount = nullptr;  // set while this connection publishes to a mount
+  uint64_t bytes_reported = 0;            // session bytes_in() already given to the mount
+
+ private:
+  enum class State { tls_handshake, open, lingering, closed };
+
+  static void on_tls_handshake_done(GObject* source, GAsyncResult* result, gpointer token);
+  static gboolean on_readable(GObject* stream, gpointer self);
+  static gboolean on_writable(GObject* stream, gpointer self);
+  void start_reading();
+  void read_available();
+  void watch_writable(bool on);
+
+  ConnectionOwner& owner_;
+  uint64_t id_;
+  std::string peer_;
+  GSocketConnection* socket_connection_ = nullptr;  // owned ref
+  GIOStream* stream_ = nullptr;                      // owned ref: socket_connection_ or TLS
+  GCancellable* cancellable_ = nullptr;
+  GSource* read_source_ = nullptr;
+  GSource* write_source_ = nullptr;
+  rtmp::ServerSession session_;
+  State state_ = State::open;
+  std::string linger_reason_;
+  int64_t accepted_at_ = 0;
+  int64_t last_received_at_ = 0;
+  int64_t linger_deadline_ = 0;
+};
+
+}  // namespace live::net

@@ -1,0 +1,557 @@
+#include "net/listener.h"
+
+#include <gio/gio.h>
+#include <gst/gst.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "net/connection.h"
+
+GST_DEBUG_CATEGORY(live_net_debug);
+#define GST_CAT_DEFAULT live_net_debug
+
+namespace live::net {
+
+namespace {
+
+using ListenerKey = std::pair<std::string, uint16_t>;
+
+// The process-wide table of listeners. Its mutex is taken by acquire() and by ~Listener (so a
+// port is really closed before another user can bind it again); the I/O threads never take it.
+std::mutex& registry_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+std::map<ListenerKey, std::weak_ptr<Listener>>& registry() {
+  static std::map<ListenerKey, std::weak_ptr<Listener>> table;
+  return table;
+}
+
+void init_debug() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GST_DEBUG_CATEGORY_INIT(live_net_debug, "livenet", 0, "shared RTMP listener and connections");
+  });
+}
+
+std::string describe_address(GSocketAddress* address) {
+  if (!G_IS_INET_SOCKET_ADDRESS(address)) return "unknown";
+  GInetSocketAddress* inet = G_INET_SOCKET_ADDRESS(address);
+  gchar* ip = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
+  std::string text = std::string(ip) + ":" + std::to_string(g_inet_socket_address_get_port(inet));
+  g_free(ip);
+  return text;
+}
+
+
+}  // namespace
+
+struct Listener::Impl : ConnectionOwner {
+  struct PublishEntry {
+    std::string application;
+    std::string stream_key;
+    PublishMount* mount = nullptr;
+    uint64_t publisher = 0;  // connection id of the current publisher, 0 = none
+  };
+  struct PlayEntry {
+    std::string application;
+    std::string stream_key;
+    PlayMount* mount = nullptr;
+  };
+
+  ListenerConfig config;
+  uint16_t bound_port = 0;
+  GMainContext* context = nullptr;
+  GMainLoop* loop = nullptr;
+  GThread* thread = nullptr;
+  GSocket* socket = nullptr;
+  GSource* accept_source = nullptr;
+  GSource* timer_source = nullptr;
+  GSource* reap_source = nullptr;
+  GTlsCertificate* certificate = nullptr;
+
+  // Owned by the I/O thread.
+  std::map<uint64_t, std::unique_ptr<Connection>> connections;
+  std::vector<std::unique_ptr<Connection>> closed_connections;  // freed from an idle callback
+  std::vector<PublishEntry> publish_mounts;
+  std::vector<PlayEntry> play_mounts;
+  uint64_t next_connection_id = 1;
+  std::atomic<uint32_t> open_connections{0};
+
+  ~Impl() override { shutdown(); }
+
+  Result<void> start();
+  void shutdown();
+  void run_sync(const std::function<void()>& work);
+
+  // ConnectionOwner
+  void session_has_events(Connection& connection) override;
+  void connection_closed(Connection& connection, const std::string& reason) override;
+  Connection* find_connection(uint64_t id) override {
+    auto it = connections.find(id);
+    return it == connections.end() ? nullptr : it->second.get();
+  }
+
+  void accept_pending();
+  void check_timeouts();
+  void handle_publish(Connection& connection, const rtmp::SessionEvent& event);
+  void handle_play(Connection& connection, const rtmp::SessionEvent& event);
+  void end_publish(Connection& connection, const std::string& reason);
+  PublishEntry* find_publish_entry(const std::string& app, const std::string& key);
+  void schedule_reap();
+
+  static gboolean on_incoming(GSocket*, GIOCondition, gpointer self) {
+    static_cast<Impl*>(self)->accept_pending();
+    return G_SOURCE_CONTINUE;
+  }
+  static gboolean on_timer(gpointer self) {
+    static_cast<Impl*>(self)->check_timeouts();
+    return G_SOURCE_CONTINUE;
+  }
+  static gboolean on_reap(gpointer data) {
+    auto* self = static_cast<Impl*>(data);
+    self->closed_connections.clear();
+    g_source_unref(self->reap_source);
+    self->reap_source = nullptr;
+    return G_SOURCE_REMOVE;
+  }
+  static gpointer thread_main(gpointer data) {
+    auto* self = static_cast<Impl*>(data);
+    g_main_context_push_thread_default(self->context);
+    g_main_loop_run(self->loop);
+    g_main_context_pop_thread_default(self->context);
+    return nullptr;
+  }
+};
+
+Result<void> Listener::Impl::start() {
+  GError* error = nullptr;
+  if (!config.tls_certificate.empty() || !config.tls_key.empty()) {
+    if (config.tls_certificate.empty() || config.tls_key.empty())
+      return make_error(Errc::unsupported, "tls-certificate and tls-key must be set together");
+    certificate = g_tls_certificate_new_from_files(config.tls_certificate.c_str(),
+                                                   config.tls_key.c_str(), &error);
+    if (!certificate) {
+      std::string why = std::string("cannot load TLS certificate/key: ") + error->message;
+      g_clear_error(&error);
+      return make_error(Errc::unsupported, why);
+    }
+  }
+
+  GInetAddress* ip = g_inet_address_new_from_string(config.address.c_str());
+  if (!ip) {
+    GResolver* resolver = g_resolver_get_default();
+    GList* found = g_resolver_lookup_by_name(resolver, config.address.c_str(), nullptr, &error);
+    g_object_unref(resolver);
+    if (!found) {
+      std::string why = "cannot resolve address " + config.address + ": " + error->message;
+      g_clear_error(&error);
+      return make_error(Errc::malformed, why);
+    }
+    ip = G_INET_ADDRESS(g_object_ref(found->data));
+    g_resolver_free_addresses(found);
+  }
+  GSocketAddress* address = g_inet_socket_address_new(ip, config.port);
+  socket = g_socket_new(g_inet_address_get_family(ip), G_SOCKET_TYPE_STREAM,
+                        G_SOCKET_PROTOCOL_TCP, &error);
+  g_object_unref(ip);
+  bool ok = socket != nullptr;
+  if (ok) {
+    g_socket_set_blocking(socket, FALSE);
+    g_socket_set_listen_backlog(socket, kListenBacklog);
+    ok = g_socket_bind(socket, address, TRUE, &error) && g_socket_listen(socket, &error);
+  }
+  g_object_unref(address);
+  if (!ok) {
+    std::string why = "cannot listen on " + config.address + ":" + std::to_string(config.port) +
+                      ": " + (error ? error->message : "unknown error");
+    g_clear_error(&error);
+    return make_error(Errc::closed, why);
+  }
+  GSocketAddress* local = g_socket_get_local_address(socket, nullptr);
+  bound_port = local ? g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local)) : config.port;
+  if (local) g_object_unref(local);
+
+  context = g_main_context_new();
+  loop = g_main_loop_new(context, FALSE);
+  accept_source = g_socket_create_source(socket, G_IO_IN, nullptr);
+  g_source_set_callback(accept_source, G_SOURCE_FUNC(on_incoming), this, nullptr);
+  g_source_attach(accept_source, context);
+  timer_source = g_timeout_source_new_seconds(1);
+  g_source_set_callback(timer_source, on_timer, this, nullptr);
+  g_source_attach(timer_source, context);
+
+  std::string name = "rtmp-io-" + std::to_string(bound_port);
+  thread = g_thread_try_new(name.c_str(), thread_main, this, &error);
+  if (!thread) {
+    std::string why = std::string("cannot start I/O thread: ") + error->message;
+    g_clear_error(&error);
+    return make_error(Errc::closed, why);
+  }
+  GST_INFO("listening on %s:%u%s", config.address.c_str(), bound_port,
+           certificate ? " (RTMPS)" : "");
+  return {};
+}
+
+void Listener::Impl::shutdown() {
+  if (thread) {
+    run_sync([this] {
+      std::vector<uint64_t> ids;
+      for (auto& [id, connection] : connections) ids.push_back(id);
+      for (uint64_t id : ids) {
+        if (Connection* connection = find_connection(id)) connection->close("listener stopped");
+      }
+      closed_connections.clear();
+      g_main_loop_quit(loop);
+    });
+    g_thread_join(thread);
+    thread = nullptr;
+  }
+  for (GSource** source : {&accept_source, &timer_source, &reap_source}) {
+    if (*source) {
+      g_source_destroy(*source);
+      g_source_unref(*source);
+      *source = nullptr;
+    }
+  }
+  connections.clear();
+  closed_connections.clear();
+  if (socket) {
+    g_socket_close(socket, nullptr);
+    g_object_unref(socket);
+    socket = nullptr;
+  }
+  if (loop) g_main_loop_unref(loop), loop = nullptr;
+  if (context) g_main_context_unref(context), context = nullptr;
+  if (certificate) g_object_unref(certificate), certificate = nullptr;
+  if (bound_port) GST_INFO("stopped listening on %s:%u", config.address.c_str(), bound_port);
+}
+
+void Listener::Impl::run_sync(const std::function<void()>& work) {
+  if (g_main_context_is_owner(context)) {
+    work();
+    return;
+  }
+  struct Call {
+    const std::function<void()>* work;
+    std::mutex mutex;
+    std::condition_variable done_cv;
+    bool done = false;
+  } call{&work};
+  g_main_context_invoke(
+      context,
+      [](gpointer data) -> gboolean {
+        auto* c = static_cast<Call*>(data);
+        (*c->work)();
+        std::lock_guard lock(c->mutex);
+        c->done = true;
+        c->done_cv.notify_one();
+        return G_SOURCE_REMOVE;
+      },
+      &call);
+  std::unique_lock lock(call.mutex);
+  call.done_cv.wait(lock, [&] { return call.done; });
+}
+
+void Listener::Impl::accept_pending() {
+  for (;;) {
+    GError* error = nullptr;
+    GSocket* client = g_socket_accept(socket, nullptr, &error);
+    if (!client) {
+      if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        GST_WARNING("accept failed on port %u: %s", bound_port, error->message);
+      g_clear_error(&error);
+      return;
+    }
+    GSocketAddress* remote = g_socket_get_remote_address(client, nullptr);
+    std::string peer = remote ? describe_address(remote) : "unknown";
+    if (remote) g_object_unref(remote);
+    if (connections.size() >= config.max_connections) {
+      GST_WARNING("port %u: refusing connection from %s: max-connections (%u) reached",
+                  bound_port, peer.c_str(), config.max_connections);
+      g_socket_close(client, nullptr);
+      g_object_unref(client);
+      continue;
+    }
+    g_socket_set_blocking(client, FALSE);
+    g_socket_set_option(client, IPPROTO_TCP, TCP_NODELAY, 1, nullptr);
+    GSocketConnection* stream = g_socket_connection_factory_create_connection(client);
+    g_object_unref(client);
+    uint64_t id = next_connection_id++;
+    GST_INFO("port %u: connection %" G_GUINT64_FORMAT " from %s", bound_port, id, peer.c_str());
+    auto connection =
+        std::make_unique<Connection>(*this, id, stream, peer, certificate, config.session);
+    g_object_unref(stream);
+    Connection& ref = *connection;
+    connections.emplace(id, std::move(connection));
+    open_connections = connections.size();
+    ref.start();
+  }
+}
+
+void Listener::Impl::check_timeouts() {
+  const int64_t now = g_get_monotonic_time();
+  std::vector<std::pair<uint64_t, std::string>> expired;
+  for (auto& [id, connection] : connections) {
+    if (connection->is_lingering()) {
+      if (now >= connection->linger_deadline()) expired.emplace_back(id, "closed after error reply");
+    } else if (!connection->established &&
+               now - connection->accepted_at() > kHandshakeTimeoutSeconds * G_USEC_PER_SEC) {
+      expired.emplace_back(id, "no publish/play within " +
+                                   std::to_string(kHandshakeTimeoutSeconds) + " s");
+    } else if (now - connection->last_received_at() >
+               kIdleConnectionTimeoutSeconds * G_USEC_PER_SEC) {
+      expired.emplace_back(id, "nothing received for " +
+                                   std::to_string(kIdleConnectionTimeoutSeconds) + " s");
+    }
+  }
+  for (auto& [id, reason] : expired) {
+    if (Connection* connection = find_connection(id)) connection->close(reason);
+  }
+}
+
+Listener::Impl::PublishEntry* Listener::Impl::find_publish_entry(const std::string& app,
+                                                                 const std::string& key) {
+  PublishEntry* wildcard = nullptr;
+  for (auto& entry : publish_mounts) {
+    if (entry.application != app) continue;
+    if (entry.stream_key == key) return &entry;
+    if (entry.stream_key.empty()) wildcard = &entry;
+  }
+  return wildcard;
+}
+
+void Listener::Impl::session_has_events(Connection& connection) {
+  rtmp::SessionEvent event;
+  while (connection.is_open() && !connection.is_lingering() &&
+         connection.session().next_event(event)) {
+    switch (event.kind) {
+      case rtmp::SessionEventKind::handshake_done:
+        GST_DEBUG("%s: handshake done", connection.peer().c_str());
+        break;
+      case rtmp::SessionEventKind::connect:
+        GST_DEBUG("%s: connect app=%s", connection.peer().c_str(), event.app.c_str());
+        break;
+      case rtmp::SessionEventKind::publish_requested:
+        handle_publish(connection, event);
+        break;
+      case rtmp::SessionEventKind::play_requested:
+        handle_play(connection, event);
+        break;
+      case rtmp::SessionEventKind::media:
+        if (connection.publish_mount) connection.publish_mount->media(std::move(event.message));
+        break;
+      case rtmp::SessionEventKind::unpublished:
+        end_publish(connection, "publisher unpublished");
+        break;
+      case rtmp::SessionEventKind::closed:
+        end_publish(connection, "publisher closed the stream");
+        connection.close_after_flush("session ended by the peer");
+        break;
+    }
+  }
+  if (connection.publish_mount) {
+    uint64_t total = connection.session().bytes_in();
+    if (total > connection.bytes_reported) {
+      connection.publish_mount->bytes_received(total - connection.bytes_reported);
+      connection.bytes_reported = total;
+    }
+  }
+}
+
+void Listener::Impl::handle_publish(Connection& connection, const rtmp::SessionEvent& event) {
+  StreamRequest request{connection.id(), connection.peer(), event.app, event.stream_key,
+                        event.query};
+  auto refuse = [&](const std::string& why) {
+    GST_INFO("%s: publish to app '%s' refused: %s", connection.peer().c_str(), event.app.c_str(),
+             why.c_str());
+    GST_DEBUG("%s: refused stream key was '%s'", connection.peer().c_str(),
+              event.stream_key.c_str());
+    connection.session().reject_publish("NetStream.Publish.BadName", why);
+    connection.close_after_flush("publish refused: " + why);
+  };
+  if (connection.publish_mount) return refuse("this connection already publishes");
+  PublishEntry* entry = find_publish_entry(event.app, event.stream_key);
+  if (!entry) return refuse("no such stream");
+  PublishMount* mount = entry->mount;
+  if (!mount->authorize_publish(request)) return refuse("not authorized");
+  // The signal handler ran application code: the entry may have moved, look it up again.
+  entry = find_publish_entry(event.app, event.stream_key);
+  if (!entry || entry->mount != mount) return refuse("no such stream");
+  if (entry->publisher != 0) {
+    if (!mount->allows_takeover()) return refuse("already publishing");
+    if (Connection* previous = find_connection(entry->publisher)) {
+      GST_INFO("%s takes over the stream from %s", connection.peer().c_str(),
+               previous->peer().c_str());
+      end_publish(*previous, "taken over by " + connection.peer());
+      previous->session().close("NetStream.Unpublish.Success", "taken over by another publisher");
+      previous->close_after_flush("taken over by another publisher");
+    }
+    entry->publisher = 0;
+  }
+  connection.session().accept_publish();
+  connection.established = true;
+  connection.publish_mount = mount;
+  connection.bytes_reported = connection.session().bytes_in();
+  entry->publisher = connection.id();
+  GST_INFO("%s: publishing to app '%s'", connection.peer().c_str(), event.app.c_str());
+  mount->publish_started(request);
+}
+
+void Listener::Impl::handle_play(Connection& connection, const rtmp::SessionEvent& event) {
+  StreamRequest request{connection.id(), connection.peer(), event.app, event.stream_key,
+                        event.query};
+  const PlayEntry* found = nullptr;
+  for (auto& entry : play_mounts) {
+    if (entry.application == event.app && entry.stream_key == event.stream_key) found = &entry;
+  }
+  std::string code = "NetStream.Play.StreamNotFound";
+  std::string why = "no such stream";
+  if (found) {
+    // Routing exists; sending media to players arrives with flvrelaysink.
+    code = "NetStream.Play.Failed";
+    why = found->mount->authorize_play(request) ? "playing is not supported on this server yet"
+                                                : "not authorized";
+  }
+  GST_INFO("%s: play of app '%s' refused: %s", connection.peer().c_str(), event.app.c_str(),
+           why.c_str());
+  connection.session().reject_play(code, why);
+  connection.close_after_flush("play refused: " + why);
+}
+
+void Listener::Impl::end_publish(Connection& connection, const std::string& reason) {
+  PublishMount* mount = connection.publish_mount;
+  if (!mount) return;
+  connection.publish_mount = nullptr;
+  for (auto& entry : publish_mounts) {
+    if (entry.mount == mount && entry.publisher == connection.id()) entry.publisher = 0;
+  }
+  GST_INFO("%s: publish ended: %s", connection.peer().c_str(), reason.c_str());
+  mount->publish_stopped(reason);
+}
+
+void Listener::Impl::connection_closed(Connection& connection, const std::string& reason) {
+  GST_INFO("port %u: connection %" G_GUINT64_FORMAT " from %s closed: %s", bound_port,
+           connection.id(), connection.peer().c_str(), reason.c_str());
+  end_publish(connection, reason);
+  auto it = connections.find(connection.id());
+  if (it == connections.end()) return;
+  closed_connections.push_back(std::move(it->second));
+  connections.erase(it);
+  open_connections = connections.size();
+  schedule_reap();
+}
+
+void Listener::Impl::schedule_reap() {
+  if (reap_source || !context) return;
+  reap_source = g_idle_source_new();
+  g_source_set_callback(reap_source, on_reap, this, nullptr);
+  g_source_attach(reap_source, context);
+}
+
+// --- Listener ---
+
+Listener::Listener(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Listener::~Listener() {
+  std::lock_guard lock(registry_mutex());
+  auto it = registry().find({impl_->config.address, impl_->config.port});
+  if (it != registry().end() && it->second.expired()) registry().erase(it);
+  impl_->shutdown();
+}
+
+Result<std::shared_ptr<Listener>> Listener::acquire(const ListenerConfig& config) {
+  init_debug();
+  std::lock_guard lock(registry_mutex());
+  ListenerKey key{config.address, config.port};
+  auto it = registry().find(key);
+  if (it != registry().end()) {
+    if (auto existing = it->second.lock()) {
+      const ListenerConfig& have = existing->impl_->config;
+      if (have.tls_certificate != config.tls_certificate || have.tls_key != config.tls_key) {
+        return make_error(Errc::refused,
+                          "TLS settings differ from those of another element on " +
+                              config.address + ":" + std::to_string(config.port));
+      }
+      if (have.max_connections != config.max_connections ||
+          have.session.outgoing_chunk_size != config.session.outgoing_chunk_size) {
+        GST_WARNING("%s:%u is shared: max-connections/chunk-size of the first element apply",
+                    config.address.c_str(), config.port);
+      }
+      return existing;
+    }
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  if (auto started = impl->start(); !started) return started.error();
+  std::shared_ptr<Listener> listener(new Listener(std::move(impl)));
+  if (config.port != 0) registry()[key] = listener;  // port 0: a private ephemeral port
+  return listener;
+}
+
+Result<void> Listener::add_publish_mount(const std::string& application,
+                                         const std::string& stream_key, PublishMount* mount) {
+  Result<void> result;
+  impl_->run_sync([&] {
+    for (auto& entry : impl_->publish_mounts) {
+      if (entry.application == application && entry.stream_key == stream_key) {
+        result = make_error(Errc::refused, "another element already serves application '" +
+                                               application + "' with this stream key");
+        return;
+      }
+    }
+    impl_->publish_mounts.push_back({application, stream_key, mount, 0});
+  });
+  return result;
+}
+
+void Listener::remove_publish_mount(PublishMount* mount) {
+  impl_->run_sync([&] {
+    auto& mounts = impl_->publish_mounts;
+    for (auto it = mounts.begin(); it != mounts.end(); ++it) {
+      if (it->mount != mount) continue;
+      if (Connection* publisher = impl_->find_connection(it->publisher)) {
+        impl_->end_publish(*publisher, "element stopped");
+        publisher->session().close("NetStream.Unpublish.Success", "stream stopped by the server");
+        publisher->close_after_flush("element stopped");
+      }
+      mounts.erase(it);
+      return;
+    }
+  });
+}
+
+Result<void> Listener::add_play_mount(const std::string& application,
+                                      const std::string& stream_key, PlayMount* mount) {
+  Result<void> result;
+  impl_->run_sync([&] {
+    for (auto& entry : impl_->play_mounts) {
+      if (entry.application == application && entry.stream_key == stream_key) {
+        result = make_error(Errc::refused, "another element already plays out application '" +
+                                               application + "' with this stream key");
+        return;
+      }
+    }
+    impl_->play_mounts.push_back({application, stream_key, mount});
+  });
+  return result;
+}
+
+void Listener::remove_play_mount(PlayMount* mount) {
+  impl_->run_sync([&] {
+    std::erase_if(impl_->play_mounts, [&](const Impl::PlayEntry& e) { return e.mount == mount; });
+  });
+}
+
+uint16_t Listener::port() const { return impl_->bound_port; }
+bool Listener::uses_tls() const { return impl_->certificate != nullptr; }
+uint32_t Listener::connection_count() const { return impl_->open_connections.load(); }
+
+}  // namespace live::net

@@ -1,0 +1,75 @@
+// Listener: one listening TCP socket (optionally RTMPS) and one I/O thread, shared by every
+// element of the process that names the same address and port. Accepted connections each run
+// a live::rtmp::ServerSession; after connect + publish they are routed to the PublishMount
+// registered for (application, stream key), or refused with NetStream.Publish.BadName.
+//
+// Threading: the I/O thread (a GMainContext + GMainLoop in a GThread) owns every connection,
+// the mount tables and all sockets. Public methods may be called from any thread except where
+// noted; they run their work on the I/O thread and wait for it, so after remove_*_mount()
+// returns no callback into that mount is running or will run. Mount callbacks must therefore
+// never wait for a thread that may be inside add/remove (see docs/elements/rtmpserversrc.md).
+// Lock order: registry mutex -> (nothing); the listener itself needs no lock of its own.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "net/mount.h"
+#include "rtmp/server_session.h"
+
+namespace live::net {
+
+// Named limits of a listener (see docs/elements/rtmpserversrc.md).
+inline constexpr uint32_t kDefaultMaxConnections = 128;
+inline constexpr uint32_t kHandshakeTimeoutSeconds = 10;  // accept to publish/play accepted
+inline constexpr uint32_t kIdleConnectionTimeoutSeconds = 30;  // nothing received for this long
+inline constexpr size_t kMaxPendingOutputBytes = 4 * 1024 * 1024;  // towards one peer
+inline constexpr size_t kReadChunkBytes = 64 * 1024;
+inline constexpr int kListenBacklog = 64;
+
+struct ListenerConfig {
+  std::string address = "0.0.0.0";
+  uint16_t port = 1935;
+  std::string tls_certificate;  // PEM file; with tls_key: RTMPS on this port
+  std::string tls_key;          // PEM file
+  uint32_t max_connections = kDefaultMaxConnections;
+  rtmp::ServerSessionConfig session;
+};
+
+class Listener {
+ public:
+  // Returns the shared listener for config.address:config.port, starting it (bind, listen,
+  // I/O thread) if this is the first user. Errors: bind/listen failure, unreadable TLS files,
+  // or TLS settings that differ from those of the running listener on the same port.
+  // max_connections and the session config of the first user apply; later users with other
+  // values get a warning in the log.
+  static Result<std::shared_ptr<Listener>> acquire(const ListenerConfig& config);
+
+  ~Listener();  // the last user leaving: closes every connection, the socket and the thread
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Mounts: an empty stream key matches any key of that application (exact keys win).
+  // Fails with Errc::refused if the same (application, stream key) is already registered.
+  Result<void> add_publish_mount(const std::string& application, const std::string& stream_key,
+                                 PublishMount* mount);
+  // Ends the mount's current publisher (onStatus to the client, then close) and unregisters.
+  void remove_publish_mount(PublishMount* mount);
+  Result<void> add_play_mount(const std::string& application, const std::string& stream_key,
+                              PlayMount* mount);
+  void remove_play_mount(PlayMount* mount);
+
+  uint16_t port() const;
+  bool uses_tls() const;
+  uint32_t connection_count() const;
+
+  struct Impl;
+
+ private:
+  explicit Listener(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace live::net

@@ -1,0 +1,49 @@
+// Mounts: what an element registers on a shared listener to receive (publish) or serve (play)
+// one stream, named by RTMP application + stream key. Every method is called on the listener's
+// I/O thread; implementations must return quickly and never block on the I/O thread (no
+// waiting for the streaming thread, no state changes).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "rtmp/message.h"
+
+namespace live::net {
+
+// Who asks to publish or play, as the listener saw it.
+struct StreamRequest {
+  uint64_t connection_id = 0;
+  std::string client_address;  // "ip:port" of the peer
+  std::string application;     // from connect, without query
+  std::string stream_key;      // from publish/play, without query (a secret: log at DEBUG only)
+  std::string query;           // query string from the stream name or tcUrl
+};
+
+// A receiving end for one published stream (rtmpserversrc).
+class PublishMount {
+ public:
+  virtual ~PublishMount() = default;
+  // The application's decision (e.g. the authorize-publish signal). false -> BadName.
+  virtual bool authorize_publish(const StreamRequest& request) = 0;
+  // Whether a new publisher for this mount replaces a current one (else: refused as busy).
+  virtual bool allows_takeover() const = 0;
+  // A publisher was accepted; media follows until publish_stopped.
+  virtual void publish_started(const StreamRequest& request) = 0;
+  // One audio (8), video (9) or data (18) message of the current publisher.
+  virtual void media(rtmp::Message&& message) = 0;
+  // Raw bytes read from the current publisher's connection (for stats).
+  virtual void bytes_received(uint64_t count) = 0;
+  // The current publisher ended (unpublish, disconnect, error, takeover, shutdown).
+  virtual void publish_stopped(const std::string& reason) = 0;
+};
+
+// A sending end for one stream to players (flvrelaysink, later). Only the routing exists so
+// far: a play request for a mount nobody registered is refused with NetStream.Play.StreamNotFound.
+class PlayMount {
+ public:
+  virtual ~PlayMount() = default;
+  virtual bool authorize_play(const StreamRequest& request) = 0;
+};
+
+}  // namespace live::net
