@@ -1,0 +1,371 @@
+// LL-HLS: parts, preload hints, server control, rendition reports, delta updates and the
+// blocking playlist reload rules.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "hls/media_playlist.h"
+#include "playlist_parser.h"
+
+namespace live::hls {
+namespace {
+
+using test::check_media_rules;
+using test::check_update_rules;
+using test::parse_media_playlist;
+using test::ParsedMediaPlaylist;
+
+ParsedMediaPlaylist parse_checked(const std::string& text) {
+  auto parsed = parse_media_playlist(text);
+  EXPECT_TRUE(parsed.ok()) << parsed.error << "\n" << text;
+  if (!parsed.ok()) return {};
+  for (const auto& problem : check_media_rules(*parsed.playlist)) ADD_FAILURE() << problem << "\n" << text;
+  return *parsed.playlist;
+}
+
+MediaPlaylistConfig ll_config() {
+  MediaPlaylistConfig c;
+  c.target_duration = 2;
+  c.window_segments = 4;
+  c.part_target = 0.5;
+  c.map = MapInfo{"init.mp4", std::nullopt};
+  return c;
+}
+
+std::string part_uri(int msn, int k) { return "seg" + std::to_string(msn) + "." + std::to_string(k) + ".m4s"; }
+
+// Adds the 4 parts (0.5 s, keyframe every second) and completes segment `msn`.
+void add_full_segment(MediaPlaylist& pl, int msn, std::optional<int64_t> pdt = std::nullopt) {
+  for (int k = 0; k < 4; ++k)
+    ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(msn, k), k % 2 == 0, std::nullopt}).ok());
+  SegmentInfo s;
+  s.duration = 2.0;
+  s.uri = "seg" + std::to_string(msn) + ".m4s";
+  s.program_date_time_ms = pdt;
+  auto added = pl.add_segment(s);
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ(*added, uint64_t(msn));
+}
+
+TEST(LowLatency, PartsPreloadHintServerControlRenditionReports) {
+  MediaPlaylist video(ll_config());
+  MediaPlaylist audio(ll_config());
+  add_full_segment(video, 0, 1'763'751'850'000);
+  add_full_segment(video, 1);
+  ASSERT_TRUE(video.add_part(PartInfo{0.5, part_uri(2, 0), true, std::nullopt}).ok());
+  ASSERT_TRUE(video.add_part(PartInfo{0.5, part_uri(2, 1), false, std::nullopt}).ok());
+  video.set_preload_hint(PreloadHint{part_uri(2, 2), std::nullopt, std::nullopt});
+  // The audio rendition is one part behind.
+  add_full_segment(audio, 0);
+  add_full_segment(audio, 1);
+  ASSERT_TRUE(audio.add_part(PartInfo{0.5, "a" + part_uri(2, 0), true, std::nullopt}).ok());
+  const RenditionReport report = audio.rendition_report("../audio/playlist.m3u8");
+  EXPECT_EQ(report.last_msn, 2u);
+  EXPECT_EQ(report.last_part, std::optional<uint32_t>(0));
+  video.set_rendition_reports({report});
+
+  const std::string text = video.render();
+  EXPECT_EQ(text,
+            "#EXTM3U\n"
+            "#EXT-X-VERSION:6\n"
+            "#EXT-X-TARGETDURATION:2\n"
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,HOLD-BACK=6.000,PART-HOLD-BACK=1.500\n"
+            "#EXT-X-PART-INF:PART-TARGET=0.50000\n"
+            "#EXT-X-MEDIA-SEQUENCE:0\n"
+            "#EXT-X-INDEPENDENT-SEGMENTS\n"
+            "#EXT-X-MAP:URI=\"init.mp4\"\n"
+            "#EXT-X-PROGRAM-DATE-TIME:2025-11-21T19:04:10.000Z\n"
+            "#EXT-X-PART:DURATION=0.50000,URI=\"seg0.0.m4s\",INDEPENDENT=YES\n"
+            "#EXT-X-PART:DURATION=0.50000,URI=\"seg0.1.m4s\"\n"
+            "#EXT-X-PART:DURATION=0.50000,URI=\"seg0.2.m4s\",INDEPENDENT=YES\n"
+            "#EXT-X-PART:DURATION=0.50000,URI=\"seg0.3.m4s\"\n"
+            "#EXTINF:2.00000,\n"
+            "seg0.m4s\n"
+            "#EXT-X-PART:DURATION=0.50000,URI=\"seg1.0.m4s\",INDEPENDENT=YES\n"
+            "#EXT-X-PART:DURATION=0.50000,URI=\"seg1.1.m4s\"\n"
+            "#EXT-X-PART:DURATION=0.50000,URI=\"seg1.2.m4s\",INDEPENDENT=YES\n"
+            "#EXT-X-PART:DURATION=0.50000,URI=\"seg1.3.m4s\"\n"
+            "#EXTINF:2.00000,\n"
+            "seg1.m4s\n"
+            "#EXT-X-PART:DURATION=0.50000,URI=\"seg2.0.m4s\",INDEPENDENT=YES\n"
+            "#EXT-X-PART:DURATION=0.50000,URI=\"seg2.1.m4s\"\n"
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"seg2.2.m4s\"\n"
+            "#EXT-X-RENDITION-REPORT:URI=\"../audio/playlist.m3u8\",LAST-MSN=2,LAST-PART=0\n");
+  const ParsedMediaPlaylist p = parse_checked(text);
+  ASSERT_EQ(p.segments.size(), 2u);
+  EXPECT_EQ(p.segments[1].parts.size(), 4u);
+  ASSERT_EQ(p.open_parts.size(), 2u);
+  EXPECT_EQ(p.preload_hint->at("URI"), "seg2.2.m4s");
+  EXPECT_EQ(video.next_msn(), 2u);
+  EXPECT_EQ(video.next_part_index(), 2u);
+
+  // Publishing the hinted part consumes the hint; the next render has no stale hint.
+  ASSERT_TRUE(video.add_part(PartInfo{0.5, part_uri(2, 2), true, std::nullopt}).ok());
+  const ParsedMediaPlaylist p2 = parse_checked(video.render());
+  EXPECT_FALSE(p2.preload_hint.has_value());
+  for (const auto& problem : check_update_rules(p, p2)) ADD_FAILURE() << problem;
+}
+
+TEST(LowLatency, PartsAreDroppedThreeTargetDurationsFromTheEndAndTheirFilesReleased) {
+  MediaPlaylistConfig c = ll_config();
+  c.window_segments = 6;
+  MediaPlaylist pl(c);
+  for (int n = 0; n < 4; ++n) add_full_segment(pl, n);
+  // 8 s listed: seg0 ends 6 s before the end (kept: not more than 3 x 2 s), nothing removed.
+  EXPECT_TRUE(pl.take_removed_uris().empty());
+  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(4, 0), true, std::nullopt}).ok());
+  // Now seg0 ends 6.5 s before the end: its EXT-X-PART lines (and part files) go.
+  EXPECT_EQ(pl.take_removed_uris(),
+            (std::vector<std::string>{part_uri(0, 0), part_uri(0, 1), part_uri(0, 2), part_uri(0, 3)}));
+  const ParsedMediaPlaylist p = parse_checked(pl.render());
+  ASSERT_EQ(p.segments.size(), 4u);
+  EXPECT_TRUE(p.segments[0].parts.empty());
+  EXPECT_EQ(p.segments[1].parts.size(), 4u);
+  EXPECT_EQ(p.segments[0].uri, "seg0.m4s");  // the segment itself stays
+}
+
+TEST(LowLatency, ByteRangePartsAndHint) {
+  MediaPlaylistConfig c = ll_config();
+  c.map.reset();
+  c.part_target = 1.0;
+  c.target_duration = 2;
+  MediaPlaylist pl(c);
+  ASSERT_TRUE(pl.add_part(PartInfo{1.0, "s0.ts", true, ByteRange{18800, 0}}).ok());
+  pl.set_preload_hint(PreloadHint{"s0.ts", 18800, std::nullopt});
+  EXPECT_EQ(pl.render(),
+            "#EXTM3U\n"
+            "#EXT-X-VERSION:4\n"
+            "#EXT-X-TARGETDURATION:2\n"
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,HOLD-BACK=6.000,PART-HOLD-BACK=3.000\n"
+            "#EXT-X-PART-INF:PART-TARGET=1.00000\n"
+            "#EXT-X-MEDIA-SEQUENCE:0\n"
+            "#EXT-X-INDEPENDENT-SEGMENTS\n"
+            "#EXT-X-PART:DURATION=1.00000,URI=\"s0.ts\",INDEPENDENT=YES,BYTERANGE=\"18800@0\"\n"
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"s0.ts\",BYTERANGE-START=18800\n");
+  const ParsedMediaPlaylist before = parse_checked(pl.render());
+  ASSERT_TRUE(pl.add_part(PartInfo{1.0, "s0.ts", false, ByteRange{9400, 18800}}).ok());
+  SegmentInfo s;
+  s.duration = 2.0;
+  s.uri = "s0.ts";
+  ASSERT_TRUE(pl.add_segment(s).ok());
+  const ParsedMediaPlaylist after = parse_checked(pl.render());
+  EXPECT_FALSE(after.preload_hint.has_value());  // consumed by the matching part
+  for (const auto& problem : check_update_rules(before, after)) ADD_FAILURE() << problem;
+  EXPECT_TRUE(pl.take_removed_uris().empty());  // the file is still the segment
+}
+
+TEST(LowLatency, PartTargetIsFrozenOncePublished) {
+  MediaPlaylist pl(ll_config());
+  ASSERT_TRUE(pl.add_part(PartInfo{0.52, "p0.m4s", true, std::nullopt}).ok());  // raises it before publishing
+  EXPECT_NE(pl.render().find("PART-TARGET=0.52000"), std::string::npos);
+  ASSERT_TRUE(pl.add_part(PartInfo{0.6, "p1.m4s", false, std::nullopt}).ok());
+  EXPECT_EQ(pl.part_target_overruns(), 1u);
+  EXPECT_NE(pl.render().find("PART-TARGET=0.52000"), std::string::npos);
+  // PART-HOLD-BACK follows the published part target.
+  EXPECT_NE(pl.render().find("PART-HOLD-BACK=1.560"), std::string::npos);
+}
+
+TEST(LowLatency, RejectsPartsWhenNotLowLatencyAndBadInput) {
+  MediaPlaylistConfig c;
+  MediaPlaylist plain(c);
+  EXPECT_FALSE(plain.add_part(PartInfo{0.5, "p.m4s", true, std::nullopt}).ok());
+  MediaPlaylist pl(ll_config());
+  EXPECT_FALSE(pl.add_part(PartInfo{0.5, "", true, std::nullopt}).ok());
+  EXPECT_FALSE(pl.add_part(PartInfo{0.0, "p.m4s", true, std::nullopt}).ok());
+  EXPECT_FALSE(pl.add_segment(SegmentInfo{}).ok());
+}
+
+TEST(LowLatency, EndDropsOpenPartsAndHint) {
+  MediaPlaylist pl(ll_config());
+  add_full_segment(pl, 0);
+  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(1, 0), true, std::nullopt}).ok());
+  pl.set_preload_hint(PreloadHint{part_uri(1, 1), std::nullopt, std::nullopt});
+  pl.end();
+  EXPECT_EQ(pl.take_removed_uris(), (std::vector<std::string>{part_uri(1, 0), part_uri(1, 1)}));
+  const ParsedMediaPlaylist p = parse_checked(pl.render());
+  EXPECT_TRUE(p.endlist);
+  EXPECT_TRUE(p.open_parts.empty());
+  EXPECT_FALSE(p.preload_hint.has_value());
+  EXPECT_FALSE(pl.add_part(PartInfo{0.5, part_uri(1, 1), false, std::nullopt}).ok());
+}
+
+// RFC 8216bis 6.2.5.2 as implemented:
+//  - ENDLIST: ready at once.
+//  - _HLS_msn=M > (last complete msn) + 2: bad request.
+//  - _HLS_msn=M alone: ready once segment M is complete.
+//  - _HLS_msn=M&_HLS_part=N: ready once the playlist holds part N of M or any later part
+//    (part positions ordered by (msn, index); a complete segment with fewer parts counts
+//    as passed once the next segment has a part).
+//  - N beyond the last part of the open segment M by more than the Advance Part Limit
+//    (3 / PART-TARGET if PART-TARGET < 1 s, else 3): bad request.
+TEST(LowLatency, BlockingReloadRules) {
+  MediaPlaylist pl(ll_config());  // PART-TARGET 0.5: advance part limit 6
+  // Empty playlist: nothing is complete, next msn 0.
+  EXPECT_EQ(pl.reload_status(0, std::nullopt), ReloadStatus::wait);
+  EXPECT_EQ(pl.reload_status(0, 0), ReloadStatus::wait);
+  EXPECT_EQ(pl.reload_status(1, std::nullopt), ReloadStatus::wait);
+  EXPECT_EQ(pl.reload_status(2, std::nullopt), ReloadStatus::bad_request);
+
+  add_full_segment(pl, 0);
+  add_full_segment(pl, 1);
+  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(2, 0), true, std::nullopt}).ok());
+  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(2, 1), false, std::nullopt}).ok());
+  // Segments 0 and 1 complete, segment 2 has parts 0 and 1.
+  EXPECT_EQ(pl.reload_status(0, std::nullopt), ReloadStatus::ready);
+  EXPECT_EQ(pl.reload_status(1, std::nullopt), ReloadStatus::ready);
+  EXPECT_EQ(pl.reload_status(2, std::nullopt), ReloadStatus::wait);
+  EXPECT_EQ(pl.reload_status(3, std::nullopt), ReloadStatus::wait);  // last complete (1) + 2
+  EXPECT_EQ(pl.reload_status(4, std::nullopt), ReloadStatus::bad_request);
+  EXPECT_EQ(pl.reload_status(2, 0), ReloadStatus::ready);
+  EXPECT_EQ(pl.reload_status(2, 1), ReloadStatus::ready);
+  EXPECT_EQ(pl.reload_status(2, 2), ReloadStatus::wait);
+  EXPECT_EQ(pl.reload_status(2, 7), ReloadStatus::wait);  // 1 + 6
+  EXPECT_EQ(pl.reload_status(2, 8), ReloadStatus::bad_request);
+  EXPECT_EQ(pl.reload_status(1, 3), ReloadStatus::ready);
+  EXPECT_EQ(pl.reload_status(1, 4), ReloadStatus::ready);  // no part 4 in seg 1, but (2,0) is later
+  EXPECT_EQ(pl.reload_status(0, 9), ReloadStatus::ready);
+  EXPECT_EQ(pl.reload_status(3, 0), ReloadStatus::wait);
+
+  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(2, 2), true, std::nullopt}).ok());
+  EXPECT_EQ(pl.reload_status(2, 2), ReloadStatus::ready);
+  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(2, 3), false, std::nullopt}).ok());
+  SegmentInfo s;
+  s.duration = 2.0;
+  s.uri = "seg2.m4s";
+  ASSERT_TRUE(pl.add_segment(s).ok());
+  // Segment 2 complete with 4 parts; segment 3 has no part yet.
+  EXPECT_EQ(pl.reload_status(2, std::nullopt), ReloadStatus::ready);
+  EXPECT_EQ(pl.reload_status(2, 3), ReloadStatus::ready);
+  EXPECT_EQ(pl.reload_status(2, 4), ReloadStatus::wait);
+  EXPECT_EQ(pl.reload_status(3, 0), ReloadStatus::wait);
+  EXPECT_EQ(pl.reload_status(3, 5), ReloadStatus::wait);         // no part yet: last part -1, + 6
+  EXPECT_EQ(pl.reload_status(3, 6), ReloadStatus::bad_request);
+  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(3, 0), true, std::nullopt}).ok());
+  EXPECT_EQ(pl.reload_status(2, 4), ReloadStatus::ready);
+  EXPECT_EQ(pl.reload_status(3, 0), ReloadStatus::ready);
+
+  pl.end();
+  EXPECT_EQ(pl.reload_status(10, 5), ReloadStatus::ready);
+}
+
+TEST(LowLatency, BlockingReloadAdvancePartLimitForLongParts) {
+  MediaPlaylistConfig c = ll_config();
+  c.part_target = 1.0;  // >= 1 s: limit 3
+  c.target_duration = 4;
+  MediaPlaylist pl(c);
+  ASSERT_TRUE(pl.add_part(PartInfo{1.0, "p0.m4s", true, std::nullopt}).ok());
+  EXPECT_EQ(pl.reload_status(0, 3), ReloadStatus::wait);
+  EXPECT_EQ(pl.reload_status(0, 4), ReloadStatus::bad_request);
+}
+
+TEST(LowLatency, BlockingReloadWithoutPartsIgnoresPartIndex) {
+  MediaPlaylistConfig c;
+  MediaPlaylist pl(c);
+  SegmentInfo s;
+  s.duration = 2;
+  s.uri = "a.ts";
+  ASSERT_TRUE(pl.add_segment(s).ok());
+  EXPECT_EQ(pl.reload_status(0, 5), ReloadStatus::ready);
+  EXPECT_EQ(pl.reload_status(1, 0), ReloadStatus::wait);
+}
+
+TEST(LowLatency, DeltaUpdateSkipsOldSegments) {
+  MediaPlaylistConfig c = ll_config();
+  c.window_segments = 10;
+  c.can_skip_until = 12;  // = 6 x target duration
+  MediaPlaylist pl(c);
+  for (int n = 0; n < 8; ++n) add_full_segment(pl, n);
+  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(8, 0), true, std::nullopt}).ok());
+  const ParsedMediaPlaylist full = parse_checked(pl.render());
+  const std::string delta_text = pl.render_delta();
+  const ParsedMediaPlaylist delta = parse_checked(delta_text);
+  // Segment n ends (8 - n - 1) * 2 + 0.5 s before the end: n = 0..1 are >= 12 s away.
+  ASSERT_TRUE(delta.skipped_segments.has_value());
+  EXPECT_EQ(*delta.skipped_segments, 2u);
+  EXPECT_EQ(delta.version, 9);
+  EXPECT_EQ(delta.segments.size(), 6u);
+  EXPECT_EQ(delta.segments.front().uri, "seg2.m4s");
+  EXPECT_EQ(delta.server_control->at("CAN-SKIP-UNTIL"), "12.000");
+  EXPECT_EQ(full.segments.size(), 8u);
+  EXPECT_FALSE(full.skipped_segments.has_value());
+  for (const auto& problem : check_update_rules(full, delta)) ADD_FAILURE() << problem;
+  EXPECT_EQ(delta_text.substr(0, delta_text.find("#EXT-X-MAP")),
+            "#EXTM3U\n"
+            "#EXT-X-VERSION:9\n"
+            "#EXT-X-TARGETDURATION:2\n"
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.000,HOLD-BACK=6.000,PART-HOLD-BACK=1.500\n"
+            "#EXT-X-PART-INF:PART-TARGET=0.50000\n"
+            "#EXT-X-MEDIA-SEQUENCE:0\n"
+            "#EXT-X-INDEPENDENT-SEGMENTS\n"
+            "#EXT-X-SKIP:SKIPPED-SEGMENTS=2\n");
+}
+
+// A long live run with discontinuities, a part duration that does not divide evenly, a sliding
+// window and preload hints: every rendered playlist obeys the rules, every update is consistent
+// with the one before, and the removed-file queue names exactly what left the playlist.
+TEST(LowLatency, LongRunKeepsEveryRule) {
+  MediaPlaylistConfig c;
+  c.target_duration = 2;
+  c.window_segments = 5;
+  c.part_target = 1.0 / 3.0;
+  c.can_skip_until = 12;
+  c.map = MapInfo{"init.mp4", std::nullopt};
+  MediaPlaylist pl(c);
+  ParsedMediaPlaylist previous = parse_checked(pl.render());
+  std::set<std::string> referenced;  // every URI the last playlist named
+  std::set<std::string> removed;     // everything take_removed_uris() returned
+  auto refs = [](const ParsedMediaPlaylist& p) {
+    std::set<std::string> out;
+    for (const auto& s : p.segments) {
+      out.insert(s.uri);
+      for (const auto& part : s.parts) out.insert(part.uri);
+      if (s.effective_map) out.insert(s.effective_map->at("URI"));
+    }
+    for (const auto& part : p.open_parts) out.insert(part.uri);
+    if (p.preload_hint) out.insert(p.preload_hint->at("URI"));
+    return out;
+  };
+  int steps = 0;
+  for (int n = 0; n < 60; ++n) {
+    for (int k = 0; k < 6; ++k) {
+      ASSERT_TRUE(pl.add_part(PartInfo{1.0 / 3.0, part_uri(n, k), k == 0, std::nullopt}).ok());
+      pl.set_preload_hint(PreloadHint{k < 5 ? part_uri(n, k + 1) : part_uri(n + 1, 0), std::nullopt, std::nullopt});
+      if (k == 5) {
+        SegmentInfo s;
+        s.duration = 2.0;
+        s.uri = "seg" + std::to_string(n) + ".m4s";
+        s.discontinuity = n % 7 == 3;
+        s.program_date_time_ms = 1'700'000'000'000 + int64_t(n) * 2000;
+        ASSERT_TRUE(pl.add_segment(s).ok());
+      }
+      const ParsedMediaPlaylist now = parse_checked(pl.render());
+      for (const auto& problem : check_update_rules(previous, now)) ADD_FAILURE() << "step " << steps << ": " << problem;
+      const ParsedMediaPlaylist delta = parse_checked(pl.render_delta());
+      for (const auto& problem : check_update_rules(previous, delta))
+        ADD_FAILURE() << "delta step " << steps << ": " << problem;
+      for (const auto& uri : pl.take_removed_uris()) {
+        EXPECT_TRUE(removed.insert(uri).second) << uri << " removed twice";
+        EXPECT_TRUE(referenced.count(uri)) << uri << " removed but was not listed";
+      }
+      const std::set<std::string> now_refs = refs(now);
+      for (const auto& uri : referenced) {
+        if (!now_refs.count(uri)) {
+          EXPECT_TRUE(removed.count(uri)) << uri << " left the playlist but was not released";
+        }
+      }
+      for (const auto& uri : now_refs) EXPECT_FALSE(removed.count(uri)) << uri << " released but still listed";
+      referenced = now_refs;
+      previous = now;
+      ++steps;
+      if (HasFailure()) return;
+    }
+  }
+  EXPECT_EQ(pl.media_sequence(), 55u);
+  EXPECT_EQ(pl.discontinuity_sequence(), 8u);  // tags of segments 3,10,...,52 have left
+  EXPECT_EQ(previous.segments.size(), 5u);
+  EXPECT_EQ(pl.part_target_overruns(), 0u);
+  EXPECT_EQ(pl.target_duration_overruns(), 0u);
+}
+
+}  // namespace
+}  // namespace live::hls
