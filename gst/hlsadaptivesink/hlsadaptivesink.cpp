@@ -131,6 +131,7 @@ struct Rendition {
   uint64_t total_bytes = 0;
   double total_seconds = 0;
   uint64_t segments = 0;
+  std::deque<std::pair<std::string, bool>> retired;  // relative paths; bool = whole segment
 };
 
 struct VideoTrack {
@@ -187,7 +188,6 @@ struct Runtime {
   bool master_written = false;
   std::string master_text;
   bool eos_posted = false;
-  std::deque<std::pair<std::string, bool>> retired;  // relative paths; bool = whole segment
   uint64_t files_deleted = 0;
   uint64_t bytes_written = 0;
   uint64_t segments_written = 0;
@@ -480,14 +480,14 @@ static void publish_file(Runtime& r, const std::string& rel, std::span<const uin
 static void retire_files(Runtime& r, Rendition& out) {
   for (auto& uri : out.playlist->take_removed_uris()) {
     const bool whole = uri.find(".part") == std::string::npos;
-    r.retired.emplace_back(out.prefix + uri, whole);
+    out.retired.emplace_back(out.prefix + uri, whole);
   }
   auto whole_count = [&] {
-    return size_t(std::count_if(r.retired.begin(), r.retired.end(), [](auto& e) { return e.second; }));
+    return size_t(std::count_if(out.retired.begin(), out.retired.end(), [](auto& e) { return e.second; }));
   };
-  while (!r.retired.empty() && whole_count() > r.cfg.max_files) {
-    const std::string rel = r.retired.front().first;
-    r.retired.pop_front();
+  while (!out.retired.empty() && whole_count() > r.cfg.max_files) {
+    const std::string rel = out.retired.front().first;
+    out.retired.pop_front();
     std::error_code ec;
     if (fs::remove(join(r.cfg.location, rel), ec)) r.files_deleted++;
     if (r.uploader) r.uploader->remove(rel);
@@ -967,13 +967,13 @@ static bool advance_audio(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, boo
     }
     if (a.pending.empty() && !a.eos) return progress;
     out.started = true;
-    out.seg_start = r.boundaries[0];
   }
   const VideoTrack* ref = reference(r);
   const size_t k = out.seg_index;
   const bool next_known = r.boundaries.size() > k + 1;
   const int64_t limit = next_known ? r.boundaries[k + 1] : r.ref_progress;
   while (!a.pending.empty() && a.pending.front().pts < limit) {
+    if (out.seg_frames.empty() && out.parts_in_segment == 0) out.seg_start = a.pending.front().pts;
     out.seg_frames.push_back(std::move(a.pending.front()));
     a.pending.pop_front();
     progress = true;
@@ -985,19 +985,19 @@ static bool advance_audio(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, boo
   }
   if (!next_known) {  // the end: everything left
     while (!a.pending.empty()) {
+      if (out.seg_frames.empty() && out.parts_in_segment == 0) out.seg_start = a.pending.front().pts;
       out.seg_frames.push_back(std::move(a.pending.front()));
       a.pending.pop_front();
     }
   }
   if (out.seg_frames.empty() && out.seg_bytes.empty()) {
     if (!next_known) out.finished = true;
-    else { out.seg_index++; out.seg_start = r.boundaries[k + 1]; }  // no audio in this segment
+    else out.seg_index++;  // no audio in this segment
     return true;
   }
   std::vector<Frame> none;
-  finish_segment(self, r, out, none, next_known ? r.boundaries[k + 1] : -1, box, ok);
-  if (next_known) out.seg_start = r.boundaries[k + 1];
-  else out.finished = true;
+  finish_segment(self, r, out, none, a.pending.empty() ? -1 : a.pending.front().pts, box, ok);
+  if (!next_known) out.finished = true;
   return true;
 }
 
@@ -1384,7 +1384,6 @@ static bool start(GstHlsAdaptiveSink* self) {
   r.master_written = false;
   r.master_text.clear();
   r.eos_posted = false;
-  r.retired.clear();
   r.files_deleted = r.bytes_written = r.segments_written = r.parts_written = 0;
   r.failed = false;
   r.upload_failures = 0;

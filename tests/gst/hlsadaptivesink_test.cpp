@@ -1,0 +1,493 @@
+// hlsadaptivesink end to end: real encoders into the sink, then the output checked the way a
+// user would: strict playlist parsing, ffprobe/ffmpeg (subprocesses) and GStreamer's qtdemux
+// on the files, segment starts compared across variants, deletion of old files.
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "playlist_parser.h"
+
+namespace fs = std::filesystem;
+using namespace live::hls::test;
+
+namespace {
+
+constexpr double kFrame = 1.0 / 30;  // every test encodes 30 fps
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/hlssink-test-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+std::string read_file(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Runs a command line (argv) and returns stdout; fails the test on a non-zero exit.
+std::string run(const std::vector<std::string>& argv, int* exit_status = nullptr) {
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  gchar* out = nullptr;
+  gchar* err = nullptr;
+  gint status = 0;
+  GError* error = nullptr;
+  const bool spawned = g_spawn_sync(nullptr, args.data(), nullptr, G_SPAWN_SEARCH_PATH, nullptr, nullptr, &out, &err,
+                                    &status, &error);
+  EXPECT_TRUE(spawned) << argv[0] << ": " << (error ? error->message : "");
+  std::string result = out ? out : "";
+  const bool ok = spawned && g_spawn_check_wait_status(status, nullptr);
+  if (exit_status) *exit_status = ok ? 0 : 1;
+  else EXPECT_TRUE(ok) << argv[0] << " failed: " << (err ? err : "");
+  g_free(out);
+  g_free(err);
+  g_clear_error(&error);
+  return result;
+}
+
+struct SegmentMessage {
+  std::string variant;
+  uint64_t sequence = 0;
+  double duration = 0, start = 0;
+  std::string location;
+};
+
+struct RunResult {
+  bool eos = false;
+  std::string error;
+  std::vector<SegmentMessage> segments;
+  int playlist_updates = 0;
+  GstStructure* stats = nullptr;
+  ~RunResult() {
+    if (stats) gst_structure_free(stats);
+  }
+};
+
+// Runs a gst-launch description to EOS (or error / timeout); the sink must be named "hls".
+void run_pipeline(const std::string& description, RunResult& result, int timeout_s = 120) {
+  GError* error = nullptr;
+  GstElement* pipeline = gst_parse_launch(description.c_str(), &error);
+  ASSERT_TRUE(pipeline) << (error ? error->message : "");
+  ASSERT_EQ(error, nullptr) << error->message;
+  GstBus* bus = gst_element_get_bus(pipeline);
+  ASSERT_NE(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  const gint64 deadline = g_get_monotonic_time() + gint64(timeout_s) * G_USEC_PER_SEC;
+  while (g_get_monotonic_time() < deadline) {
+    GstMessage* m = gst_bus_timed_pop(bus, 100 * GST_MSECOND);
+    if (!m) continue;
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) {
+      result.eos = true;
+      gst_message_unref(m);
+      break;
+    }
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
+      GError* e = nullptr;
+      gchar* dbg = nullptr;
+      gst_message_parse_error(m, &e, &dbg);
+      result.error = std::string(e->message) + " (" + (dbg ? dbg : "") + ")";
+      g_clear_error(&e);
+      g_free(dbg);
+      gst_message_unref(m);
+      break;
+    }
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT) {
+      const GstStructure* s = gst_message_get_structure(m);
+      if (gst_structure_has_name(s, "hls-segment-added")) {
+        SegmentMessage sm;
+        sm.variant = gst_structure_get_string(s, "variant");
+        guint64 v;
+        gst_structure_get_uint64(s, "sequence", &v);
+        sm.sequence = v;
+        gst_structure_get_uint64(s, "duration", &v);
+        sm.duration = double(v) / GST_SECOND;
+        gst_structure_get_uint64(s, "start-pts", &v);
+        sm.start = double(v) / GST_SECOND;
+        sm.location = gst_structure_get_string(s, "location");
+        result.segments.push_back(sm);
+      } else if (gst_structure_has_name(s, "hls-playlist-updated")) {
+        result.playlist_updates++;
+      }
+    }
+    gst_message_unref(m);
+  }
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline), "hls");
+  if (sink) {
+    g_object_get(sink, "stats", &result.stats, nullptr);
+    gst_object_unref(sink);
+  }
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(bus);
+  gst_object_unref(pipeline);
+}
+
+ParsedMediaPlaylist load_media(const fs::path& p) {
+  const std::string text = read_file(p);
+  auto parsed = parse_media_playlist(text);
+  EXPECT_TRUE(parsed.ok()) << p << ": " << parsed.error << "\n" << text;
+  if (!parsed.ok()) return {};
+  auto violations = check_media_rules(*parsed.playlist);
+  for (auto& v : violations) ADD_FAILURE() << p << ": " << v;
+  return *parsed.playlist;
+}
+
+ParsedMultivariantPlaylist load_master(const fs::path& p) {
+  const std::string text = read_file(p);
+  auto parsed = parse_multivariant_playlist(text);
+  EXPECT_TRUE(parsed.ok()) << p << ": " << parsed.error << "\n" << text;
+  return parsed.ok() ? *parsed.playlist : ParsedMultivariantPlaylist{};
+}
+
+struct ProbedFrame {
+  bool key = false;
+  double pts = 0;
+};
+
+// Video frames of a file as ffprobe decodes them (presentation order of the demuxer).
+std::vector<ProbedFrame> probe_video_frames(const std::string& file) {
+  const std::string out = run({"ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                               "frame=key_frame,pts_time", "-of", "csv=p=0", file});
+  std::vector<ProbedFrame> frames;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    ProbedFrame f;
+    f.key = line[0] == '1';
+    f.pts = std::stod(line.substr(line.find(',') + 1));
+    frames.push_back(f);
+  }
+  return frames;
+}
+
+// Number of video frames ffmpeg decodes from an input (playlist or file).
+int count_decoded_frames(const std::vector<std::string>& input_args) {
+  std::vector<std::string> argv = {"ffprobe", "-v", "error"};
+  argv.insert(argv.end(), input_args.begin(), input_args.end() - 1);
+  argv.insert(argv.end(), {"-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames",
+                           "-of", "csv=p=0", input_args.back()});
+  const std::string out = run(argv);
+  return out.empty() ? -1 : std::stoi(out);
+}
+
+std::string encoders(const std::vector<std::pair<int, int>>& sizes, int bitrate_kbps) {
+  std::string d;
+  int i = 0;
+  for (auto [w, h] : sizes) {
+    d += " t. ! queue ! videoscale ! video/x-raw,width=" + std::to_string(w) + ",height=" + std::to_string(h) +
+         " ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=100000 bitrate=" +
+         std::to_string(bitrate_kbps / (i + 1)) + " ! h264parse ! hls.video_" + std::to_string(i);
+    i++;
+  }
+  return d;
+}
+
+const std::string kVideoSource =
+    " videotestsrc is-live=false num-buffers=600 pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 ! "
+    "tee name=t";
+const std::string kAudioSource =
+    " audiotestsrc is-live=false num-buffers=880 samplesperbuffer=1024 ! audio/x-raw,rate=44100,channels=2 ! "
+    "avenc_aac ! aacparse ! queue ! hls.audio_0";
+
+}  // namespace
+
+// Three H.264 variants (encoders told where to put keyframes only by force-key-unit) and AAC,
+// MPEG-TS, a sliding window and deletion of old segments.
+TEST(HlsAdaptiveSink, MpegTsThreeVariantsAlignedOnForcedKeyUnits) {
+  TempDir out;
+  RunResult r;
+  run_pipeline("hlsadaptivesink name=hls target-duration=2000000000 playlist-length=4 max-files=2 location=" +
+                   out.path.string() + kVideoSource + encoders({{640, 360}, {480, 270}, {320, 180}}, 900) +
+                   kAudioSource,
+               r);
+  ASSERT_TRUE(r.eos) << r.error;
+
+  // 20 s cut every 2 s: ten segments per variant, announced with their start times.
+  const std::vector<std::string> names = {"360p", "270p", "180p"};
+  std::map<std::string, std::vector<SegmentMessage>> by_variant;
+  for (auto& s : r.segments) by_variant[s.variant].push_back(s);
+  ASSERT_EQ(by_variant.size(), 3u);
+  for (auto& n : names) {
+    ASSERT_EQ(by_variant[n].size(), 10u) << n;
+    for (size_t i = 0; i < 10; ++i) {
+      EXPECT_EQ(by_variant[n][i].sequence, i);
+      EXPECT_NEAR(by_variant[n][i].start, by_variant["360p"][i].start, kFrame) << n << " segment " << i;
+      EXPECT_NEAR(by_variant[n][i].duration, 2.0, kFrame / 2) << n << " segment " << i;
+    }
+  }
+
+  auto master = load_master(out.path / "master.m3u8");
+  ASSERT_EQ(master.variants.size(), 3u);
+  const char* resolutions[] = {"640x360", "480x270", "320x180"};
+  for (size_t i = 0; i < 3; ++i) {
+    const auto& v = master.variants[i];
+    EXPECT_EQ(v.uri, names[i] + "/index.m3u8");
+    EXPECT_EQ(v.attributes.at("RESOLUTION"), resolutions[i]);
+    EXPECT_EQ(v.attributes.at("CODECS").substr(0, 5), "avc1.");
+    EXPECT_NE(v.attributes.at("CODECS").find(",mp4a.40.2"), std::string::npos);
+    EXPECT_GE(v.attributes.integer("BANDWIDTH"), v.attributes.integer("AVERAGE-BANDWIDTH"));
+    EXPECT_GT(v.attributes.integer("AVERAGE-BANDWIDTH"), 20000u);
+    EXPECT_NEAR(v.attributes.number("FRAME-RATE"), 30.0, 0.001);
+  }
+
+  std::vector<std::vector<ProbedFrame>> first_frames(3);
+  for (size_t i = 0; i < 3; ++i) {
+    const fs::path dir = out.path / names[i];
+    auto p = load_media(dir / "index.m3u8");
+    EXPECT_TRUE(p.endlist);
+    EXPECT_EQ(p.target_duration, 2u);
+    EXPECT_EQ(p.media_sequence, 6u);  // window of 4 out of segments 0..9
+    ASSERT_EQ(p.segments.size(), 4u);
+    for (size_t s = 0; s < 4; ++s) {
+      EXPECT_EQ(p.segments[s].uri, "seg" + std::to_string(6 + s) + ".ts");
+      EXPECT_LE(p.segments[s].duration, 2.0 + 1e-6);
+      EXPECT_TRUE(p.segments[s].program_date_time.has_value());
+    }
+    // Deletion: segments 4, 5 kept after leaving the window (max-files=2), 0..3 gone.
+    for (int s = 0; s < 10; ++s)
+      EXPECT_EQ(fs::exists(dir / ("seg" + std::to_string(s) + ".ts")), s >= 4) << dir << " seg" << s;
+    // Every kept segment starts with a keyframe, 60 frames each; BANDWIDTH is the peak bitrate.
+    const uint64_t bandwidth = master.variants[i].attributes.integer("BANDWIDTH");
+    for (int s = 4; s < 10; ++s) {
+      const double bps = double(fs::file_size(dir / ("seg" + std::to_string(s) + ".ts"))) * 8 / 2.0;
+      EXPECT_LE(bps, double(bandwidth) * 1.001) << names[i] << " seg" << s;
+      EXPECT_GT(bps, double(bandwidth) / 10) << names[i] << " seg" << s;
+      auto frames = probe_video_frames((dir / ("seg" + std::to_string(s) + ".ts")).string());
+      ASSERT_EQ(frames.size(), 60u) << names[i] << " seg" << s;
+      EXPECT_TRUE(frames[0].key) << names[i] << " seg" << s;
+      first_frames[i].push_back(frames[0]);
+    }
+    // The listed segments decode as one stream: 4 x 60 frames.
+    EXPECT_EQ(count_decoded_frames({(dir / "index.m3u8").string()}), 240);
+  }
+  // Segment N starts at the same PTS in every variant (within one frame).
+  for (size_t s = 0; s < first_frames[0].size(); ++s) {
+    EXPECT_NEAR(first_frames[1][s].pts, first_frames[0][s].pts, kFrame);
+    EXPECT_NEAR(first_frames[2][s].pts, first_frames[0][s].pts, kFrame);
+    if (s > 0) EXPECT_NEAR(first_frames[0][s].pts - first_frames[0][s - 1].pts, 2.0, 0.001);
+  }
+  // ffprobe opens the multivariant playlist: three programs, each video + audio.
+  const std::string streams =
+      run({"ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width", "-of", "csv=p=0",
+           (out.path / "master.m3u8").string()});
+  EXPECT_NE(streams.find("h264,640"), std::string::npos) << streams;
+  EXPECT_NE(streams.find("h264,480"), std::string::npos) << streams;
+  EXPECT_NE(streams.find("h264,320"), std::string::npos) << streams;
+  EXPECT_NE(streams.find("aac"), std::string::npos) << streams;
+
+  ASSERT_NE(r.stats, nullptr);
+  guint64 written = 0, deleted = 0, misaligned = 1;
+  gst_structure_get_uint64(r.stats, "segments-written", &written);
+  gst_structure_get_uint64(r.stats, "files-deleted", &deleted);
+  gst_structure_get_uint64(r.stats, "misaligned-cuts", &misaligned);
+  EXPECT_EQ(written, 30u);
+  EXPECT_EQ(deleted, 12u);
+  EXPECT_EQ(misaligned, 0u);
+}
+
+// fMP4 + LL-HLS: init.mp4 + parts + segments, audio as its own rendition.
+TEST(HlsAdaptiveSink, Fmp4LowLatencyPartsAndAudioRendition) {
+  TempDir out;
+  RunResult r;
+  run_pipeline("hlsadaptivesink name=hls segment-format=fmp4 low-latency=true part-duration=500000000 "
+               "playlist-length=0 location=" +
+                   out.path.string() + kVideoSource + encoders({{640, 360}, {320, 180}}, 700) + kAudioSource,
+               r);
+  ASSERT_TRUE(r.eos) << r.error;
+
+  auto master = load_master(out.path / "master.m3u8");
+  ASSERT_EQ(master.variants.size(), 2u);
+  ASSERT_EQ(master.media.size(), 1u);
+  EXPECT_EQ(master.media[0].at("TYPE"), "AUDIO");
+  EXPECT_EQ(master.media[0].at("URI"), "audio/index.m3u8");
+  for (auto& v : master.variants) EXPECT_EQ(v.attributes.at("AUDIO"), master.media[0].at("GROUP-ID"));
+
+  for (std::string name : {"360p", "180p", "audio"}) {
+    const fs::path dir = out.path / name;
+    auto p = load_media(dir / "index.m3u8");
+    EXPECT_TRUE(p.endlist);
+    ASSERT_TRUE(p.part_target.has_value());
+    EXPECT_NEAR(*p.part_target, 0.5, 1e-9);
+    ASSERT_TRUE(p.server_control.has_value());
+    EXPECT_EQ(p.server_control->at("CAN-BLOCK-RELOAD"), "YES");
+    ASSERT_EQ(p.segments.size(), 10u) << name;
+    ASSERT_TRUE(p.segments[0].effective_map.has_value());
+    EXPECT_EQ(p.segments[0].effective_map->at("URI"), "init.mp4");
+    if (name != "audio") EXPECT_EQ(p.rendition_reports.size(), 2u);
+    const std::string init = read_file(dir / "init.mp4");
+    ASSERT_GT(init.size(), 100u);
+    for (size_t s = 0; s < p.segments.size(); ++s) {
+      const auto& seg = p.segments[s];
+      const std::string bytes = read_file(dir / seg.uri);
+      // Parts (listed for the last three target durations) are the segment, cut in pieces.
+      if (!seg.parts.empty()) {
+        std::string joined;
+        double total = 0;
+        for (auto& part : seg.parts) {
+          EXPECT_LE(part.duration, 0.5 + 1e-9);
+          joined += read_file(dir / part.uri);
+          total += part.duration;
+        }
+        EXPECT_EQ(joined, bytes) << name << " " << seg.uri;
+        EXPECT_NEAR(total, seg.duration, 0.001);
+        if (name != "audio") EXPECT_TRUE(seg.parts[0].independent);
+      }
+      if (name == "audio") continue;
+      EXPECT_NEAR(seg.duration, 2.0, 0.001);
+      // init + segment is a complete MP4 for ffprobe: 60 frames, keyframe first.
+      const fs::path joined = out.path / ("joined-" + name + ".mp4");
+      std::ofstream(joined, std::ios::binary) << init << bytes;
+      auto frames = probe_video_frames(joined.string());
+      ASSERT_EQ(frames.size(), 60u) << name << " " << seg.uri;
+      EXPECT_TRUE(frames[0].key);
+      EXPECT_NEAR(frames[0].pts - frames.front().pts, 0, 1e-9);
+    }
+    // The whole rendition, init + all segments, through GStreamer's qtdemux.
+    if (name != "audio") {
+      const fs::path all = out.path / ("all-" + name + ".mp4");
+      std::ofstream f(all, std::ios::binary);
+      f << init;
+      for (auto& seg : p.segments) f << read_file(dir / seg.uri);
+      f.close();
+      RunResult q;
+      GError* error = nullptr;
+      GstElement* pipe = gst_parse_launch(("filesrc location=" + all.string() +
+                                           " ! qtdemux ! h264parse ! avdec_h264 ! fakesink name=count")
+                                              .c_str(),
+                                          &error);
+      ASSERT_TRUE(pipe);
+      int decoded = 0;
+      GstElement* sink = gst_bin_get_by_name(GST_BIN(pipe), "count");
+      GstPad* pad = gst_element_get_static_pad(sink, "sink");
+      gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER,
+                        [](GstPad*, GstPadProbeInfo*, gpointer d) {
+                          ++*static_cast<int*>(d);
+                          return GST_PAD_PROBE_OK;
+                        },
+                        &decoded, nullptr);
+      gst_object_unref(pad);
+      gst_object_unref(sink);
+      gst_element_set_state(pipe, GST_STATE_PLAYING);
+      GstBus* bus = gst_element_get_bus(pipe);
+      GstMessage* m = gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND,
+                                                 GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+      ASSERT_NE(m, nullptr);
+      EXPECT_EQ(GST_MESSAGE_TYPE(m), GST_MESSAGE_EOS);
+      gst_message_unref(m);
+      gst_object_unref(bus);
+      gst_element_set_state(pipe, GST_STATE_NULL);
+      gst_object_unref(pipe);
+      EXPECT_EQ(decoded, 600) << name;
+    }
+  }
+  // Segments N of both variants start at the same time.
+  std::map<std::string, std::vector<SegmentMessage>> by_variant;
+  for (auto& s : r.segments) by_variant[s.variant].push_back(s);
+  ASSERT_EQ(by_variant["360p"].size(), 10u);
+  ASSERT_EQ(by_variant["180p"].size(), 10u);
+  ASSERT_EQ(by_variant["audio"].size(), 10u);
+  for (size_t i = 0; i < 10; ++i) {
+    EXPECT_NEAR(by_variant["180p"][i].start, by_variant["360p"][i].start, kFrame);
+    EXPECT_NEAR(by_variant["audio"][i].start, by_variant["360p"][i].start, kFrame);
+  }
+  // ffprobe plays the multivariant playlist (video variants and the audio rendition).
+  const std::string streams = run({"ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width", "-of",
+                                   "csv=p=0", (out.path / "master.m3u8").string()});
+  EXPECT_NE(streams.find("h264,640"), std::string::npos) << streams;
+  EXPECT_NE(streams.find("h264,320"), std::string::npos) << streams;
+  EXPECT_NE(streams.find("aac"), std::string::npos) << streams;
+  EXPECT_EQ(count_decoded_frames({(out.path / "360p/index.m3u8").string()}), 600);
+}
+
+// AES-128: segments are ciphertext, keys rotate every 2 segments, ffmpeg decodes it all.
+TEST(HlsAdaptiveSink, Aes128EncryptedTsDecodesWithTheKeys) {
+  TempDir out;
+  RunResult r;
+  run_pipeline("hlsadaptivesink name=hls encrypt=true key-rotation=2 playlist-length=0 location=" +
+                   out.path.string() + kVideoSource + encoders({{640, 360}, {320, 180}}, 700) + kAudioSource,
+               r);
+  ASSERT_TRUE(r.eos) << r.error;
+  for (std::string name : {"360p", "180p"}) {
+    const fs::path dir = out.path / name;
+    auto p = load_media(dir / "index.m3u8");
+    ASSERT_EQ(p.segments.size(), 10u);
+    for (size_t s = 0; s < p.segments.size(); ++s) {
+      ASSERT_TRUE(p.segments[s].effective_key.has_value());
+      EXPECT_EQ(p.segments[s].effective_key->at("METHOD"), "AES-128");
+      EXPECT_EQ(p.segments[s].effective_key->at("URI"), "../key" + std::to_string(s / 2) + ".key");
+      const std::string bytes = read_file(dir / p.segments[s].uri);
+      EXPECT_EQ(bytes.size() % 16, 0u);
+      EXPECT_FALSE(bytes.size() > 188 * 2 && bytes[0] == 0x47 && bytes[188] == 0x47) << "segment is clear text";
+    }
+    EXPECT_EQ(count_decoded_frames({"-allowed_extensions", "ALL", (dir / "index.m3u8").string()}), 600);
+  }
+  for (int k = 0; k < 5; ++k) EXPECT_EQ(fs::file_size(out.path / ("key" + std::to_string(k) + ".key")), 16u);
+  EXPECT_FALSE(fs::exists(out.path / "key5.key"));
+  EXPECT_NE(read_file(out.path / "key0.key"), read_file(out.path / "key1.key"));
+}
+
+// Passthrough: pre-encoded files whose keyframes nobody can move. The reference (video_0) has a
+// keyframe every 1.5 s, the other one every 0.5 s: segments are cut at the reference keyframe
+// at/after 2 s (3 s apart) and the other variant follows exactly there.
+TEST(HlsAdaptiveSink, PassthroughAlignsOnReferenceKeyframes) {
+  TempDir out;
+  for (auto [name, gop] : {std::pair{"ref", 45}, std::pair{"other", 15}}) {
+    RunResult enc;
+    run_pipeline("videotestsrc num-buffers=600 ! video/x-raw,width=320,height=180,framerate=30/1 ! "
+                 "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=" +
+                     std::to_string(gop) + " ! h264parse ! mp4mux name=hls ! filesink location=" +
+                     (out.path / (std::string(name) + ".mp4")).string(),
+                 enc);
+    ASSERT_TRUE(enc.eos) << enc.error;
+  }
+  RunResult r;
+  run_pipeline("hlsadaptivesink name=hls playlist-length=0 location=" + (out.path / "hls").string() +
+                   " filesrc location=" + (out.path / "ref.mp4").string() +
+                   " ! qtdemux ! h264parse ! queue ! hls.video_0 filesrc location=" +
+                   (out.path / "other.mp4").string() + " ! qtdemux ! h264parse ! queue ! hls.video_1",
+               r);
+  ASSERT_TRUE(r.eos) << r.error;
+  // Both variants are 180p: named after their pads.
+  std::vector<std::vector<ProbedFrame>> starts(2);
+  for (int v = 0; v < 2; ++v) {
+    const fs::path dir = out.path / "hls" / ("video_" + std::to_string(v));
+    auto p = load_media(dir / "index.m3u8");
+    EXPECT_EQ(p.target_duration, 3u);
+    ASSERT_EQ(p.segments.size(), 7u);  // 0,3,...,18 s
+    for (size_t s = 0; s < p.segments.size(); ++s) {
+      EXPECT_NEAR(p.segments[s].duration, s + 1 < p.segments.size() ? 3.0 : 2.0, 0.001);
+      auto frames = probe_video_frames((dir / p.segments[s].uri).string());
+      ASSERT_FALSE(frames.empty());
+      EXPECT_TRUE(frames[0].key);
+      starts[v].push_back(frames[0]);
+    }
+    EXPECT_EQ(count_decoded_frames({(dir / "index.m3u8").string()}), 600);
+  }
+  for (size_t s = 0; s < starts[0].size(); ++s) EXPECT_NEAR(starts[1][s].pts, starts[0][s].pts, kFrame);
+  guint64 misaligned = 1;
+  ASSERT_NE(r.stats, nullptr);
+  gst_structure_get_uint64(r.stats, "misaligned-cuts", &misaligned);
+  EXPECT_EQ(misaligned, 0u);
+}
+
+int main(int argc, char** argv) {
+  gst_init(&argc, &argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
