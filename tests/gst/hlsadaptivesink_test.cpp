@@ -199,8 +199,8 @@ std::string encoders(const std::vector<std::pair<int, int>>& sizes, int bitrate_
 }
 
 const std::string kVideoSource =
-    " videotestsrc is-live=false num-buffers=600 pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 ! "
-    "tee name=t";
+    " videotestsrc is-live=false num-buffers=600 pattern=ball ! video/x-raw,format=I420,width=640,height=360,"
+    "framerate=30/1 ! tee name=t";
 const std::string kAudioSource =
     " audiotestsrc is-live=false num-buffers=880 samplesperbuffer=1024 ! audio/x-raw,rate=44100,channels=2 ! "
     "avenc_aac ! aacparse ! queue ! hls.audio_0";
@@ -262,6 +262,16 @@ TEST(HlsAdaptiveSink, MpegTsThreeVariantsAlignedOnForcedKeyUnits) {
     // Deletion: segments 4, 5 kept after leaving the window (max-files=2), 0..3 gone.
     for (int s = 0; s < 10; ++s)
       EXPECT_EQ(fs::exists(dir / ("seg" + std::to_string(s) + ".ts")), s >= 4) << dir << " seg" << s;
+    // CODECS names the profile/constraints/level of the SPS the segments carry.
+    {
+      const std::string ts = read_file(dir / "seg9.ts");
+      const auto at = ts.find(std::string("\x00\x00\x01\x67", 4));
+      ASSERT_NE(at, std::string::npos);
+      char expected[32];
+      std::snprintf(expected, sizeof expected, "avc1.%02X%02X%02X", uint8_t(ts[at + 4]), uint8_t(ts[at + 5]),
+                    uint8_t(ts[at + 6]));
+      EXPECT_EQ(master.variants[i].attributes.at("CODECS"), std::string(expected) + ",mp4a.40.2");
+    }
     // Every kept segment starts with a keyframe, 60 frames each; BANDWIDTH is the peak bitrate.
     const uint64_t bandwidth = master.variants[i].attributes.integer("BANDWIDTH");
     for (int s = 4; s < 10; ++s) {
