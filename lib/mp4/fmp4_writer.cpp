@@ -273,7 +273,6 @@ Result<std::vector<uint8_t>> Fmp4Writer::write_fragment(std::span<const TrackRun
   // Validate everything before writing a byte.
   if (runs.empty()) return make_error(Errc::malformed, "fragment without tracks");
   uint64_t payload = 0;
-  std::vector<const TrackConfig*> configs;
   for (size_t i = 0; i < runs.size(); ++i) {
     const TrackRun& run = runs[i];
     const std::string id = "track " + std::to_string(run.track_id);
@@ -309,7 +308,6 @@ Result<std::vector<uint8_t>> Fmp4Writer::write_fragment(std::span<const TrackRun
       payload += smp.data.size();
     }
     if (payload > kMaxFragmentBytes) return make_error(Errc::limit_exceeded, "fragment too large");
-    configs.push_back(&*it);
   }
 
   std::vector<uint8_t> out;

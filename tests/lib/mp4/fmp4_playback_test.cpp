@@ -1,0 +1,260 @@
+// End to end: what Fmp4Writer (and MediaPlaylist) produce is read by real players' demuxers:
+// ffprobe (libavformat mov and hls demuxers) and GStreamer's qtdemux + avdec_h264.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fmp4_fixture.h"
+#include "hls/media_playlist.h"
+#include "mp4/fmp4_writer.h"
+
+namespace live::mp4 {
+namespace {
+
+struct CommandResult {
+  int status = -1;
+  std::string out;
+};
+
+CommandResult run(const std::string& command) {
+  CommandResult r;
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/live-fmp4-test-XXXXXX";
+    const char* d = mkdtemp(tmpl);
+    path_ = d ? d : "";
+  }
+  ~TempDir() {
+    if (!path_.empty()) run("rm -rf '" + path_ + "'");
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  ASSERT_TRUE(f.good()) << path;
+}
+
+// (stream index, pts, dts) of every packet, in the streams' own time bases.
+struct Packet {
+  int stream = -1;
+  int64_t pts = 0;
+  int64_t dts = 0;
+  bool key = false;
+};
+
+std::vector<Packet> ffprobe_packets(const std::string& file) {
+  const CommandResult r = run("ffprobe -v error -show_entries packet=stream_index,pts,dts,flags -of csv=p=0 '" + file +
+                              "' 2>&1");
+  EXPECT_EQ(r.status, 0) << "ffprobe failed (is it installed?):\n" << r.out;
+  std::vector<Packet> out;
+  std::istringstream lines(r.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    Packet p;
+    char flags[16] = {};
+    long long pts, dts;
+    if (std::sscanf(line.c_str(), "%d,%lld,%lld,%15s", &p.stream, &pts, &dts, flags) != 4) {
+      ADD_FAILURE() << "unexpected ffprobe line: " << line;
+      continue;
+    }
+    p.pts = pts;
+    p.dts = dts;
+    p.key = flags[0] == 'K';
+    out.push_back(p);
+  }
+  return out;
+}
+
+// ffprobe's codec time base for our tracks equals the track timescale: compare ticks exactly.
+void expect_packets_match(const std::vector<Packet>& packets, int stream, const std::vector<Sample>& samples) {
+  std::vector<Packet> got;
+  for (const auto& p : packets)
+    if (p.stream == stream) got.push_back(p);
+  ASSERT_EQ(got.size(), samples.size()) << "stream " << stream;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    EXPECT_EQ(got[i].dts, samples[i].dts) << "stream " << stream << " packet " << i;
+    EXPECT_EQ(got[i].pts, samples[i].pts) << "stream " << stream << " packet " << i;
+    EXPECT_EQ(got[i].key, samples[i].keyframe) << "stream " << stream << " packet " << i;
+  }
+}
+
+// Writes init + one fragment per `fragment_frames` video frames (0 = per GOP), audio samples
+// grouped with the video time range they fall into; styp at every segment (GOP) start.
+std::vector<uint8_t> build_file(const test::SourceStreams& src, size_t fragment_frames) {
+  auto writer = Fmp4Writer::create({src.video_track, src.audio_track});
+  EXPECT_TRUE(writer.ok());
+  if (!writer.ok()) return {};
+  std::vector<uint8_t> file = writer->init_segment();
+  size_t v = 0, a = 0;
+  while (v < src.video.size()) {
+    size_t end = v + 1;
+    while (end < src.video.size() && !src.video[end].keyframe && (fragment_frames == 0 || end - v < fragment_frames))
+      ++end;
+    const bool segment_start = src.video[v].keyframe;
+    // Audio up to the decode time where the next video fragment starts (everything at the end).
+    const double until = end < src.video.size() ? double(src.video[end].dts) / 90000.0 : 1e9;
+    size_t a_end = a;
+    while (a_end < src.audio.size() && double(src.audio[a_end].dts) / 44100.0 < until) ++a_end;
+    std::vector<TrackRun> runs = {{1, std::span<const Sample>(src.video.data() + v, end - v)}};
+    if (a_end > a) runs.push_back({2, std::span<const Sample>(src.audio.data() + a, a_end - a)});
+    auto frag = writer->write_fragment(runs, segment_start);
+    EXPECT_TRUE(frag.ok()) << frag.error().describe();
+    if (!frag.ok()) return {};
+    file.insert(file.end(), frag->begin(), frag->end());
+    v = end;
+    a = a_end;
+  }
+  EXPECT_EQ(a, src.audio.size());
+  return file;
+}
+
+TEST(Fmp4Playback, FfprobeReadsWholeSegments) {
+  test::SourceStreams src;
+  ASSERT_TRUE(test::load_source(src));
+  TempDir dir;
+  const std::string path = dir.path() + "/segments.mp4";
+  write_file(path, build_file(src, 0));
+  const auto packets = ffprobe_packets(path);
+  expect_packets_match(packets, 0, src.video);
+  expect_packets_match(packets, 1, src.audio);
+  // And every video frame decodes.
+  const CommandResult r = run("ffprobe -v error -select_streams v:0 -count_frames -show_entries "
+                              "stream=nb_read_frames,codec_name,width,height -of csv=p=0 '" + path + "' 2>&1");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out, "h264,320,180,75\n");
+}
+
+TEST(Fmp4Playback, FfprobeReadsLowLatencyParts) {
+  test::SourceStreams src;
+  ASSERT_TRUE(test::load_source(src));
+  TempDir dir;
+  const std::string path = dir.path() + "/parts.mp4";
+  // 5 frames (200 ms) per part: 15 parts, styp only at the 3 segment starts.
+  const std::vector<uint8_t> bytes = build_file(src, 5);
+  size_t moofs = 0, styps = 0;
+  for (size_t i = 4; i + 4 <= bytes.size(); ++i) {
+    moofs += std::equal(bytes.begin() + long(i), bytes.begin() + long(i) + 4, "moof");
+    styps += std::equal(bytes.begin() + long(i), bytes.begin() + long(i) + 4, "styp");
+  }
+  EXPECT_EQ(moofs, 15u);
+  EXPECT_EQ(styps, 3u);
+  write_file(path, bytes);
+  const auto packets = ffprobe_packets(path);
+  expect_packets_match(packets, 0, src.video);
+  expect_packets_match(packets, 1, src.audio);
+}
+
+TEST(Fmp4Playback, GstreamerQtdemuxDecodesEveryFrame) {
+  test::SourceStreams src;
+  ASSERT_TRUE(test::load_source(src));
+  TempDir dir;
+  const std::string path = dir.path() + "/gst.mp4";
+  write_file(path, build_file(src, 5));
+  // fakesink's last-message (printed by -v) carries each decoded frame's pts.
+  const CommandResult r = run("gst-launch-1.0 -v filesrc location='" + path +
+                              "' ! qtdemux name=d d.video_0 ! h264parse ! avdec_h264 ! "
+                              "fakesink silent=false sync=false 2>&1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::vector<int64_t> decoded_pts_ns;
+  std::istringstream lines(r.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.find("last-message = chain") == std::string::npos) continue;
+    const size_t at = line.find("pts: ");
+    ASSERT_NE(at, std::string::npos) << line;
+    unsigned h, m, s;
+    unsigned long ns;
+    ASSERT_EQ(std::sscanf(line.c_str() + at + 5, "%u:%u:%u.%lu", &h, &m, &s, &ns), 4) << line;
+    decoded_pts_ns.push_back(((int64_t(h) * 60 + m) * 60 + s) * 1'000'000'000 + int64_t(ns));
+  }
+  std::vector<int64_t> expected;
+  for (const auto& smp : src.video) expected.push_back(smp.pts * 1'000'000'000 / 90000);
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(decoded_pts_ns, expected);
+}
+
+// The whole chain a player sees: a media playlist (MediaPlaylist) naming an init section and
+// fMP4 segments (Fmp4Writer), read through ffprobe's HLS demuxer.
+TEST(Fmp4Playback, FfprobePlaysAnHlsPlaylistOfFmp4Segments) {
+  test::SourceStreams src;
+  ASSERT_TRUE(test::load_source(src));
+  TempDir dir;
+  auto writer = Fmp4Writer::create({src.video_track, src.audio_track});
+  ASSERT_TRUE(writer.ok());
+  write_file(dir.path() + "/init.mp4", writer->init_segment());
+  hls::MediaPlaylistConfig config;
+  config.target_duration = 1;
+  config.window_segments = 0;
+  config.type = hls::PlaylistType::vod;
+  config.map = hls::MapInfo{"init.mp4", std::nullopt};
+  hls::MediaPlaylist playlist(config);
+  const auto keys = test::keyframe_indexes(src.video);
+  ASSERT_EQ(keys.size(), 3u);
+  size_t a = 0;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const size_t begin = keys[k], end = k + 1 < keys.size() ? keys[k + 1] : src.video.size();
+    const int64_t until = end < src.video.size() ? src.video[end].dts : INT64_MAX;
+    size_t a_end = a;
+    while (a_end < src.audio.size() && src.audio[a_end].dts * 90000 / 44100 < until) ++a_end;
+    const TrackRun runs[] = {{1, std::span<const Sample>(src.video.data() + begin, end - begin)},
+                             {2, std::span<const Sample>(src.audio.data() + a, a_end - a)}};
+    auto frag = writer->write_fragment(runs, true);
+    ASSERT_TRUE(frag.ok());
+    const std::string name = "seg" + std::to_string(k) + ".m4s";
+    write_file(dir.path() + "/" + name, *frag);
+    hls::SegmentInfo s;
+    s.uri = name;
+    s.duration = double(src.video[end - 1].dts + src.video[end - 1].duration - src.video[begin].dts) / 90000.0;
+    ASSERT_TRUE(playlist.add_segment(s).ok());
+    a = a_end;
+  }
+  playlist.end();
+  std::ofstream(dir.path() + "/playlist.m3u8") << playlist.render();
+  const CommandResult r =
+      run("ffprobe -v error -allowed_extensions ALL -show_entries packet=stream_index,pts,dts,flags -of csv=p=0 '" +
+          dir.path() + "/playlist.m3u8' 2>&1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  size_t video = 0, audio = 0, keyframes = 0;
+  std::istringstream lines(r.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    int stream;
+    long long pts, dts;
+    char flags[16] = {};
+    ASSERT_EQ(std::sscanf(line.c_str(), "%d,%lld,%lld,%15s", &stream, &pts, &dts, flags), 4) << line;
+    if (stream == 0) {
+      ++video;
+      keyframes += flags[0] == 'K';
+    } else {
+      ++audio;
+    }
+  }
+  EXPECT_EQ(video, 75u);
+  EXPECT_EQ(keyframes, 3u);
+  EXPECT_EQ(audio, 131u);
+}
+
+}  // namespace
+}  // namespace live::mp4
