@@ -74,14 +74,15 @@ Result<void> ChunkReader::process(std::span<const uint8_t> in, std::vector<Messa
       }
       continue;
     }
+    StreamState& current = streams_.find(current_csid_)->second;
     const size_t take = std::min(chunk_left_, in.size() - pos);
-    current_->payload.insert(current_->payload.end(), in.begin() + pos, in.begin() + pos + take);
+    current.payload.insert(current.payload.end(), in.begin() + pos, in.begin() + pos + take);
     pos += take;
     chunk_left_ -= take;
     if (chunk_left_ == 0) {
       phase_ = Phase::header;
-      if (current_->payload.size() == current_->length) {
-        auto completed = complete_message(*current_, current_csid_, out);
+      if (current.payload.size() == current.length) {
+        auto completed = complete_message(current, current_csid_, out);
         if (!completed) return completed;
       }
     }
@@ -166,7 +167,6 @@ Result<void> ChunkReader::finish_header(std::vector<Message>& out, size_t& repla
       return complete_message(s, csid, out);
     }
   }
-  current_ = &s;
   current_csid_ = csid;
   chunk_left_ = std::min<size_t>(chunk_size_, s.length - s.payload.size());
   phase_ = Phase::payload;
@@ -182,7 +182,6 @@ Result<void> ChunkReader::complete_message(StreamState& s, uint32_t csid, std::v
   m.stream_id = s.stream_id;
   m.payload = std::move(s.payload);
   s.payload = {};
-  current_ = nullptr;
 
   if (m.message_type() == MessageType::set_chunk_size) {
     if (m.payload.size() < 4) return make_error(Errc::malformed, "Set Chunk Size shorter than 4 bytes");

@@ -68,8 +68,7 @@ class ChunkReader {
   uint8_t header_[3 + 11 + 4] = {};
   size_t header_len_ = 0;
   bool failed_ = false;
-  // payload phase
-  StreamState* current_ = nullptr;
+  // payload phase: the chunk stream being read (looked up by id so the reader stays copyable)
   uint32_t current_csid_ = 0;
   size_t chunk_left_ = 0;
 };

@@ -65,6 +65,7 @@ struct ServerSession::Impl {
   std::optional<Error> deferred_error;  // from held input handled inside accept/reject
 
   uint32_t peer_window = 0;
+  uint64_t chunk_bytes_in = 0;
   uint64_t acked_at = 0;
   uint64_t bytes_in = 0, bytes_out = 0, messages_in = 0, media_dropped = 0;
 
@@ -125,6 +126,7 @@ struct ServerSession::Impl {
       emit(SessionEvent{SessionEventKind::handshake_done});
     }
     if (in.empty()) return {};
+    chunk_bytes_in += in.size();
     incoming.clear();
     auto used = reader.feed(in, incoming);
     // Messages completed before an error are still handled (their replies get flushed).
@@ -135,9 +137,10 @@ struct ServerSession::Impl {
     }
     incoming.clear();
     if (!used) return used.error();
-    if (peer_window > 0 && bytes_in - acked_at >= peer_window) {
-      send_control_u32(MessageType::acknowledgement, uint32_t(bytes_in));
-      acked_at = bytes_in;
+    // Acknowledge chunk-stream bytes (not the handshake), as nginx-rtmp and ffmpeg count.
+    if (peer_window > 0 && chunk_bytes_in - acked_at >= peer_window) {
+      send_control_u32(MessageType::acknowledgement, uint32_t(chunk_bytes_in));
+      acked_at = chunk_bytes_in;
     }
     if (pending() > config.limits.max_pending_output) {
       return make_error(Errc::limit_exceeded, "peer does not read what we send");

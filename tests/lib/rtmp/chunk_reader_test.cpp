@@ -1,0 +1,334 @@
+// ChunkReader over real sessions: same messages however the bytes are split; commands and
+// media match what the publishers sent; hostile input gives errors.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "common/byte_io.h"
+#include "rtmp/amf0.h"
+#include "rtmp/chunk_reader.h"
+#include "rtmp/command.h"
+#include "test_data.h"
+
+using namespace live;
+using namespace live::rtmp;
+using namespace live::rtmp::test;
+
+namespace {
+
+std::vector<Message> read_all(std::span<const uint8_t> bytes, ChunkReaderLimits limits = {}) {
+  ChunkReader reader(limits);
+  std::vector<Message> out;
+  auto r = reader.feed(bytes, out);
+  EXPECT_TRUE(r.ok()) << r.error().describe();
+  if (r) EXPECT_EQ(r.value(), bytes.size());
+  return out;
+}
+
+void expect_same(const std::vector<Message>& got, const std::vector<Message>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_TRUE(same_message(got[i], want[i])) << what << ": message " << i;
+  }
+}
+
+std::vector<Message> read_in_pieces(std::span<const uint8_t> bytes, const std::vector<size_t>& cuts) {
+  ChunkReader reader;
+  std::vector<Message> out;
+  size_t pos = 0;
+  for (size_t cut : cuts) {
+    auto r = reader.feed(bytes.subspan(pos, cut - pos), out);
+    EXPECT_TRUE(r.ok());
+    pos = cut;
+  }
+  auto r = reader.feed(bytes.subspan(pos), out);
+  EXPECT_TRUE(r.ok());
+  return out;
+}
+
+struct Capture {
+  const char* file;
+  size_t min_messages;
+};
+
+// Client-to-server sides after C0C1C2, and server-to-client sides of the play sessions after S0S1S2.
+const Capture chunk_captures[] = {
+    {"ffmpeg-publish.c2s.bin", 150},  {"librtmp-publish.c2s.bin", 150}, {"rtmp2sink-publish.c2s.bin", 150},
+    {"ffmpeg-play.s2c.bin", 100},     {"rtmpdump-play.s2c.bin", 100},   {"ffmpeg-publish.s2c.bin", 5},
+    {"ffmpeg-play.c2s.bin", 4},       {"rtmpdump-play.c2s.bin", 4},
+};
+
+}  // namespace
+
+// Two pieces cut at every offset of the first 16 KB (handshake-adjacent commands, metadata,
+// chunk size changes, the first key frame) and the last 4 KB, and at every 11th offset in
+// between; ByteByByteAndRandomPieces below cuts at every offset at once. (Every offset of a
+// 100 KB capture as two pieces costs O(n^2): ~40 s for all captures.)
+TEST(ChunkReader, TwoPieceSplitsOfRealSessions) {
+  for (const auto& capture : chunk_captures) {
+    SCOPED_TRACE(capture.file);
+    const auto bytes = read_capture(capture.file);
+    ASSERT_GT(bytes.size(), handshake_bytes);
+    const std::span<const uint8_t> chunks = std::span(bytes).subspan(handshake_bytes);
+    const auto reference = read_all(chunks);
+    ASSERT_GE(reference.size(), capture.min_messages);
+    size_t tested = 0;
+    for (size_t cut = 0; cut <= chunks.size(); ++cut) {
+      const bool dense = cut < 16384 || cut + 4096 > chunks.size();
+      if (!dense && cut % 11 != 0) continue;
+      ++tested;
+      ChunkReader reader;
+      std::vector<Message> out;
+      ASSERT_TRUE(reader.feed(chunks.first(cut), out).ok());
+      ASSERT_TRUE(reader.feed(chunks.subspan(cut), out).ok());
+      expect_same(out, reference, "cut at " + std::to_string(cut));
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+    EXPECT_GE(tested, std::min<size_t>(chunks.size(), 16384 + 4096));
+  }
+}
+
+TEST(ChunkReader, ByteByByteAndRandomPieces) {
+  std::mt19937 rng(1234);
+  for (const auto& capture : chunk_captures) {
+    SCOPED_TRACE(capture.file);
+    const auto bytes = read_capture(capture.file);
+    ASSERT_GT(bytes.size(), handshake_bytes);
+    const std::span<const uint8_t> chunks = std::span(bytes).subspan(handshake_bytes);
+    const auto reference = read_all(chunks);
+    std::vector<size_t> every_byte;
+    for (size_t i = 1; i < chunks.size(); ++i) every_byte.push_back(i);
+    expect_same(read_in_pieces(chunks, every_byte), reference, "byte by byte");
+    for (int round = 0; round < 20; ++round) {
+      std::vector<size_t> cuts;
+      size_t pos = 0;
+      for (;;) {
+        pos += 1 + rng() % (round < 10 ? 16 : 700);
+        if (pos >= chunks.size()) break;
+        cuts.push_back(pos);
+      }
+      expect_same(read_in_pieces(chunks, cuts), reference, "random pieces round " + std::to_string(round));
+    }
+  }
+}
+
+TEST(ChunkReader, DecodesPublishCommands) {
+  struct Expect {
+    const char* file;
+    const char* stream;
+  };
+  for (const auto& e : {Expect{"ffmpeg-publish.c2s.bin", "capff"}, Expect{"librtmp-publish.c2s.bin", "caplib"},
+                        Expect{"rtmp2sink-publish.c2s.bin", "caprt2"}}) {
+    SCOPED_TRACE(e.file);
+    const auto bytes = read_capture(e.file);
+    const auto messages = read_all(std::span(bytes).subspan(handshake_bytes));
+    std::vector<Command> commands;
+    for (const auto& m : messages) {
+      if (m.message_type() != MessageType::command_amf0) continue;
+      auto c = decode_command(m.payload);
+      ASSERT_TRUE(c.ok()) << c.error().describe();
+      commands.push_back(std::move(c.value()));
+    }
+    ASSERT_GE(commands.size(), 3u);
+    EXPECT_EQ(commands[0].name, "connect");
+    EXPECT_EQ(commands[0].transaction_id, 1);
+    EXPECT_EQ(commands[0].command_object.string_property("app"), "live");
+    EXPECT_NE(commands[0].command_object.string_property("tcUrl").find("/live"), std::string::npos);
+    bool saw_create = false, saw_publish = false, saw_delete = false;
+    for (const auto& c : commands) {
+      if (c.name == "createStream") saw_create = true;
+      if (c.name == "deleteStream") saw_delete = true;
+      if (c.name == "publish") {
+        saw_publish = true;
+        ASSERT_GE(c.arguments.size(), 2u);
+        EXPECT_EQ(c.arguments[0].string, e.stream);
+        EXPECT_EQ(c.arguments[1].string, "live");
+      }
+    }
+    EXPECT_TRUE(saw_create);
+    EXPECT_TRUE(saw_publish);
+    EXPECT_TRUE(saw_delete);
+  }
+}
+
+// The audio and video messages ffmpeg sent are exactly the tags of the file it read.
+TEST(ChunkReader, FfmpegMediaEqualsSourceFlv) {
+  const auto bytes = read_capture("ffmpeg-publish.c2s.bin");
+  const auto messages = read_all(std::span(bytes).subspan(handshake_bytes));
+  std::vector<const Message*> media;
+  for (const auto& m : messages) {
+    if (m.message_type() == MessageType::audio || m.message_type() == MessageType::video) media.push_back(&m);
+  }
+  std::vector<FlvTag> tags;
+  for (auto& t : read_flv_tags(read_capture("source.flv"))) {
+    if (t.type == 8 || t.type == 9) tags.push_back(std::move(t));
+  }
+  ASSERT_GT(tags.size(), 100u);
+  ASSERT_EQ(media.size(), tags.size());
+  size_t video = 0;
+  for (size_t i = 0; i < tags.size(); ++i) {
+    EXPECT_EQ(media[i]->type, tags[i].type) << "tag " << i;
+    EXPECT_EQ(media[i]->timestamp, tags[i].timestamp) << "tag " << i;
+    EXPECT_EQ(media[i]->payload, tags[i].data) << "tag " << i;
+    EXPECT_EQ(media[i]->stream_id, 1u);
+    video += tags[i].type == 9 && tags[i].data.size() > 1 && tags[i].data[1] == 1;  // AVC NALU packets
+  }
+  EXPECT_EQ(video, 75u) << "3 s at 25 fps";
+}
+
+// The server side of the play sessions: nginx's chunk size change and the media it relayed.
+TEST(ChunkReader, PlaySessionsCarryChunkSizeAndMedia) {
+  for (const char* file : {"ffmpeg-play.s2c.bin", "rtmpdump-play.s2c.bin"}) {
+    SCOPED_TRACE(file);
+    const auto bytes = read_capture(file);
+    ChunkReader reader;
+    std::vector<Message> out;
+    ASSERT_TRUE(reader.feed(std::span(bytes).subspan(handshake_bytes), out).ok());
+    EXPECT_EQ(reader.chunk_size(), 4096u) << "nginx chunk_size 4096 applied";
+    size_t audio = 0, video = 0;
+    bool play_start = false;
+    uint32_t last_video_ts = 0;
+    for (const auto& m : out) {
+      if (m.message_type() == MessageType::audio) ++audio;
+      if (m.message_type() == MessageType::video) {
+        ++video;
+        EXPECT_GE(m.timestamp + 1000, last_video_ts) << "video timestamps do not jump back";
+        last_video_ts = m.timestamp;
+      }
+      if (m.message_type() == MessageType::command_amf0) {
+        auto c = decode_command(m.payload);
+        ASSERT_TRUE(c.ok());
+        if (c->name == "onStatus" && !c->arguments.empty() &&
+            c->arguments[0].string_property("code") == "NetStream.Play.Start") {
+          play_start = true;
+        }
+      }
+    }
+    EXPECT_TRUE(play_start);
+    EXPECT_GT(audio, 20u);
+    EXPECT_GT(video, 20u);
+  }
+}
+
+// ---- hostile and edge input ----
+
+namespace {
+
+std::vector<uint8_t> fmt0_header(uint32_t csid, uint32_t ts, uint32_t length, uint8_t type, uint32_t msid) {
+  std::vector<uint8_t> out;
+  out.push_back(uint8_t(csid));
+  ByteWriter w(out);
+  w.be24(ts);
+  w.be24(length);
+  w.u8(type);
+  w.le32(msid);
+  return out;
+}
+
+}  // namespace
+
+TEST(ChunkReader, RefusesMessageAboveLimit) {
+  ChunkReader reader(ChunkReaderLimits{1000, 64, 1 << 20});
+  std::vector<Message> out;
+  auto r = reader.feed(fmt0_header(3, 0, 0xffffff, 20, 0), out);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::limit_exceeded);
+  // The reader stays failed.
+  EXPECT_FALSE(reader.feed(std::vector<uint8_t>{1}, out).ok());
+}
+
+TEST(ChunkReader, RefusesTooManyChunkStreams) {
+  ChunkReader reader(ChunkReaderLimits{1000, 4, 1 << 20});
+  std::vector<Message> out;
+  std::vector<uint8_t> bytes;
+  for (uint32_t csid = 3; csid < 3 + 5; ++csid) {
+    auto h = fmt0_header(csid, 0, 1, 8, 1);
+    h.push_back(0xaf);
+    bytes.insert(bytes.end(), h.begin(), h.end());
+  }
+  auto r = reader.feed(bytes, out);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::limit_exceeded);
+  EXPECT_EQ(out.size(), 4u);
+}
+
+TEST(ChunkReader, SetChunkSizeZeroAndAboveLimit) {
+  for (uint32_t size : {0u, 0x80000000u, (1u << 20) + 1}) {
+    ChunkReader reader(ChunkReaderLimits{1000, 64, 1 << 20});
+    std::vector<Message> out;
+    auto bytes = fmt0_header(2, 0, 4, 1, 0);
+    const uint8_t v[4] = {uint8_t(size >> 24), uint8_t(size >> 16), uint8_t(size >> 8), uint8_t(size)};
+    bytes.insert(bytes.end(), v, v + 4);
+    auto r = reader.feed(bytes, out);
+    ASSERT_FALSE(r.ok()) << size;
+    EXPECT_TRUE(r.error().code == Errc::malformed || r.error().code == Errc::limit_exceeded);
+  }
+}
+
+TEST(ChunkReader, FirstHeaderMustBeFmt0) {
+  ChunkReader reader;
+  std::vector<Message> out;
+  const std::vector<uint8_t> bytes{0x43, 0, 0, 0, 0, 0, 1, 8};  // fmt 1 on a new chunk stream
+  auto r = reader.feed(bytes, out);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::protocol_violation);
+}
+
+TEST(ChunkReader, AbortDiscardsPartialMessage) {
+  std::vector<uint8_t> bytes = fmt0_header(4, 10, 200, 9, 1);  // 200 bytes, chunk size 128
+  bytes.insert(bytes.end(), 128, 0x11);
+  auto abort = fmt0_header(2, 0, 4, 2, 0);
+  abort.insert(abort.end(), {0, 0, 0, 4});
+  bytes.insert(bytes.end(), abort.begin(), abort.end());
+  auto next = fmt0_header(4, 20, 3, 9, 1);
+  next.insert(next.end(), {1, 2, 3});
+  bytes.insert(bytes.end(), next.begin(), next.end());
+  const auto out = read_all(bytes);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].message_type(), MessageType::abort);
+  EXPECT_EQ(out[1].timestamp, 20u);
+  EXPECT_EQ(out[1].payload, (std::vector<uint8_t>{1, 2, 3}));
+}
+
+TEST(ChunkReader, ThreeByteChunkStreamIdAndExtendedTimestamp) {
+  // csid 65599 (3-byte basic header), timestamp 0x12345678 (extended), 300 bytes in 128-byte
+  // chunks whose fmt 3 continuation headers repeat the extended timestamp.
+  std::vector<uint8_t> bytes{0x01, 0xff, 0xff};
+  ByteWriter w(bytes);
+  w.be24(0xffffff);
+  w.be24(300);
+  w.u8(9);
+  w.le32(1);
+  w.be32(0x12345678);
+  std::vector<uint8_t> payload(300);
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = uint8_t(i * 7);
+  for (size_t pos = 0; pos < 300; pos += 128) {
+    if (pos > 0) {
+      bytes.insert(bytes.end(), {0xc1, 0xff, 0xff});
+      w.be32(0x12345678);
+    }
+    bytes.insert(bytes.end(), payload.begin() + pos, payload.begin() + std::min<size_t>(300, pos + 128));
+  }
+  auto out = read_all(bytes, ChunkReaderLimits{1000, 64, 1 << 20});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].chunk_stream_id, 65599u);
+  EXPECT_EQ(out[0].timestamp, 0x12345678u);
+  EXPECT_EQ(out[0].payload, payload);
+
+  // The same without the repeated field on continuation chunks (some peers omit it).
+  std::vector<uint8_t> lean{0x01, 0xff, 0xff};
+  ByteWriter lw(lean);
+  lw.be24(0xffffff);
+  lw.be24(300);
+  lw.u8(9);
+  lw.le32(1);
+  lw.be32(0x12345678);
+  for (size_t pos = 0; pos < 300; pos += 128) {
+    if (pos > 0) lean.insert(lean.end(), {0xc1, 0xff, 0xff});
+    lean.insert(lean.end(), payload.begin() + pos, payload.begin() + std::min<size_t>(300, pos + 128));
+  }
+  auto lean_out = read_all(lean);
+  ASSERT_EQ(lean_out.size(), 1u);
+  EXPECT_EQ(lean_out[0].payload, payload);
+  EXPECT_EQ(lean_out[0].timestamp, 0x12345678u);
+}

@@ -1,0 +1,112 @@
+// ChunkWriter -> ChunkReader round trips and the header compression the writer chooses.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "rtmp/chunk_reader.h"
+#include "rtmp/chunk_writer.h"
+#include "test_data.h"
+
+using namespace live;
+using namespace live::rtmp;
+using namespace live::rtmp::test;
+
+namespace {
+
+std::vector<Message> random_messages(std::mt19937& rng, size_t count, bool extended) {
+  std::vector<Message> out;
+  uint32_t ts[8] = {};
+  for (size_t i = 0; i < count; ++i) {
+    Message m;
+    const uint32_t pick = rng() % 8;
+    m.chunk_stream_id = pick < 6 ? 3 + pick : (pick == 6 ? 64 + rng() % 256 : 320 + rng() % 65000);
+    m.type = uint8_t(std::array<uint8_t, 4>{8, 9, 18, 20}[rng() % 4]);
+    m.stream_id = rng() % 4 == 0 ? 0 : 1;
+    // Mostly steady deltas (fmt 3), sometimes jumps, backwards steps and extended values.
+    uint32_t& t = ts[pick];
+    const uint32_t r = rng() % 10;
+    if (r < 5) t += 40;
+    else if (r < 7) t += rng() % 1000;
+    else if (r < 8) t = t > 500 ? t - 500 : 0;
+    else if (extended) t = 0xfffff0 + rng() % 0x100000 * (rng() % 2 ? 1 : 300);
+    m.timestamp = t;
+    const size_t len = rng() % 5 == 0 ? rng() % 20000 : rng() % 300;
+    m.payload.resize(len);
+    for (auto& b : m.payload) b = uint8_t(rng());
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(ChunkWriter, RoundTripsRandomMessagesAtManyChunkSizes) {
+  std::mt19937 rng(99);
+  for (uint32_t chunk_size : {1u, 2u, 3u, 4u, 5u, 60u, 128u, 129u, 1000u, 4096u, 65536u, 1u << 24, 0x7fffffffu}) {
+    for (bool extended : {false, true}) {
+      SCOPED_TRACE("chunk size " + std::to_string(chunk_size) + (extended ? " extended" : ""));
+      const auto messages = random_messages(rng, chunk_size < 8 ? 40 : 300, extended);
+      ChunkWriter writer;
+      std::vector<uint8_t> bytes;
+      writer.set_chunk_size(chunk_size, bytes);  // announced in-band, applied by the reader
+      for (const auto& m : messages) writer.write(m, bytes);
+      ChunkReader reader(ChunkReaderLimits{1 << 20, 70000, 0x7fffffff});
+      std::vector<Message> out;
+      auto r = reader.feed(bytes, out);
+      ASSERT_TRUE(r.ok()) << r.error().describe();
+      ASSERT_EQ(out.size(), messages.size() + 1);
+      EXPECT_EQ(out[0].message_type(), MessageType::set_chunk_size);
+      EXPECT_EQ(reader.chunk_size(), chunk_size);
+      for (size_t i = 0; i < messages.size(); ++i) {
+        ASSERT_TRUE(same_message(out[i + 1], messages[i])) << "message " << i << " ts " << messages[i].timestamp;
+      }
+      // And in small random pieces.
+      ChunkReader pieces(ChunkReaderLimits{1 << 20, 70000, 0x7fffffff});
+      std::vector<Message> out2;
+      for (size_t pos = 0; pos < bytes.size();) {
+        const size_t n = std::min<size_t>(1 + rng() % 9, bytes.size() - pos);
+        ASSERT_TRUE(pieces.feed(std::span(bytes).subspan(pos, n), out2).ok());
+        pos += n;
+      }
+      ASSERT_EQ(out2.size(), out.size());
+      for (size_t i = 0; i < out.size(); ++i) ASSERT_TRUE(same_message(out2[i], out[i]));
+    }
+  }
+}
+
+TEST(ChunkWriter, CompressesHeaders) {
+  ChunkWriter writer(128);
+  std::vector<uint8_t> bytes;
+  const std::vector<uint8_t> payload(10, 0x55);
+  writer.write(6, 1000, 8, 1, payload, bytes);  // fmt 0: 1 + 11
+  EXPECT_EQ(bytes.size(), 12u + 10);
+  EXPECT_EQ(bytes[0], 0x06);
+  bytes.clear();
+  writer.write(6, 1023, 8, 1, payload, bytes);  // fmt 2: same length/type, new delta
+  EXPECT_EQ(bytes.size(), 4u + 10);
+  EXPECT_EQ(bytes[0], 0x86);
+  bytes.clear();
+  writer.write(6, 1046, 8, 1, payload, bytes);  // fmt 3: same delta
+  EXPECT_EQ(bytes.size(), 1u + 10);
+  EXPECT_EQ(bytes[0], 0xc6);
+  bytes.clear();
+  writer.write(6, 1069, 8, 1, std::span(payload).first(5), bytes);  // fmt 1: new length
+  EXPECT_EQ(bytes.size(), 8u + 5);
+  EXPECT_EQ(bytes[0], 0x46);
+  bytes.clear();
+  writer.write(6, 1000, 8, 1, payload, bytes);  // backwards: fmt 0
+  EXPECT_EQ(bytes[0], 0x06);
+  bytes.clear();
+  writer.write(6, 1000, 8, 2, payload, bytes);  // other message stream: fmt 0
+  EXPECT_EQ(bytes[0], 0x06);
+}
+
+TEST(ChunkWriter, ExtendedTimestampOnEveryChunk) {
+  ChunkWriter writer(4);
+  std::vector<uint8_t> bytes;
+  const std::vector<uint8_t> payload{1, 2, 3, 4, 5, 6};
+  writer.write(3, 0x01000000, 9, 1, payload, bytes);
+  const std::vector<uint8_t> expected{0x03, 0xff, 0xff, 0xff, 0, 0, 6, 9, 1, 0, 0, 0, 0x01, 0, 0, 0, 1, 2, 3, 4,
+                                      0xc3, 0x01, 0, 0, 0, 5, 6};
+  EXPECT_EQ(bytes, expected);
+}
