@@ -303,7 +303,7 @@ class Publisher:
                         await asyncio.sleep(at - now)
                     else:
                         self.max_lag = max(self.max_lag, now - at)
-                    if stop.is_set():
+                    if stop.is_set() or self.error or w.is_closing():
                         break
                     data = message_header(csid, base + ts, length, ttype, sid) + body
                     w.write(data)
@@ -311,6 +311,8 @@ class Publisher:
                     if w.transport.get_write_buffer_size() > 1 << 20:
                         await w.drain()
                 loop_index += 1
+                if self.error or w.is_closing():
+                    raise ConnectionError(self.error or "connection closed")
             self.state = "done"
             w.close()
             reader_task.cancel()
@@ -521,7 +523,10 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "runs": runs, "median_cpu_s_per_gbit": med}, f, indent=1)
-    shutil.rmtree(workdir, ignore_errors=True)
+    if all(not r.get("error") and not r.get("publishers_failed") for r in runs):
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"logs kept in {workdir}")
 
 
 if __name__ == "__main__":
