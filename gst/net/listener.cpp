@@ -106,6 +106,7 @@ struct Listener::Impl : ConnectionOwner {
   void end_publish(Connection& connection, const std::string& reason);
   PublishEntry* find_publish_entry(const std::string& app, const std::string& key);
   void schedule_reap();
+  void report_bytes(Connection& connection);
 
   static gboolean on_incoming(GSocket*, GIOCondition, gpointer self) {
     static_cast<Impl*>(self)->accept_pending();
@@ -357,12 +358,15 @@ void Listener::Impl::session_has_events(Connection& connection) {
         break;
     }
   }
-  if (connection.publish_mount) {
-    uint64_t total = connection.session().bytes_in();
-    if (total > connection.bytes_reported) {
-      connection.publish_mount->bytes_received(total - connection.bytes_reported);
-      connection.bytes_reported = total;
-    }
+  report_bytes(connection);
+}
+
+void Listener::Impl::report_bytes(Connection& connection) {
+  if (!connection.publish_mount) return;
+  uint64_t total = connection.session().bytes_in();
+  if (total > connection.bytes_reported) {
+    connection.publish_mount->bytes_received(total - connection.bytes_reported);
+    connection.bytes_reported = total;
   }
 }
 
@@ -399,7 +403,7 @@ void Listener::Impl::handle_publish(Connection& connection, const rtmp::SessionE
   connection.session().accept_publish();
   connection.established = true;
   connection.publish_mount = mount;
-  connection.bytes_reported = connection.session().bytes_in();
+  connection.bytes_reported = 0;  // bytes-in counts the whole connection, handshake included
   entry->publisher = connection.id();
   GST_INFO("%s: publishing to app '%s'", connection.peer().c_str(), event.app.c_str());
   mount->publish_started(request);
@@ -429,6 +433,7 @@ void Listener::Impl::handle_play(Connection& connection, const rtmp::SessionEven
 void Listener::Impl::end_publish(Connection& connection, const std::string& reason) {
   PublishMount* mount = connection.publish_mount;
   if (!mount) return;
+  report_bytes(connection);
   connection.publish_mount = nullptr;
   for (auto& entry : publish_mounts) {
     if (entry.mount == mount && entry.publisher == connection.id()) entry.publisher = 0;

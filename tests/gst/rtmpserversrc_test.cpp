@@ -1,0 +1,659 @@
+// rtmpserversrc element tests: a real pipeline (rtmpserversrc ! appsink) on a free loopback
+// port, fed by replaying recorded publisher sessions (tests/data/captures) over TCP or TLS.
+// The server's S1 differs from nginx-rtmp's in the capture, so the recorded C2 does not echo
+// our S1: the server accepts it (lenient, as real servers are), which is what lets us replay.
+#include <gio/gio.h>
+#include <gst/app/gstappsink.h>
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "flv/flv_tag.h"
+#include "rtmp/chunk_reader.h"
+#include "rtmp/command.h"
+
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+using namespace std::chrono_literals;
+
+std::string data_path(const std::string& name) {
+  const char* dir = std::getenv("LIVE_TEST_DATA");
+  return std::string(dir ? dir : "tests/data") + "/captures/" + name;
+}
+
+Bytes read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << path;
+  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::vector<live::flv::Tag> parse_flv(const Bytes& bytes) {
+  live::flv::FlvReader reader;
+  auto fed = reader.feed(bytes);
+  EXPECT_TRUE(fed.ok()) << (fed.ok() ? "" : fed.error().describe());
+  std::vector<live::flv::Tag> tags;
+  while (auto tag = reader.next_tag()) tags.push_back(std::move(*tag));
+  return tags;
+}
+
+std::vector<live::flv::Tag> media_only(const std::vector<live::flv::Tag>& tags) {
+  std::vector<live::flv::Tag> out;
+  for (auto& t : tags)
+    if (t.type == 8 || t.type == 9) out.push_back(t);
+  return out;
+}
+
+uint16_t free_port() {
+  GSocket* s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                            nullptr);
+  GInetAddress* lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  GSocketAddress* a = g_inet_socket_address_new(lo, 0);
+  g_socket_bind(s, a, TRUE, nullptr);
+  GSocketAddress* bound = g_socket_get_local_address(s, nullptr);
+  uint16_t port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+  g_object_unref(bound);
+  g_object_unref(a);
+  g_object_unref(lo);
+  g_socket_close(s, nullptr);
+  g_object_unref(s);
+  return port;
+}
+
+bool contains(const Bytes& hay, const std::string& needle) {
+  return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
+}
+
+// The codes of the onStatus commands the server sent (after S0 S1 S2), in order.
+std::vector<std::string> status_codes(const Bytes& s2c) {
+  std::vector<std::string> codes;
+  const size_t handshake = 1 + 1536 + 1536;
+  if (s2c.size() <= handshake) return codes;
+  live::rtmp::ChunkReader reader;
+  std::vector<live::rtmp::Message> messages;
+  std::span<const uint8_t> rest(s2c.data() + handshake, s2c.size() - handshake);
+  while (!rest.empty()) {
+    auto used = reader.feed(rest, messages);
+    if (!used || used.value() == 0) break;
+    rest = rest.subspan(used.value());
+    for (auto& m : messages) {
+      if (m.type == 1 && m.payload.size() >= 4)
+        reader.set_chunk_size(uint32_t(m.payload[0]) << 24 | m.payload[1] << 16 | m.payload[2] << 8 | m.payload[3]);
+      if (m.type != 20) continue;
+      auto command = live::rtmp::decode_command(m.payload);
+      if (command && command->name == "onStatus" && !command->arguments.empty())
+        codes.push_back(command->arguments[0].string_property("code"));
+    }
+    messages.clear();
+  }
+  return codes;
+}
+
+bool has_status(const Bytes& s2c, const std::string& code) {
+  auto codes = status_codes(s2c);
+  return std::find(codes.begin(), codes.end(), code) != codes.end();
+}
+
+// A TCP (optionally TLS) client: writes from the test thread, a reader thread collects what
+// the server sends until it closes.
+class Client {
+ public:
+  explicit Client(uint16_t port, bool tls = false) {
+    GSocketClient* client = g_socket_client_new();
+    GError* error = nullptr;
+    connection_ = G_IO_STREAM(g_socket_client_connect_to_host(client, "127.0.0.1", port,
+                                                              nullptr, &error));
+    g_object_unref(client);
+    if (!connection_) {
+      ADD_FAILURE() << "connect: " << error->message;
+      g_clear_error(&error);
+      return;
+    }
+    stream_ = G_IO_STREAM(g_object_ref(connection_));
+    if (tls) {
+      GIOStream* t = g_tls_client_connection_new(connection_, nullptr, &error);
+      if (!t) {
+        ADD_FAILURE() << "TLS: " << error->message;
+        g_clear_error(&error);
+        return;
+      }
+      g_signal_connect(t, "accept-certificate",
+                       G_CALLBACK(+[](GTlsConnection*, GTlsCertificate*, GTlsCertificateFlags,
+                                      gpointer) -> gboolean { return TRUE; }),
+                       nullptr);
+      if (!g_tls_connection_handshake(G_TLS_CONNECTION(t), nullptr, &error)) {
+        ADD_FAILURE() << "TLS handshake: " << error->message;
+        g_clear_error(&error);
+        g_object_unref(t);
+        return;
+      }
+      g_object_unref(stream_);
+      stream_ = t;
+    }
+    cancellable_ = g_cancellable_new();
+    reader_ = std::thread([this] { read_loop(); });
+  }
+  ~Client() {
+    if (cancellable_) g_cancellable_cancel(cancellable_);
+    if (reader_.joinable()) reader_.join();
+    if (stream_) g_object_unref(stream_);
+    if (connection_) g_object_unref(connection_);
+    if (cancellable_) g_object_unref(cancellable_);
+  }
+
+  bool send(const Bytes& bytes, size_t from = 0, size_t to = SIZE_MAX) {
+    if (!stream_) return false;
+    to = std::min(to, bytes.size());
+    gsize written = 0;
+    return g_output_stream_write_all(g_io_stream_get_output_stream(stream_), bytes.data() + from,
+                                     to - from, &written, nullptr, nullptr);
+  }
+  // Ends our side (FIN) but keeps reading.
+  void shutdown_write() {
+    if (connection_)
+      g_socket_shutdown(g_socket_connection_get_socket(G_SOCKET_CONNECTION(connection_)), FALSE,
+                        TRUE, nullptr);
+  }
+  bool wait_for(const std::string& needle, std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return contains(received_, needle); });
+  }
+  // Waits until the server sent an onStatus with this code.
+  bool wait_status(const std::string& code, std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return has_status(received_, code); });
+  }
+  bool wait_closed(std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return closed_; });
+  }
+  Bytes received() {
+    std::lock_guard lock(mutex_);
+    return received_;
+  }
+
+ private:
+  void read_loop() {
+    uint8_t buffer[16384];
+    GInputStream* in = g_io_stream_get_input_stream(stream_);
+    for (;;) {
+      gssize n = g_input_stream_read(in, buffer, sizeof buffer, cancellable_, nullptr);
+      std::lock_guard lock(mutex_);
+      if (n <= 0) {
+        closed_ = true;
+        cv_.notify_all();
+        return;
+      }
+      received_.insert(received_.end(), buffer, buffer + n);
+      cv_.notify_all();
+    }
+  }
+
+  GIOStream* connection_ = nullptr;
+  GIOStream* stream_ = nullptr;
+  GCancellable* cancellable_ = nullptr;
+  std::thread reader_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  Bytes received_;
+  bool closed_ = false;
+};
+
+struct OutBuffer {
+  Bytes bytes;
+  GstClockTime pts;
+  GstClockTime dts;
+  bool header;
+  bool discont;
+  bool delta;
+};
+
+// A running pipeline description with appsinks named sink0, sink1, ...
+class Pipeline {
+ public:
+  explicit Pipeline(const std::string& description) {
+    GError* error = nullptr;
+    pipeline_ = gst_parse_launch(description.c_str(), &error);
+    if (!pipeline_) {
+      ADD_FAILURE() << "parse: " << (error ? error->message : "?");
+      g_clear_error(&error);
+    }
+    bus_ = gst_element_get_bus(pipeline_);
+  }
+  ~Pipeline() {
+    gst_element_set_state(pipeline_, GST_STATE_NULL);
+    for (GstStructure* s : messages_) gst_structure_free(s);
+    gst_object_unref(bus_);
+    gst_object_unref(pipeline_);
+  }
+  GstStateChangeReturn play() {
+    // Live: the sinks complete PLAYING asynchronously, once the first buffer arrives.
+    return gst_element_set_state(pipeline_, GST_STATE_PLAYING);
+  }
+  GstElement* get(const char* name) {
+    GstElement* e = gst_bin_get_by_name(GST_BIN(pipeline_), name);
+    gst_object_unref(e);  // the bin keeps it
+    return e;
+  }
+  // Pulls buffers from `sink` until `stop` says so or nothing came for `quiet`.
+  std::vector<OutBuffer> pull(const char* sink, size_t at_least, std::chrono::milliseconds quiet = 1500ms) {
+    std::vector<OutBuffer> out;
+    GstAppSink* app = GST_APP_SINK(get(sink));
+    for (;;) {
+      GstSample* sample = gst_app_sink_try_pull_sample(
+          app, (out.size() < at_least ? 10000 : quiet.count()) * GST_MSECOND);
+      if (!sample) break;
+      GstBuffer* b = gst_sample_get_buffer(sample);
+      OutBuffer o;
+      GstMapInfo map;
+      gst_buffer_map(b, &map, GST_MAP_READ);
+      o.bytes.assign(map.data, map.data + map.size);
+      gst_buffer_unmap(b, &map);
+      o.pts = GST_BUFFER_PTS(b);
+      o.dts = GST_BUFFER_DTS(b);
+      o.header = GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_HEADER);
+      o.discont = GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DISCONT);
+      o.delta = GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
+      out.push_back(std::move(o));
+      gst_sample_unref(sample);
+    }
+    return out;
+  }
+  // Element messages seen so far (and errors, as "error: ...").
+  std::vector<GstStructure*> messages() {
+    while (GstMessage* m = gst_bus_pop_filtered(
+               bus_, static_cast<GstMessageType>(GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR | GST_MESSAGE_EOS))) {
+      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT) {
+        GstStructure* s = gst_structure_copy(gst_message_get_structure(m));
+        gst_structure_set(s, "source", G_TYPE_STRING, GST_OBJECT_NAME(GST_MESSAGE_SRC(m)), nullptr);
+        messages_.push_back(s);
+      } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) {
+        messages_.push_back(gst_structure_new_empty("eos"));
+      } else {
+        GError* e = nullptr;
+        gst_message_parse_error(m, &e, nullptr);
+        messages_.push_back(gst_structure_new("error", "text", G_TYPE_STRING, e->message, nullptr));
+        g_clear_error(&e);
+      }
+      gst_message_unref(m);
+    }
+    return messages_;
+  }
+  size_t count_messages(const char* name, const char* source = nullptr) {
+    size_t n = 0;
+    for (GstStructure* s : messages()) {
+      if (!gst_structure_has_name(s, name)) continue;
+      if (source && g_strcmp0(gst_structure_get_string(s, "source"), source) != 0) continue;
+      ++n;
+    }
+    return n;
+  }
+  bool wait_message(const char* name, std::chrono::milliseconds timeout = 5000ms) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      if (count_messages(name) > 0) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+  GstElement* pipeline_ = nullptr;
+  GstBus* bus_ = nullptr;
+  std::vector<GstStructure*> messages_;
+};
+
+
+Bytes concat(const std::vector<OutBuffer>& buffers) {
+  Bytes all;
+  for (auto& b : buffers) all.insert(all.end(), b.bytes.begin(), b.bytes.end());
+  return all;
+}
+
+// Media tags equal in type and payload, with the same timestamps relative to the first.
+void expect_same_media(const std::vector<live::flv::Tag>& got,
+                       const std::vector<live::flv::Tag>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].type, want[i].type) << "tag " << i;
+    EXPECT_TRUE(got[i].payload == want[i].payload) << "tag " << i;
+    EXPECT_EQ(int64_t(got[i].timestamp) - got[0].timestamp,
+              int64_t(want[i].timestamp) - want[0].timestamp) << "tag " << i;
+  }
+}
+
+class RtmpServerSrcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gst_init(nullptr, nullptr);
+    port = free_port();
+    capture = read_file(data_path("ffmpeg-publish.c2s.bin"));
+    source_media = media_only(parse_flv(read_file(data_path("source.flv"))));
+    ASSERT_GT(source_media.size(), 100u);
+  }
+  std::string src(const std::string& props) {
+    return "rtmpserversrc address=127.0.0.1 port=" + std::to_string(port) + " " + props;
+  }
+  static bool play_ok(GstStateChangeReturn r) {
+    return r != GST_STATE_CHANGE_FAILURE;
+  }
+  uint16_t port = 0;
+  Bytes capture;
+  std::vector<live::flv::Tag> source_media;
+};
+
+TEST_F(RtmpServerSrcTest, ReplayedFfmpegPublishComesOutAsTheSourceFlvTags) {
+  Pipeline p(src("name=src stream-key=capff") + " ! appsink name=sink0 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  Client client(port);
+  ASSERT_TRUE(client.send(capture));
+  EXPECT_TRUE(client.wait_status("NetStream.Publish.Start"));
+  auto out = p.pull("sink0", source_media.size() + 2);
+  ASSERT_GE(out.size(), source_media.size() + 2);
+
+  // First buffer: FLV header + PreviousTagSize0, audio and video flagged, marked HEADER.
+  const Bytes header = {'F', 'L', 'V', 1, 0x05, 0, 0, 0, 9, 0, 0, 0, 0};
+  EXPECT_TRUE(out[0].bytes == header);
+  EXPECT_TRUE(out[0].header);
+
+  // Then exactly one tag (with its PreviousTagSize) per buffer; first the onMetaData.
+  std::vector<live::flv::Tag> tags;
+  for (size_t i = 1; i < out.size(); ++i) {
+    Bytes framed = header;
+    framed.insert(framed.end(), out[i].bytes.begin(), out[i].bytes.end());
+    auto one = parse_flv(framed);
+    ASSERT_EQ(one.size(), 1u) << "buffer " << i;
+    const auto& t = one[0];
+    ASSERT_EQ(out[i].bytes.size(), 11 + t.payload.size() + 4);
+    EXPECT_FALSE(out[i].header);
+    EXPECT_EQ(out[i].pts, out[i].dts);
+    if (t.type != 18) EXPECT_EQ(out[i].pts, t.timestamp * GST_MSECOND) << "buffer " << i;
+    if (t.type == 9) EXPECT_EQ(out[i].delta, ((t.payload[0] >> 4) & 7) != 1);
+    tags.push_back(t);
+  }
+  ASSERT_EQ(tags[0].type, 18);
+  EXPECT_TRUE(contains(tags[0].payload, "onMetaData"));
+  expect_same_media(media_only(tags), source_media);
+  // Timestamps follow the publisher's: PTS deltas equal the source's.
+  for (size_t i = 2; i < out.size(); ++i) EXPECT_GE(out[i].pts + 100 * GST_MSECOND, out[1].pts);
+
+  ASSERT_TRUE(p.wait_message("rtmp-publish-stop"));
+  EXPECT_EQ(p.count_messages("rtmp-publish-start"), 1u);
+  for (GstStructure* m : p.messages()) {
+    if (!gst_structure_has_name(m, "rtmp-publish-start")) continue;
+    EXPECT_STREQ(gst_structure_get_string(m, "application"), "live");
+    EXPECT_STREQ(gst_structure_get_string(m, "stream-key"), "capff");
+    EXPECT_TRUE(g_str_has_prefix(gst_structure_get_string(m, "client-address"), "127.0.0.1:"));
+  }
+  GstStructure* stats = nullptr;
+  g_object_get(p.get("src"), "stats", &stats, nullptr);
+  ASSERT_NE(stats, nullptr);
+  guint64 bytes_in = 0, messages = 0, publishes = 0;
+  gboolean publishing = TRUE;
+  gst_structure_get_uint64(stats, "bytes-in", &bytes_in);
+  gst_structure_get_uint64(stats, "messages", &messages);
+  gst_structure_get_uint64(stats, "publishes", &publishes);
+  gst_structure_get_boolean(stats, "publishing", &publishing);
+  EXPECT_GT(bytes_in, capture.size() * 9 / 10);
+  EXPECT_LE(bytes_in, capture.size());
+  EXPECT_EQ(messages, source_media.size() + 1);
+  EXPECT_EQ(publishes, 1u);
+  EXPECT_FALSE(publishing);
+  gst_structure_free(stats);
+}
+
+TEST_F(RtmpServerSrcTest, PortIsReleasedWhenTheLastElementStops) {
+  {
+    Pipeline p(src("stream-key=a") + " ! appsink name=sink0 sync=false");
+    ASSERT_TRUE(play_ok(p.play()));
+    Client client(port);  // connect works while running
+    ASSERT_TRUE(client.send(Bytes{3}));
+  }
+  GSocket* s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, nullptr);
+  GInetAddress* lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  GSocketAddress* a = g_inet_socket_address_new(lo, port);
+  EXPECT_TRUE(g_socket_bind(s, a, TRUE, nullptr) && g_socket_listen(s, nullptr));
+  g_object_unref(a);
+  g_object_unref(lo);
+  g_object_unref(s);
+}
+
+TEST_F(RtmpServerSrcTest, AuthorizePublishFalseRefusesWithBadName) {
+  Pipeline p(src("name=src stream-key=capff") + " ! appsink name=sink0 sync=false");
+  struct Seen { std::string address, app, key, query; int calls = 0; } seen;
+  g_signal_connect(p.get("src"), "authorize-publish",
+                   G_CALLBACK(+[](GstElement*, const char* address, const char* app,
+                                  const char* key, const char* query, Seen* s) -> gboolean {
+                     s->address = address; s->app = app; s->key = key; s->query = query;
+                     ++s->calls;
+                     return FALSE;
+                   }),
+                   &seen);
+  ASSERT_TRUE(play_ok(p.play()));
+  Client client(port);
+  ASSERT_TRUE(client.send(capture));
+  EXPECT_TRUE(client.wait_status("NetStream.Publish.BadName"));
+  EXPECT_FALSE(has_status(client.received(), "NetStream.Publish.Start"));
+  EXPECT_TRUE(client.wait_closed());
+  EXPECT_EQ(seen.calls, 1);
+  EXPECT_EQ(seen.app, "live");
+  EXPECT_EQ(seen.key, "capff");
+  EXPECT_TRUE(g_str_has_prefix(seen.address.c_str(), "127.0.0.1:"));
+  EXPECT_TRUE(p.pull("sink0", 0, 500ms).empty());
+  EXPECT_EQ(p.count_messages("rtmp-publish-start"), 0u);
+}
+
+TEST_F(RtmpServerSrcTest, UnknownStreamKeyIsRefusedWithBadName) {
+  Pipeline p(src("stream-key=other") + " ! appsink name=sink0 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  Client client(port);
+  ASSERT_TRUE(client.send(capture));
+  EXPECT_TRUE(client.wait_status("NetStream.Publish.BadName"));
+  EXPECT_FALSE(has_status(client.received(), "NetStream.Publish.Start"));
+  EXPECT_TRUE(client.wait_closed());
+  EXPECT_TRUE(p.pull("sink0", 0, 500ms).empty());
+}
+
+TEST_F(RtmpServerSrcTest, TwoElementsOnOnePortEachGetTheirOwnStream) {
+  Pipeline p(src("stream-key=capff") + " ! appsink name=sink0 sync=false " +
+             src("stream-key=caplib") + " ! appsink name=sink1 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  Bytes librtmp = read_file(data_path("librtmp-publish.c2s.bin"));
+  Client a(port), b(port);
+  std::thread send_b([&] { b.send(librtmp); });
+  ASSERT_TRUE(a.send(capture));
+  send_b.join();
+  EXPECT_TRUE(a.wait_status("NetStream.Publish.Start"));
+  EXPECT_TRUE(b.wait_status("NetStream.Publish.Start"));
+  auto out0 = p.pull("sink0", source_media.size() + 2);
+  auto out1 = p.pull("sink1", source_media.size() + 2);
+  expect_same_media(media_only(parse_flv(concat(out0))), source_media);
+  // librtmp's session carries the same elementary streams, remuxed by flvmux.
+  auto lib_media = media_only(parse_flv(concat(out1)));
+  ASSERT_EQ(lib_media.size(), source_media.size());
+  size_t video_equal = 0;
+  for (size_t i = 0, j = 0; i < lib_media.size(); ++i) {
+    if (lib_media[i].type != 9) continue;
+    while (j < source_media.size() && source_media[j].type != 9) ++j;
+    if (j < source_media.size() && lib_media[i].payload == source_media[j].payload) ++video_equal;
+    ++j;
+  }
+  EXPECT_GT(video_equal, 0u);
+}
+
+TEST_F(RtmpServerSrcTest, SecondPublisherForABusyKeyIsRefused) {
+  Pipeline p(src("stream-key=capff") + " ! appsink name=sink0 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  Client first(port);
+  ASSERT_TRUE(first.send(capture, 0, capture.size() / 2));  // still publishing
+  ASSERT_TRUE(first.wait_status("NetStream.Publish.Start"));
+  Client second(port);
+  ASSERT_TRUE(second.send(capture));
+  EXPECT_TRUE(second.wait_for("already publishing"));
+  EXPECT_TRUE(has_status(second.received(), "NetStream.Publish.BadName"));
+  EXPECT_TRUE(second.wait_closed());
+  EXPECT_FALSE(first.wait_closed(300ms));
+  // The first publisher continues undisturbed.
+  ASSERT_TRUE(first.send(capture, capture.size() / 2));
+  auto out = p.pull("sink0", source_media.size() + 2);
+  expect_same_media(media_only(parse_flv(concat(out))), source_media);
+}
+
+TEST_F(RtmpServerSrcTest, PublisherTakeoverReplacesTheCurrentPublisher) {
+  Pipeline p(src("stream-key=capff publisher-takeover=true") + " ! appsink name=sink0 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  Client first(port);
+  ASSERT_TRUE(first.send(capture, 0, capture.size() / 2));
+  ASSERT_TRUE(first.wait_status("NetStream.Publish.Start"));
+  auto before = p.pull("sink0", 10, 500ms);
+  Client second(port);
+  ASSERT_TRUE(second.send(capture));
+  EXPECT_TRUE(second.wait_status("NetStream.Publish.Start"));
+  EXPECT_TRUE(first.wait_closed());
+  auto after = p.pull("sink0", source_media.size() + 1);
+  ASSERT_FALSE(after.empty());
+  EXPECT_TRUE(after[0].discont);
+  expect_same_media(media_only(parse_flv(concat(after))), source_media);
+  EXPECT_GE(after[0].pts, before.back().pts);
+  EXPECT_EQ(p.count_messages("rtmp-publish-start"), 2u);
+}
+
+TEST_F(RtmpServerSrcTest, ReconnectingPublisherContinuesTheSameStream) {
+  Pipeline p(src("name=src stream-key=capff") + " ! appsink name=sink0 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  {
+    Client first(port);
+    ASSERT_TRUE(first.send(capture));
+    ASSERT_TRUE(first.wait_status("NetStream.Publish.Start"));
+    ASSERT_TRUE(p.wait_message("rtmp-publish-stop"));
+  }
+  auto one = p.pull("sink0", source_media.size() + 2);
+  Client second(port);
+  ASSERT_TRUE(second.send(capture));
+  ASSERT_TRUE(second.wait_status("NetStream.Publish.Start"));
+  auto two = p.pull("sink0", source_media.size() + 1);
+  ASSERT_EQ(one.size(), source_media.size() + 2);
+  ASSERT_EQ(two.size(), source_media.size() + 1);
+  // One FLV header only; the second session starts with its onMetaData, marked DISCONT.
+  EXPECT_TRUE(one[0].header);
+  for (auto& b : two) EXPECT_FALSE(b.header);
+  EXPECT_TRUE(two[0].discont);
+  Bytes framed = one[0].bytes;
+  Bytes rest = concat(two);
+  framed.insert(framed.end(), rest.begin(), rest.end());
+  auto second_tags = parse_flv(framed);
+  ASSERT_FALSE(second_tags.empty());
+  EXPECT_EQ(second_tags[0].type, 18);
+  expect_same_media(media_only(parse_flv(concat(one))), source_media);
+  expect_same_media(media_only(second_tags), source_media);
+  // Running time continues: the new session lands after the last output buffer.
+  GstClockTime last_one = 0;
+  for (auto& b : one) if (GST_CLOCK_TIME_IS_VALID(b.pts)) last_one = std::max(last_one, b.pts);
+  EXPECT_GT(two[0].pts, last_one);
+  EXPECT_EQ(p.count_messages("eos"), 0u);
+  GstStructure* stats = nullptr;
+  g_object_get(p.get("src"), "stats", &stats, nullptr);
+  guint64 reconnects = 0;
+  gst_structure_get_uint64(stats, "reconnects", &reconnects);
+  EXPECT_EQ(reconnects, 1u);
+  gst_structure_free(stats);
+}
+
+TEST_F(RtmpServerSrcTest, BadClientsAreClosedWithoutDisturbingAGoodPublisher) {
+  Pipeline p(src("stream-key=capff") + " ! appsink name=sink0 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  Client good(port), garbage(port), oversized(port);
+  ASSERT_TRUE(good.send(capture, 0, capture.size() / 3));
+  ASSERT_TRUE(garbage.send(Bytes{'G', 'E', 'T', ' ', '/', ' ', 'H', 'T', 'T', 'P', '/', '1', '.', '1', '\r', '\n', '\r', '\n'}));
+  // A valid plain handshake, then a chunk announcing a 16 MiB video message (limit: 8 MiB).
+  Bytes big(1 + 1536 + 1536, 0);
+  big[0] = 3;
+  const Bytes chunk = {0x04, 0, 0, 0, 0xff, 0xff, 0xff, 0x09, 1, 0, 0, 0, 0x17, 0x01};
+  big.insert(big.end(), chunk.begin(), chunk.end());
+  ASSERT_TRUE(oversized.send(big));
+  EXPECT_TRUE(garbage.wait_closed());
+  EXPECT_TRUE(oversized.wait_closed());
+  ASSERT_TRUE(good.send(capture, capture.size() / 3));
+  auto out = p.pull("sink0", source_media.size() + 2);
+  expect_same_media(media_only(parse_flv(concat(out))), source_media);
+}
+
+TEST_F(RtmpServerSrcTest, RtmpsWithASelfSignedCertificate) {
+  gchar* dir = g_dir_make_tmp("rtmpserversrc-tls-XXXXXX", nullptr);
+  ASSERT_NE(dir, nullptr);
+  const std::string cert = std::string(dir) + "/cert.pem", key = std::string(dir) + "/key.pem";
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " +
+                          cert + " -subj /CN=localhost -days 2 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl must be installed";
+  {
+    Pipeline p(src("stream-key=capff tls-certificate=" + cert + " tls-key=" + key) +
+               " ! appsink name=sink0 sync=false");
+    ASSERT_TRUE(play_ok(p.play()));
+    Client client(port, /*tls=*/true);
+    ASSERT_TRUE(client.send(capture));
+    EXPECT_TRUE(client.wait_status("NetStream.Publish.Start"));
+    auto out = p.pull("sink0", source_media.size() + 2);
+    expect_same_media(media_only(parse_flv(concat(out))), source_media);
+    // Plain RTMP on the RTMPS port gets nowhere and is closed.
+    Client plain(port);
+    plain.send(capture, 0, 1537);
+    EXPECT_TRUE(plain.wait_closed());
+    EXPECT_FALSE(contains(plain.received(), "NetStream"));
+  }
+  std::filesystem::remove_all(dir);
+  g_free(dir);
+}
+
+TEST_F(RtmpServerSrcTest, DifferentTlsSettingsOnOnePortFailToStart) {
+  gchar* dir = g_dir_make_tmp("rtmpserversrc-tls-XXXXXX", nullptr);
+  const std::string cert = std::string(dir) + "/cert.pem", key = std::string(dir) + "/key.pem";
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " +
+                          cert + " -subj /CN=localhost -days 2 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  {
+    Pipeline p(src("stream-key=a") + " ! appsink name=sink0 sync=false " +
+               src("stream-key=b tls-certificate=" + cert + " tls-key=" + key) +
+               " ! appsink name=sink1 sync=false");
+    EXPECT_EQ(p.play(), GST_STATE_CHANGE_FAILURE);
+    bool error_seen = false;
+    for (GstStructure* m : p.messages())
+      if (gst_structure_has_name(m, "error")) error_seen = true;
+    EXPECT_TRUE(error_seen);
+  }
+  std::filesystem::remove_all(dir);
+  g_free(dir);
+}
+
+TEST_F(RtmpServerSrcTest, IdleTimeoutEndsTheStreamAfterThePublisherLeft) {
+  Pipeline p(src("stream-key=capff idle-timeout=1") + " ! appsink name=sink0 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  Client client(port);
+  ASSERT_TRUE(client.send(capture));
+  ASSERT_TRUE(p.wait_message("rtmp-publish-stop"));
+  auto stopped = std::chrono::steady_clock::now();
+  auto out = p.pull("sink0", source_media.size() + 2, 200ms);
+  EXPECT_EQ(out.size(), source_media.size() + 2);
+  ASSERT_TRUE(p.wait_message("eos", 4000ms));
+  auto waited = std::chrono::steady_clock::now() - stopped;
+  EXPECT_GE(waited, 900ms);
+}
+
+TEST_F(RtmpServerSrcTest, PlayRequestsAreRefusedWithAClearStatus) {
+  Pipeline p(src("stream-key=src") + " ! appsink name=sink0 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  Client client(port);
+  ASSERT_TRUE(client.send(read_file(data_path("ffmpeg-play.c2s.bin"))));
+  EXPECT_TRUE(client.wait_status("NetStream.Play.StreamNotFound"));
+  EXPECT_TRUE(client.wait_closed());
+}
+
+}  // namespace
