@@ -1,0 +1,237 @@
+// Codec configuration records: real encoder output (source.flv from ffmpeg/x264/aac, and the
+// libx265/libaom/libvpx/libopus records in tests/data/flv, hand-checked in its README) and
+// hand-built records for the cases encoders here cannot make (HE-AAC, explicit frequency).
+#include <gtest/gtest.h>
+
+#include "flv/audio_config.h"
+#include "flv/audio_tag.h"
+#include "flv/av1_config.h"
+#include "flv/avc_config.h"
+#include "flv/fourcc.h"
+#include "flv/hevc_config.h"
+#include "flv/video_tag.h"
+#include "test_data.h"
+
+namespace live::flv {
+namespace {
+
+using B = std::vector<uint8_t>;
+using testing::read_all_tags;
+using testing::read_test_file;
+
+// The body of the first sequence start of the given tag type in source.flv.
+B source_sequence_header(uint8_t type) {
+  for (const auto& t : read_all_tags(read_test_file("captures/source.flv"))) {
+    if (t.type != type) continue;
+    if (type == 9) {
+      auto v = parse_video_tag(t.payload);
+      if (v && v->tracks[0].packet_type == VideoPacketType::sequence_start)
+        return B(v->tracks[0].data.begin(), v->tracks[0].data.end());
+    } else {
+      auto a = parse_audio_tag(t.payload);
+      if (a && a->tracks[0].packet_type == AudioPacketType::sequence_start)
+        return B(a->tracks[0].data.begin(), a->tracks[0].data.end());
+    }
+  }
+  return {};
+}
+
+TEST(AvcConfig, SourceFlvHighProfile320x180) {
+  // ffprobe: High profile, level 12, 320x180 (180 is not a multiple of 16: SPS cropping).
+  auto c = parse_avc_config(source_sequence_header(9));
+  ASSERT_TRUE(c.ok()) << c.error().describe();
+  EXPECT_EQ(c->profile, 100);
+  EXPECT_EQ(c->level, 12);
+  EXPECT_EQ(c->nal_length_size, 4);
+  ASSERT_EQ(c->sps.size(), 1u);
+  ASSERT_EQ(c->pps.size(), 1u);
+  EXPECT_EQ(c->sps[0].size(), 26u);
+  EXPECT_EQ(c->pps[0], (B{0x68, 0xEF, 0xBC, 0xB0}));
+  EXPECT_EQ(c->width, 320u);
+  EXPECT_EQ(c->height, 180u);
+  EXPECT_EQ(c->codec_string(), "avc1.64000c");
+}
+
+TEST(AvcConfig, BaselineSpsWithoutCroppingAndBadRecords) {
+  // A hand-assembled Baseline SPS: profile 66, level 30, sps id 0, log2_max_frame_num-4 = 0,
+  // poc type 2, 1 ref frame, no gaps, 40x30 MBs (640x480), frame_mbs_only, direct8x8, no crop.
+  // ue(0)=1 ue(0)=1 ue(2)=011 ue(1)=010, gaps 0, ue(39)=00000101000 ue(29)=000011110,
+  // frame_mbs_only 1, direct_8x8 1, cropping 0, vui 0, rbsp stop bit 1, padding.
+  B sps = {0x67, 66, 0xC0, 30, 0b11011010, 0b00000010, 0b10000000, 0b11110110, 0b01000000};
+  B rec = {1, 66, 0xC0, 30, 0xFF, 0xE1, 0, uint8_t(sps.size())};
+  rec.insert(rec.end(), sps.begin(), sps.end());
+  rec.insert(rec.end(), {1, 0, 2, 0x68, 0xCE});
+  auto c = parse_avc_config(rec);
+  ASSERT_TRUE(c.ok()) << c.error().describe();
+  EXPECT_EQ(c->width, 640u);
+  EXPECT_EQ(c->height, 480u);
+  EXPECT_EQ(c->codec_string(), "avc1.42c01e");
+  EXPECT_EQ(parse_avc_config(B{1, 66, 0, 30}).error().code, Errc::truncated);
+  EXPECT_EQ(parse_avc_config(B{2, 66, 0, 30, 0xFF, 0xE0, 0}).error().code, Errc::unsupported);
+  rec[7] = 200;  // SPS length beyond the record
+  EXPECT_EQ(parse_avc_config(rec).error().code, Errc::truncated);
+}
+
+TEST(HevcConfig, X265Record) {
+  auto c = parse_hevc_config(read_test_file("flv/hevc.hvcC.bin"));
+  ASSERT_TRUE(c.ok()) << c.error().describe();
+  EXPECT_EQ(c->profile_idc, 1);
+  EXPECT_EQ(c->level_idc, 30);
+  EXPECT_FALSE(c->tier_flag);
+  EXPECT_EQ(c->profile_compatibility_flags, 0x60000000u);
+  EXPECT_EQ(c->chroma_format_idc, 1);
+  EXPECT_EQ(c->bit_depth_luma, 8);
+  EXPECT_EQ(c->nal_length_size, 4);
+  ASSERT_EQ(c->arrays.size(), 4u);
+  EXPECT_EQ(c->arrays[0].nal_unit_type, 32);  // VPS
+  EXPECT_EQ(c->arrays[1].nal_unit_type, 33);  // SPS
+  EXPECT_EQ(c->arrays[2].nal_unit_type, 34);  // PPS
+  EXPECT_EQ(c->arrays[3].nal_unit_type, 39);  // prefix SEI (x265 settings)
+  EXPECT_EQ(c->arrays[1].nalus.at(0).at(0) >> 1, 33);
+  EXPECT_EQ(c->codec_string(), "hvc1.1.6.L30.90");
+}
+
+TEST(HevcConfig, CodecStringFields) {
+  // Main, compat 0x60000000, high tier level 93 (3.1), constraint 0xB0: the RFC 6381 example.
+  B rec(23, 0);
+  rec[0] = 1;
+  rec[1] = 0x20 | 1;
+  rec[2] = 0x60;
+  rec[6] = 0xB0;
+  rec[12] = 93;
+  rec[21] = 3;
+  auto c = parse_hevc_config(rec);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->codec_string(), "hvc1.1.6.H93.B0");
+  rec[1] = 1;  // main tier
+  EXPECT_EQ(parse_hevc_config(rec)->codec_string(), "hvc1.1.6.L93.B0");
+  // Main 10 (2), compat 0x20000000 -> reversed 0x4, no constraint bytes; profile space 1 -> 'A'.
+  rec[1] = 0x40 | 2;
+  rec[2] = 0x20;
+  rec[6] = 0;
+  rec[12] = 120;
+  EXPECT_EQ(parse_hevc_config(rec)->codec_string(), "hvc1.A2.4.L120");
+  rec[22] = 1;  // one array announced, none present
+  EXPECT_EQ(parse_hevc_config(rec).error().code, Errc::truncated);
+}
+
+TEST(Av1Config, LibaomRecordAndCodecStrings) {
+  auto c = parse_av1_config(read_test_file("flv/av1.av1C.bin"));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->seq_profile, 0);
+  EXPECT_EQ(c->seq_level_idx_0, 0);
+  EXPECT_TRUE(c->chroma_subsampling_x);
+  EXPECT_TRUE(c->chroma_subsampling_y);
+  EXPECT_EQ(c->bit_depth(), 8);
+  EXPECT_EQ(c->config_obus.size(), 12u);
+  EXPECT_EQ(c->config_obus[0], 0x0A);  // OBU_SEQUENCE_HEADER with size field
+  EXPECT_EQ(c->codec_string(), "av01.0.00M.08");
+  EXPECT_EQ(parse_av1_config(B{0x81, 0x04, 0x0C, 0x00})->codec_string(), "av01.0.04M.08");
+  EXPECT_EQ(parse_av1_config(B{0x81, 0x2D, 0xC0, 0x00})->codec_string(), "av01.1.13H.10");
+  EXPECT_EQ(parse_av1_config(B{0x81, 0x48, 0x60, 0x00})->codec_string(), "av01.2.08M.12");
+  EXPECT_EQ(parse_av1_config(B{0x01, 0, 0, 0}).error().code, Errc::unsupported);
+  EXPECT_EQ(parse_av1_config(B{0x81}).error().code, Errc::truncated);
+}
+
+TEST(Vp9Config, LibvpxRecordWithAndWithoutFullBoxHeader) {
+  B full = read_test_file("flv/vp9.vpcC.bin");
+  for (B rec : {full, B(full.begin() + 4, full.end())}) {
+    auto c = parse_vp9_config(rec);
+    ASSERT_TRUE(c.ok()) << rec.size();
+    EXPECT_EQ(c->profile, 0);
+    EXPECT_EQ(c->level, 10);
+    EXPECT_EQ(c->bit_depth, 8);
+    EXPECT_EQ(c->chroma_subsampling, 1);
+    EXPECT_EQ(c->codec_string(), "vp09.00.10.08");
+  }
+  EXPECT_EQ(parse_vp9_config(B{2, 41, 0xA2, 1, 1, 1, 0, 0})->codec_string(), "vp09.02.41.10");
+  EXPECT_FALSE(parse_vp9_config(B{0, 10, 0x82}).ok());
+  EXPECT_FALSE(parse_vp9_config(B{0, 10, 0x82, 1, 1, 1, 0, 5}).ok());  // init data size beyond the record
+}
+
+TEST(AudioSpecificConfig, SourceFlvAacLcWithSyncExtensionWithoutSbr) {
+  // 12 08 56 E5 00: AAC-LC, 44100 Hz (index 4), mono, then sync extension 0x2B7, SBR type 5,
+  // sbrPresentFlag 0 (ffmpeg's aac encoder writes it that way).
+  auto c = parse_audio_specific_config(source_sequence_header(8));
+  ASSERT_TRUE(c.ok()) << c.error().describe();
+  EXPECT_EQ(c->object_type, 2);
+  EXPECT_EQ(c->sample_rate, 44100u);
+  EXPECT_EQ(c->channels(), 1u);
+  EXPECT_FALSE(c->sbr);
+  EXPECT_EQ(c->output_sample_rate(), 44100u);
+  EXPECT_EQ(c->codec_string(), "mp4a.40.2");
+}
+
+TEST(AudioSpecificConfig, HandBuiltSignalling) {
+  // Explicit SBR: AOT 5, 24000 Hz (6), stereo, ext 48000 Hz (3), AOT 2, GA 000.
+  // 00101 0110 0010 0011 00010 000 -> 2B 11 88 00
+  auto he = parse_audio_specific_config(B{0x2B, 0x11, 0x88, 0x00});
+  ASSERT_TRUE(he.ok());
+  EXPECT_TRUE(he->sbr);
+  EXPECT_FALSE(he->ps);
+  EXPECT_EQ(he->object_type, 2);
+  EXPECT_EQ(he->sample_rate, 24000u);
+  EXPECT_EQ(he->output_sample_rate(), 48000u);
+  EXPECT_EQ(he->channels(), 2u);
+  EXPECT_EQ(he->codec_string(), "mp4a.40.5");
+  // Explicit PS: AOT 29, 24000 Hz, mono, ext 48000 Hz, AOT 2 -> EB 09 88 00: stereo output.
+  auto ps = parse_audio_specific_config(B{0xEB, 0x09, 0x88, 0x00});
+  ASSERT_TRUE(ps.ok());
+  EXPECT_TRUE(ps->ps);
+  EXPECT_EQ(ps->channels(), 2u);
+  EXPECT_EQ(ps->codec_string(), "mp4a.40.29");
+  // Backward-compatible SBR: AOT 2, 24000 Hz, stereo, GA 000, sync 0x2B7, AOT 5, present 1,
+  // ext 48000 Hz (3): 13 10 56 E5 98.
+  auto bc = parse_audio_specific_config(B{0x13, 0x10, 0x56, 0xE5, 0x98});
+  ASSERT_TRUE(bc.ok());
+  EXPECT_TRUE(bc->sbr);
+  EXPECT_EQ(bc->output_sample_rate(), 48000u);
+  EXPECT_EQ(bc->codec_string(), "mp4a.40.2");
+  // Explicit frequency (index 15, 24-bit 44100), AOT 2, mono: 17 80 56 22 08.
+  auto ex = parse_audio_specific_config(B{0x17, 0x80, 0x56, 0x22, 0x08});
+  ASSERT_TRUE(ex.ok());
+  EXPECT_EQ(ex->sampling_frequency_index, 15);
+  EXPECT_EQ(ex->sample_rate, 44100u);
+  EXPECT_EQ(ex->channels(), 1u);
+  // 7.1: channel configuration 7 -> 8 channels (AOT 2, 48000 Hz (3), ch 7): 11 B8.
+  EXPECT_EQ(parse_audio_specific_config(B{0x11, 0xB8})->channels(), 8u);
+  // Frequency index 13 is reserved; one byte is not a config.
+  EXPECT_EQ(parse_audio_specific_config(B{0x16, 0x88}).error().code, Errc::malformed);
+  EXPECT_EQ(parse_audio_specific_config(B{0x12}).error().code, Errc::truncated);
+}
+
+TEST(OpusHead, LibopusHeaderAndMappingFamily1) {
+  auto h = parse_opus_head(read_test_file("flv/opus.OpusHead.bin"));
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->channels, 2);
+  EXPECT_EQ(h->pre_skip, 312);
+  EXPECT_EQ(h->input_sample_rate, 48000u);
+  EXPECT_EQ(h->mapping_family, 0);
+  EXPECT_EQ(h->stream_count, 1);
+  EXPECT_EQ(h->coupled_count, 1);
+  // 5.1 with family 1: 4 streams, 2 coupled, Vorbis order mapping.
+  B six = {'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, 6, 0x38, 0x01, 0x80, 0xBB, 0, 0, 0, 0, 1, 4, 2, 0, 4, 1, 2, 3, 5};
+  auto s = parse_opus_head(six);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->mapping_family, 1);
+  EXPECT_EQ(s->stream_count, 4);
+  EXPECT_EQ(s->coupled_count, 2);
+  EXPECT_EQ(s->channel_mapping, (B{0, 4, 1, 2, 3, 5}));
+  six.resize(24);
+  EXPECT_EQ(parse_opus_head(six).error().code, Errc::truncated);
+  six[0] = 'X';
+  EXPECT_EQ(parse_opus_head(six).error().code, Errc::malformed);
+}
+
+TEST(CodecStrings, AudioFourccs) {
+  EXPECT_EQ(audio_codec_string(fourcc::opus), "opus");
+  EXPECT_EQ(audio_codec_string(fourcc::mp3), "mp4a.40.34");
+  EXPECT_EQ(audio_codec_string(fourcc::ac3), "ac-3");
+  EXPECT_EQ(audio_codec_string(fourcc::eac3), "ec-3");
+  EXPECT_EQ(audio_codec_string(fourcc::flac), "fLaC");
+  EXPECT_EQ(audio_codec_string(fourcc::mp4a), "");
+  EXPECT_EQ(fourcc_to_string(fourcc::mp3), ".mp3");
+}
+
+}  // namespace
+}  // namespace live::flv

@@ -1,0 +1,148 @@
+// FLV framing: reader over real files and every split, writer round trips, errors.
+#include "flv/flv_tag.h"
+
+#include <gtest/gtest.h>
+
+#include "test_data.h"
+
+namespace live::flv {
+namespace {
+
+using testing::read_all_tags;
+using testing::read_test_file;
+
+std::vector<uint8_t> rewrite(const FileHeader& header, const std::vector<Tag>& tags) {
+  std::vector<uint8_t> out;
+  write_file_header(out, header);
+  for (const auto& t : tags) EXPECT_TRUE(write_tag(out, t).ok());
+  return out;
+}
+
+bool same_tags(const std::vector<Tag>& a, const std::vector<Tag>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].type != b[i].type || a[i].timestamp != b[i].timestamp || a[i].payload != b[i].payload) return false;
+  return true;
+}
+
+// ffprobe -show_packets on source.flv: 75 video packets, 131 audio packets, plus the
+// onMetaData script tag, the two sequence headers and an AVC end of sequence.
+TEST(FlvReader, ReadsSourceFlvAndRewritesItByteForByte) {
+  auto file = read_test_file("captures/source.flv");
+  FlvReader reader;
+  ASSERT_TRUE(reader.feed(file).ok());
+  ASSERT_TRUE(reader.file_header().has_value());
+  EXPECT_TRUE(reader.file_header()->has_audio);
+  EXPECT_TRUE(reader.file_header()->has_video);
+  std::vector<Tag> tags;
+  while (auto t = reader.next_tag()) tags.push_back(std::move(*t));
+  size_t video = 0, audio = 0, script = 0;
+  for (const auto& t : tags) {
+    video += t.type == 9;
+    audio += t.type == 8;
+    script += t.type == 18;
+  }
+  EXPECT_EQ(video, 75u + 2);  // + AVC sequence header and end of sequence
+  EXPECT_EQ(audio, 131u + 1);  // + AAC sequence header
+  EXPECT_EQ(script, 1u);
+  EXPECT_EQ(reader.bytes_consumed(), file.size());
+  // The writer produces exactly the bytes ffmpeg wrote (header flags, sizes, back pointers).
+  EXPECT_EQ(rewrite(*reader.file_header(), tags), file);
+}
+
+TEST(FlvReader, SameTagsWhateverTheSplitOfARealFile) {
+  auto file = read_test_file("captures/source.flv");
+  auto whole = read_all_tags(file);
+  // Byte by byte.
+  {
+    FlvReader reader;
+    std::vector<Tag> tags;
+    for (uint8_t b : file) {
+      ASSERT_TRUE(reader.feed(std::span<const uint8_t>(&b, 1)).ok());
+      while (auto t = reader.next_tag()) tags.push_back(std::move(*t));
+    }
+    EXPECT_TRUE(same_tags(tags, whole));
+  }
+  // Every two-piece split in the first 4 KiB (header, script tag, both sequence headers, the
+  // first frames) and then every 97th offset.
+  for (size_t cut = 0; cut <= file.size(); cut += (cut < 4096 ? 1 : 97)) {
+    FlvReader reader;
+    ASSERT_TRUE(reader.feed(std::span(file).first(cut)).ok());
+    ASSERT_TRUE(reader.feed(std::span(file).subspan(cut)).ok());
+    std::vector<Tag> tags;
+    while (auto t = reader.next_tag()) tags.push_back(std::move(*t));
+    ASSERT_TRUE(same_tags(tags, whole)) << "split at " << cut;
+  }
+}
+
+TEST(FlvWriter, RoundTripEverySplit) {
+  std::vector<Tag> tags;
+  tags.push_back(Tag{18, false, 0, 0, {2, 0, 2, 'o', 'k'}});
+  tags.push_back(Tag{9, false, 0x00FFFFFF, 0, {0x17, 0, 0, 0, 0, 1, 2, 3}});
+  tags.push_back(Tag{8, false, 0x01000000, 0, {0xAF, 1, 0x21}});  // extended timestamp byte
+  tags.push_back(Tag{9, false, 0xFFFFFFFF, 0, {}});                  // empty payload
+  tags.push_back(Tag{8, false, 5, 0, std::vector<uint8_t>(300, 0x55)});
+  auto bytes = rewrite(FileHeader{1, true, true}, tags);
+  ASSERT_EQ(bytes.size(), 13 + 5 * 15 + 5 + 8 + 3 + 0 + 300);
+  for (size_t a = 0; a <= bytes.size(); ++a) {
+    for (size_t b = a; b <= bytes.size(); b += 7) {
+      FlvReader reader;
+      ASSERT_TRUE(reader.feed(std::span(bytes).first(a)).ok());
+      ASSERT_TRUE(reader.feed(std::span(bytes).subspan(a, b - a)).ok());
+      ASSERT_TRUE(reader.feed(std::span(bytes).subspan(b)).ok());
+      std::vector<Tag> got;
+      while (auto t = reader.next_tag()) got.push_back(std::move(*t));
+      ASSERT_TRUE(same_tags(got, tags)) << "splits " << a << "," << b;
+    }
+  }
+}
+
+TEST(FlvReader, AcceptsTagsWithoutFileHeaderAndAfterReset) {
+  std::vector<uint8_t> bytes;
+  ASSERT_TRUE(write_tag(bytes, 9, 40, std::vector<uint8_t>{0x27, 1, 0, 0, 0, 9}).ok());
+  FlvReader reader;
+  ASSERT_TRUE(reader.feed(std::span(bytes).first(5)).ok());
+  reader.reset();  // a DISCONT mid-tag: the partial tag is forgotten
+  std::vector<uint8_t> file;
+  write_file_header(file, FileHeader{1, false, true});
+  file.insert(file.end(), bytes.begin(), bytes.end());
+  ASSERT_TRUE(reader.feed(file).ok());
+  auto t = reader.next_tag();
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->timestamp, 40u);
+  EXPECT_EQ(t->payload.size(), 6u);
+  EXPECT_FALSE(reader.next_tag().has_value());
+  EXPECT_FALSE(reader.file_header()->has_audio);
+}
+
+TEST(FlvReader, RejectsGarbage) {
+  {
+    FlvReader reader;
+    std::vector<uint8_t> bad = {'F', 'L', 'X', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0};
+    auto r = reader.feed(bad);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::malformed);
+    EXPECT_FALSE(reader.feed(std::vector<uint8_t>{9}).ok());  // stays failed
+  }
+  {
+    FlvReader reader;
+    std::vector<uint8_t> bad = {7, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};  // tag type 7
+    EXPECT_FALSE(reader.feed(bad).ok());
+  }
+  {
+    auto h = parse_file_header(std::vector<uint8_t>{'F', 'L', 'V', 1, 5, 0, 0, 0, 10});
+    ASSERT_FALSE(h.ok());
+    EXPECT_EQ(h.error().code, Errc::unsupported);
+  }
+  {
+    std::vector<uint8_t> out;
+    std::vector<uint8_t> huge(kMaxTagPayloadSize + 1);
+    auto r = write_tag(out, 9, 0, huge);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::limit_exceeded);
+    EXPECT_TRUE(out.empty());
+  }
+}
+
+}  // namespace
+}  // namespace live::flv
