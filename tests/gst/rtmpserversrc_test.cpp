@@ -657,3 +657,42 @@ TEST_F(RtmpServerSrcTest, PlayRequestsAreRefusedWithAClearStatus) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(RtmpServerSrcTest, ConnectionsBeyondMaxConnectionsAreClosed) {
+  Pipeline p(src("stream-key=capff max-connections=2") + " ! appsink name=sink0 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  auto one = std::make_unique<Client>(port);
+  Client two(port);
+  ASSERT_TRUE(one->send(capture, 0, 1537));  // C0 C1: the server answers S0 S1 S2
+  ASSERT_TRUE(two.send(capture, 0, 1537));
+  EXPECT_TRUE(one->wait_for(std::string(1, '\x03')));
+  EXPECT_TRUE(two.wait_for(std::string(1, '\x03')));
+  {
+    Client three(port);
+    EXPECT_TRUE(three.wait_closed(2000ms));
+    EXPECT_TRUE(three.received().empty());
+  }
+  EXPECT_FALSE(one->wait_closed(200ms));
+  // Once one leaves there is room again: a full publish goes through.
+  one.reset();
+  std::this_thread::sleep_for(300ms);
+  Client four(port);
+  ASSERT_TRUE(four.send(capture));
+  EXPECT_TRUE(four.wait_status("NetStream.Publish.Start"));
+}
+
+TEST_F(RtmpServerSrcTest, SilentConnectionIsClosedAfterTheHandshakeTimeout) {
+  Pipeline p(src("stream-key=capff") + " ! appsink name=sink0 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  auto start = std::chrono::steady_clock::now();
+  Client silent(port);
+  ASSERT_TRUE(silent.send(capture, 0, 1537));  // handshake started, never finished
+  EXPECT_TRUE(silent.wait_closed(15000ms));
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, 9500ms);
+  EXPECT_LE(waited, 12500ms);
+}
+
+}  // namespace
