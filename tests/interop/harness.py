@@ -263,7 +263,10 @@ def main(name, body, deadline_s):
         sys.exit(1)
     h.kill_all()
     print(f"PASS {name}", flush=True)
-    shutil.rmtree(h.workdir, ignore_errors=True)
+    if os.environ.get("LIVE_KEEP_WORK"):
+        print(f"work directory kept: {h.workdir}")
+    else:
+        shutil.rmtree(h.workdir, ignore_errors=True)
     sys.exit(0)
 
 

@@ -2,7 +2,9 @@
 """interop-publisher-restart: an ffmpeg publisher is SIGKILLed mid-stream and a new one publishes
 to the same key. One pipeline, one continuous output: no EOS in between (the pipeline keeps
 running and the same recording goes on), what arrived of the first session is an intact prefix of
-its input, the second session arrives complete and bit-identical, and DTS never goes backwards."""
+its input, the second session arrives complete and bit-identical, DTS never goes backwards, and
+the second session follows the first on the clock (the DTS gap is about as long as the publisher
+was away, not longer)."""
 
 import signal
 import time
@@ -10,6 +12,7 @@ import time
 import harness as H
 
 IDLE_TIMEOUT = 5
+GAP_TOLERANCE_MS = 1500
 
 
 def split_at(actual_packets, second_packets):
@@ -36,6 +39,7 @@ def body(h):
     time.sleep(3.5)
     H.check(pub1.alive(), f"first publisher ended early (exit {pub1.returncode()}):\n{H.tail(pub1.log())}")
     pub1.signal(signal.SIGKILL)
+    t_kill = time.monotonic()
     pub1.wait(5)
     h.log("first publisher killed with SIGKILL after 3.5 s")
     time.sleep(0.5)
@@ -43,6 +47,7 @@ def body(h):
     H.check("Got EOS" not in gst.log(), "the pipeline posted EOS after the publisher was killed")
 
     pub2 = H.ffmpeg_publish(h, "ffmpeg-2", src2, url)
+    wall_gap_ms = (time.monotonic() - t_kill) * 1000
     rc = h.wait_exit(pub2, 40, "publishing a 4 s file")
     H.check(rc == 0, f"second publisher failed (exit {rc}):\n{H.tail(pub2.log())}")
     h.stop_pipeline(gst, IDLE_TIMEOUT + 15, "the second publisher left")
@@ -78,8 +83,14 @@ def body(h):
         H.check(not back, f"{kind}: DTS goes backwards at output packets {back[:5]}: "
                           f"{[pk[i - 1] for i in back[:2]]} -> {[pk[i] for i in back[:2]]}")
         gap_ms = (second_part[0].dts - first_part[-1].dts) / 1e6
+        # The second session must follow on the clock: its first frame comes about as long after
+        # the first session's last frame as the publisher was away (plus connect time), not later.
+        H.check(gap_ms <= wall_gap_ms + GAP_TOLERANCE_MS,
+                f"{kind}: the second session starts {gap_ms:.0f} ms after the first one's last packet, but the "
+                f"publisher was away only {wall_gap_ms:.0f} ms (tolerance {GAP_TOLERANCE_MS} ms): "
+                f"{first_part[-1]} -> {second_part[0]}")
         h.log(f"{kind}: {len(first_part)} packets of session 1 (intact prefix), {len(second_part)} of session 2 "
-              f"(complete), DTS gap across the restart {gap_ms:.1f} ms, monotonic")
+              f"(complete), DTS gap across the restart {gap_ms:.1f} ms (publisher away {wall_gap_ms:.0f} ms), monotonic")
     starts = H.bus_messages(gst.log(), "rtmp-publish-start")
     H.check(len(starts) == 2, f"expected two rtmp-publish-start messages, got {len(starts)}")
 
