@@ -5,6 +5,35 @@
 
 namespace live::rtmp {
 
+AmfValue AmfValue::make_number(double v) {
+  AmfValue a;
+  a.type = AmfType::number;
+  a.number = v;
+  return a;
+}
+
+AmfValue AmfValue::make_boolean(bool v) {
+  AmfValue a;
+  a.type = AmfType::boolean;
+  a.boolean = v;
+  return a;
+}
+
+AmfValue AmfValue::make_string(std::string v) {
+  AmfValue a;
+  a.type = AmfType::string;
+  a.string = std::move(v);
+  return a;
+}
+
+AmfValue AmfValue::make_null() { return AmfValue(); }
+
+AmfValue AmfValue::make_undefined() {
+  AmfValue a;
+  a.type = AmfType::undefined;
+  return a;
+}
+
 AmfValue AmfValue::make_object(std::vector<AmfProperty> props) {
   AmfValue a;
   a.type = AmfType::object;

@@ -52,12 +52,12 @@ struct AmfValue {
   uint16_t reference = 0;    // reference index
   int16_t timezone = 0;      // date
 
-  static AmfValue make_number(double v) { AmfValue a; a.type = AmfType::number; a.number = v; return a; }
-  static AmfValue make_boolean(bool v) { AmfValue a; a.type = AmfType::boolean; a.boolean = v; return a; }
+  static AmfValue make_number(double v);
+  static AmfValue make_boolean(bool v);
   // Strings longer than 65535 bytes become long strings when encoded.
-  static AmfValue make_string(std::string v) { AmfValue a; a.type = AmfType::string; a.string = std::move(v); return a; }
-  static AmfValue make_null() { return AmfValue{}; }
-  static AmfValue make_undefined() { AmfValue a; a.type = AmfType::undefined; return a; }
+  static AmfValue make_string(std::string v);
+  static AmfValue make_null();
+  static AmfValue make_undefined();
   static AmfValue make_object(std::vector<AmfProperty> props);
   static AmfValue make_ecma_array(std::vector<AmfProperty> props);
 

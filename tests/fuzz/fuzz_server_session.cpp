@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   handshake[0] = 3;
   if (!session.feed(handshake)) __builtin_trap();
 
-  const size_t piece = 1 + (control >> 2) * 37;
+  const size_t piece = 1 + size_t(control >> 2) * (control & 0x80 ? 997 : 13);
   const uint8_t media[] = {0xaf, 0x01, 0x21, 0x00};
   for (size_t pos = 0; pos < input.size(); pos += piece) {
     auto r = session.feed(input.subspan(pos, std::min(piece, input.size() - pos)));
