@@ -76,10 +76,21 @@ Result<void> MediaPlaylist::add_part(const PartInfo& part) {
   return {};
 }
 
+Result<void> MediaPlaylist::begin_segment(const SegmentStart& start) {
+  if (ended_) return make_error(Errc::closed, "playlist ended");
+  if (!open_parts_.empty())
+    return make_error(Errc::protocol_violation, "begin_segment after parts of the segment were added");
+  open_start_ = start;
+  return {};
+}
+
 Result<uint64_t> MediaPlaylist::add_segment(const SegmentInfo& segment) {
   if (ended_) return make_error(Errc::closed, "playlist ended");
   if (segment.uri.empty()) return make_error(Errc::malformed, "segment without URI");
   if (!(segment.duration > 0)) return make_error(Errc::malformed, "segment duration must be positive");
+  // Parts are listed (and played) before the segment is complete, unencrypted.
+  if (segment.key && !open_parts_.empty())
+    return make_error(Errc::unsupported, "encrypted segment with parts");
   const uint32_t rounded = round_seconds(segment.duration);
   if (rounded > target_duration_) {
     if (published_)
@@ -90,6 +101,11 @@ Result<uint64_t> MediaPlaylist::add_segment(const SegmentInfo& segment) {
   Segment s;
   s.msn = next_msn_++;
   s.info = segment;
+  if (open_start_) {
+    s.info.discontinuity = s.info.discontinuity || open_start_->discontinuity;
+    if (!s.info.program_date_time_ms) s.info.program_date_time_ms = open_start_->program_date_time_ms;
+    open_start_.reset();
+  }
   s.map = map_;
   s.parts = std::move(open_parts_);
   s.part_count = static_cast<uint32_t>(s.parts.size());
@@ -119,6 +135,7 @@ void MediaPlaylist::set_rendition_reports(std::vector<RenditionReport> reports) 
 void MediaPlaylist::end() {
   if (ended_) return;
   ended_ = true;
+  open_start_.reset();
   std::vector<Part> dropped = std::move(open_parts_);
   open_parts_.clear();
   for (const auto& p : dropped) release_uri(p.info.uri);
@@ -274,7 +291,11 @@ std::string MediaPlaylist::render_text(bool delta) {
     out += s.info.uri + "\n";
   }
   if (!open_parts_.empty()) {
+    if (open_start_ && open_start_->discontinuity) out += "#EXT-X-DISCONTINUITY\n";
+    if (key) out += key_line(std::nullopt);  // parts of the open segment are not encrypted
     if (map_ && map_ != map) out += map_line(*map_);
+    if (open_start_ && open_start_->program_date_time_ms)
+      out += "#EXT-X-PROGRAM-DATE-TIME:" + format_date_time_ms(*open_start_->program_date_time_ms) + "\n";
     for (const auto& p : open_parts_) out += part_line(p.info);
   }
   if (low_latency() && preload_hint_) {

@@ -60,6 +60,13 @@ struct PartInfo {
   std::optional<ByteRange> byterange;
 };
 
+// Tags of the segment in progress that must already stand before its parts (LL-HLS): a
+// player may play the parts before the segment is complete. See MediaPlaylist::begin_segment.
+struct SegmentStart {
+  bool discontinuity = false;
+  std::optional<int64_t> program_date_time_ms;
+};
+
 // EXT-X-PRELOAD-HINT TYPE=PART: the part the server will publish next.
 // For a byte range hint, byterange_start is set and byterange_length may be open-ended.
 struct PreloadHint {
@@ -124,11 +131,19 @@ class MediaPlaylist {
   // Errors: not LL-HLS, playlist ended, empty URI, non-positive duration.
   Result<void> add_part(const PartInfo& part);
 
+  // Optional, LL-HLS: announces EXT-X-DISCONTINUITY / EXT-X-PROGRAM-DATE-TIME of the segment in
+  // progress before its first part, so they are written ahead of its EXT-X-PART lines. The
+  // later add_segment() keeps them (its own discontinuity flag is or-ed in, its own date wins).
+  // Errors: parts of this segment were already added, playlist ended.
+  Result<void> begin_segment(const SegmentStart& start);
+
   // Completes the segment in progress (whose parts, if any, were added with add_part) and
   // returns its media sequence number. Slides the window; files no longer referenced are
   // queued for take_removed_uris(). A segment whose rounded duration exceeds the already
   // published target duration is still added (a gap would be worse) and counted in
-  // target_duration_overruns().
+  // target_duration_overruns(). Errors: playlist ended, empty URI, non-positive duration, a key
+  // on a segment that has parts (encryption with LL-HLS parts is not supported).
+  // A segment with parts should have the sum of their durations as its duration.
   Result<uint64_t> add_segment(const SegmentInfo& segment);
 
   // EXT-X-MAP for segments (and parts) added from now on. The old init section stays
@@ -199,6 +214,7 @@ class MediaPlaylist {
   MediaPlaylistConfig config_;
   std::vector<Segment> segments_;  // complete segments in the window, oldest first
   std::vector<Part> open_parts_;   // parts of the segment in progress
+  std::optional<SegmentStart> open_start_;  // begin_segment() of the segment in progress
   std::optional<MapInfo> map_;     // map for the segment in progress
   std::optional<PreloadHint> preload_hint_;
   std::vector<RenditionReport> rendition_reports_;

@@ -189,6 +189,63 @@ TEST(LowLatency, EndDropsOpenPartsAndHint) {
   EXPECT_FALSE(pl.add_part(PartInfo{0.5, part_uri(1, 1), false, std::nullopt}).ok());
 }
 
+TEST(LowLatency, BeginSegmentWritesTagsBeforeTheOpenParts) {
+  MediaPlaylistConfig c = ll_config();
+  MediaPlaylist pl(c);
+  add_full_segment(pl, 0);
+  pl.set_map(MapInfo{"init1.mp4", std::nullopt});
+  ASSERT_TRUE(pl.begin_segment(SegmentStart{true, 1'763'751'852'000}).ok());
+  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(1, 0), true, std::nullopt}).ok());
+  EXPECT_FALSE(pl.begin_segment(SegmentStart{}).ok());  // too late: a part is out
+  const std::string open = pl.render();
+  EXPECT_EQ(open.substr(open.find("seg0.m4s\n")),
+            "seg0.m4s\n"
+            "#EXT-X-DISCONTINUITY\n"
+            "#EXT-X-MAP:URI=\"init1.mp4\"\n"
+            "#EXT-X-PROGRAM-DATE-TIME:2025-11-21T19:04:12.000Z\n"
+            "#EXT-X-PART:DURATION=0.50000,URI=\"seg1.0.m4s\",INDEPENDENT=YES\n");
+  const ParsedMediaPlaylist before = parse_checked(open);
+  EXPECT_TRUE(before.open_discontinuity);
+  for (int k = 1; k < 4; ++k) ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(1, k), false, std::nullopt}).ok());
+  SegmentInfo s;
+  s.duration = 2.0;
+  s.uri = "seg1.m4s";
+  ASSERT_TRUE(pl.add_segment(s).ok());
+  const ParsedMediaPlaylist after = parse_checked(pl.render());
+  ASSERT_EQ(after.segments.size(), 2u);
+  EXPECT_TRUE(after.segments[1].discontinuity);
+  EXPECT_EQ(after.segments[1].program_date_time, std::optional<std::string>("2025-11-21T19:04:12.000Z"));
+  EXPECT_EQ(after.segments[1].effective_map->at("URI"), "init1.mp4");
+  for (const auto& problem : check_update_rules(before, after)) ADD_FAILURE() << problem;
+}
+
+TEST(LowLatency, UpdateRulesCatchADiscontinuityAnnouncedOnlyAtCompletion) {
+  MediaPlaylist pl(ll_config());
+  add_full_segment(pl, 0);
+  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(1, 0), true, std::nullopt}).ok());
+  const ParsedMediaPlaylist before = parse_checked(pl.render());
+  SegmentInfo s;
+  s.duration = 0.5;
+  s.uri = "seg1.m4s";
+  s.discontinuity = true;  // players already saw part 1.0 without it
+  ASSERT_TRUE(pl.add_segment(s).ok());
+  const ParsedMediaPlaylist after = parse_checked(pl.render());
+  EXPECT_EQ(check_update_rules(before, after).size(), 1u);
+}
+
+TEST(LowLatency, EncryptedSegmentsWithPartsAreRefused) {
+  MediaPlaylist pl(ll_config());
+  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(0, 0), true, std::nullopt}).ok());
+  SegmentInfo s;
+  s.duration = 0.5;
+  s.uri = "seg0.m4s";
+  s.key = Key{"AES-128", "k.key", std::nullopt};
+  EXPECT_FALSE(pl.add_segment(s).ok());
+  EXPECT_EQ(pl.next_msn(), 0u);  // nothing changed
+  s.key.reset();
+  EXPECT_TRUE(pl.add_segment(s).ok());
+}
+
 // RFC 8216bis 6.2.5.2 as implemented:
 //  - ENDLIST: ready at once.
 //  - _HLS_msn=M > (last complete msn) + 2: bad request.
@@ -328,14 +385,16 @@ TEST(LowLatency, LongRunKeepsEveryRule) {
   int steps = 0;
   for (int n = 0; n < 60; ++n) {
     for (int k = 0; k < 6; ++k) {
+      if (k == 0) {
+        // Discontinuity and date stand before the first part, not only once the segment is done.
+        ASSERT_TRUE(pl.begin_segment(SegmentStart{n % 7 == 3, 1'700'000'000'000 + int64_t(n) * 2000}).ok());
+      }
       ASSERT_TRUE(pl.add_part(PartInfo{1.0 / 3.0, part_uri(n, k), k == 0, std::nullopt}).ok());
       pl.set_preload_hint(PreloadHint{k < 5 ? part_uri(n, k + 1) : part_uri(n + 1, 0), std::nullopt, std::nullopt});
       if (k == 5) {
         SegmentInfo s;
         s.duration = 2.0;
         s.uri = "seg" + std::to_string(n) + ".m4s";
-        s.discontinuity = n % 7 == 3;
-        s.program_date_time_ms = 1'700'000'000'000 + int64_t(n) * 2000;
         ASSERT_TRUE(pl.add_segment(s).ok());
       }
       const ParsedMediaPlaylist now = parse_checked(pl.render());

@@ -360,8 +360,8 @@ Parsed<ParsedMediaPlaylist> parse_media_playlist(std::string_view text) {
     result.error = "#EXTINF at the end without a URI";
     return result;
   }
-  if (pending.discontinuity || pending.program_date_time || pending.key) {
-    result.error = "segment tags at the end without a segment";
+  if ((pending.discontinuity || pending.program_date_time || pending.key) && pending.parts.empty()) {
+    result.error = "segment tags at the end without a segment or part";
     return result;
   }
   if (pending.map && pending.parts.empty()) {
@@ -373,6 +373,8 @@ Parsed<ParsedMediaPlaylist> parse_media_playlist(std::string_view text) {
     return result;
   }
   p.open_parts = std::move(pending.parts);
+  p.open_discontinuity = pending.discontinuity;
+  p.open_program_date_time = pending.program_date_time;
   result.playlist = std::move(p);
   return result;
 }
@@ -607,6 +609,16 @@ std::vector<std::string> check_update_rules(const ParsedMediaPlaylist& a, const 
   } else if (open_msn_a == b_end) {
     b_parts = &b.open_parts;
   }
+  // Tags written ahead of the open segment's parts must not change when it completes.
+  if (!a.open_parts.empty() && open_msn_a >= b_first && open_msn_a < b_end) {
+    const ParsedSegment& done = b.segments[open_msn_a - b_first];
+    if (done.discontinuity != a.open_discontinuity) add("open segment's discontinuity changed on completion");
+    if (a.open_program_date_time && done.program_date_time != a.open_program_date_time)
+      add("open segment's program date time changed on completion");
+  }
+  if (!a.open_parts.empty() && open_msn_a == b_end && !b.open_parts.empty() &&
+      a.open_discontinuity != b.open_discontinuity)
+    add("open segment's discontinuity changed");
   if (b_parts && !b_parts->empty()) {
     for (size_t k = 0; k < a.open_parts.size() && k < b_parts->size(); ++k)
       if (a.open_parts[k].uri != (*b_parts)[k].uri || a.open_parts[k].duration != (*b_parts)[k].duration)

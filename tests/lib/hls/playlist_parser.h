@@ -60,6 +60,8 @@ struct ParsedMediaPlaylist {
   std::optional<uint64_t> skipped_segments;
   std::vector<ParsedSegment> segments;
   std::vector<ParsedPart> open_parts;  // parts after the last complete segment
+  bool open_discontinuity = false;     // EXT-X-DISCONTINUITY before the open parts
+  std::optional<std::string> open_program_date_time;
   std::optional<AttributeList> preload_hint;
   std::vector<AttributeList> rendition_reports;
 };
