@@ -5,7 +5,10 @@
 
 #include <gst/gst.h>
 #include <libsoup/soup.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+
+#include <cerrno>
 
 #include <atomic>
 #include <charconv>
@@ -104,8 +107,17 @@ struct HlsHttpServer::Impl {
     int64_t msn = 0;
     int64_t part = -1;
     GSource* timeout = nullptr;
+    GSource* watch = nullptr;  // client socket, to notice a client that gave up while held
     Impl* impl = nullptr;
   };
+
+  static void drop_source(GSource** source) {
+    if (*source != nullptr) {
+      g_source_destroy(*source);
+      g_source_unref(*source);
+      *source = nullptr;
+    }
+  }
 
   HlsHttpServerConfig config;
   std::string root_real;  // realpath of root_dir, checked against every served file
@@ -219,21 +231,33 @@ struct HlsHttpServer::Impl {
     GST_DEBUG("blocking request %s msn %" G_GINT64_FORMAT " part %" G_GINT64_FORMAT " timed out",
               request->relative_path.c_str(), request->msn, request->part);
     impl->counters.timeouts++;
-    g_source_destroy(request->timeout);
-    g_source_unref(request->timeout);
-    request->timeout = nullptr;
     impl->respond_error(request->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "playlist not updated in 3 x target duration");
     impl->release(request);
     return G_SOURCE_REMOVE;
   }
 
+  // The socket of a held request became readable: EOF or error means the client is gone.
+  // Anything else (a pipelined request) is left for libsoup; we stop watching.
+  static gboolean on_held_socket_event(GSocket* socket, GIOCondition, gpointer data) {
+    auto* request = static_cast<HeldRequest*>(data);
+    Impl* impl = request->impl;
+    char byte;
+    const ssize_t n = recv(g_socket_get_fd(socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) {
+      g_source_unref(request->watch);
+      request->watch = nullptr;
+      return G_SOURCE_REMOVE;
+    }
+    GST_DEBUG("client of held request for %s went away", request->relative_path.c_str());
+    impl->respond_error(request->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "client gone");
+    impl->release(request);  // destroys this source too
+    return G_SOURCE_REMOVE;
+  }
+
   // Unpauses and forgets a held request whose response is set.
   void release(HeldRequest* request) {
-    if (request->timeout != nullptr) {
-      g_source_destroy(request->timeout);
-      g_source_unref(request->timeout);
-      request->timeout = nullptr;
-    }
+    drop_source(&request->timeout);
+    drop_source(&request->watch);
     SoupServerMessage* msg = request->msg;
     counters.held_now--;
     for (auto it = held.begin(); it != held.end(); ++it) {
@@ -273,11 +297,8 @@ struct HlsHttpServer::Impl {
     for (auto& request : held) {
       if (request->msg == msg) {
         GST_DEBUG("held request for %s aborted by the client", request->relative_path.c_str());
-        if (request->timeout != nullptr) {
-          g_source_destroy(request->timeout);
-          g_source_unref(request->timeout);
-          request->timeout = nullptr;
-        }
+        drop_source(&request->timeout);
+        drop_source(&request->watch);
         counters.held_now--;
         held.remove_if([msg](const std::unique_ptr<HeldRequest>& r) { return r->msg == msg; });
         g_object_unref(msg);
@@ -332,6 +353,13 @@ struct HlsHttpServer::Impl {
     request->timeout = g_timeout_source_new(static_cast<guint>(std::min<int64_t>(timeout_ms, INT_MAX)));
     g_source_set_callback(request->timeout, on_held_timeout, request.get(), nullptr);
     g_source_attach(request->timeout, context);
+    // libsoup does not read a paused connection, so watch it ourselves: EOF means the client left.
+    GSocket* socket = soup_server_message_get_socket(msg);
+    if (socket != nullptr) {
+      request->watch = g_socket_create_source(socket, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR), nullptr);
+      g_source_set_callback(request->watch, G_SOURCE_FUNC(on_held_socket_event), request.get(), nullptr);
+      g_source_attach(request->watch, context);
+    }
     soup_server_message_pause(msg);
     counters.held_now++;
     held.push_back(std::move(request));
@@ -496,7 +524,14 @@ Result<uint16_t> HlsHttpServer::start(const std::string& address, uint16_t port)
 
 void HlsHttpServer::stop() {
   if (!impl_->is_running.exchange(false)) return;
-  g_main_loop_quit(impl_->loop);  // thread-safe; wakes the context
+  // Quit from inside the loop: a plain g_main_loop_quit() before the thread reached
+  // g_main_loop_run() would be lost.
+  g_main_context_invoke_full(impl_->context, G_PRIORITY_HIGH,
+                             [](gpointer loop) -> gboolean {
+                               g_main_loop_quit(static_cast<GMainLoop*>(loop));
+                               return G_SOURCE_REMOVE;
+                             },
+                             impl_->loop, nullptr);
   impl_->thread.join();
   g_main_loop_unref(impl_->loop);
   g_main_context_unref(impl_->context);

@@ -298,7 +298,14 @@ void HttpUploader::stop(bool flush, uint32_t flush_timeout_ms) {
     impl_->running = false;
   }
   g_cancellable_cancel(impl_->cancellable);
-  g_main_loop_quit(impl_->loop);
+  // Quit from inside the loop: a plain g_main_loop_quit() before the thread reached
+  // g_main_loop_run() would be lost.
+  g_main_context_invoke_full(impl_->context, G_PRIORITY_HIGH,
+                             [](gpointer loop) -> gboolean {
+                               g_main_loop_quit(static_cast<GMainLoop*>(loop));
+                               return G_SOURCE_REMOVE;
+                             },
+                             impl_->loop, nullptr);
   impl_->thread.join();
   std::list<std::unique_ptr<Impl::Item>> left;
   {

@@ -1,0 +1,325 @@
+// HlsHttpServer against a raw HTTP client: files and headers, traversal refusal, CORS,
+// and LL-HLS blocking playlist reload timing.
+#include "http/hls_http_server.h"
+
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "http_test_util.h"
+
+using namespace live::http;
+using namespace live::http::test;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+class HlsHttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root = dir.path() / "root";
+    std::filesystem::create_directories(root);
+  }
+  void start(HlsHttpServerConfig config = {}) {
+    config.root_dir = root.string();
+    server = std::make_unique<HlsHttpServer>(config);
+    auto result = server->start("127.0.0.1", 0);
+    ASSERT_TRUE(result.ok()) << result.error().describe();
+    port = result.value();
+    ASSERT_NE(port, 0);
+  }
+  TempDir dir;
+  std::filesystem::path root;
+  std::unique_ptr<HlsHttpServer> server;
+  uint16_t port = 0;
+};
+
+TEST_F(HlsHttpServerTest, ServesFilesWithHlsTypesCacheAndCors) {
+  const std::string playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nseg0.ts\n";
+  const std::string ts = random_bytes(188 * 700, 1);
+  const std::string part = random_bytes(5000, 2);
+  const std::string init = random_bytes(700, 3);
+  write_file(root / "v0/index.m3u8", playlist);
+  write_file(root / "v0/seg0.ts", ts);
+  write_file(root / "v1/part0.m4s", part);
+  write_file(root / "v1/init.mp4", init);
+  write_file(root / "key.key", "0123456789abcdef");
+  write_file(root / "a.aac", "aac");
+  start();
+  struct Case {
+    std::string target, body, type, cache;
+  } cases[] = {
+      {"/v0/index.m3u8", playlist, "application/vnd.apple.mpegurl", "no-cache"},
+      {"/v0/seg0.ts", ts, "video/mp2t", "public, max-age=86400, immutable"},
+      {"/v1/part0.m4s", part, "video/iso.segment", "public, max-age=86400, immutable"},
+      {"/v1/init.mp4", init, "video/mp4", "max-age=10"},
+      {"/key.key", "0123456789abcdef", "application/octet-stream", "max-age=10"},
+      {"/a.aac", "aac", "audio/aac", "public, max-age=86400, immutable"},
+      {"//v0//seg0.ts", ts, "video/mp2t", "public, max-age=86400, immutable"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.target);
+    RawResponse r = http_request(port, "GET", c.target);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, c.body);
+    EXPECT_EQ(r.header("content-type"), c.type);
+    EXPECT_EQ(r.header("cache-control"), c.cache);
+    EXPECT_EQ(r.header("access-control-allow-origin"), "*");
+    EXPECT_EQ(r.header("content-length"), std::to_string(c.body.size()));
+  }
+  EXPECT_EQ(server->stats().responses_2xx, std::size(cases));
+  EXPECT_EQ(server->stats().bytes_sent, 2 * ts.size() + playlist.size() + part.size() + init.size() + 16 + 3);
+}
+
+TEST_F(HlsHttpServerTest, HeadGivesHeadersWithoutBody) {
+  const std::string ts = random_bytes(10000, 4);
+  write_file(root / "seg.ts", ts);
+  start();
+  RawResponse r = http_request(port, "HEAD", "/seg.ts");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-length"), "10000");
+  EXPECT_EQ(r.header("content-type"), "video/mp2t");
+  // The raw reader kept everything after the headers: nothing may follow for HEAD.
+  RawResponse raw = http_request(port, "HEAD", "/seg.ts");
+  EXPECT_TRUE(raw.body.empty());
+}
+
+TEST_F(HlsHttpServerTest, RangeRequestGivesPartialContent) {
+  const std::string ts = random_bytes(20000, 5);
+  write_file(root / "seg.ts", ts);
+  start();
+  RawResponse r = http_request(port, "GET", "/seg.ts", "Range: bytes=1000-1999\r\n");
+  EXPECT_EQ(r.status, 206);
+  EXPECT_EQ(r.body, ts.substr(1000, 1000));
+  EXPECT_EQ(r.header("content-range"), "bytes 1000-1999/20000");
+  RawResponse tail = http_request(port, "GET", "/seg.ts", "Range: bytes=-500\r\n");
+  EXPECT_EQ(tail.status, 206);
+  EXPECT_EQ(tail.body, ts.substr(19500));
+}
+
+TEST_F(HlsHttpServerTest, RefusesEverythingOutsideRoot) {
+  write_file(dir.path() / "secret.txt", "SECRET");
+  write_file(root / "ok.m3u8", "#EXTM3U\n");
+  write_file(root / ".index.m3u8.tmp", "half written");
+  std::filesystem::create_directories(root / "sub");
+  std::filesystem::create_symlink(dir.path() / "secret.txt", root / "link.txt");
+  std::filesystem::create_directory_symlink(dir.path(), root / "up");
+  start();
+  const char* targets[] = {"/../secret.txt",        "/sub/../../secret.txt", "/%2e%2e/secret.txt",
+                           "/sub/%2e%2e/%2e%2e/secret.txt", "/..%2fsecret.txt", "/%2E%2E%2Fsecret.txt",
+                           "/link.txt",             "/up/secret.txt",        "/.index.m3u8.tmp",
+                           "/sub",                  "/sub/",                 "/ok.m3u8%00.ts",
+                           "/..\\secret.txt",       "/nonexistent.ts"};
+  for (const char* target : targets) {
+    SCOPED_TRACE(target);
+    RawResponse r = http_request(port, "GET", target);
+    EXPECT_TRUE(r.status == 404 || r.status == 400) << r.status;
+    EXPECT_EQ(r.body.find("SECRET"), std::string::npos);
+  }
+  EXPECT_EQ(http_request(port, "GET", "/ok.m3u8").status, 200);
+  EXPECT_EQ(http_request(port, "GET", "/").status, 404);  // no index page configured
+}
+
+TEST_F(HlsHttpServerTest, CorsPreflightAndMethods) {
+  write_file(root / "index.m3u8", "#EXTM3U\n");
+  start();
+  RawResponse r = http_request(port, "OPTIONS", "/index.m3u8",
+                               "Origin: http://example.com\r\nAccess-Control-Request-Method: GET\r\n"
+                               "Access-Control-Request-Headers: range\r\n");
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.header("access-control-allow-origin"), "*");
+  EXPECT_EQ(r.header("access-control-allow-methods"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(r.header("access-control-allow-headers"), "range");
+  EXPECT_FALSE(r.header("access-control-max-age").empty());
+  RawResponse put = http_request(port, "PUT", "/index.m3u8", "", "#EXTM3U\nhacked\n");
+  EXPECT_EQ(put.status, 405);
+  EXPECT_EQ(put.header("allow"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(read_file(root / "index.m3u8"), "#EXTM3U\n");
+  RawResponse big = http_request(port, "POST", "/index.m3u8", "", std::string(kMaxRequestBodyBytes + 1, 'x'));
+  EXPECT_EQ(big.status, 413);
+}
+
+TEST_F(HlsHttpServerTest, ServesIndexPageAtRoot) {
+  write_file(dir.path() / "player.html", "<html>player</html>");
+  HlsHttpServerConfig config;
+  config.index_file = (dir.path() / "player.html").string();
+  start(config);
+  RawResponse r = http_request(port, "GET", "/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "<html>player</html>");
+  EXPECT_EQ(r.header("content-type"), "text/html; charset=utf-8");
+}
+
+// A blocking request in the background; the future gives the response and when it arrived.
+struct Pending {
+  std::future<std::pair<RawResponse, Clock::time_point>> result;
+  bool done_within(int ms) { return result.wait_for(std::chrono::milliseconds(ms)) == std::future_status::ready; }
+};
+Pending request_async(uint16_t port, std::string target) {
+  return Pending{std::async(std::launch::async, [port, target] {
+    RawResponse r = http_request(port, "GET", target);
+    return std::make_pair(r, Clock::now());
+  })};
+}
+
+TEST_F(HlsHttpServerTest, BlockingReloadAnswersWhenPartIsAvailable) {
+  write_file_atomic(root / "v0/index.m3u8", "playlist 5.2\n");
+  HlsHttpServerConfig config;
+  config.target_duration_ms = 2000;
+  start(config);
+  server->notify_playlist("v0/index.m3u8", 5, 2);
+
+  // Available now: answered at once, cacheable for a second.
+  auto t0 = Clock::now();
+  RawResponse now = http_request(port, "GET", "/v0/index.m3u8?_HLS_msn=5&_HLS_part=2");
+  EXPECT_EQ(now.status, 200);
+  EXPECT_EQ(now.body, "playlist 5.2\n");
+  EXPECT_EQ(now.header("cache-control"), "max-age=1");
+  EXPECT_LT(ms_since(t0), 200);
+  EXPECT_EQ(http_request(port, "GET", "/v0/index.m3u8?_HLS_msn=4").status, 200);
+
+  // Part 3 of segment 5 and the whole of segment 5: held until the playlist has them.
+  Pending part3 = request_async(port, "/v0/index.m3u8?_HLS_msn=5&_HLS_part=3");
+  Pending whole5 = request_async(port, "/v0/index.m3u8?_HLS_msn=5");
+  EXPECT_FALSE(part3.done_within(400));
+  EXPECT_FALSE(whole5.done_within(0));
+  EXPECT_EQ(server->stats().blocking_held, 2u);
+
+  write_file_atomic(root / "v0/index.m3u8", "playlist 5.3\n");
+  const auto notified = Clock::now();
+  server->notify_playlist("v0/index.m3u8", 5, 3);
+  ASSERT_TRUE(part3.done_within(2000));
+  auto [r3, at3] = part3.result.get();
+  const double latency_ms = std::chrono::duration<double, std::milli>(at3 - notified).count();
+  printf("blocking reload answered %.2f ms after notify_playlist\n", latency_ms);
+  EXPECT_LT(latency_ms, 50);
+  EXPECT_EQ(r3.status, 200);
+  EXPECT_EQ(r3.body, "playlist 5.3\n");
+  EXPECT_FALSE(whole5.done_within(300));  // segment 5 still open
+
+  // The segment completes: last_part -1 means segment 5 is whole.
+  write_file_atomic(root / "v0/index.m3u8", "playlist 5 complete\n");
+  server->notify_playlist("v0/index.m3u8", 5, -1);
+  ASSERT_TRUE(whole5.done_within(2000));
+  auto [r5, at5] = whole5.result.get();
+  EXPECT_EQ(r5.status, 200);
+  EXPECT_EQ(r5.body, "playlist 5 complete\n");
+
+  // Next segment's part 0 requested before anything of segment 6 exists.
+  Pending next = request_async(port, "/v0/index.m3u8?_HLS_msn=6&_HLS_part=0");
+  EXPECT_FALSE(next.done_within(300));
+  write_file_atomic(root / "v0/index.m3u8", "playlist 6.0\n");
+  server->notify_playlist("v0/index.m3u8", 6, 0);
+  ASSERT_TRUE(next.done_within(2000));
+  EXPECT_EQ(next.result.get().first.body, "playlist 6.0\n");
+  EXPECT_EQ(server->stats().blocking_held, 0u);
+  EXPECT_EQ(server->stats().blocking_timeouts, 0u);
+}
+
+TEST_F(HlsHttpServerTest, BlockingReloadTimesOutWith503After3TargetDurations) {
+  write_file(root / "index.m3u8", "playlist\n");
+  HlsHttpServerConfig config;
+  config.target_duration_ms = 200;
+  start(config);
+  server->notify_playlist("index.m3u8", 10, -1);
+  auto t0 = Clock::now();
+  RawResponse r = http_request(port, "GET", "/index.m3u8?_HLS_msn=11");
+  const double waited = ms_since(t0);
+  printf("blocking request timed out after %.0f ms (3 x 200 ms)\n", waited);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_GE(waited, 590);
+  EXPECT_LT(waited, 1500);
+  EXPECT_EQ(server->stats().blocking_timeouts, 1u);
+}
+
+TEST_F(HlsHttpServerTest, BlockingReloadRefusesFarAheadAndBadParameters) {
+  write_file(root / "index.m3u8", "playlist\n");
+  write_file(root / "other.m3u8", "other\n");
+  start();
+  server->notify_playlist("index.m3u8", 5, 1);
+  auto t0 = Clock::now();
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8?_HLS_msn=8").status, 400);          // > last + 2
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8?_HLS_msn=5&_HLS_part=5").status, 400);  // > last part + 3
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8?_HLS_msn=abc").status, 400);
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8?_HLS_msn=-1").status, 400);
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8?_HLS_part=1").status, 400);  // part without msn
+  EXPECT_LT(ms_since(t0), 1000);
+  // A playlist the sink never reported (not LL-HLS): served at once.
+  RawResponse other = http_request(port, "GET", "/other.m3u8?_HLS_msn=100");
+  EXPECT_EQ(other.status, 200);
+  EXPECT_EQ(other.body, "other\n");
+  // _HLS_skip alone is not a blocking request.
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8?_HLS_skip=YES").status, 200);
+}
+
+TEST_F(HlsHttpServerTest, HeldRequestLimitAndStopAndClientGone) {
+  write_file(root / "index.m3u8", "playlist\n");
+  HlsHttpServerConfig config;
+  config.max_held_requests = 2;
+  config.target_duration_ms = 10000;
+  start(config);
+  server->notify_playlist("index.m3u8", 1, 0);
+  // A client that gives up while held must be forgotten.
+  {
+    int fd = connect_loopback(port);
+    std::string request = "GET /index.m3u8?_HLS_msn=2 HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+    for (int i = 0; i < 100 && server->stats().blocking_held < 1; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(server->stats().blocking_held, 1u);
+    close(fd);
+    for (int i = 0; i < 100 && server->stats().blocking_held > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(server->stats().blocking_held, 0u);
+  }
+  Pending a = request_async(port, "/index.m3u8?_HLS_msn=2");
+  Pending b = request_async(port, "/index.m3u8?_HLS_msn=1&_HLS_part=1");
+  for (int i = 0; i < 100 && server->stats().blocking_held < 2; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(server->stats().blocking_held, 2u);
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8?_HLS_msn=2").status, 503);  // over the limit
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8").status, 200);            // plain reload still fine
+  auto t0 = Clock::now();
+  server->stop();
+  EXPECT_LT(ms_since(t0), 2000);
+  ASSERT_TRUE(a.done_within(2000));
+  ASSERT_TRUE(b.done_within(2000));
+  EXPECT_EQ(a.result.get().first.status, 503);
+  EXPECT_EQ(b.result.get().first.status, 503);
+  EXPECT_FALSE(server->running());
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8").status, 0);  // listener closed
+}
+
+TEST_F(HlsHttpServerTest, ForgetPlaylistReleasesHeldRequests) {
+  write_file(root / "index.m3u8", "final\n");
+  start();
+  server->notify_playlist("index.m3u8", 3, -1);
+  Pending held = request_async(port, "/index.m3u8?_HLS_msn=4");
+  EXPECT_FALSE(held.done_within(300));
+  server->forget_playlist("index.m3u8");
+  ASSERT_TRUE(held.done_within(1000));
+  auto r = held.result.get().first;
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "final\n");
+}
+
+TEST_F(HlsHttpServerTest, StartFailsOnBusyPortAndBadAddress) {
+  start();
+  HlsHttpServerConfig config;
+  config.root_dir = root.string();
+  HlsHttpServer second(config);
+  EXPECT_FALSE(second.start("127.0.0.1", port).ok());
+  EXPECT_FALSE(second.start("not-an-address", 0).ok());
+  config.root_dir = (dir.path() / "missing").string();
+  HlsHttpServer third(config);
+  EXPECT_FALSE(third.start("127.0.0.1", 0).ok());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gst_init(&argc, &argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
