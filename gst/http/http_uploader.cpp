@@ -226,6 +226,8 @@ struct HttpUploader::Impl {
   }
 
   void finish(Item* item, bool ok) {
+    // Report before the item leaves the queue, so wait_idle() returning means reported too.
+    if (!ok) report(failure_of(*item, item->last_error));
     std::unique_ptr<Item> done;
     {
       std::lock_guard<std::mutex> lock(queue_lock);
@@ -239,7 +241,6 @@ struct HttpUploader::Impl {
       in_flight--;
       if (items.empty()) idle_cond.notify_all();
     }
-    if (!ok && done) report(failure_of(*done, done->last_error));
     pump();
   }
 
