@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -205,6 +206,7 @@ class DemuxRun {
     if (discont) GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DISCONT);
     return gst_harness_push(harness_, b);
   }
+  GstFlowReturn push_buffer(GstBuffer* b) { return gst_harness_push(harness_, b); }
   void push_in_pieces(const Bytes& bytes, size_t piece) {
     for (size_t i = 0; i < bytes.size(); i += piece)
       ASSERT_EQ(push(std::span(bytes).subspan(i, std::min(piece, bytes.size() - i))), GST_FLOW_OK) << "at " << i;
@@ -231,6 +233,7 @@ class DemuxRun {
   }
 
   std::map<std::string, std::unique_ptr<Capture>> pads;
+  std::function<bool(const std::string&)> link_pad = [](const std::string&) { return true; };
   int no_more_pads = 0;
   size_t no_more_pads_pads = 0;
 
@@ -240,6 +243,10 @@ class DemuxRun {
     gchar* name = gst_pad_get_name(srcpad);
     c->pad_name = name;
     g_free(name);
+    if (!link_pad(c->pad_name)) {
+      pads[c->pad_name] = std::move(c);
+      return;
+    }
     // An ANY template so that caps changes are accepted (a template-less pad accepts only its current caps).
     GstPadTemplate* any = gst_pad_template_new("capture", GST_PAD_SINK, GST_PAD_ALWAYS, GST_CAPS_ANY);
     c->sinkpad = gst_pad_new_from_template(any, ("capture_" + c->pad_name).c_str());
@@ -632,6 +639,51 @@ TEST_F(RtmpChunkDemux, DiscontInputRestartsParserAndKeepsTimelineMonotonic) {
             GstClockTime(base - last_video_ts) * GST_MSECOND);
   EXPECT_TRUE(GST_BUFFER_FLAG_IS_SET(v.buffers[mark], GST_BUFFER_FLAG_DISCONT));
   EXPECT_EQ(run.stat("discontinuities"), 2u);
+}
+
+TEST_F(RtmpChunkDemux, FlowCombiningWithUnlinkedPads) {
+  Bytes file = read_data("captures/source.flv");
+  {
+    // Audio not linked: video still gets every frame and upstream sees OK.
+    DemuxRun run("video/x-flv");
+    run.link_pad = [](const std::string& name) { return name == "video_0"; };
+    run.push_in_pieces(file, 4096);  // asserts GST_FLOW_OK for every push
+    EXPECT_EQ(run.pad("video_0").buffers.size(), 75u);
+    EXPECT_TRUE(run.pad("audio_0").buffers.empty());
+  }
+  {
+    // Nothing linked: NOT_LINKED reaches upstream once the pads exist.
+    DemuxRun run("video/x-flv");
+    run.link_pad = [](const std::string&) { return false; };
+    GstFlowReturn last = GST_FLOW_OK;
+    for (size_t i = 0; i < file.size(); i += 4096)
+      last = run.push(std::span(file).subspan(i, std::min<size_t>(4096, file.size() - i)));
+    EXPECT_EQ(last, GST_FLOW_NOT_LINKED);
+  }
+}
+
+TEST_F(RtmpChunkDemux, LiveInputSegmentBaseIsTheRunningTimeOfTheFirstTag) {
+  // rtmpserversrc style: buffers timestamped on the pipeline clock (here 5 s into a TIME
+  // segment from 0). The output segment starts at the first tag time and its running time
+  // starts where upstream's was.
+  Bytes file = read_data("captures/source.flv");
+  auto tags = parse_flv(file);
+  DemuxRun run("video/x-flv");
+  Bytes header(file.begin(), file.begin() + 13);
+  ASSERT_EQ(run.push(header), GST_FLOW_OK);
+  for (const auto& t : tags) {
+    Bytes one;
+    ASSERT_TRUE(live::flv::write_tag(one, t).ok());
+    GstBuffer* b = gst_buffer_new_memdup(one.data(), one.size());
+    GST_BUFFER_PTS(b) = GST_BUFFER_DTS(b) = 5 * GST_SECOND + t.timestamp * GST_MSECOND;
+    ASSERT_EQ(run.push_buffer(b), GST_FLOW_OK);
+  }
+  const Capture& v = run.pad("video_0");
+  ASSERT_TRUE(v.have_segment);
+  EXPECT_EQ(v.segment.start, 0u);
+  EXPECT_EQ(v.segment.base, 5 * GST_SECOND);
+  EXPECT_EQ(gst_segment_to_running_time(&v.segment, GST_FORMAT_TIME, GST_BUFFER_DTS(v.buffers[10])),
+            5 * GST_SECOND + GST_BUFFER_DTS(v.buffers[10]));
 }
 
 TEST_F(RtmpChunkDemux, NoStreamsIsAnError) {
