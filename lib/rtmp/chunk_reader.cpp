@@ -35,6 +35,16 @@ size_t ChunkReader::header_size_needed() const {
   return fixed;
 }
 
+bool ChunkReader::same_state(const ChunkReader& o) const {
+  if (failed_ != o.failed_ || chunk_size_ != o.chunk_size_ || phase_ != o.phase_ || streams_ != o.streams_) return false;
+  if (limits_.max_message_size != o.limits_.max_message_size || limits_.max_chunk_streams != o.limits_.max_chunk_streams ||
+      limits_.max_chunk_size != o.limits_.max_chunk_size) {
+    return false;
+  }
+  if (phase_ == Phase::payload) return current_csid_ == o.current_csid_ && chunk_left_ == o.chunk_left_;
+  return header_len_ == o.header_len_ && std::equal(header_, header_ + header_len_, o.header_);
+}
+
 Result<size_t> ChunkReader::feed(std::span<const uint8_t> in, std::vector<Message>& out) {
   if (failed_) return make_error(Errc::closed, "chunk reader failed earlier");
   auto done = process(in, out);

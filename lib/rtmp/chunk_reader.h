@@ -39,6 +39,11 @@ class ChunkReader {
   void set_chunk_size(uint32_t size) { chunk_size_ = size; }
   size_t chunk_stream_count() const { return streams_.size(); }
 
+  // Whether this reader would parse any further input exactly as `other` would: same chunk
+  // size, same per-stream headers and partial messages, same position inside a chunk.
+  // Split-invariance tests and the fuzz target compare readers with it.
+  bool same_state(const ChunkReader& other) const;
+
  private:
   struct StreamState {
     uint32_t timestamp = 0;       // of the current/last message
@@ -51,6 +56,8 @@ class ChunkReader {
     uint32_t extended_value = 0;  // the raw 32-bit field it carried
     bool in_message = false;
     std::vector<uint8_t> payload;
+
+    bool operator==(const StreamState&) const = default;
   };
 
   enum class Phase { header, payload };

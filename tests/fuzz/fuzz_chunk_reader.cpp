@@ -42,6 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   if (whole_ok != split_ok) __builtin_trap();
   if (whole_ok && !same(whole_out, split_out)) __builtin_trap();
+  if (whole_ok && !whole.same_state(split)) __builtin_trap();
   // On error the messages completed before it must still agree.
   if (!whole_ok && !same(whole_out, split_out)) __builtin_trap();
   return 0;

@@ -60,10 +60,11 @@ const Capture chunk_captures[] = {
 
 }  // namespace
 
-// Two pieces cut at every offset of the first 16 KB (handshake-adjacent commands, metadata,
-// chunk size changes, the first key frame) and the last 4 KB, and at every 11th offset in
-// between; ByteByByteAndRandomPieces below cuts at every offset at once. (Every offset of a
-// 100 KB capture as two pieces costs O(n^2): ~40 s for all captures.)
+// Literal two-piece feeds ([0, cut) then [cut, end)) at every offset of the first 8 KB
+// (commands, metadata, chunk size changes, the first key frame) and the last 2 KB of each
+// session, and the whole of the small ones. Doing this at every offset of a 100 KB capture
+// costs O(n^2) (~40 s for all captures); EverySplitPointAgainstCheckpoints covers every
+// offset of every capture exactly, in linear time.
 TEST(ChunkReader, TwoPieceSplitsOfRealSessions) {
   for (const auto& capture : chunk_captures) {
     SCOPED_TRACE(capture.file);
@@ -72,20 +73,74 @@ TEST(ChunkReader, TwoPieceSplitsOfRealSessions) {
     const std::span<const uint8_t> chunks = std::span(bytes).subspan(handshake_bytes);
     const auto reference = read_all(chunks);
     ASSERT_GE(reference.size(), capture.min_messages);
-    size_t tested = 0;
+    ChunkReader whole;
+    std::vector<Message> ignored;
+    ASSERT_TRUE(whole.feed(chunks, ignored).ok());
     for (size_t cut = 0; cut <= chunks.size(); ++cut) {
-      const bool dense = cut < 16384 || cut + 4096 > chunks.size();
-      if (!dense && cut % 11 != 0) continue;
-      ++tested;
+      if (cut >= 8192 && cut + 2048 <= chunks.size()) continue;
       ChunkReader reader;
       std::vector<Message> out;
       ASSERT_TRUE(reader.feed(chunks.first(cut), out).ok());
       ASSERT_TRUE(reader.feed(chunks.subspan(cut), out).ok());
       expect_same(out, reference, "cut at " + std::to_string(cut));
+      ASSERT_TRUE(reader.same_state(whole)) << "cut at " << cut;
       if (::testing::Test::HasFatalFailure()) return;
     }
-    EXPECT_GE(tested, std::min<size_t>(chunks.size(), 16384 + 4096));
   }
+}
+
+// Every offset of every capture: the reference reader takes the bytes in windows of 4 KB
+// and is checkpointed before each window; for each offset inside a window, a copy of the
+// checkpoint takes the window as two pieces cut there and must produce the window's messages
+// and end in the same state as the reference (so everything after is identical too).
+TEST(ChunkReader, EverySplitPointAgainstCheckpoints) {
+  constexpr size_t window = 4096;
+  for (const auto& capture : chunk_captures) {
+    SCOPED_TRACE(capture.file);
+    const auto bytes = read_capture(capture.file);
+    ASSERT_GT(bytes.size(), handshake_bytes);
+    const std::span<const uint8_t> chunks = std::span(bytes).subspan(handshake_bytes);
+    const auto whole_messages = read_all(chunks);
+
+    ChunkReader reference;
+    std::vector<Message> reference_out;
+    size_t splits = 0;
+    for (size_t start = 0; start < chunks.size(); start += window) {
+      const auto piece = chunks.subspan(start, std::min(window, chunks.size() - start));
+      const ChunkReader checkpoint = reference;
+      const size_t before = reference_out.size();
+      ASSERT_TRUE(reference.feed(piece, reference_out).ok());
+      const std::vector<Message> expected(reference_out.begin() + long(before), reference_out.end());
+      for (size_t cut = 0; cut <= piece.size(); ++cut) {
+        ChunkReader reader = checkpoint;
+        std::vector<Message> out;
+        ASSERT_TRUE(reader.feed(piece.first(cut), out).ok());
+        ASSERT_TRUE(reader.feed(piece.subspan(cut), out).ok());
+        expect_same(out, expected, "cut at " + std::to_string(start + cut));
+        ASSERT_TRUE(reader.same_state(reference)) << "cut at " << start + cut;
+        ++splits;
+      }
+    }
+    // The windowed reference itself agrees with one whole feed.
+    expect_same(reference_out, whole_messages, "4 KB windows");
+    EXPECT_GE(splits, chunks.size());
+  }
+}
+
+TEST(ChunkReader, SameStateSeesDifferences) {
+  const auto bytes = read_capture("ffmpeg-publish.c2s.bin");
+  ASSERT_GT(bytes.size(), handshake_bytes + 200);
+  const auto chunks = std::span(bytes).subspan(handshake_bytes);
+  ChunkReader a, b;
+  std::vector<Message> out;
+  EXPECT_TRUE(a.same_state(b));
+  ASSERT_TRUE(a.feed(chunks.first(100), out).ok());
+  ASSERT_TRUE(b.feed(chunks.first(99), out).ok());
+  EXPECT_FALSE(a.same_state(b));
+  ASSERT_TRUE(b.feed(chunks.subspan(99, 1), out).ok());
+  EXPECT_TRUE(a.same_state(b));
+  b.set_chunk_size(4096);
+  EXPECT_FALSE(a.same_state(b));
 }
 
 TEST(ChunkReader, ByteByByteAndRandomPieces) {

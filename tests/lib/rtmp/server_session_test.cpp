@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <tuple>
 
 #include "common/byte_io.h"
 #include "rtmp/amf0.h"
@@ -426,4 +427,100 @@ TEST(ServerSession, RandomGarbageAfterHandshakeNeverCrashes) {
     SessionEvent e;
     EXPECT_FALSE(session.next_event(e));
   }
+}
+
+TEST(ServerSession, AggregateAndAmf3Messages) {
+  ScriptedClient client;
+  // connect as an AMF3-encoding client would: command type 17 with a leading format byte.
+  auto connect = encode_command(Command{"connect", 1,
+                                        AmfValue::make_object({{"app", AmfValue::make_string("live")},
+                                                               {"objectEncoding", AmfValue::make_number(3)}}),
+                                        {}});
+  connect.insert(connect.begin(), 0x00);
+  client.raw(3, 17, 0, connect);
+  client.command(0, "createStream", 2, AmfValue::make_null());
+  client.command(1, "publish", 3, AmfValue::make_null(), {AmfValue::make_string("agg")});
+  // An aggregate of two FLV tags, timestamps 500 and 540, rebased on the message's 1000.
+  std::vector<uint8_t> agg;
+  ByteWriter w(agg);
+  const std::vector<uint8_t> v1{0x17, 1, 0, 0, 0, 0xaa}, a1{0xaf, 1, 0xbb, 0xcc};
+  for (auto [type, ts, data] : {std::tuple{uint8_t(9), 500u, &v1}, std::tuple{uint8_t(8), 540u, &a1}}) {
+    w.u8(type);
+    w.be24(uint32_t(data->size()));
+    w.be24(ts);
+    w.u8(0);
+    w.be24(0);
+    w.bytes(*data);
+    w.be32(uint32_t(11 + data->size()));
+  }
+  client.raw(6, 22, 1, agg, 1000);
+  ServerSession session;
+  auto run = drive(session, client.bytes, 100);
+  ASSERT_TRUE(run.result.ok()) << run.result.error().describe();
+  std::vector<Message> media;
+  for (auto& e : run.events) {
+    if (e.kind == SessionEventKind::media) media.push_back(e.message);
+  }
+  ASSERT_EQ(media.size(), 2u);
+  EXPECT_EQ(media[0].type, 9);
+  EXPECT_EQ(media[0].timestamp, 1000u);
+  EXPECT_EQ(media[0].payload, v1);
+  EXPECT_EQ(media[1].type, 8);
+  EXPECT_EQ(media[1].timestamp, 1040u);
+  EXPECT_EQ(media[1].payload, a1);
+  const auto commands = commands_of(server_messages(run.output));
+  const Command* connected = find_status(commands, "NetConnection.Connect.Success");
+  ASSERT_NE(connected, nullptr);
+  EXPECT_EQ(connected->arguments[0].number_property("objectEncoding"), 3.0);
+}
+
+TEST(ServerSession, ServerCloseTellsThePublisher) {
+  ScriptedClient client;
+  client.connect();
+  client.command(0, "createStream", 2, AmfValue::make_null());
+  client.command(1, "publish", 0, AmfValue::make_null(), {AmfValue::make_string("s")});
+  ServerSession session;
+  auto run = drive(session, client.bytes, client.bytes.size());
+  ASSERT_TRUE(run.result.ok());
+  session.close("NetStream.Unpublish.Success", "taken over by another publisher");
+  const auto tail = session.pending_output();
+  run.output.insert(run.output.end(), tail.begin(), tail.end());
+  const auto commands = commands_of(server_messages(run.output));
+  const Command* unpublish = find_status(commands, "NetStream.Unpublish.Success");
+  ASSERT_NE(unpublish, nullptr);
+  EXPECT_EQ(unpublish->arguments[0].string_property("description"), "taken over by another publisher");
+  // Media after a server-side close is not delivered.
+  ScriptedClient more;
+  more.bytes.clear();
+  more.writer = client.writer;
+  more.raw(6, 9, 1, {0x17, 1, 0, 0, 0}, 40);
+  ASSERT_TRUE(session.feed(more.bytes).ok());
+  SessionEvent e;
+  EXPECT_FALSE(session.next_event(e));
+  EXPECT_EQ(session.media_dropped(), 1u);
+}
+
+TEST(ServerSession, OutputSurvivesPartialConsumption) {
+  const auto c2s = read_capture("librtmp-publish.c2s.bin");
+  ServerSession session;
+  std::vector<uint8_t> written;
+  for (size_t pos = 0; pos < c2s.size(); pos += 333) {
+    ASSERT_TRUE(session.feed(std::span(c2s).subspan(pos, std::min<size_t>(333, c2s.size() - pos))).ok());
+    SessionEvent e;
+    while (session.next_event(e)) {
+      if (e.kind == SessionEventKind::publish_requested) session.accept_publish();
+    }
+    // A socket that takes at most 100 bytes per write.
+    auto out = session.pending_output();
+    const size_t n = std::min<size_t>(100, out.size());
+    written.insert(written.end(), out.begin(), out.begin() + long(n));
+    session.consume_output(n);
+  }
+  while (!session.pending_output().empty()) {
+    auto out = session.pending_output();
+    written.insert(written.end(), out.begin(), out.end());
+    session.consume_output(out.size());
+  }
+  EXPECT_EQ(session.bytes_out(), written.size());
+  EXPECT_NE(find_status(commands_of(server_messages(written)), "NetStream.Publish.Start"), nullptr);
 }
