@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Headless-browser HLS playback test.
+
+Starts a live GStreamer pipeline that writes HLS (hlsadaptivesink with its built-in HTTP server,
+or stock hlssink2 served by hls_serve_dir as a baseline), serves a page with hls.js (installed
+from npm with the committed package-lock.json) from a tiny Python HTTP server, opens it in
+Debian's chromium --headless, and reads the page's reports (POSTed to /report). Passes when
+video.currentTime advances by at least --min-advance seconds with no fatal hls.js error, and
+prints the live-edge delay (hls.js `latency`) the player settles at.
+"""
+import argparse
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def log(*args):
+    print('[browser-test]', *args, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def ensure_hlsjs():
+    dist = os.path.join(HERE, 'node_modules', 'hls.js', 'dist', 'hls.min.js')
+    if not os.path.exists(dist):
+        npm = shutil.which('npm')
+        if npm is None:
+            sys.exit('FAIL: npm not found (Debian packages nodejs npm; scripts/install-deps.sh)')
+        log('installing hls.js with npm ci in', HERE)
+        subprocess.run([npm, 'ci', '--no-audit', '--no-fund'], cwd=HERE, check=True, timeout=600)
+    if not os.path.exists(dist):
+        sys.exit('FAIL: npm ci did not install ' + dist)
+    return dist
+
+
+class Reports:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.items = []
+
+    def add(self, item):
+        item['at'] = time.monotonic()
+        with self.lock:
+            self.items.append(item)
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.items)
+
+
+def start_page_server(hlsjs_path, reports):
+    page = open(os.path.join(HERE, 'player_test.html'), 'rb').read()
+    script = open(hlsjs_path, 'rb').read()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            path = self.path.split('?')[0]
+            if path == '/player.html':
+                body, ctype = page, 'text/html; charset=utf-8'
+            elif path == '/hls.min.js':
+                body, ctype = script, 'text/javascript'
+            else:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header('Content-Type', ctype)
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            length = min(int(self.headers.get('Content-Length', '0')), 1 << 20)
+            data = self.rfile.read(length)
+            try:
+                reports.add(json.loads(data))
+            except ValueError:
+                pass
+            self.send_response(204)
+            self.end_headers()
+
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def video_branch(args):
+    # A moving picture with a clock; key frames every second so segments can be cut at 1 s.
+    return ('videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 '
+            '! x264enc tune=zerolatency speed-preset=ultrafast bitrate=800 key-int-max=30 '
+            '! video/x-h264,profile=baseline ! h264parse')
+
+
+def audio_branch():
+    return ('audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=48000,channels=2 '
+            '! avenc_aac bitrate=96000 ! aacparse')
+
+
+def start_pipeline(args, out_dir, http_port):
+    gst_launch = shutil.which('gst-launch-1.0')
+    if gst_launch is None:
+        sys.exit('FAIL: gst-launch-1.0 not found (gstreamer1.0-tools)')
+    if args.source == 'hlssink2':
+        desc = (f'{video_branch(args)} ! hlssink2 location={out_dir}/seg%05d.ts '
+                f'playlist-location={out_dir}/index.m3u8 target-duration={args.target_duration} '
+                f'playlist-length=6 max-files=12')
+    else:
+        fmt = 'fmp4' if args.format == 'fmp4' else 'mpegts'
+        desc = (f'hlsadaptivesink name=hls location={out_dir} http-address=127.0.0.1 http-port={http_port} '
+                f'segment-format={fmt} target-duration={args.target_duration * 1000000000} '
+                f'low-latency={"true" if args.low_latency else "false"} '
+                f'{video_branch(args)} ! hls.video_0 ')
+        if args.audio:
+            desc += f'{audio_branch()} ! hls.audio_0 '
+    log('pipeline:', desc)
+    return subprocess.Popen([gst_launch, '-e', '-q'] + desc.split(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def start_chromium(url, profile_dir):
+    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+    if chromium is None:
+        sys.exit('FAIL: chromium not found (Debian package chromium)')
+    flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+             '--disable-background-networking', '--disable-component-update', '--disable-sync',
+             '--disable-extensions', '--mute-audio', '--autoplay-policy=no-user-gesture-required',
+             f'--user-data-dir={profile_dir}', '--remote-debugging-port=0', url]
+    log('chromium', url)
+    return subprocess.Popen([chromium] + flags, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def stop(proc, name, sig=signal.SIGTERM, wait=5):
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=wait)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def wait_for_url(port, path, timeout, pipeline):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pipeline.poll() is None:
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=1) as s:
+                s.sendall(f'GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'.encode())
+                if s.recv(16).startswith(b'HTTP/1.1 200'):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument('--source', choices=['hlsadaptivesink', 'hlssink2'], default='hlsadaptivesink')
+    p.add_argument('--format', choices=['mpegts', 'fmp4'], default='mpegts')
+    p.add_argument('--low-latency', action='store_true')
+    p.add_argument('--audio', action='store_true')
+    p.add_argument('--serve-dir', help='hls_serve_dir binary (for --source hlssink2)')
+    p.add_argument('--target-duration', type=int, default=2, help='seconds')
+    p.add_argument('--min-advance', type=float, default=8.0, help='seconds of playback required')
+    p.add_argument('--timeout', type=float, default=60.0)
+    p.add_argument('--max-latency', type=float, default=0.0, help='fail above this live-edge delay (0: print only)')
+    args = p.parse_args()
+
+    hlsjs = ensure_hlsjs()
+    work = tempfile.mkdtemp(prefix='hls-browser-')
+    out_dir = os.path.join(work, 'hls')
+    os.makedirs(out_dir)
+    reports = Reports()
+    page_server = start_page_server(hlsjs, reports)
+    pipeline = serve = browser = None
+    ok = False
+    try:
+        http_port = free_port()
+        pipeline = start_pipeline(args, out_dir, http_port)
+        if args.source == 'hlssink2':
+            serve = subprocess.Popen([args.serve_dir, out_dir, '0'], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            line = serve.stdout.readline().split()
+            if len(line) != 2 or line[0] != 'PORT':
+                sys.exit('FAIL: hls_serve_dir did not start')
+            http_port = int(line[1])
+            playlist = '/index.m3u8'
+        else:
+            playlist = '/index.m3u8'  # hlsadaptivesink's multivariant playlist (master-name default)
+        if not wait_for_url(http_port, playlist, 30, pipeline):
+            out = ''
+            if pipeline.poll() is not None:
+                out = pipeline.stdout.read()
+            sys.exit(f'FAIL: {playlist} not served on port {http_port} within 30 s (pipeline exit {pipeline.poll()})\n{out}')
+        # Let a couple of segments exist so the player starts on a live window.
+        time.sleep(args.target_duration * 1.5)
+        src = f'http://127.0.0.1:{http_port}{playlist}'
+        url = f'http://127.0.0.1:{page_server.server_address[1]}/player.html?src={src}&ll={"1" if args.low_latency else "0"}'
+        browser = start_chromium(url, os.path.join(work, 'profile'))
+
+        deadline = time.monotonic() + args.timeout
+        start_time = None
+        advance = 0.0
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if pipeline.poll() is not None:
+                sys.exit('FAIL: pipeline exited:\n' + pipeline.stdout.read())
+            if browser.poll() is not None:
+                sys.exit('FAIL: chromium exited:\n' + browser.stderr.read()[-3000:])
+            items = reports.snapshot()
+            if not items:
+                continue
+            last = items[-1]
+            if last.get('fatal'):
+                sys.exit(f'FAIL: fatal player error: {last["fatal"]}; errors: {last.get("errors")}')
+            playing = [r for r in items if r.get('currentTime', 0) > 0]
+            if playing and start_time is None:
+                start_time = playing[0]['currentTime']
+                log(f'playback started at currentTime {start_time:.2f} '
+                    f'({playing[0]["at"] - items[0]["at"]:.1f} s after the first report); hls.js {last.get("hlsVersion")}')
+            if start_time is not None:
+                advance = last['currentTime'] - start_time
+                if advance >= args.min_advance:
+                    ok = True
+                    break
+        items = reports.snapshot()
+        events = [e for r in items for e in r.get('events', [])]
+        last = items[-1] if items else {}
+        log('player events:', events)
+        log('non-fatal errors:', last.get('errors'))
+        if not ok:
+            sys.exit(f'FAIL: currentTime advanced {advance:.2f} s, wanted {args.min_advance} s within {args.timeout} s; '
+                     f'last report: {json.dumps(last)}')
+        latencies = [r['latency'] for r in items[-6:] if isinstance(r.get('latency'), (int, float))]
+        behind_edge = [r['liveSyncPosition'] - r['currentTime'] for r in items[-6:]
+                       if isinstance(r.get('liveSyncPosition'), (int, float))]
+        latency = statistics.median(latencies) if latencies else float('nan')
+        log(f'PASS: currentTime advanced {advance:.2f} s; live-edge delay (hls.latency) {latency:.2f} s; '
+            f'liveSyncPosition - currentTime {statistics.median(behind_edge) if behind_edge else float("nan"):.2f} s; '
+            f'target latency {last.get("targetLatency")}; low-latency mode {last.get("lowLatencyMode")}; '
+            f'levels {last.get("levels")}')
+        if not latencies:
+            sys.exit('FAIL: hls.js reported no latency figure')
+        if args.max_latency > 0 and latency > args.max_latency:
+            sys.exit(f'FAIL: live-edge delay {latency:.2f} s above {args.max_latency} s')
+    finally:
+        stop(browser, 'chromium')
+        if serve is not None and serve.poll() is None:
+            serve.stdin.close()
+            serve.wait(timeout=5)
+        stop(pipeline, 'pipeline', signal.SIGINT)
+        page_server.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
