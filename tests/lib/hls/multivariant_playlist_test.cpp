@@ -97,6 +97,25 @@ TEST(PlaylistParser, RejectsWhatTheSpecForbids) {
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(test::check_media_rules(*p.playlist).size(), 2u);  // rounds to 3 > 2; one decimal only
 
+  // LL-HLS part rules: <= PART-TARGET; >= 85 % of it unless independent or last of the segment.
+  const std::string ll = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:2\n"
+                         "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=3.0\n"
+                         "#EXT-X-PART-INF:PART-TARGET=1.0\n";
+  auto parts_ok = parse_media_playlist(ll +
+                                       "#EXT-X-PART:DURATION=1.0,URI=\"a\",INDEPENDENT=YES\n"
+                                       "#EXT-X-PART:DURATION=0.9,URI=\"b\"\n"
+                                       "#EXT-X-PART:DURATION=0.1,URI=\"c\"\n"
+                                       "#EXTINF:2.000,\ns.mp4\n");
+  ASSERT_TRUE(parts_ok.ok()) << parts_ok.error;
+  EXPECT_TRUE(test::check_media_rules(*parts_ok.playlist).empty());
+  auto parts_bad = parse_media_playlist(ll +
+                                        "#EXT-X-PART:DURATION=1.1,URI=\"a\",INDEPENDENT=YES\n"
+                                        "#EXT-X-PART:DURATION=0.5,URI=\"b\"\n"
+                                        "#EXT-X-PART:DURATION=0.4,URI=\"c\"\n"
+                                        "#EXTINF:2.000,\ns.mp4\n");
+  ASSERT_TRUE(parts_bad.ok()) << parts_bad.error;
+  EXPECT_EQ(test::check_media_rules(*parts_bad.playlist).size(), 2u);  // a too long, b too short
+
   using test::parse_multivariant_playlist;
   EXPECT_FALSE(parse_multivariant_playlist("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"x\"\nv\n").ok());
   EXPECT_FALSE(parse_multivariant_playlist("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n").ok());

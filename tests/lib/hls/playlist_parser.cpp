@@ -505,10 +505,16 @@ std::vector<std::string> check_media_rules(const ParsedMediaPlaylist& p) {
       p.segments.size() > 0)
     add("first part of the open segment is not INDEPENDENT=YES");
   auto check_parts = [&](const std::vector<ParsedPart>& parts) {
-    for (const auto& part : parts) {
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const ParsedPart& part = parts[i];
       if (part.byterange) any_byterange = true;
       if (p.part_target && part.duration > *p.part_target + 1e-9)
         add("part " + part.uri + " longer than PART-TARGET");
+      // RFC 8216bis 4.4.4.9: at least 85 % of PART-TARGET, except independent parts and the
+      // last part of a segment (the open segment's newest part may turn out to be its last).
+      const bool last = i + 1 == parts.size();
+      if (p.part_target && !part.independent && !last && part.duration < 0.85 * *p.part_target - 1e-9)
+        add("part " + part.uri + " shorter than 85% of PART-TARGET");
     }
   };
   for (const auto& s : p.segments) check_parts(s.parts);
