@@ -77,6 +77,7 @@ struct Track {
   uint8_t legacy_codec = 0;  // legacy CodecID / SoundFormat when fourcc is 0 (or .mp3)
   uint32_t rate = 0;         // audio, from the legacy header or the MP3 frame header
   uint32_t channels = 0;
+  uint8_t sample_bits = 16;     // legacy PCM: SoundSize
   std::vector<uint8_t> config;  // body of the last sequence start
   GstCaps* caps = nullptr;      // caps last pushed on the pad
   bool caps_dirty = true;
@@ -386,7 +387,7 @@ GstCaps* RtmpChunkDemuxImpl::build_caps(const Track& t) const {
       switch (format) {
         case flv::SoundFormat::pcm_le:
         case flv::SoundFormat::pcm_platform:  // in practice little-endian everywhere FLV was written
-          caps = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, t.rate == 0 ? "S16LE" : "S16LE",
+          caps = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, t.sample_bits == 8 ? "U8" : "S16LE",
                                      "layout", G_TYPE_STRING, "interleaved", nullptr);
           break;
         case flv::SoundFormat::g711_alaw:
@@ -591,8 +592,10 @@ GstFlowReturn RtmpChunkDemuxImpl::process_audio(int64_t ms, std::span<const uint
     }
     uint32_t rate = t.rate, channels = t.channels;
     if (!tag->enhanced) {
-      if (p.fourcc == 0 && t.legacy_codec != uint8_t(tag->format)) t.caps_dirty = true;
+      uint8_t bits = tag->sound_size ? 16 : 8;
+      if (p.fourcc == 0 && (t.legacy_codec != uint8_t(tag->format) || t.sample_bits != bits)) t.caps_dirty = true;
       t.legacy_codec = uint8_t(tag->format);
+      t.sample_bits = bits;
       rate = tag->legacy_rate_hz();
       channels = tag->legacy_channels();
     }

@@ -475,6 +475,50 @@ TEST_F(RtmpChunkDemux, LegacyMp3FromFfmpeg) {
   a.expect_frames(frames);
 }
 
+TEST_F(RtmpChunkDemux, LegacyH263PcmAndAlawFromFfmpeg) {
+  struct Case {
+    const char* file;
+    const char* video_type;  // nullptr: audio only
+    const char* audio_type;
+    int rate;
+  };
+  for (const Case& c : {Case{"flv/legacy-h263-pcm.flv", "video/x-flash-video", "audio/x-raw", 22050},
+                        Case{"flv/legacy-alaw.flv", nullptr, "audio/x-alaw", 8000}}) {
+    SCOPED_TRACE(c.file);
+    Bytes file = read_data(c.file);
+    std::vector<Frame> video, audio;
+    for (const auto& t : parse_flv(file)) {
+      Bytes body(t.payload.begin() + 1, t.payload.end());  // one header byte in both kinds
+      if (t.type == 9) video.push_back({t.timestamp, t.timestamp, (t.payload[0] >> 4) == 1, body});
+      if (t.type == 8) audio.push_back({t.timestamp, t.timestamp, true, body});
+    }
+    ASSERT_FALSE(audio.empty());
+    DemuxRun run("video/x-flv");
+    run.push_in_pieces(file, 4096);
+    run.eos();
+    if (c.video_type) {
+      const Capture& v = run.pad("video_0");
+      ASSERT_NE(v.caps(), nullptr);
+      EXPECT_TRUE(gst_structure_has_name(v.structure(), c.video_type));
+      gint flvversion = 0;
+      EXPECT_TRUE(gst_structure_get_int(v.structure(), "flvversion", &flvversion));
+      EXPECT_EQ(flvversion, 1);
+      ASSERT_EQ(video.size(), 10u);  // 0.4 s at 25 fps
+      v.expect_frames(video);
+    }
+    const Capture& a = run.pad("audio_0");
+    ASSERT_NE(a.caps(), nullptr);
+    EXPECT_TRUE(gst_structure_has_name(a.structure(), c.audio_type));
+    gint rate = 0, channels = 0;
+    EXPECT_TRUE(gst_structure_get_int(a.structure(), "rate", &rate));
+    EXPECT_TRUE(gst_structure_get_int(a.structure(), "channels", &channels));
+    EXPECT_EQ(rate, c.rate);
+    EXPECT_EQ(channels, 1);
+    if (std::string(c.audio_type) == "audio/x-raw") EXPECT_STREQ(gst_structure_get_string(a.structure(), "format"), "S16LE");
+    a.expect_frames(audio);
+  }
+}
+
 TEST_F(RtmpChunkDemux, MultitrackOnePadPerTrack) {
   Bytes file = read_data("flv/multitrack.flv");
   auto tags = parse_flv(file);
