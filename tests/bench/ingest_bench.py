@@ -368,6 +368,27 @@ def cpu_seconds(pid):
     return total / CLK_TCK
 
 
+def thread_cpu(pid):
+    """CPU seconds per thread name (digits folded, so 50 streaming threads form one group)."""
+    groups = {}
+    for p in process_tree(pid):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{p}/task/{tid}/stat") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            name = text[text.index("(") + 1:text.rindex(")")]
+            name = "".join("N" if c.isdigit() else c for c in name)
+            fields = text.rsplit(")", 1)[1].split()
+            groups[name] = groups.get(name, 0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return groups
+
+
 def rss_mib(pid):
     total = 0
     for p in process_tree(pid):
@@ -446,9 +467,12 @@ async def measure(server, tags, duration_ms, streams, warmup, window):
     tasks = [asyncio.create_task(p.run(stop)) for p in pubs]
     await asyncio.sleep(warmup)
     cpu0, bytes0, t0 = cpu_seconds(server.proc.pid), sum(p.bytes_sent for p in pubs), time.monotonic()
+    threads0 = thread_cpu(server.proc.pid)
     await asyncio.sleep(window)
     cpu1, bytes1, t1 = cpu_seconds(server.proc.pid), sum(p.bytes_sent for p in pubs), time.monotonic()
     rss = rss_mib(server.proc.pid)
+    threads1 = thread_cpu(server.proc.pid)
+    by_thread = {k: round(v - threads0.get(k, 0), 2) for k, v in threads1.items() if v - threads0.get(k, 0) >= 0.01}
     lag = max(p.max_lag for p in pubs)
     stop.set()
     await asyncio.wait(tasks, timeout=10)
@@ -459,6 +483,7 @@ async def measure(server, tags, duration_ms, streams, warmup, window):
         "mbit_per_s": round(bits / 1e6 / (t1 - t0), 1), "cpu_s_per_gbit": round(cpu / (bits / 1e9), 4) if bits else None,
         "cpu_percent": round(100 * cpu / (t1 - t0), 1), "rss_mib": round(rss, 1), "max_publisher_lag_s": round(lag, 3),
         "publishers_failed": failed,
+        "cpu_s_by_thread": dict(sorted(by_thread.items(), key=lambda kv: -kv[1])),
     }
 
 
