@@ -1,5 +1,4 @@
-// AV1CodecConfigurationRecord ("av1C", AV1-ISOBMFF 2.3) and VPCodecConfigurationRecord ("vpcC",
-// VP Codec ISO-BMFF binding): the bodies of av01 and vp09 sequence starts.
+// AV1CodecConfigurationRecord ("av1C", AV1-ISOBMFF 2.3): the body of an av01 sequence start.
 #pragma once
 
 #include <cstdint>
@@ -29,22 +28,5 @@ struct Av1Config {
 };
 
 Result<Av1Config> parse_av1_config(std::span<const uint8_t> record);
-
-struct Vp9Config {
-  uint8_t profile = 0;
-  uint8_t level = 0;
-  uint8_t bit_depth = 8;
-  uint8_t chroma_subsampling = 0;
-  bool video_full_range = false;
-  uint8_t colour_primaries = 1;
-  uint8_t transfer_characteristics = 1;
-  uint8_t matrix_coefficients = 1;
-
-  // "vp09.00.10.08" (profile, level, bit depth).
-  std::string codec_string() const;
-};
-
-// Accepts the record with or without the vpcC FullBox version/flags prefix (writers differ).
-Result<Vp9Config> parse_vp9_config(std::span<const uint8_t> record);
 
 }  // namespace live::flv

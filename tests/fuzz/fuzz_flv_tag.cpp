@@ -10,6 +10,7 @@
 #include "flv/audio_config.h"
 #include "flv/audio_tag.h"
 #include "flv/av1_config.h"
+#include "flv/vp9_config.h"
 #include "flv/avc_config.h"
 #include "flv/flv_tag.h"
 #include "flv/hevc_config.h"
