@@ -26,7 +26,23 @@ bool read_flv(const std::string& path, FlvStreams& out, std::string& error) {
       return false;
     }
     const uint8_t* body = d.data() + pos + 11;
-    if (type == 9 && size >= 5) {
+    if (type == 9 && size >= 5 && (body[0] & 0x80)) {
+      // Enhanced RTMP ExVideoTagHeader: frame type, packet type, FourCC.
+      const int frame_type = (body[0] >> 4) & 7, packet_type = body[0] & 0x0f;
+      if (std::string(body + 1, body + 5) != "hvc1") {
+        error = "enhanced video is not hvc1";
+        return false;
+      }
+      if (packet_type == 0) {
+        out.hevc_config.assign(body + 5, body + size);
+      } else if (packet_type == 1 && size >= 8) {  // CodedFrames: with composition time
+        int32_t cts = (int32_t(body[5]) << 16) | (int32_t(body[6]) << 8) | body[7];
+        if (cts & 0x800000) cts -= 0x1000000;
+        out.video.push_back({ts, cts, frame_type == 1, std::vector<uint8_t>(body + 8, body + size)});
+      } else if (packet_type == 3) {  // CodedFramesX: composition time 0
+        out.video.push_back({ts, 0, frame_type == 1, std::vector<uint8_t>(body + 5, body + size)});
+      }
+    } else if (type == 9 && size >= 5) {
       if ((body[0] & 0x0f) != 7) {
         error = "video is not H.264";
         return false;

@@ -195,6 +195,50 @@ TEST(Fmp4Playback, GstreamerQtdemuxDecodesEveryFrame) {
   EXPECT_EQ(decoded_pts_ns, expected);
 }
 
+// H.265 (hvc1 + hvcC) from an Enhanced RTMP fixture: 12 frames 160x90, B-frames, second keyframe
+// at decode index 4; one fragment per GOP.
+TEST(Fmp4Playback, HevcPlaysInFfprobeAndQtdemux) {
+  test::FlvStreams flv;
+  std::string error;
+  ASSERT_TRUE(test::read_flv(test::test_data_dir() + "/flv/hevc.flv", flv, error)) << error;
+  ASSERT_EQ(flv.video.size(), 12u);
+  ASSERT_FALSE(flv.hevc_config.empty());
+  std::vector<Sample> video;
+  for (size_t i = 0; i < flv.video.size(); ++i) {
+    const auto& f = flv.video[i];
+    video.push_back(Sample{f.dts_ms * 90, (f.dts_ms + f.cts_ms) * 90, 3600, f.keyframe, f.data});
+  }
+  auto writer = Fmp4Writer::create({TrackConfig{1, Codec::h265, 90000, flv.hevc_config, 160, 90, 0, 0, "und"}});
+  ASSERT_TRUE(writer.ok()) << writer.error().describe();
+  std::vector<uint8_t> file = writer->init_segment();
+  const auto keys = test::keyframe_indexes(video);
+  ASSERT_EQ(keys, (std::vector<size_t>{0, 4}));  // decode order
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const size_t begin = keys[k], end = k + 1 < keys.size() ? keys[k + 1] : video.size();
+    const TrackRun run{1, std::span<const Sample>(video.data() + begin, end - begin)};
+    auto frag = writer->write_fragment({&run, 1}, true);
+    ASSERT_TRUE(frag.ok()) << frag.error().describe();
+    file.insert(file.end(), frag->begin(), frag->end());
+  }
+  TempDir dir;
+  const std::string path = dir.path() + "/hevc.mp4";
+  write_file(path, file);
+  expect_packets_match(ffprobe_packets(path), 0, video);
+  const CommandResult probe = run("ffprobe -v error -select_streams v:0 -count_frames -show_entries "
+                                  "stream=nb_read_frames,codec_name,codec_tag_string,width,height -of csv=p=0 '" +
+                                  path + "' 2>&1");
+  EXPECT_EQ(probe.status, 0) << probe.out;
+  EXPECT_EQ(probe.out, "hevc,hvc1,160,90,12\n");
+  const CommandResult gst = run("gst-launch-1.0 -v filesrc location='" + path +
+                                "' ! qtdemux ! h265parse ! avdec_h265 ! fakesink silent=false sync=false 2>&1");
+  ASSERT_EQ(gst.status, 0) << gst.out;
+  size_t decoded = 0;
+  for (size_t at = gst.out.find("last-message = chain"); at != std::string::npos;
+       at = gst.out.find("last-message = chain", at + 1))
+    ++decoded;
+  EXPECT_EQ(decoded, 12u);
+}
+
 // The whole chain a player sees: a media playlist (MediaPlaylist) naming an init section and
 // fMP4 segments (Fmp4Writer), read through ffprobe's HLS demuxer.
 TEST(Fmp4Playback, FfprobePlaysAnHlsPlaylistOfFmp4Segments) {
