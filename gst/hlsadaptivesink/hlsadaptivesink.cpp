@@ -145,6 +145,7 @@ struct VideoTrack {
   int64_t max_pts = -1;
   uint64_t dropped = 0;
   uint64_t misaligned = 0;
+  size_t grid_sent = 0;  // entries of Runtime::grid already requested from this pad
   Rendition out;
 };
 
@@ -181,7 +182,8 @@ struct Runtime {
   std::vector<int64_t> boundaries;
   int64_t tolerance = kDefaultAlignTolerance;
   int64_t ref_progress = -1;
-  int64_t next_request = -1;  // next grid boundary for which key units were requested
+  int64_t next_request = -1;  // next grid boundary to request key units for
+  std::vector<int64_t> grid;  // boundaries requested so far
   uint64_t requests_sent = 0;
   std::optional<int64_t> wall_anchor_ms;
   int64_t wall_anchor_rt = 0;
@@ -694,6 +696,14 @@ static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bo
     out.seg_frames.erase(out.seg_frames.begin(), out.seg_frames.begin() + long(n));
     const int64_t next_dts = !out.seg_frames.empty() ? out.seg_frames.front().dts : end_dts;
     if (!ensure_mp4(r, out, part.front().config, ok)) return;
+    if (out.parts_in_segment == 0) {
+      // Discontinuity and date of the segment must stand before its first part.
+      hls::SegmentStart ss;
+      ss.discontinuity = out.discont_next;
+      if (r.cfg.program_date_time && r.wall_anchor_ms)
+        ss.program_date_time_ms = *r.wall_anchor_ms + (out.seg_start - r.wall_anchor_rt) / int64_t(GST_MSECOND);
+      if (!out.playlist->begin_segment(ss)) { ok = false; return; }
+    }
     auto frag = mp4_fragment(out, part, 0, part.size(), next_dts, out.parts_in_segment == 0);
     if (!frag) { ok = false; return; }
     const uint64_t msn = out.playlist->next_msn();
@@ -894,7 +904,8 @@ static bool advance_video(GstHlsAdaptiveSink* self, Runtime& r, VideoTrack& t, O
     size_t i = 0;
     for (; i < t.pending.size(); ++i) {
       const Frame& f = t.pending[i];
-      if (!f.keyframe || (out.seg_frames.empty() && i == 0)) continue;
+      // (The segment's own first keyframe is no cut, even when parts already took every frame.)
+      if (!f.keyframe || (out.seg_frames.empty() && out.parts_in_segment == 0 && i == 0)) continue;
       if (f.discont) break;  // a discontinuity always starts a new segment
       if (next_known) {
         if (f.pts >= r.boundaries[k + 1] - r.tolerance) {
@@ -905,6 +916,10 @@ static bool advance_video(GstHlsAdaptiveSink* self, Runtime& r, VideoTrack& t, O
         break;  // could become the boundary: wait
       }
     }
+    if (i < t.pending.size())
+      GST_LOG("%s: segment %zu waits at keyframe %" GST_TIME_FORMAT " (boundaries %zu, ref progress %" GST_TIME_FORMAT
+              ")", t.pad_name.c_str(), k, GST_TIME_ARGS(t.pending[i].pts), r.boundaries.size(),
+              GST_TIME_ARGS(r.ref_progress));
     // Frames [0, i) belong to segment k.
     for (size_t j = 0; j < i; ++j) {
       out.seg_frames.push_back(std::move(t.pending.front()));
@@ -935,7 +950,7 @@ static bool advance_video(GstHlsAdaptiveSink* self, Runtime& r, VideoTrack& t, O
     for (auto& a : r.audio->frames)
       if (a.pts >= lo && (audio_end < 0 || a.pts < audio_end)) audio.push_back(a);
   }
-  if (out.seg_frames.empty()) {
+  if (out.seg_frames.empty() && out.parts_in_segment == 0) {
     out.cut_found = false;
     if (out.cut_end < 0) out.finished = true;
     return progress;
@@ -1002,17 +1017,25 @@ static bool advance_audio(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, boo
 }
 
 // Sends force-key-unit upstream for the grid boundaries up to two target durations ahead.
+// A pad gets its requests only once its encoder has produced output: GstVideoEncoder (1.22)
+// evaluates requests that arrive before its first frame against a not yet adjusted segment,
+// fires them all at once and then never again.
 static void request_key_units(Runtime& r, int64_t now, Outbox& box) {
   if (r.boundaries.empty()) return;
   const int64_t target = r.cfg.target_duration;
   if (r.next_request < 0) r.next_request = r.boundaries[0] + target;
   while (r.next_request <= now + 2 * target) {
-    const guint count = guint(r.requests_sent);
-    for (auto& t : r.videos)
-      box.events.emplace_back(GST_PAD(gst_object_ref(t->pad)),
-                              gst_video_event_new_upstream_force_key_unit(GstClockTime(r.next_request), TRUE, count));
-    r.requests_sent++;
+    r.grid.push_back(r.next_request);
     r.next_request += target;
+  }
+  for (auto& t : r.videos) {
+    if (t->max_pts < 0) continue;
+    for (; t->grid_sent < r.grid.size(); ++t->grid_sent) {
+      box.events.emplace_back(GST_PAD(gst_object_ref(t->pad)),
+                              gst_video_event_new_upstream_force_key_unit(GstClockTime(r.grid[t->grid_sent]), TRUE,
+                                                                          guint(t->grid_sent)));
+      r.requests_sent++;
+    }
   }
 }
 
@@ -1362,6 +1385,7 @@ static bool start(GstHlsAdaptiveSink* self) {
     t->eos = false;
     t->max_pts = -1;
     t->dropped = t->misaligned = 0;
+    t->grid_sent = 0;
     gst_segment_init(&t->segment, GST_FORMAT_TIME);
   }
   if (r.audio) {
@@ -1379,6 +1403,7 @@ static bool start(GstHlsAdaptiveSink* self) {
   r.boundaries.clear();
   r.ref_progress = -1;
   r.next_request = -1;
+  r.grid.clear();
   r.requests_sent = 0;
   r.wall_anchor_ms.reset();
   r.master_written = false;

@@ -10,6 +10,8 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "playlist_parser.h"
@@ -494,6 +496,55 @@ TEST(HlsAdaptiveSink, PassthroughAlignsOnReferenceKeyframes) {
   ASSERT_NE(r.stats, nullptr);
   gst_structure_get_uint64(r.stats, "misaligned-cuts", &misaligned);
   EXPECT_EQ(misaligned, 0u);
+}
+
+// Live sources (encoders in lockstep with the sink), fMP4 LL-HLS, and the built-in HTTP server:
+// a blocking playlist reload for a part that does not exist yet is answered once it does.
+TEST(HlsAdaptiveSink, LiveLowLatencyServedWithBlockingReload) {
+  TempDir out;
+  const int port = 20000 + int(getpid() % 20000);
+  std::string reply;
+  double reply_after = -1;
+  const gint64 t0 = g_get_monotonic_time();
+  std::thread client([&] {
+    g_usleep(G_USEC_PER_SEC * 22 / 10);  // segment 2 is in progress: msn 3 is not too far ahead
+    const gint64 sent = g_get_monotonic_time();
+    reply = run({"curl", "-s", "--retry", "10", "--retry-connrefused", "--retry-delay", "1", "--max-time", "20",
+                 "http://127.0.0.1:" + std::to_string(port) + "/360p/index.m3u8?_HLS_msn=3&_HLS_part=1"});
+    reply_after = double(g_get_monotonic_time() - sent) / G_USEC_PER_SEC;
+  });
+  RunResult r;
+  run_pipeline("hlsadaptivesink name=hls segment-format=fmp4 low-latency=true target-duration=1000000000 "
+               "part-duration=333333334 playlist-length=0 http-address=127.0.0.1 http-port=" +
+                   std::to_string(port) + " location=" + out.path.string() +
+                   " videotestsrc is-live=true num-buffers=180 ! video/x-raw,format=I420,width=640,height=360,"
+                   "framerate=30/1 ! tee name=t" +
+                   encoders({{640, 360}, {320, 180}}, 700) +
+                   " audiotestsrc is-live=true num-buffers=260 ! audio/x-raw,rate=44100 ! avenc_aac ! aacparse ! "
+                   "queue ! hls.audio_0",
+               r);
+  client.join();
+  ASSERT_TRUE(r.eos) << r.error;
+  const double run_time = double(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+  EXPECT_GT(run_time, 5.5);  // real time: 6 s of live video
+  // The held request came back when part 1 of segment 3 (~3.67 s in) was published.
+  EXPECT_NE(reply.find("seg3.part1.m4s"), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("seg4.part0.m4s\""), std::string::npos) << reply;  // and not much later
+  EXPECT_GT(reply_after, 1.0);
+  for (std::string name : {"360p", "180p", "audio"}) {
+    auto p = load_media(out.path / name / "index.m3u8");
+    ASSERT_EQ(p.segments.size(), 6u) << name;
+    for (size_t s = 0; s < 6; ++s) {
+      if (name != "audio") EXPECT_NEAR(p.segments[s].duration, 1.0, 0.001) << name << " " << s;
+      EXPECT_TRUE(p.segments[s].program_date_time.has_value());
+    }
+  }
+  std::map<std::string, std::vector<SegmentMessage>> by_variant;
+  for (auto& s : r.segments) by_variant[s.variant].push_back(s);
+  ASSERT_EQ(by_variant["180p"].size(), 6u);
+  ASSERT_EQ(by_variant["360p"].size(), 6u);
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(by_variant["180p"][i].start, by_variant["360p"][i].start, kFrame / 2);
+  EXPECT_EQ(count_decoded_frames({(out.path / "180p/index.m3u8").string()}), 180);
 }
 
 int main(int argc, char** argv) {
