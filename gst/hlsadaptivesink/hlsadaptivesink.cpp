@@ -125,6 +125,7 @@ struct Rendition {
   bool discont_next = false;
   bool cut_found = false;  // segment k's video is complete (its end is known)
   int64_t cut_end = -1;    // PTS where segment k ends (next segment's start), -1 at the end
+  bool cut_discont = false;  // the next segment starts after a discontinuity
   bool finished = false;
   // Bandwidth measurement.
   uint64_t peak_bps = 0;
@@ -931,6 +932,7 @@ static bool advance_video(GstHlsAdaptiveSink* self, Runtime& r, VideoTrack& t, O
       if (f.keyframe && (f.discont || (next_known && f.pts >= r.boundaries[k + 1] - r.tolerance))) {
         out.cut_found = true;
         out.cut_end = f.pts;
+        out.cut_discont = f.discont;
       }
     } else if (t.eos && (next_known || ref->eos)) {
       out.cut_found = true;
@@ -955,7 +957,9 @@ static bool advance_video(GstHlsAdaptiveSink* self, Runtime& r, VideoTrack& t, O
     if (out.cut_end < 0) out.finished = true;
     return progress;
   }
-  finish_segment(self, r, out, audio, out.cut_end, box, ok);
+  // Across a discontinuity the segment ends with its last frame, not at the next start.
+  finish_segment(self, r, out, audio, out.cut_discont ? -1 : out.cut_end, box, ok);
+  out.cut_discont = false;
   if (!t.pending.empty()) {
     if (t.pending.front().discont) {
       out.discont_next = true;

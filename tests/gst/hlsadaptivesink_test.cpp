@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -83,13 +84,15 @@ struct RunResult {
 };
 
 // Runs a gst-launch description to EOS (or error / timeout); the sink must be named "hls".
-void run_pipeline(const std::string& description, RunResult& result, int timeout_s = 120) {
+void run_pipeline(const std::string& description, RunResult& result, int timeout_s = 120,
+                  const std::function<void(GstElement*)>& on_playing = {}) {
   GError* error = nullptr;
   GstElement* pipeline = gst_parse_launch(description.c_str(), &error);
   ASSERT_TRUE(pipeline) << (error ? error->message : "");
   ASSERT_EQ(error, nullptr) << error->message;
   GstBus* bus = gst_element_get_bus(pipeline);
   ASSERT_NE(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  if (on_playing) on_playing(pipeline);
   const gint64 deadline = g_get_monotonic_time() + gint64(timeout_s) * G_USEC_PER_SEC;
   while (g_get_monotonic_time() < deadline) {
     GstMessage* m = gst_bus_timed_pop(bus, 100 * GST_MSECOND);
@@ -545,6 +548,85 @@ TEST(HlsAdaptiveSink, LiveLowLatencyServedWithBlockingReload) {
   ASSERT_EQ(by_variant["360p"].size(), 6u);
   for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(by_variant["180p"][i].start, by_variant["360p"][i].start, kFrame / 2);
   EXPECT_EQ(count_decoded_frames({(out.path / "180p/index.m3u8").string()}), 180);
+}
+
+// Pre-encoded H.264 with B-frames pushed from appsrc: a DISCONT keyframe after a 5 s timestamp gap
+// starts a new segment with EXT-X-DISCONTINUITY; PTS/DTS survive into the TS segments.
+TEST(HlsAdaptiveSink, DiscontinuityAndBFramesFromAppsrc) {
+  // 10 s, closed GOPs of 1 s, B-frames.
+  GError* error = nullptr;
+  GstElement* enc = gst_parse_launch(
+      "videotestsrc num-buffers=300 ! video/x-raw,format=I420,width=320,height=180,framerate=30/1 ! "
+      "x264enc speed-preset=superfast bframes=2 b-adapt=false key-int-max=30 ! h264parse ! "
+      "video/x-h264,stream-format=avc,alignment=au ! appsink name=sink sync=false",
+      &error);
+  ASSERT_TRUE(enc) << error->message;
+  GstElement* appsink = gst_bin_get_by_name(GST_BIN(enc), "sink");
+  gst_element_set_state(enc, GST_STATE_PLAYING);
+  std::vector<GstSample*> samples;
+  for (;;) {
+    GstSample* sample = nullptr;
+    g_signal_emit_by_name(appsink, "pull-sample", &sample);
+    if (!sample) break;
+    samples.push_back(sample);
+  }
+  gst_element_set_state(enc, GST_STATE_NULL);
+  gst_object_unref(appsink);
+  gst_object_unref(enc);
+  ASSERT_EQ(samples.size(), 300u);
+  int reordered = 0;
+  for (auto* smp : samples) {
+    GstBuffer* b = gst_sample_get_buffer(smp);
+    if (GST_BUFFER_PTS(b) != GST_BUFFER_DTS(b)) reordered++;
+  }
+  ASSERT_GT(reordered, 100);  // the input really has B-frames
+  ASSERT_FALSE(GST_BUFFER_FLAG_IS_SET(gst_sample_get_buffer(samples[150]), GST_BUFFER_FLAG_DELTA_UNIT));
+
+  TempDir out;
+  RunResult r;
+  run_pipeline("appsrc name=src format=time ! hlsadaptivesink name=hls playlist-length=0 location=" +
+                   out.path.string(),
+               r, 60, [&](GstElement* pipeline) {
+                 GstElement* src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+                 g_object_set(src, "caps", gst_sample_get_caps(samples[0]), nullptr);
+                 for (size_t i = 0; i < samples.size(); ++i) {
+                   GstBuffer* b = gst_buffer_copy(gst_sample_get_buffer(samples[i]));
+                   if (i >= 150) {
+                     GST_BUFFER_PTS(b) += 5 * GST_SECOND;
+                     GST_BUFFER_DTS(b) += 5 * GST_SECOND;
+                   }
+                   if (i == 150) GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DISCONT);
+                   GstFlowReturn ret;
+                   g_signal_emit_by_name(src, "push-buffer", b, &ret);
+                   gst_buffer_unref(b);
+                 }
+                 GstFlowReturn ret;
+                 g_signal_emit_by_name(src, "end-of-stream", &ret);
+                 gst_object_unref(src);
+               });
+  for (auto* smp : samples) gst_sample_unref(smp);
+  ASSERT_TRUE(r.eos) << r.error;
+
+  const fs::path dir = out.path / "180p";
+  auto p = load_media(dir / "index.m3u8");
+  ASSERT_EQ(p.segments.size(), 6u);
+  const double durations[] = {2, 2, 1, 2, 2, 1};
+  std::vector<double> starts;
+  for (size_t s = 0; s < 6; ++s) {
+    EXPECT_NEAR(p.segments[s].duration, durations[s], 0.001) << s;
+    EXPECT_EQ(p.segments[s].discontinuity, s == 3) << s;
+    auto frames = probe_video_frames((dir / p.segments[s].uri).string());
+    ASSERT_FALSE(frames.empty());
+    EXPECT_TRUE(frames[0].key) << s;
+    EXPECT_EQ(frames.size(), size_t(std::lround(durations[s] * 30))) << s;
+    double first = frames[0].pts;
+    for (auto& f : frames) first = std::min(first, f.pts);
+    EXPECT_NEAR(first, frames[0].pts, 1e-6) << "segment " << s << " starts with its earliest PTS";
+    starts.push_back(first);
+  }
+  const double expected_offsets[] = {0, 2, 4, 10, 12, 14};
+  for (size_t s = 0; s < 6; ++s) EXPECT_NEAR(starts[s] - starts[0], expected_offsets[s], 0.001) << s;
+  EXPECT_EQ(count_decoded_frames({(dir / "index.m3u8").string()}), 300);
 }
 
 int main(int argc, char** argv) {
