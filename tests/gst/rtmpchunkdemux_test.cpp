@@ -43,6 +43,13 @@ Bytes write_flv(const std::vector<Tag>& tags) {
   return out;
 }
 
+uint32_t video_last_ts(const std::vector<Tag>& tags) {
+  uint32_t last = 0;
+  for (const auto& t : tags)
+    if (t.type == 9) last = t.timestamp;
+  return last;
+}
+
 int32_t si24(const uint8_t* p) {
   uint32_t v = (uint32_t(p[0]) << 16) | (uint32_t(p[1]) << 8) | p[2];
   return (v & 0x800000) ? int32_t(v | 0xFF000000u) : int32_t(v);
@@ -356,6 +363,33 @@ TEST_F(RtmpChunkDemux, RtmpChunksOfFfmpegPublishGiveTheSourceStreams) {
   run.push_in_pieces(chunks, 1000);
   run.eos();
   expect_source_flv_output(run);
+}
+
+TEST_F(RtmpChunkDemux, RtmpChunksOfFlvmuxPublishersGiveTheSourceFrames) {
+  // librtmp (4096-byte chunks) and rtmp2sink (128-byte chunks) published source.flv remuxed
+  // by flvmux: same frames, and flvmux moved all times by one constant (its DTS start).
+  auto tags = parse_flv(read_data("captures/source.flv"));
+  std::vector<Frame> video, audio;
+  legacy_frames(tags, video, audio);
+  for (const char* capture : {"captures/librtmp-publish.c2s.bin", "captures/rtmp2sink-publish.c2s.bin"}) {
+    SCOPED_TRACE(capture);
+    Bytes c2s = read_data(capture);
+    DemuxRun run("application/x-rtmp-chunks");
+    run.push_in_pieces(Bytes(c2s.begin() + 3073, c2s.end()), 1460);
+    run.eos();
+    const Capture& v = run.pad("video_0");
+    const Capture& a = run.pad("audio_0");
+    ASSERT_EQ(v.buffers.size(), video.size());
+    ASSERT_EQ(a.buffers.size(), audio.size());
+    const int64_t shift = int64_t(GST_BUFFER_PTS(v.buffers[0])) - video[0].pts_ms * int64_t(GST_MSECOND);
+    for (size_t i = 0; i < video.size(); ++i) {
+      ASSERT_EQ(v.bytes(i), video[i].data) << i;
+      ASSERT_EQ(!GST_BUFFER_FLAG_IS_SET(v.buffers[i], GST_BUFFER_FLAG_DELTA_UNIT), video[i].key) << i;
+      ASSERT_EQ(int64_t(GST_BUFFER_PTS(v.buffers[i])), video[i].pts_ms * int64_t(GST_MSECOND) + shift) << i;
+      ASSERT_LE(GST_BUFFER_DTS(v.buffers[i]), GST_BUFFER_PTS(v.buffers[i])) << i;
+    }
+    for (size_t i = 0; i < audio.size(); ++i) ASSERT_EQ(a.bytes(i), audio[i].data) << i;
+  }
 }
 
 TEST_F(RtmpChunkDemux, EnhancedRtmpHevc) {
@@ -728,6 +762,39 @@ TEST_F(RtmpChunkDemux, LiveInputSegmentBaseIsTheRunningTimeOfTheFirstTag) {
   EXPECT_EQ(v.segment.base, 5 * GST_SECOND);
   EXPECT_EQ(gst_segment_to_running_time(&v.segment, GST_FORMAT_TIME, GST_BUFFER_DTS(v.buffers[10])),
             5 * GST_SECOND + GST_BUFFER_DTS(v.buffers[10]));
+}
+
+TEST_F(RtmpChunkDemux, TimestampJumpWithoutDiscont) {
+  // The second copy of source.flv comes 60 s later on the same connection, no DISCONT.
+  auto tags = parse_flv(read_data("captures/source.flv"));
+  std::vector<Tag> twice = tags;
+  for (auto t : tags) {
+    t.timestamp += 63000;
+    twice.push_back(t);
+  }
+  Bytes bytes = write_flv(twice);
+  for (guint max_jump : {10000u, 0u}) {
+    SCOPED_TRACE(max_jump);
+    DemuxRun run("video/x-flv");
+    g_object_set(run.element(), "max-timestamp-jump", max_jump, nullptr);
+    run.push_in_pieces(bytes, 4096);
+    const Capture& v = run.pad("video_0");
+    ASSERT_EQ(v.buffers.size(), 150u);
+    GstClockTime gap = GST_BUFFER_DTS(v.buffers[75]) - GST_BUFFER_DTS(v.buffers[74]);
+    if (max_jump == 0) {
+      EXPECT_EQ(gap, GstClockTime(63000 - video_last_ts(tags)) * GST_MSECOND);  // accepted as real
+      EXPECT_EQ(run.stat("timestamp-jumps"), 0u);
+    } else {
+      // Squashed: the timeline goes on 1 ms after the last tag (an audio tag after the last video frame).
+      EXPECT_LT(gap, 100 * GST_MSECOND);
+      EXPECT_GT(gap, 0u);
+      EXPECT_TRUE(GST_BUFFER_FLAG_IS_SET(v.buffers[75], GST_BUFFER_FLAG_DISCONT));
+      EXPECT_EQ(run.stat("timestamp-jumps"), 1u);
+    }
+    for (size_t i = 76; i < 150; ++i)
+      EXPECT_EQ(GST_BUFFER_DTS(v.buffers[i]) - GST_BUFFER_DTS(v.buffers[75]),
+                GST_BUFFER_DTS(v.buffers[i - 75]) - GST_BUFFER_DTS(v.buffers[0]));
+  }
 }
 
 TEST_F(RtmpChunkDemux, NoStreamsIsAnError) {
