@@ -102,11 +102,18 @@ def start_page_server(hlsjs_path, reports):
     return server
 
 
+LADDER = [(640, 360, 800), (320, 180, 300), (960, 540, 1500)]
+
+
+def encoder(width, height, kbps):
+    # Key frames every second so segments (and the variants' boundaries) can be cut at 1 s.
+    return (f'videoscale ! video/x-raw,width={width},height={height} '
+            f'! x264enc tune=zerolatency speed-preset=ultrafast bitrate={kbps} key-int-max=30 '
+            f'! video/x-h264,profile=baseline ! h264parse')
+
+
 def video_branch(args):
-    # A moving picture with a clock; key frames every second so segments can be cut at 1 s.
-    return ('videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 '
-            '! x264enc tune=zerolatency speed-preset=ultrafast bitrate=800 key-int-max=30 '
-            '! video/x-h264,profile=baseline ! h264parse')
+    return 'videotestsrc is-live=true pattern=ball ! video/x-raw,framerate=30/1 ! ' + encoder(*LADDER[0])
 
 
 def audio_branch():
@@ -127,7 +134,10 @@ def start_pipeline(args, out_dir, http_port):
         desc = (f'hlsadaptivesink name=hls location={out_dir} http-address=127.0.0.1 http-port={http_port} '
                 f'segment-format={fmt} target-duration={args.target_duration * 1000000000} '
                 f'low-latency={"true" if args.low_latency else "false"} '
-                f'{video_branch(args)} ! hls.video_0 ')
+                'videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 '
+                '! tee name=raw ')
+        for index in range(args.variants):
+            desc += f'raw. ! queue ! {encoder(*LADDER[index])} ! hls.video_{index} '
         if args.audio:
             desc += f'{audio_branch()} ! hls.audio_0 '
     log('pipeline:', desc)
@@ -182,6 +192,9 @@ def main():
     p.add_argument('--format', choices=['mpegts', 'fmp4'], default='mpegts')
     p.add_argument('--low-latency', action='store_true')
     p.add_argument('--audio', action='store_true')
+    p.add_argument('--variants', type=int, default=1, choices=[1, 2, 3], help='video variants (hlsadaptivesink)')
+    p.add_argument('--min-blocking-reloads', type=int, default=0,
+                   help='fail unless hls.js made at least this many _HLS_msn playlist requests')
     p.add_argument('--serve-dir', help='hls_serve_dir binary (for --source hlssink2)')
     p.add_argument('--target-duration', type=int, default=2, help='seconds')
     p.add_argument('--min-advance', type=float, default=8.0, help='seconds of playback required')
@@ -208,7 +221,7 @@ def main():
             http_port = int(line[1])
             playlist = '/index.m3u8'
         else:
-            playlist = '/index.m3u8'  # hlsadaptivesink's multivariant playlist (master-name default)
+            playlist = '/master.m3u8'  # hlsadaptivesink's multivariant playlist (playlist-name default)
         if not wait_for_url(http_port, playlist, 30, pipeline):
             out = ''
             if pipeline.poll() is not None:
@@ -260,9 +273,15 @@ def main():
         log(f'PASS: currentTime advanced {advance:.2f} s; live-edge delay (hls.latency) {latency:.2f} s; '
             f'liveSyncPosition - currentTime {statistics.median(behind_edge) if behind_edge else float("nan"):.2f} s; '
             f'target latency {last.get("targetLatency")}; low-latency mode {last.get("lowLatencyMode")}; '
-            f'levels {last.get("levels")}')
+            f'levels {last.get("levels")}; blocking reloads {last.get("blockingReloads")}')
         if not latencies:
             sys.exit('FAIL: hls.js reported no latency figure')
+        expected_levels = args.variants if args.source == 'hlsadaptivesink' else 1
+        if last.get('levels') != expected_levels:
+            sys.exit(f'FAIL: hls.js sees {last.get("levels")} levels, expected {expected_levels}')
+        blocking = (last.get('blockingReloads') or {}).get('count', 0)
+        if blocking < args.min_blocking_reloads:
+            sys.exit(f'FAIL: {blocking} blocking playlist reloads (_HLS_msn), wanted >= {args.min_blocking_reloads}')
         if args.max_latency > 0 and latency > args.max_latency:
             sys.exit(f'FAIL: live-edge delay {latency:.2f} s above {args.max_latency} s')
     finally:
