@@ -19,7 +19,44 @@ constexpr uint32_t kTrunSampleSize = 0x000200;
 constexpr uint32_t kTrunSampleFlags = 0x000400;
 constexpr uint32_t kTrunCompositionOffset = 0x000800;
 
-bool is_video(Codec c) { return c == Codec::h264 || c == Codec::h265; }
+bool is_video(Codec c) { return c == Codec::h264 || c == Codec::h265 || c == Codec::av1; }
+
+const char* sample_entry_type(Codec c) {
+  switch (c) {
+    case Codec::h264: return "avc1";
+    case Codec::h265: return "hvc1";
+    case Codec::av1: return "av01";
+    case Codec::aac: return "mp4a";
+    case Codec::opus: return "Opus";
+  }
+  return "????";
+}
+
+const char* config_box_type(Codec c) {
+  switch (c) {
+    case Codec::h264: return "avcC";
+    case Codec::h265: return "hvcC";
+    case Codec::av1: return "av1C";
+    case Codec::aac: return "esds";
+    case Codec::opus: return "dOps";
+  }
+  return "????";
+}
+
+// OpusHead (RFC 7845, little-endian) -> OpusSpecificBox payload (Opus in ISOBMFF, big-endian).
+void write_dops(BoxWriter& b, const std::vector<uint8_t>& head) {
+  const size_t dops = b.begin("dOps");
+  ByteWriter& w = b.w();
+  const uint8_t channels = head[9];
+  w.u8(0);  // Version
+  w.u8(channels);
+  w.be16(uint16_t(head[10] | (head[11] << 8)));                                           // PreSkip
+  w.be32(uint32_t(head[12] | (head[13] << 8) | (head[14] << 16) | (uint32_t(head[15]) << 24)));  // InputSampleRate
+  w.be16(uint16_t(head[16] | (head[17] << 8)));                                           // OutputGain
+  w.u8(head[18]);                                                                         // ChannelMappingFamily
+  if (head[18] != 0) w.bytes(std::span<const uint8_t>(head).subspan(19, 2 + size_t(channels)));
+  b.end(dops);
+}
 
 // Size of the NAL unit length prefix from the decoder configuration record.
 size_t nal_length_size(const TrackConfig& t) {
@@ -76,7 +113,7 @@ void write_esds(BoxWriter& b, const TrackConfig& t) {
 void write_sample_entry(BoxWriter& b, const TrackConfig& t) {
   ByteWriter& w = b.w();
   if (is_video(t.codec)) {
-    const size_t entry = b.begin(t.codec == Codec::h264 ? "avc1" : "hvc1");
+    const size_t entry = b.begin(sample_entry_type(t.codec));
     b.zeros(6);
     w.be16(1);  // data_reference_index
     b.zeros(16);  // pre_defined, reserved, pre_defined[3]
@@ -89,12 +126,12 @@ void write_sample_entry(BoxWriter& b, const TrackConfig& t) {
     b.zeros(32);  // compressorname (empty Pascal string)
     w.be16(0x0018);  // depth
     w.be16(0xffff);  // pre_defined = -1
-    const size_t config = b.begin(t.codec == Codec::h264 ? "avcC" : "hvcC");
+    const size_t config = b.begin(config_box_type(t.codec));
     w.bytes(t.codec_config);
     b.end(config);
     b.end(entry);
   } else {
-    const size_t entry = b.begin("mp4a");
+    const size_t entry = b.begin(sample_entry_type(t.codec));
     b.zeros(6);
     w.be16(1);  // data_reference_index
     b.zeros(8);  // reserved
@@ -103,7 +140,10 @@ void write_sample_entry(BoxWriter& b, const TrackConfig& t) {
     w.be16(0);   // pre_defined
     w.be16(0);   // reserved
     w.be32(t.sample_rate << 16);
-    write_esds(b, t);
+    if (t.codec == Codec::opus)
+      write_dops(b, t.codec_config);
+    else
+      write_esds(b, t);
     b.end(entry);
   }
 }
@@ -212,6 +252,22 @@ Result<Fmp4Writer> Fmp4Writer::create(std::vector<TrackConfig> tracks) {
         if (t.codec_config.size() < 23 || t.codec_config[0] != 1)
           return make_error(Errc::malformed, id + ": not an HEVCDecoderConfigurationRecord");
         break;
+      case Codec::av1:
+        if (t.codec_config.size() < 4 || t.codec_config[0] != 0x81)
+          return make_error(Errc::malformed, id + ": not an AV1CodecConfigurationRecord");
+        break;
+      case Codec::opus: {
+        const auto& h = t.codec_config;
+        static const uint8_t magic[8] = {'O', 'p', 'u', 's', 'H', 'e', 'a', 'd'};
+        if (h.size() < 19 || !std::equal(magic, magic + 8, h.begin()) || (h[8] >> 4) != 0 || h[9] == 0)
+          return make_error(Errc::malformed, id + ": not an OpusHead");
+        if (h[18] != 0 && h.size() < 21 + size_t(h[9]))
+          return make_error(Errc::malformed, id + ": OpusHead channel mapping table truncated");
+        if (t.channels != h[9]) return make_error(Errc::malformed, id + ": channels differ from OpusHead");
+        if (t.sample_rate == 0 || t.sample_rate > 0xffff)
+          return make_error(Errc::unsupported, id + ": sample rate must be 1..65535");
+        break;
+      }
       case Codec::aac:
         if (t.codec_config.size() < 2) return make_error(Errc::malformed, id + ": AudioSpecificConfig too short");
         if (t.sample_rate == 0 || t.sample_rate > 0xffff)

@@ -22,6 +22,10 @@ enum class Codec {
   h264,  // sample entry avc1, codec_config = AVCDecoderConfigurationRecord (avcC, caps codec_data)
   h265,  // sample entry hvc1, codec_config = HEVCDecoderConfigurationRecord (hvcC)
   aac,   // sample entry mp4a + esds, codec_config = AudioSpecificConfig
+  av1,   // sample entry av01, codec_config = AV1CodecConfigurationRecord (av1C); samples are
+         // OBUs in the low-overhead format without temporal delimiters (as in Enhanced RTMP)
+  opus,  // sample entry Opus + dOps, codec_config = the OpusHead header (RFC 7845 5.1, as in
+         // Ogg / Enhanced RTMP sequence start); timescale should be 48000
 };
 
 struct TrackConfig {

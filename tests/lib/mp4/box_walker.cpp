@@ -12,8 +12,8 @@ size_t children_start(const std::string& type) {
                                               "mvex", "moof", "traf", "edts"};
   if (plain.count(type)) return 0;
   if (type == "stsd" || type == "dref") return 8;  // version/flags + entry_count
-  if (type == "avc1" || type == "hvc1") return 78;  // VisualSampleEntry fields
-  if (type == "mp4a") return 28;                    // AudioSampleEntry fields
+  if (type == "avc1" || type == "hvc1" || type == "av01") return 78;  // VisualSampleEntry fields
+  if (type == "mp4a" || type == "Opus") return 28;                    // AudioSampleEntry fields
   return SIZE_MAX;                                  // leaf
 }
 

@@ -29,12 +29,15 @@ bool read_flv(const std::string& path, FlvStreams& out, std::string& error) {
     if (type == 9 && size >= 5 && (body[0] & 0x80)) {
       // Enhanced RTMP ExVideoTagHeader: frame type, packet type, FourCC.
       const int frame_type = (body[0] >> 4) & 7, packet_type = body[0] & 0x0f;
-      if (std::string(body + 1, body + 5) != "hvc1") {
-        error = "enhanced video is not hvc1";
+      const std::string fourcc(body + 1, body + 5);
+      if (fourcc != "hvc1" && fourcc != "av01") {
+        error = "enhanced video is not hvc1 or av01";
         return false;
       }
       if (packet_type == 0) {
-        out.hevc_config.assign(body + 5, body + size);
+        (fourcc == "hvc1" ? out.hevc_config : out.av1_config).assign(body + 5, body + size);
+      } else if (packet_type == 1 && fourcc == "av01") {  // AV1 CodedFrames carry no composition time
+        out.video.push_back({ts, 0, frame_type == 1, std::vector<uint8_t>(body + 5, body + size)});
       } else if (packet_type == 1 && size >= 8) {  // CodedFrames: with composition time
         int32_t cts = (int32_t(body[5]) << 16) | (int32_t(body[6]) << 8) | body[7];
         if (cts & 0x800000) cts -= 0x1000000;

@@ -18,8 +18,9 @@ struct FlvFrame {
 struct FlvStreams {
   std::vector<uint8_t> avc_config;  // AVCDecoderConfigurationRecord
   std::vector<uint8_t> hevc_config;  // HEVCDecoderConfigurationRecord (Enhanced RTMP hvc1)
+  std::vector<uint8_t> av1_config;   // AV1CodecConfigurationRecord (Enhanced RTMP av01)
   std::vector<uint8_t> aac_config;  // AudioSpecificConfig
-  std::vector<FlvFrame> video;      // length-prefixed NAL unit samples (H.264 or H.265)
+  std::vector<FlvFrame> video;      // H.264/H.265: length-prefixed NAL units; AV1: OBUs
   std::vector<FlvFrame> audio;      // raw AAC frames
 };
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fmp4_fixture.h"
+#include "ogg_packets.h"
 #include "hls/media_playlist.h"
 #include "mp4/fmp4_writer.h"
 
@@ -98,6 +99,15 @@ void expect_packets_match(const std::vector<Packet>& packets, int stream, const 
     EXPECT_EQ(got[i].pts, samples[i].pts) << "stream " << stream << " packet " << i;
     EXPECT_EQ(got[i].key, samples[i].keyframe) << "stream " << stream << " packet " << i;
   }
+}
+
+// Decoded buffers that reached fakesink (gst-launch -v prints each one's last-message).
+size_t count_decoded(const std::string& gst_output) {
+  size_t n = 0;
+  for (size_t at = gst_output.find("last-message = chain"); at != std::string::npos;
+       at = gst_output.find("last-message = chain", at + 1))
+    ++n;
+  return n;
 }
 
 // Writes init + one fragment per `fragment_frames` video frames (0 = per GOP), audio samples
@@ -232,11 +242,78 @@ TEST(Fmp4Playback, HevcPlaysInFfprobeAndQtdemux) {
   const CommandResult gst = run("gst-launch-1.0 -v filesrc location='" + path +
                                 "' ! qtdemux ! h265parse ! avdec_h265 ! fakesink silent=false sync=false 2>&1");
   ASSERT_EQ(gst.status, 0) << gst.out;
-  size_t decoded = 0;
-  for (size_t at = gst.out.find("last-message = chain"); at != std::string::npos;
-       at = gst.out.find("last-message = chain", at + 1))
-    ++decoded;
-  EXPECT_EQ(decoded, 12u);
+  EXPECT_EQ(count_decoded(gst.out), 12u);
+}
+
+// AV1 (av01 + av1C) from the Enhanced RTMP fixture: 12 frames 160x90, keyframes at 0 and 6.
+TEST(Fmp4Playback, Av1PlaysInFfprobeAndQtdemux) {
+  test::FlvStreams flv;
+  std::string error;
+  ASSERT_TRUE(test::read_flv(test::test_data_dir() + "/flv/av1.flv", flv, error)) << error;
+  ASSERT_EQ(flv.video.size(), 12u);
+  ASSERT_EQ(flv.av1_config.size(), 4u + 12u);  // 4-byte record + sequence header OBU
+  std::vector<Sample> video;
+  for (const auto& f : flv.video) video.push_back(Sample{f.dts_ms * 90, f.dts_ms * 90, 3600, f.keyframe, f.data});
+  auto writer = Fmp4Writer::create({TrackConfig{1, Codec::av1, 90000, flv.av1_config, 160, 90, 0, 0, "und"}});
+  ASSERT_TRUE(writer.ok()) << writer.error().describe();
+  std::vector<uint8_t> file = writer->init_segment();
+  const auto keys = test::keyframe_indexes(video);
+  ASSERT_EQ(keys, (std::vector<size_t>{0, 6}));
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const size_t begin = keys[k], end = k + 1 < keys.size() ? keys[k + 1] : video.size();
+    const TrackRun run{1, std::span<const Sample>(video.data() + begin, end - begin)};
+    auto frag = writer->write_fragment({&run, 1}, true);
+    ASSERT_TRUE(frag.ok()) << frag.error().describe();
+    file.insert(file.end(), frag->begin(), frag->end());
+  }
+  TempDir dir;
+  const std::string path = dir.path() + "/av1.mp4";
+  write_file(path, file);
+  expect_packets_match(ffprobe_packets(path), 0, video);
+  const CommandResult probe = run("ffprobe -v error -select_streams v:0 -count_frames -show_entries "
+                                  "stream=nb_read_frames,codec_name,codec_tag_string,width,height -of csv=p=0 '" +
+                                  path + "' 2>&1");
+  EXPECT_EQ(probe.status, 0) << probe.out;
+  EXPECT_EQ(probe.out, "av1,av01,160,90,12\n");
+  const CommandResult gst = run("gst-launch-1.0 -v filesrc location='" + path +
+                                "' ! qtdemux ! av1parse ! av1dec ! fakesink silent=false sync=false 2>&1");
+  ASSERT_EQ(gst.status, 0) << gst.out;
+  EXPECT_EQ(count_decoded(gst.out), 12u);
+}
+
+// Opus (Opus + dOps) from an Ogg fixture: 26 packets of 20 ms, 48 kHz stereo, one fragment
+// per 10 packets.
+TEST(Fmp4Playback, OpusPlaysInFfprobeAndQtdemux) {
+  std::vector<test::OggPacket> packets;
+  std::string error;
+  ASSERT_TRUE(test::read_ogg(test::test_data_dir() + "/mp4/opus.ogg", packets, error)) << error;
+  ASSERT_EQ(packets.size(), 2u + 26u);  // OpusHead, OpusTags, audio
+  const std::vector<uint8_t>& head = packets[0].data;
+  std::vector<Sample> audio;
+  for (size_t i = 2; i < packets.size(); ++i)
+    audio.push_back(Sample{int64_t(i - 2) * 960, int64_t(i - 2) * 960, 960, true, packets[i].data});
+  auto writer = Fmp4Writer::create({TrackConfig{1, Codec::opus, 48000, head, 0, 0, 48000, 2, "und"}});
+  ASSERT_TRUE(writer.ok()) << writer.error().describe();
+  std::vector<uint8_t> file = writer->init_segment();
+  for (size_t begin = 0; begin < audio.size(); begin += 10) {
+    const TrackRun run{1, std::span<const Sample>(audio.data() + begin, std::min<size_t>(10, audio.size() - begin))};
+    auto frag = writer->write_fragment({&run, 1}, true);
+    ASSERT_TRUE(frag.ok()) << frag.error().describe();
+    file.insert(file.end(), frag->begin(), frag->end());
+  }
+  TempDir dir;
+  const std::string path = dir.path() + "/opus.mp4";
+  write_file(path, file);
+  expect_packets_match(ffprobe_packets(path), 0, audio);
+  const CommandResult probe = run("ffprobe -v error -select_streams a:0 -show_entries "
+                                  "stream=codec_name,sample_rate,channels -of csv=p=0 '" + path + "' 2>&1");
+  EXPECT_EQ(probe.status, 0) << probe.out;
+  EXPECT_EQ(probe.out, "opus,48000,2\n");
+  const CommandResult gst = run("gst-launch-1.0 -v filesrc location='" + path +
+                                "' ! qtdemux ! opusparse ! opusdec ! fakesink silent=false sync=false 2>&1");
+  ASSERT_EQ(gst.status, 0) << gst.out;
+  const size_t decoded = count_decoded(gst.out);
+  EXPECT_EQ(decoded, 26u) << gst.out.substr(0, 2000);
 }
 
 // The whole chain a player sees: a media playlist (MediaPlaylist) naming an init section and

@@ -6,6 +6,7 @@
 
 #include "box_walker.h"
 #include "fmp4_fixture.h"
+#include "ogg_packets.h"
 
 namespace live::mp4 {
 namespace {
@@ -291,6 +292,59 @@ TEST(Fmp4Writer, RejectsBadSamplesWithoutUsingASequenceNumber) {
   EXPECT_EQ(writer->next_sequence_number(), 1u);
   EXPECT_TRUE(try_write(good));
   EXPECT_EQ(writer->next_sequence_number(), 2u);
+}
+
+TEST(Fmp4Writer, OpusSampleEntryCarriesOpusHeadFieldsBigEndian) {
+  std::vector<test::OggPacket> packets;
+  std::string error;
+  ASSERT_TRUE(test::read_ogg(test::test_data_dir() + "/mp4/opus.ogg", packets, error)) << error;
+  const std::vector<uint8_t> head = packets.at(0).data;
+  ASSERT_EQ(head.size(), 19u);
+  const uint16_t pre_skip = uint16_t(head[10] | (head[11] << 8));
+  EXPECT_GT(pre_skip, 0u);
+  auto writer = Fmp4Writer::create({TrackConfig{5, Codec::opus, 48000, head, 0, 0, 48000, 2, "und"}});
+  ASSERT_TRUE(writer.ok()) << writer.error().describe();
+  const auto boxes = walk(writer->init_segment());
+  ASSERT_EQ(boxes.size(), 2u);
+  const Box* entry = boxes[1].find("trak/mdia/minf/stbl/stsd/Opus");
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(be16_at(entry->payload, 16), 2u);
+  EXPECT_EQ(be32_at(entry->payload, 24), 48000u << 16);
+  const Box* dops = entry->child("dOps");
+  ASSERT_TRUE(dops);
+  ASSERT_EQ(dops->payload.size(), 11u);
+  EXPECT_EQ(dops->payload[0], 0);  // version
+  EXPECT_EQ(dops->payload[1], 2);  // output channels
+  EXPECT_EQ(be16_at(dops->payload, 2), pre_skip);
+  EXPECT_EQ(be32_at(dops->payload, 4), 48000u);
+  EXPECT_EQ(be16_at(dops->payload, 8), 0u);  // gain
+  EXPECT_EQ(dops->payload[10], 0);           // mapping family
+  // A wrong header or channel count is refused.
+  std::vector<uint8_t> bad = head;
+  bad[0] = 'X';
+  EXPECT_FALSE(Fmp4Writer::create({TrackConfig{5, Codec::opus, 48000, bad, 0, 0, 48000, 2, "und"}}).ok());
+  EXPECT_FALSE(Fmp4Writer::create({TrackConfig{5, Codec::opus, 48000, head, 0, 0, 48000, 1, "und"}}).ok());
+  bad = head;
+  bad[18] = 1;  // mapping family 1 needs a mapping table
+  EXPECT_FALSE(Fmp4Writer::create({TrackConfig{5, Codec::opus, 48000, bad, 0, 0, 48000, 2, "und"}}).ok());
+}
+
+TEST(Fmp4Writer, Av1SampleEntry) {
+  test::FlvStreams flv;
+  std::string error;
+  ASSERT_TRUE(test::read_flv(test::test_data_dir() + "/flv/av1.flv", flv, error)) << error;
+  auto writer = Fmp4Writer::create({TrackConfig{1, Codec::av1, 90000, flv.av1_config, 160, 90, 0, 0, "und"}});
+  ASSERT_TRUE(writer.ok()) << writer.error().describe();
+  const auto boxes = walk(writer->init_segment());
+  const Box* av01 = boxes.at(1).find("trak/mdia/minf/stbl/stsd/av01");
+  ASSERT_TRUE(av01);
+  EXPECT_EQ(be16_at(av01->payload, 24), 160u);
+  const Box* av1c = av01->child("av1C");
+  ASSERT_TRUE(av1c);
+  EXPECT_TRUE(std::equal(av1c->payload.begin(), av1c->payload.end(), flv.av1_config.begin(), flv.av1_config.end()));
+  std::vector<uint8_t> bad = flv.av1_config;
+  bad[0] = 0x01;  // marker bit missing
+  EXPECT_FALSE(Fmp4Writer::create({TrackConfig{1, Codec::av1, 90000, bad, 160, 90, 0, 0, "und"}}).ok());
 }
 
 TEST(Fmp4Writer, Hevc) {
