@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <signal.h>
 #include <unistd.h>
 #include <vector>
 
@@ -627,6 +628,97 @@ TEST(HlsAdaptiveSink, DiscontinuityAndBFramesFromAppsrc) {
   const double expected_offsets[] = {0, 2, 4, 10, 12, 14};
   for (size_t s = 0; s < 6; ++s) EXPECT_NEAR(starts[s] - starts[0], expected_offsets[s], 0.001) << s;
   EXPECT_EQ(count_decoded_frames({(dir / "index.m3u8").string()}), 300);
+}
+
+// upload-location: every file is PUT to an HTTP server (a small Python PUT/DELETE receiver) and
+// the segments deleted locally are DELETEd there; the remote copy equals the local directory.
+TEST(HlsAdaptiveSink, UploadsByPutAndDeletesOldSegments) {
+  TempDir out;
+  const fs::path remote = out.path / "remote";
+  const fs::path local = out.path / "local";
+  fs::create_directories(remote);
+  const int port = 40000 + int(getpid() % 20000);
+  const std::string server_code = R"PY(
+import http.server, os, sys
+root, log = sys.argv[1], open(sys.argv[2], 'a', buffering=1)
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_PUT(self):
+        n = int(self.headers.get('Content-Length', 0))
+        body = self.rfile.read(n)
+        path = os.path.join(root, self.path.lstrip('/'))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, 'wb').write(body)
+        log.write('PUT ' + self.path + '\n')
+        self.send_response(201); self.send_header('Content-Length', '0'); self.end_headers()
+    def do_DELETE(self):
+        path = os.path.join(root, self.path.lstrip('/'))
+        code = 404
+        if os.path.exists(path): os.remove(path); code = 204
+        log.write('DELETE ' + self.path + '\n')
+        self.send_response(code); self.send_header('Content-Length', '0'); self.end_headers()
+http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[3])), H).serve_forever()
+)PY";
+  const std::string log_path = (out.path / "requests.log").string();
+  std::vector<std::string> argv = {"python3", "-c", server_code, remote.string(), log_path, std::to_string(port)};
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  GPid pid = 0;
+  ASSERT_TRUE(g_spawn_async(nullptr, args.data(), nullptr, G_SPAWN_SEARCH_PATH, nullptr, nullptr, &pid, nullptr));
+  // Wait for the listener.
+  bool up = false;
+  for (int i = 0; i < 50 && !up; ++i) {
+    int status = 1;
+    run({"curl", "-s", "-o", "/dev/null", "-X", "DELETE", "http://127.0.0.1:" + std::to_string(port) + "/probe"},
+        &status);
+    up = status == 0;
+    if (!up) g_usleep(100000);
+  }
+  ASSERT_TRUE(up);
+
+  RunResult r;
+  run_pipeline("hlsadaptivesink name=hls playlist-length=3 max-files=1 location=" + local.string() +
+                   " upload-location=http://127.0.0.1:" + std::to_string(port) + "/live" + kVideoSource +
+                   encoders({{320, 180}}, 400) + kAudioSource,
+               r);
+  kill(pid, SIGTERM);
+  g_spawn_close_pid(pid);
+  ASSERT_TRUE(r.eos) << r.error;
+
+  // Remote == local, file by file (local keeps seg6 + the window seg7..9).
+  size_t compared = 0;
+  for (auto& e : fs::recursive_directory_iterator(local)) {
+    if (!e.is_regular_file()) continue;
+    const fs::path rel = fs::relative(e.path(), local);
+    EXPECT_NE(rel.extension(), ".tmp") << "left-over temporary file " << rel;
+    ASSERT_TRUE(fs::exists(remote / "live" / rel)) << rel;
+    EXPECT_EQ(read_file(remote / "live" / rel), read_file(e.path())) << rel;
+    compared++;
+  }
+  EXPECT_EQ(compared, 6u);  // master, index, seg6..9
+  for (int s = 0; s < 6; ++s) EXPECT_FALSE(fs::exists(remote / "live/180p" / ("seg" + std::to_string(s) + ".ts"))) << s;
+  // A playlist is PUT only after the segment it lists first.
+  const std::string log = read_file(log_path);
+  const auto first_seg0 = log.find("PUT /live/180p/seg0.ts\n");
+  const auto first_playlist = log.find("PUT /live/180p/index.m3u8\n");
+  ASSERT_NE(first_seg0, std::string::npos) << log;
+  ASSERT_NE(first_playlist, std::string::npos) << log;
+  EXPECT_LT(first_seg0, first_playlist);
+  EXPECT_NE(log.find("DELETE /live/180p/seg0.ts\n"), std::string::npos) << log;
+  ASSERT_NE(r.stats, nullptr);
+  guint64 puts = 0, deletes = 0, failures = 1;
+  gst_structure_get_uint64(r.stats, "uploads-ok", &puts);
+  gst_structure_get_uint64(r.stats, "deletes-ok", &deletes);
+  gst_structure_get_uint64(r.stats, "upload-failures", &failures);
+  EXPECT_GE(puts, 12u);  // 10 segments + playlists
+  EXPECT_LE(deletes, 6u);  // stats are read at EOS, before the uploader is flushed at stop
+  EXPECT_EQ(failures, 0u);
+  size_t delete_lines = 0;
+  for (size_t at = log.find("DELETE /live/180p/seg"); at != std::string::npos;
+       at = log.find("DELETE /live/180p/seg", at + 1))
+    delete_lines++;
+  EXPECT_EQ(delete_lines, 6u) << log;
 }
 
 int main(int argc, char** argv) {
