@@ -236,7 +236,8 @@ std::string MediaPlaylist::render_text(bool delta) {
 
   // Delta update: skip the oldest segments that end at least CAN-SKIP-UNTIL before the end.
   size_t skipped = 0;
-  if (delta && can_skip_until() > 0) {
+  // No delta updates of an ended playlist (RFC 8216bis 6.2.5.1: _HLS_skip is then ignored).
+  if (delta && can_skip_until() > 0 && !ended_) {
     double total = 0;
     for (const auto& p : open_parts_) total += p.info.duration;
     double after = total;  // from the end of segment i to the end of the playlist

@@ -163,7 +163,7 @@ class MediaPlaylist {
   // The playlist text. The first call publishes the target duration (and part target).
   std::string render();
   // Delta update for _HLS_skip=YES (EXT-X-SKIP); same as render() when skipping is not
-  // offered or nothing is old enough to skip.
+  // offered, the playlist has ended, or nothing is old enough to skip.
   std::string render_delta();
 
   // Blocking playlist reload (RFC 8216bis 6.2.5.2): may a request for _HLS_msn=msn

@@ -346,6 +346,12 @@ TEST(LowLatency, DeltaUpdateSkipsOldSegments) {
   EXPECT_EQ(full.segments.size(), 8u);
   EXPECT_FALSE(full.skipped_segments.has_value());
   for (const auto& problem : check_update_rules(full, delta)) ADD_FAILURE() << problem;
+  {
+    MediaPlaylist ended(c);
+    for (int n = 0; n < 8; ++n) add_full_segment(ended, n);
+    ended.end();
+    EXPECT_EQ(ended.render_delta(), ended.render());  // _HLS_skip is ignored once ENDLIST is there
+  }
   EXPECT_EQ(delta_text.substr(0, delta_text.find("#EXT-X-MAP")),
             "#EXTM3U\n"
             "#EXT-X-VERSION:9\n"
