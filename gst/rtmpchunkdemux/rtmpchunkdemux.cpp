@@ -293,6 +293,9 @@ GstCaps* RtmpChunkDemuxImpl::build_caps(const Track& t) const {
         caps = gst_caps_new_simple("video/x-h265", "stream-format", G_TYPE_STRING, "hvc1", "alignment",
                                    G_TYPE_STRING, "au", nullptr);
         codec_data(caps);
+        if (cfg->width && cfg->height)
+          gst_caps_set_simple(caps, "width", G_TYPE_INT, gint(cfg->width), "height", G_TYPE_INT,
+                              gint(cfg->height), nullptr);
         gst_codec_utils_h265_caps_set_level_tier_and_profile(caps, t.config.data() + 1,
                                                               guint(t.config.size() - 1));
         break;

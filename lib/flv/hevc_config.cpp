@@ -3,8 +3,56 @@
 #include <cstdio>
 
 #include "common/byte_io.h"
+#include "flv/bit_reader.h"
 
 namespace live::flv {
+
+Result<HevcSpsInfo> parse_hevc_sps(std::span<const uint8_t> nal) {
+  if (nal.size() < 4) return make_error(Errc::truncated, "HEVC SPS");
+  if (((nal[0] >> 1) & 0x3F) != 33) return make_error(Errc::malformed, "not an HEVC SPS NAL unit");
+  std::vector<uint8_t> rbsp = unescape_rbsp(nal.subspan(2));
+  BitReader br(rbsp);
+  br.bits(4);  // sps_video_parameter_set_id
+  uint32_t max_sub_layers_minus1 = br.bits(3);
+  br.bits(1);
+  // profile_tier_level(1, max_sub_layers_minus1)
+  br.skip(88);
+  br.bits(8);  // general_level_idc
+  bool profile_present[8] = {}, level_present[8] = {};
+  for (uint32_t i = 0; i < max_sub_layers_minus1; ++i) {
+    profile_present[i] = br.flag();
+    level_present[i] = br.flag();
+  }
+  if (max_sub_layers_minus1 > 0)
+    for (uint32_t i = max_sub_layers_minus1; i < 8; ++i) br.bits(2);
+  for (uint32_t i = 0; i < max_sub_layers_minus1; ++i) {
+    if (profile_present[i]) br.skip(88);
+    if (level_present[i]) br.bits(8);
+  }
+  if (br.ue() > 15) return make_error(Errc::malformed, "HEVC SPS id");
+  HevcSpsInfo info;
+  info.chroma_format_idc = br.ue();
+  if (info.chroma_format_idc > 3) return make_error(Errc::malformed, "HEVC chroma_format_idc");
+  bool separate_colour_plane = info.chroma_format_idc == 3 && br.flag();
+  uint32_t width = br.ue(), height = br.ue();
+  uint32_t left = 0, right = 0, top = 0, bottom = 0;
+  if (br.flag()) {
+    left = br.ue();
+    right = br.ue();
+    top = br.ue();
+    bottom = br.ue();
+  }
+  if (!br.ok()) return make_error(Errc::truncated, "HEVC SPS bits");
+  if (width == 0 || height == 0 || width > 16888 || height > 16888)  // level 6.2 maximum
+    return make_error(Errc::limit_exceeded, "HEVC SPS picture size");
+  uint32_t chroma = separate_colour_plane ? 0 : info.chroma_format_idc;
+  uint64_t sub_w = (chroma == 1 || chroma == 2) ? 2 : 1, sub_h = chroma == 1 ? 2 : 1;
+  uint64_t cx = sub_w * (uint64_t(left) + right), cy = sub_h * (uint64_t(top) + bottom);
+  if (cx >= width || cy >= height) return make_error(Errc::malformed, "HEVC conformance window larger than picture");
+  info.width = uint32_t(width - cx);
+  info.height = uint32_t(height - cy);
+  return info;
+}
 
 Result<HevcConfig> parse_hevc_config(std::span<const uint8_t> record) {
   if (record.size() < 23) return make_error(Errc::truncated, "hvcC header");
@@ -40,6 +88,14 @@ Result<HevcConfig> parse_hevc_config(std::span<const uint8_t> record) {
       array.nalus.emplace_back(nalu.begin(), nalu.end());
     }
     c.arrays.push_back(std::move(array));
+  }
+  for (const auto& array : c.arrays) {
+    if (array.nal_unit_type != 33 || array.nalus.empty()) continue;
+    if (auto sps = parse_hevc_sps(array.nalus[0])) {
+      c.width = sps->width;
+      c.height = sps->height;
+    }
+    break;
   }
   return c;
 }

@@ -31,11 +31,21 @@ struct HevcConfig {
     std::vector<std::vector<uint8_t>> nalus;
   };
   std::vector<NaluArray> arrays;
+  uint32_t width = 0;   // from the first SPS (after the conformance window); 0 if unparsable
+  uint32_t height = 0;
 
   // RFC 6381 / ISO/IEC 14496-15 Annex E: "hvc1.1.6.L93.B0".
   std::string codec_string() const;
 };
 
 Result<HevcConfig> parse_hevc_config(std::span<const uint8_t> record);
+
+struct HevcSpsInfo {
+  uint32_t chroma_format_idc = 1;
+  uint32_t width = 0;
+  uint32_t height = 0;
+};
+// `nal` is the SPS NAL unit including its two-byte NAL header.
+Result<HevcSpsInfo> parse_hevc_sps(std::span<const uint8_t> nal);
 
 }  // namespace live::flv

@@ -89,6 +89,9 @@ TEST(HevcConfig, X265Record) {
   EXPECT_EQ(c->arrays[2].nal_unit_type, 34);  // PPS
   EXPECT_EQ(c->arrays[3].nal_unit_type, 39);  // prefix SEI (x265 settings)
   EXPECT_EQ(c->arrays[1].nalus.at(0).at(0) >> 1, 33);
+  // 160x90 coded as 160x96 with a conformance window (ffprobe: 160x90).
+  EXPECT_EQ(c->width, 160u);
+  EXPECT_EQ(c->height, 90u);
   EXPECT_EQ(c->codec_string(), "hvc1.1.6.L30.90");
 }
 
