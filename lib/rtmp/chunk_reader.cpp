@@ -36,9 +36,12 @@ size_t ChunkReader::header_size_needed() const {
 }
 
 bool ChunkReader::same_state(const ChunkReader& o) const {
-  if (failed_ != o.failed_ || chunk_size_ != o.chunk_size_ || phase_ != o.phase_ || streams_ != o.streams_) return false;
+  if (failed_ != o.failed_ || chunk_size_ != o.chunk_size_ || phase_ != o.phase_ || partial_bytes_ != o.partial_bytes_ ||
+      streams_ != o.streams_) {
+    return false;
+  }
   if (limits_.max_message_size != o.limits_.max_message_size || limits_.max_chunk_streams != o.limits_.max_chunk_streams ||
-      limits_.max_chunk_size != o.limits_.max_chunk_size) {
+      limits_.max_chunk_size != o.limits_.max_chunk_size || limits_.max_partial_bytes != o.limits_.max_partial_bytes) {
     return false;
   }
   if (phase_ == Phase::payload) return current_csid_ == o.current_csid_ && chunk_left_ == o.chunk_left_;
@@ -86,7 +89,12 @@ Result<void> ChunkReader::process(std::span<const uint8_t> in, std::vector<Messa
     }
     StreamState& current = streams_.find(current_csid_)->second;
     const size_t take = std::min(chunk_left_, in.size() - pos);
+    if (partial_bytes_ + take > limits_.max_partial_bytes) {
+      return make_error(Errc::limit_exceeded, "unfinished messages hold more than " +
+                                                  std::to_string(limits_.max_partial_bytes) + " bytes");
+    }
     current.payload.insert(current.payload.end(), in.begin() + pos, in.begin() + pos + take);
+    partial_bytes_ += take;
     pos += take;
     chunk_left_ -= take;
     if (chunk_left_ == 0) {
@@ -171,7 +179,7 @@ Result<void> ChunkReader::finish_header(std::vector<Message>& out, size_t& repla
     }
     s.in_message = true;
     s.payload.clear();
-    s.payload.reserve(s.length);
+    s.payload.reserve(std::min<size_t>(s.length, 1024 * 1024));  // grows with what really arrives
     if (s.length == 0) {
       phase_ = Phase::header;
       return complete_message(s, csid, out);
@@ -185,6 +193,7 @@ Result<void> ChunkReader::finish_header(std::vector<Message>& out, size_t& repla
 
 Result<void> ChunkReader::complete_message(StreamState& s, uint32_t csid, std::vector<Message>& out) {
   s.in_message = false;
+  partial_bytes_ -= s.payload.size();
   Message m;
   m.chunk_stream_id = csid;
   m.timestamp = s.timestamp;
@@ -204,7 +213,8 @@ Result<void> ChunkReader::complete_message(StreamState& s, uint32_t csid, std::v
   } else if (m.message_type() == MessageType::abort) {
     if (m.payload.size() < 4) return make_error(Errc::malformed, "Abort message shorter than 4 bytes");
     auto it = streams_.find(load_be32(m.payload.data()));
-    if (it != streams_.end() && &it->second != &s) {
+    if (it != streams_.end() && &it->second != &s && it->second.in_message) {
+      partial_bytes_ -= it->second.payload.size();
       it->second.in_message = false;
       it->second.payload.clear();
     }

@@ -24,6 +24,9 @@ struct ChunkReaderLimits {
   uint32_t max_message_size = 8 * 1024 * 1024;  // largest message we reassemble
   uint32_t max_chunk_streams = 64;              // distinct chunk stream ids seen
   uint32_t max_chunk_size = 16 * 1024 * 1024;   // largest Set Chunk Size honoured (<= 2^31-1)
+  // Bytes of unfinished messages held at once over all chunk streams (interleaving peers
+  // hold one audio and one video message; a hostile one could start one on every stream).
+  uint32_t max_partial_bytes = 32 * 1024 * 1024;
 };
 
 class ChunkReader {
@@ -75,6 +78,7 @@ class ChunkReader {
   uint8_t header_[3 + 11 + 4] = {};
   size_t header_len_ = 0;
   bool failed_ = false;
+  size_t partial_bytes_ = 0;  // payload bytes of unfinished messages, all streams
   // payload phase: the chunk stream being read (looked up by id so the reader stays copyable)
   uint32_t current_csid_ = 0;
   size_t chunk_left_ = 0;

@@ -38,7 +38,13 @@ struct ServerSession::Impl {
 
   explicit Impl(ServerSessionConfig c)
       : config(c),
-        reader(ChunkReaderLimits{c.limits.max_message_size, c.limits.max_chunk_streams, c.limits.max_incoming_chunk_size}) {}
+        reader(ChunkReaderLimits{c.limits.max_message_size, c.limits.max_chunk_streams, c.limits.max_incoming_chunk_size,
+                                 partial_limit(c.limits)}) {}
+
+  // Unfinished messages: room for a few interleaved ones (audio, video, data, command).
+  static uint32_t partial_limit(const ServerSessionLimits& l) {
+    return uint32_t(std::min<uint64_t>(uint64_t(l.max_message_size) * 4, 0xffffffffu));
+  }
 
   ServerSessionConfig config;
   HandshakeResponder handshake;

@@ -11,7 +11,7 @@ using namespace live::rtmp;
 
 namespace {
 
-ChunkReaderLimits fuzz_limits() { return ChunkReaderLimits{64 * 1024, 16, 64 * 1024}; }
+ChunkReaderLimits fuzz_limits() { return ChunkReaderLimits{64 * 1024, 16, 64 * 1024, 128 * 1024}; }
 
 bool same(const std::vector<Message>& a, const std::vector<Message>& b) {
   if (a.size() != b.size()) return false;

@@ -307,6 +307,24 @@ TEST(ChunkReader, RefusesTooManyChunkStreams) {
   EXPECT_EQ(out.size(), 4u);
 }
 
+TEST(ChunkReader, RefusesTooManyUnfinishedBytes) {
+  // Three chunk streams each start a 1000-byte message (128-byte chunks) and never finish it.
+  std::vector<uint8_t> bytes;
+  for (uint32_t csid = 4; csid < 7; ++csid) {
+    auto h = fmt0_header(csid, 0, 1000, 9, 1);
+    bytes.insert(bytes.end(), h.begin(), h.end());
+    bytes.insert(bytes.end(), 128, 0x42);
+  }
+  ChunkReader roomy(ChunkReaderLimits{1000, 64, 1 << 20, 384});
+  std::vector<Message> out;
+  EXPECT_TRUE(roomy.feed(bytes, out).ok());
+  ChunkReader tight(ChunkReaderLimits{1000, 64, 1 << 20, 383});
+  auto r = tight.feed(bytes, out);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::limit_exceeded);
+  EXPECT_TRUE(out.empty());
+}
+
 TEST(ChunkReader, SetChunkSizeZeroAndAboveLimit) {
   for (uint32_t size : {0u, 0x80000000u, (1u << 20) + 1}) {
     ChunkReader reader(ChunkReaderLimits{1000, 64, 1 << 20});
