@@ -721,6 +721,39 @@ http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[3])), H).serve_foreve
   EXPECT_EQ(delete_lines, 6u) << log;
 }
 
+// H.265 (x265enc obeys force-key-unit too) in both containers: hvc1 CODECS, keyframe-first
+// segments, every frame decodes.
+TEST(HlsAdaptiveSink, H265InMpegTsAndFmp4) {
+  for (std::string format : {"mpegts", "fmp4"}) {
+    TempDir out;
+    RunResult r;
+    run_pipeline("hlsadaptivesink name=hls playlist-length=0 segment-format=" + format + " location=" +
+                     out.path.string() +
+                     " videotestsrc num-buffers=180 ! video/x-raw,format=I420,width=320,height=180,framerate=30/1 ! "
+                     "x265enc speed-preset=ultrafast key-int-max=100000 ! h265parse ! hls.video_0",
+                 r);
+    ASSERT_TRUE(r.eos) << r.error;
+    auto master = load_master(out.path / "master.m3u8");
+    ASSERT_EQ(master.variants.size(), 1u);
+    EXPECT_EQ(master.variants[0].attributes.at("CODECS").substr(0, 7), "hvc1.1.") << format;  // Main profile
+    auto p = load_media(out.path / "180p/index.m3u8");
+    ASSERT_EQ(p.segments.size(), 3u) << format;
+    for (auto& seg : p.segments) {
+      EXPECT_NEAR(seg.duration, 2.0, 0.001);
+      std::string file = (out.path / "180p" / seg.uri).string();
+      if (format == "fmp4") {
+        const fs::path joined = out.path / "joined.mp4";
+        std::ofstream(joined, std::ios::binary) << read_file(out.path / "180p/init.mp4") << read_file(file);
+        file = joined.string();
+      }
+      auto frames = probe_video_frames(file);
+      ASSERT_EQ(frames.size(), 60u) << format << " " << seg.uri;
+      EXPECT_TRUE(frames[0].key) << format << " " << seg.uri;
+    }
+    EXPECT_EQ(count_decoded_frames({(out.path / "180p/index.m3u8").string()}), 180) << format;
+  }
+}
+
 int main(int argc, char** argv) {
   gst_init(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
