@@ -524,3 +524,28 @@ TEST(ServerSession, OutputSurvivesPartialConsumption) {
   EXPECT_EQ(session.bytes_out(), written.size());
   EXPECT_NE(find_status(commands_of(server_messages(written)), "NetStream.Publish.Start"), nullptr);
 }
+
+TEST(ServerSession, RefusalAnswersTransactionWithError) {
+  ScriptedClient client;
+  client.connect();
+  client.command(0, "createStream", 2, AmfValue::make_null());
+  client.command(1, "publish", 5, AmfValue::make_null(), {AmfValue::make_string("taken"), AmfValue::make_string("live")});
+  client.raw(6, 9, 1, {0x17, 0, 0, 0, 0}, 0);
+  ServerSession session;
+  auto run = drive(session, client.bytes, client.bytes.size(), /*accept=*/false);
+  ASSERT_TRUE(run.result.ok());
+  const auto commands = commands_of(server_messages(run.output));
+  const Command* error = nullptr;
+  const Command* status = nullptr;
+  for (const auto& c : commands) {
+    if (c.name == "_error") error = &c;
+    if (c.name == "onStatus") status = &c;
+  }
+  ASSERT_NE(error, nullptr);
+  EXPECT_EQ(error->transaction_id, 5);
+  EXPECT_EQ(error->arguments[0].string_property("code"), "NetStream.Publish.BadName");
+  ASSERT_NE(status, nullptr);
+  EXPECT_EQ(status->arguments[0].string_property("level"), "error");
+  EXPECT_EQ(count_kind(run.events, SessionEventKind::media), 0u);
+  EXPECT_EQ(session.media_dropped(), 1u);
+}
