@@ -168,7 +168,13 @@ void MediaPlaylist::release_uri(const std::string& uri) {
 void MediaPlaylist::trim() {
   // Sliding window of complete segments (live playlists only).
   if (config_.type == PlaylistType::live && config_.window_segments > 0) {
+    int64_t listed = 0;  // 1e-5 s units, as written
+    for (const auto& seg : segments_) listed += ticks5(seg.info.duration);
     while (segments_.size() > config_.window_segments) {
+      // RFC 8216 6.2.2: never shrink a live playlist below three target durations.
+      const int64_t after_removal = listed - ticks5(segments_.front().info.duration);
+      if (after_removal < int64_t(3) * target_duration_ * 100000) break;
+      listed = after_removal;
       Segment old = std::move(segments_.front());
       segments_.erase(segments_.begin());
       ++media_sequence_;

@@ -91,8 +91,9 @@ struct MediaPlaylistConfig {
   // this and every rounded EXTINF added before the first render(); after that it never
   // changes (RFC 8216 4.3.3.1 / 6.2.1), so choose it >= the longest segment you will cut.
   uint32_t target_duration = 2;
-  // Sliding window: complete segments kept in the playlist (0 = keep all). Ignored (keeps
-  // all) for event and vod playlists, which may not remove segments.
+  // Sliding window: complete segments kept in the playlist (0 = keep all). More are kept when
+  // removing one would leave less than three target durations listed (RFC 8216 6.2.2).
+  // Ignored (keeps all) for event and vod playlists, which may not remove segments.
   uint32_t window_segments = 6;
   PlaylistType type = PlaylistType::live;
   bool independent_segments = true;  // EXT-X-INDEPENDENT-SEGMENTS (every segment starts at a keyframe)

@@ -52,27 +52,34 @@ TEST(MediaPlaylist, SimpleLiveSlidingWindow) {
     ParsedMediaPlaylist now = parse_checked(pl.render());
     expect_update_ok(previous, now);
     previous = now;
-    if (i < 3) {
-      EXPECT_TRUE(pl.take_removed_uris().empty());
+    if (i == 3) {
+      EXPECT_EQ(pl.take_removed_uris(), std::vector<std::string>{"seg0.ts"});
     } else {
-      EXPECT_EQ(pl.take_removed_uris(), std::vector<std::string>{"seg" + std::to_string(i - 3) + ".ts"});
+      // i == 4: removing seg1 would leave 2.04 + 2.0 + 1.5 = 5.54 s < 3 x 2 s, so it stays.
+      EXPECT_TRUE(pl.take_removed_uris().empty());
     }
   }
   EXPECT_EQ(pl.render(),
             "#EXTM3U\n"
             "#EXT-X-VERSION:3\n"
             "#EXT-X-TARGETDURATION:2\n"
-            "#EXT-X-MEDIA-SEQUENCE:2\n"
+            "#EXT-X-MEDIA-SEQUENCE:1\n"
             "#EXT-X-INDEPENDENT-SEGMENTS\n"
+            "#EXTINF:1.96000,\n"
+            "seg1.ts\n"
             "#EXTINF:2.04000,\n"
             "seg2.ts\n"
             "#EXTINF:2.00000,\n"
             "seg3.ts\n"
             "#EXTINF:1.50000,\n"
             "seg4.ts\n");
-  EXPECT_EQ(pl.media_sequence(), 2u);
+  EXPECT_EQ(pl.media_sequence(), 1u);
   EXPECT_EQ(pl.next_msn(), 5u);
-  EXPECT_EQ(pl.segment_count(), 3u);
+  EXPECT_EQ(pl.segment_count(), 4u);
+  // seg1 can go now (7.54 s stay), seg2 cannot (2.0 + 1.5 + 2.0 = 5.5 s would stay).
+  ASSERT_TRUE(pl.add_segment(seg(2.0, "seg5.ts")).ok());
+  EXPECT_EQ(pl.take_removed_uris(), std::vector<std::string>{"seg1.ts"});
+  EXPECT_EQ(pl.segment_count(), 4u);
   EXPECT_TRUE(pl.take_removed_uris().empty());  // the queue was drained
 }
 
@@ -101,7 +108,7 @@ TEST(MediaPlaylist, TargetDurationIsMaxRoundedBeforePublishingAndFrozenAfter) {
 TEST(MediaPlaylist, DiscontinuitySequenceFollowsRemovedTags) {
   MediaPlaylistConfig config;
   config.target_duration = 4;
-  config.window_segments = 2;
+  config.window_segments = 3;
   config.independent_segments = false;
   MediaPlaylist pl(config);
   ParsedMediaPlaylist previous = parse_checked(pl.render());
@@ -114,8 +121,8 @@ TEST(MediaPlaylist, DiscontinuitySequenceFollowsRemovedTags) {
     ParsedMediaPlaylist now = parse_checked(pl.render());
     expect_update_ok(previous, now);
     previous = now;
-    if (i == 2) {
-      // Window s1, s2: s0 (no tag) left.
+    if (i == 3) {
+      // Window s1..s3: s0 (no tag) left.
       EXPECT_EQ(pl.render(),
                 "#EXTM3U\n"
                 "#EXT-X-VERSION:3\n"
@@ -126,10 +133,12 @@ TEST(MediaPlaylist, DiscontinuitySequenceFollowsRemovedTags) {
                 "s1.ts\n"
                 "#EXT-X-DISCONTINUITY\n"
                 "#EXTINF:4.00000,\n"
-                "s2.ts\n");
+                "s2.ts\n"
+                "#EXTINF:4.00000,\n"
+                "s3.ts\n");
     }
-    if (i == 4) {
-      // Window s3, s4: s1 and s2 took their tags with them.
+    if (i == 5) {
+      // Window s3..s5: s1 and s2 took their tags with them.
       EXPECT_EQ(pl.render(),
                 "#EXTM3U\n"
                 "#EXT-X-VERSION:3\n"
@@ -140,10 +149,14 @@ TEST(MediaPlaylist, DiscontinuitySequenceFollowsRemovedTags) {
                 "s3.ts\n"
                 "#EXT-X-DISCONTINUITY\n"
                 "#EXTINF:4.00000,\n"
-                "s4.ts\n");
+                "s4.ts\n"
+                "#EXTINF:4.00000,\n"
+                "s5.ts\n");
     }
   }
-  EXPECT_EQ(pl.media_sequence(), 5u);
+  EXPECT_EQ(pl.media_sequence(), 4u);
+  EXPECT_EQ(pl.discontinuity_sequence(), 2u);
+  ASSERT_TRUE(pl.add_segment(seg(4.0, "s7.ts")).ok());  // s4 and its tag leave
   EXPECT_EQ(pl.discontinuity_sequence(), 3u);
 }
 
@@ -179,9 +192,9 @@ TEST(MediaPlaylist, EventPlaylistKeepsEverythingAndEnds) {
 TEST(MediaPlaylist, LiveEndListAfterSlidingWindow) {
   MediaPlaylistConfig config;
   config.target_duration = 2;
-  config.window_segments = 2;
+  config.window_segments = 3;
   MediaPlaylist pl(config);
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(pl.add_segment(seg(2.0, "x" + std::to_string(i) + ".ts")).ok());
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(pl.add_segment(seg(2.0, "x" + std::to_string(i) + ".ts")).ok());
   pl.end();
   EXPECT_EQ(pl.render(),
             "#EXTM3U\n"
@@ -193,7 +206,22 @@ TEST(MediaPlaylist, LiveEndListAfterSlidingWindow) {
             "x1.ts\n"
             "#EXTINF:2.00000,\n"
             "x2.ts\n"
+            "#EXTINF:2.00000,\n"
+            "x3.ts\n"
             "#EXT-X-ENDLIST\n");
+  parse_checked(pl.render());
+}
+
+TEST(MediaPlaylist, WindowNeverShrinksBelowThreeTargetDurations) {
+  MediaPlaylistConfig config;
+  config.target_duration = 4;
+  config.window_segments = 1;  // too small for 4 s segments of 1 s: keeps 12 s instead
+  MediaPlaylist pl(config);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(pl.add_segment(seg(1.0, std::to_string(i) + ".ts")).ok());
+  EXPECT_EQ(pl.segment_count(), 12u);
+  EXPECT_EQ(pl.media_sequence(), 8u);
+  EXPECT_EQ(pl.take_removed_uris().size(), 8u);
+  parse_checked(pl.render());
 }
 
 TEST(MediaPlaylist, EncryptionKeysProgramDateTimeAndByteRanges) {
@@ -264,7 +292,7 @@ TEST(MediaPlaylist, EncryptionKeysProgramDateTimeAndByteRanges) {
 TEST(MediaPlaylist, Fmp4MapChangesAndOldInitSectionIsReleased) {
   MediaPlaylistConfig config;
   config.target_duration = 2;
-  config.window_segments = 2;
+  config.window_segments = 3;
   config.map = MapInfo{"init0.mp4", std::nullopt};
   MediaPlaylist pl(config);
   ASSERT_TRUE(pl.add_segment(seg(2.0, "s0.m4s")).ok());
@@ -285,9 +313,11 @@ TEST(MediaPlaylist, Fmp4MapChangesAndOldInitSectionIsReleased) {
             "#EXT-X-MAP:URI=\"init1.mp4\"\n"
             "#EXTINF:2.00000,\n"
             "s1.m4s\n");
-  parse_checked(pl.render());
+  const ParsedMediaPlaylist before = parse_checked(pl.render());
   EXPECT_TRUE(pl.take_removed_uris().empty());
   ASSERT_TRUE(pl.add_segment(seg(2.0, "s2.m4s")).ok());
+  EXPECT_TRUE(pl.take_removed_uris().empty());
+  ASSERT_TRUE(pl.add_segment(seg(2.0, "s3.m4s")).ok());
   EXPECT_EQ(pl.take_removed_uris(), (std::vector<std::string>{"s0.m4s", "init0.mp4"}));
   EXPECT_EQ(pl.render(),
             "#EXTM3U\n"
@@ -300,7 +330,10 @@ TEST(MediaPlaylist, Fmp4MapChangesAndOldInitSectionIsReleased) {
             "#EXTINF:2.00000,\n"
             "s1.m4s\n"
             "#EXTINF:2.00000,\n"
-            "s2.m4s\n");
+            "s2.m4s\n"
+            "#EXTINF:2.00000,\n"
+            "s3.m4s\n");
+  expect_update_ok(before, parse_checked(pl.render()));
 }
 
 }  // namespace

@@ -546,6 +546,13 @@ std::vector<std::string> check_media_rules(const ParsedMediaPlaylist& p) {
   if (p.preload_hint && p.endlist) add("preload hint in an ended playlist");
   if (!p.rendition_reports.empty() && !p.part_target) add("rendition reports without parts");
   if (p.playlist_type == std::optional<std::string>("VOD") && !p.endlist) add("VOD playlist without ENDLIST");
+  // RFC 8216 6.2.2: a live playlist that has dropped segments lists at least 3 target durations.
+  if (!p.endlist && !p.playlist_type && p.media_sequence > 0) {
+    double listed = 0;
+    for (const auto& seg : p.segments) listed += seg.duration;
+    if (listed + 1e-9 < 3.0 * p.target_duration && !p.skipped_segments)
+      add("segments were removed but less than three target durations are listed");
+  }
   if (any_byterange && p.version < 4) add("byte ranges need EXT-X-VERSION >= 4");
   if (any_iv && p.version < 2) add("IV needs EXT-X-VERSION >= 2");
   if (any_map && p.version < 6) add("EXT-X-MAP needs EXT-X-VERSION >= 6");
