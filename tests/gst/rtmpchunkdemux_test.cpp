@@ -2,8 +2,10 @@
 // Expected values come from the input files themselves, read with plain byte offsets from the
 // FLV / E-RTMP specs (not with the element's parser), and from ffprobe facts about source.flv.
 #include <gst/check/gstharness.h>
+#include <glib/gstdio.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -830,12 +832,15 @@ struct DecodeResult {
   bool error = false;
 };
 
-DecodeResult decode_with_decodebin(const std::string& file) {
+// `location` is absolute or relative to LIVE_TEST_DATA; `caps` forces the input type (after a
+// queue: in pull mode decodebin would typefind the bytes and ignore the caps).
+DecodeResult decode_with_decodebin(const std::string& location, bool outrank_flvdemux = true, const char* caps = nullptr) {
   GstPluginFeature* f = GST_PLUGIN_FEATURE(gst_element_factory_find("rtmpchunkdemux"));
-  gst_plugin_feature_set_rank(f, GST_RANK_PRIMARY + 100);
+  EXPECT_EQ(gst_plugin_feature_get_rank(f), guint(GST_RANK_SECONDARY));
+  if (outrank_flvdemux) gst_plugin_feature_set_rank(f, GST_RANK_PRIMARY + 100);
   DecodeResult result;
-  std::string desc = "filesrc location=\"" + std::string(std::getenv("LIVE_TEST_DATA")) + "/" + file +
-                     "\" ! decodebin name=dec";
+  std::string path = location[0] == '/' ? location : std::string(std::getenv("LIVE_TEST_DATA")) + "/" + location;
+  std::string desc = "filesrc location=\"" + path + "\" ! " + (caps ? "queue ! " + std::string(caps) + " ! " : "") + "decodebin name=dec";
   GError* err = nullptr;
   GstElement* pipeline = gst_parse_launch(desc.c_str(), &err);
   EXPECT_EQ(err, nullptr);
@@ -895,6 +900,22 @@ TEST_F(RtmpChunkDemux, DecodebinDecodesSourceFlvThroughUs) {
   // 131 AAC frames of 1024 samples at 44.1 kHz = 3.04 s (decoders may trim priming samples).
   EXPECT_GT(r.audio_duration, 2900 * GST_MSECOND);
   EXPECT_LT(r.audio_duration, 3100 * GST_MSECOND);
+}
+
+TEST_F(RtmpChunkDemux, DecodebinPicksUsForRtmpChunksAtOurOwnRank) {
+  // No rank change: nothing else handles application/x-rtmp-chunks, so decodebin plugs us.
+  Bytes c2s = read_data("captures/ffmpeg-publish.c2s.bin");
+  gchar* path = nullptr;
+  gint fd = g_file_open_tmp("rtmpchunkdemux-XXXXXX.chunks", &path, nullptr);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  ASSERT_TRUE(g_file_set_contents(path, reinterpret_cast<const gchar*>(c2s.data()) + 3073, gssize(c2s.size() - 3073), nullptr));
+  auto r = decode_with_decodebin(path, false, "application/x-rtmp-chunks");
+  g_unlink(path);
+  g_free(path);
+  EXPECT_TRUE(r.used_rtmpchunkdemux);
+  EXPECT_EQ(r.video_frames, 75);
+  EXPECT_GT(r.audio_duration, 2900 * GST_MSECOND);
 }
 
 TEST_F(RtmpChunkDemux, DecodebinDecodesEnhancedRtmpHevcAndAv1) {
