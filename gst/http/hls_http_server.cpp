@@ -15,6 +15,8 @@
 #include <climits>
 #include <cstdlib>
 #include <future>
+#include <algorithm>
+#include <deque>
 #include <list>
 #include <map>
 #include <mutex>
@@ -64,12 +66,27 @@ std::string real_path(const std::string& path) {
 struct PlaylistState {
   int64_t last_msn = -1;
   int64_t last_part = -1;
+  int64_t last_segment_parts = -1;  // parts of segment last_msn when it is complete; -1 unknown
 };
 
+// Same rule as live::hls::MediaPlaylist::reload_status (RFC 8216bis 6.2.5.2).
 bool is_available(const PlaylistState& state, int64_t msn, int64_t part) {
   if (msn < state.last_msn) return true;
   if (msn > state.last_msn) return false;
-  return state.last_part < 0 || (part >= 0 && part <= state.last_part);
+  if (state.last_part >= 0) return part >= 0 && part <= state.last_part;
+  // Segment msn is complete. A part index past its last part means part 0 of the next one.
+  return part < 0 || state.last_segment_parts < 0 || part < state.last_segment_parts;
+}
+
+// 400 when more than two segments beyond the last complete one, or past the Advance Part Limit.
+bool is_too_far_ahead(const PlaylistState& state, int64_t msn, int64_t part, int64_t part_target_ms) {
+  const int64_t last_complete = state.last_part >= 0 ? state.last_msn - 1 : state.last_msn;
+  if (msn > last_complete + kMaxBlockingAdvanceSegments) return true;
+  if (part < 0 || msn != state.last_msn || state.last_part < 0) return false;
+  // Advance Part Limit: 3 / PART-TARGET (in seconds) below one second, 3 otherwise.
+  const double limit = part_target_ms > 0 && part_target_ms < 1000 ? 3000.0 / double(part_target_ms)
+                                                                   : double(kMaxBlockingAdvanceParts);
+  return double(part) > double(state.last_part) + limit;
 }
 
 }  // namespace
@@ -109,6 +126,7 @@ struct HlsHttpServer::Impl {
     GSource* timeout = nullptr;
     GSource* watch = nullptr;  // client socket, to notice a client that gave up while held
     Impl* impl = nullptr;
+    bool preload = false;      // a file announced by expect_file(), not yet written
   };
 
   static void drop_source(GSource** source) {
@@ -132,9 +150,16 @@ struct HlsHttpServer::Impl {
   std::atomic<bool> is_running{false};
   std::atomic<uint16_t> bound_port{0};
   std::atomic<int64_t> target_duration_ms{6000};
+  std::atomic<int64_t> part_target_ms{0};
 
   mutable std::mutex state_lock;
   std::map<std::string, PlaylistState> playlists;  // under state_lock
+  std::deque<std::string> expected_files;          // under state_lock; newest last
+
+  bool is_expected(const std::string& relative) {
+    std::lock_guard<std::mutex> lock(state_lock);
+    return std::find(expected_files.begin(), expected_files.end(), relative) != expected_files.end();
+  }
 
   struct Counters {
     std::atomic<uint64_t> requests{0}, ok{0}, client_errors{0}, server_errors{0}, bytes{0},
@@ -193,9 +218,9 @@ struct HlsHttpServer::Impl {
     return true;
   }
 
-  // Maps a request path to a regular file under root, or "" (refused: traversal, hidden
-  // names, symlinks out of root, not a regular file).
-  std::string resolve(const char* request_path, std::string* relative_out) {
+  // Request path -> normalized path relative to root ("a/b.ts"), or "" when refused
+  // (traversal, hidden names, encoded '/' or NUL, backslashes).
+  static std::string normalize(const char* request_path) {
     // Refuse an encoded '/' or NUL rather than reinterpreting it.
     char* decoded = g_uri_unescape_string(request_path, "/");
     if (decoded == nullptr) return {};
@@ -214,12 +239,17 @@ struct HlsHttpServer::Impl {
       if (!relative.empty()) relative += '/';
       relative += part;
     }
+    return relative;
+  }
+
+  // The regular file under root for a normalized relative path, or "" (missing, a directory,
+  // or a symlink that leads out of root).
+  std::string file_for(const std::string& relative) const {
     if (relative.empty()) return {};
     std::string full = real_path(config.root_dir + "/" + relative);
     if (full.empty() || full.compare(0, root_real.size() + 1, root_real + "/") != 0) return {};
     struct stat st;
     if (stat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return {};
-    *relative_out = relative;
     return full;
   }
 
@@ -231,7 +261,10 @@ struct HlsHttpServer::Impl {
     GST_DEBUG("blocking request %s msn %" G_GINT64_FORMAT " part %" G_GINT64_FORMAT " timed out",
               request->relative_path.c_str(), request->msn, request->part);
     impl->counters.timeouts++;
-    impl->respond_error(request->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "playlist not updated in 3 x target duration");
+    if (request->preload)
+      impl->respond_error(request->msg, SOUP_STATUS_NOT_FOUND, "preload-hinted file not written in 3 x target duration");
+    else
+      impl->respond_error(request->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "playlist not updated in 3 x target duration");
     impl->release(request);
     return G_SOURCE_REMOVE;
   }
@@ -283,12 +316,23 @@ struct HlsHttpServer::Impl {
       }
     }
     std::vector<HeldRequest*> ready;
+    std::vector<std::pair<HeldRequest*, std::string>> written;  // preload-hinted files now there
     for (auto& request : held) {
+      if (request->preload) {
+        // The sink writes a part before the playlist that lists it, so check at each update.
+        std::string file = file_for(request->relative_path);
+        if (!file.empty()) written.emplace_back(request.get(), std::move(file));
+        continue;
+      }
       if (request->relative_path != relative_path) continue;
       if (!known || is_available(state, request->msn, request->part)) ready.push_back(request.get());
     }
     for (HeldRequest* request : ready) {
       respond_file(request->msg, request->file_path, request->relative_path, "max-age=1");
+      release(request);
+    }
+    for (auto& [request, file] : written) {
+      respond_file(request->msg, file, request->relative_path, hls_cache_control(request->relative_path));
       release(request);
     }
   }
@@ -331,38 +375,12 @@ struct HlsHttpServer::Impl {
       respond_file(msg, file_path, relative, "max-age=1");
       return true;
     }
-    if (msn > state.last_msn + kMaxBlockingAdvanceSegments ||
-        (msn == state.last_msn && state.last_part >= 0 && part > state.last_part + kMaxBlockingAdvanceParts)) {
+    if (is_too_far_ahead(state, msn, part, part_target_ms.load())) {
       counters.refused++;
       respond_error(msg, SOUP_STATUS_BAD_REQUEST, "_HLS_msn/_HLS_part too far ahead of the playlist");
       return true;
     }
-    if (held.size() >= config.max_held_requests) {
-      counters.refused++;
-      respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "too many blocking requests");
-      return true;
-    }
-    auto request = std::make_unique<HeldRequest>();
-    request->msg = SOUP_SERVER_MESSAGE(g_object_ref(msg));
-    request->relative_path = relative;
-    request->file_path = file_path;
-    request->msn = msn;
-    request->part = part;
-    request->impl = this;
-    const int64_t timeout_ms = std::max<int64_t>(3 * target_duration_ms.load(), 100);
-    request->timeout = g_timeout_source_new(static_cast<guint>(std::min<int64_t>(timeout_ms, INT_MAX)));
-    g_source_set_callback(request->timeout, on_held_timeout, request.get(), nullptr);
-    g_source_attach(request->timeout, context);
-    // libsoup does not read a paused connection, so watch it ourselves: EOF means the client left.
-    GSocket* socket = soup_server_message_get_socket(msg);
-    if (socket != nullptr) {
-      request->watch = g_socket_create_source(socket, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR), nullptr);
-      g_source_set_callback(request->watch, G_SOURCE_FUNC(on_held_socket_event), request.get(), nullptr);
-      g_source_attach(request->watch, context);
-    }
-    soup_server_message_pause(msg);
-    counters.held_now++;
-    held.push_back(std::move(request));
+    hold(msg, relative, file_path, msn, part);  // held, or answered 503 over the limit
     return true;
   }
 
@@ -380,6 +398,41 @@ struct HlsHttpServer::Impl {
           return G_SOURCE_REMOVE;
         },
         new WakeData{this, relative_path}, [](gpointer data) { delete static_cast<WakeData*>(data); });
+  }
+
+
+  // Pauses msg until answer_ready() finds it satisfied, or the timeout. file_path empty: a
+  // preload-hinted file that does not exist yet. Returns false (after a 503) over the limit.
+  bool hold(SoupServerMessage* msg, const std::string& relative, const std::string& file_path, int64_t msn,
+            int64_t part) {
+    if (held.size() >= config.max_held_requests) {
+      counters.refused++;
+      respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "too many blocking requests");
+      return false;
+    }
+    auto request = std::make_unique<HeldRequest>();
+    request->msg = SOUP_SERVER_MESSAGE(g_object_ref(msg));
+    request->relative_path = relative;
+    request->file_path = file_path;
+    request->msn = msn;
+    request->part = part;
+    request->preload = file_path.empty();
+    request->impl = this;
+    const int64_t timeout_ms = std::max<int64_t>(3 * target_duration_ms.load(), 100);
+    request->timeout = g_timeout_source_new(static_cast<guint>(std::min<int64_t>(timeout_ms, INT_MAX)));
+    g_source_set_callback(request->timeout, on_held_timeout, request.get(), nullptr);
+    g_source_attach(request->timeout, context);
+    // libsoup does not read a paused connection, so watch it ourselves: EOF means the client left.
+    GSocket* socket = soup_server_message_get_socket(msg);
+    if (socket != nullptr) {
+      request->watch = g_socket_create_source(socket, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR), nullptr);
+      g_source_set_callback(request->watch, G_SOURCE_FUNC(on_held_socket_event), request.get(), nullptr);
+      g_source_attach(request->watch, context);
+    }
+    soup_server_message_pause(msg);
+    counters.held_now++;
+    held.push_back(std::move(request));
+    return true;
   }
 
   // ---- request entry ----
@@ -429,9 +482,13 @@ struct HlsHttpServer::Impl {
       respond_file(msg, config.index_file, config.index_file, "no-cache");
       return;
     }
-    std::string relative;
-    const std::string file_path = resolve(path, &relative);
+    const std::string relative = normalize(path);
+    const std::string file_path = file_for(relative);
     if (file_path.empty()) {
+      if (!relative.empty() && method == SOUP_METHOD_GET && is_expected(relative)) {
+        hold(msg, relative, {}, -1, -1);  // a preload hint: answered when the sink has written it
+        return;
+      }
       respond_error(msg, SOUP_STATUS_NOT_FOUND, "not found");
       return;
     }
@@ -543,12 +600,14 @@ void HlsHttpServer::stop() {
 bool HlsHttpServer::running() const { return impl_->is_running; }
 uint16_t HlsHttpServer::port() const { return impl_->bound_port; }
 
-void HlsHttpServer::notify_playlist(const std::string& relative_path, int64_t last_msn, int64_t last_part) {
+void HlsHttpServer::notify_playlist(const std::string& relative_path, int64_t last_msn, int64_t last_part,
+                                    int64_t last_segment_parts) {
   {
     std::lock_guard<std::mutex> lock(impl_->state_lock);
     PlaylistState& state = impl_->playlists[relative_path];
     state.last_msn = last_msn;
     state.last_part = last_part;
+    state.last_segment_parts = last_part >= 0 ? -1 : last_segment_parts;
   }
   if (impl_->is_running) impl_->wake(relative_path);
 }
@@ -561,9 +620,19 @@ void HlsHttpServer::forget_playlist(const std::string& relative_path) {
   if (impl_->is_running) impl_->wake(relative_path);
 }
 
+void HlsHttpServer::expect_file(const std::string& relative_path) {
+  std::lock_guard<std::mutex> lock(impl_->state_lock);
+  auto& expected = impl_->expected_files;
+  if (std::find(expected.begin(), expected.end(), relative_path) != expected.end()) return;
+  expected.push_back(relative_path);
+  while (expected.size() > kMaxExpectedFiles) expected.pop_front();
+}
+
 void HlsHttpServer::set_target_duration_ms(int64_t target_duration_ms) {
   impl_->target_duration_ms = target_duration_ms;
 }
+
+void HlsHttpServer::set_part_target_ms(int64_t part_target_ms) { impl_->part_target_ms = part_target_ms; }
 
 HlsHttpServerStats HlsHttpServer::stats() const {
   HlsHttpServerStats s;

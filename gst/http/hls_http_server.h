@@ -20,8 +20,9 @@ namespace live::http {
 // Limits on what HTTP clients control.
 inline constexpr uint32_t kDefaultMaxHeldRequests = 1000;   // blocking reloads held at once
 inline constexpr uint64_t kMaxRequestBodyBytes = 64 * 1024;  // we serve GET/HEAD/OPTIONS only
+inline constexpr uint32_t kMaxExpectedFiles = 64;           // preload hints remembered
 inline constexpr uint32_t kMaxBlockingAdvanceSegments = 2;   // _HLS_msn > last + 2 -> 400
-inline constexpr uint32_t kMaxBlockingAdvanceParts = 3;      // "Advance Part Limit" of the spec
+inline constexpr uint32_t kMaxBlockingAdvanceParts = 3;      // Advance Part Limit, PART-TARGET >= 1 s
 
 struct HlsHttpServerConfig {
   std::string root_dir;            // files served: only regular files under this directory
@@ -64,16 +65,30 @@ class HlsHttpServer {
   // (relative to root_dir, e.g. "720p/index.m3u8"). last_msn is the media sequence number of
   // the newest segment that has anything in the playlist; last_part is the index of the newest
   // part of that segment listed in the playlist, or -1 if segment last_msn is complete and no
-  // part of segment last_msn + 1 is listed yet. Held requests that are now satisfied are
-  // answered with the new file.
-  //   A request (M, P) is available when M < last_msn, or M == last_msn and
-  //   (last_part == -1 or (P >= 0 and P <= last_part)). Without _HLS_part, P = -1.
-  void notify_playlist(const std::string& relative_path, int64_t last_msn, int64_t last_part);
+  // part of segment last_msn + 1 is listed yet. last_segment_parts (only with last_part == -1):
+  // how many parts the complete segment last_msn has (-1 unknown/none), so a request for a part
+  // index past its end waits for part 0 of the next segment, as the spec says. Held requests
+  // that are now satisfied are answered with the new file. The rule (the same as
+  // live::hls::MediaPlaylist::reload_status), for a request (M, P), P = -1 without _HLS_part:
+  //   ready when M < last_msn; or M == last_msn and
+  //     last_part >= 0: P >= 0 and P <= last_part
+  //     last_part == -1: P == -1, or last_segment_parts unknown, or P < last_segment_parts
+  //   400 when M > last complete msn + 2, or (M == last_msn) P > last_part + Advance Part Limit
+  //   otherwise held, 503 after 3 x target duration.
+  void notify_playlist(const std::string& relative_path, int64_t last_msn, int64_t last_part,
+                       int64_t last_segment_parts = -1);
   // The sink stopped (EOS) or removed a playlist: held requests for it are answered at once with
   // the current file, and later requests are no longer held.
   void forget_playlist(const std::string& relative_path);
 
+  // LL-HLS EXT-X-PRELOAD-HINT: relative_path will be written soon. A GET for it before it exists
+  // is held (not 404) until a later notify_playlist() finds the file, or 404 after 3 x target
+  // duration. The newest kMaxExpectedFiles paths are remembered.
+  void expect_file(const std::string& relative_path);
+
   void set_target_duration_ms(int64_t target_duration_ms);
+  // PART-TARGET of LL-HLS playlists, for the Advance Part Limit (3 / PART-TARGET below 1 s).
+  void set_part_target_ms(int64_t part_target_ms);
 
   HlsHttpServerStats stats() const;
 

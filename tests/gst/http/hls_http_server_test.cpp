@@ -256,6 +256,65 @@ TEST_F(HlsHttpServerTest, BlockingReloadRefusesFarAheadAndBadParameters) {
   EXPECT_EQ(http_request(port, "GET", "/index.m3u8?_HLS_skip=YES").status, 200);
 }
 
+TEST_F(HlsHttpServerTest, PartPastTheEndOfACompleteSegmentWaitsForTheNextSegment) {
+  write_file_atomic(root / "index.m3u8", "segment 7 complete with 4 parts\n");
+  HlsHttpServerConfig config;
+  config.target_duration_ms = 2000;
+  start(config);
+  server->set_part_target_ms(250);
+  server->notify_playlist("index.m3u8", 7, -1, 4);
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8?_HLS_msn=7&_HLS_part=3").status, 200);  // last part of 7
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8?_HLS_msn=7").status, 200);
+  // Part 4 of a 4-part segment is part 0 of segment 8: held until it is listed.
+  Pending past_end = request_async(port, "/index.m3u8?_HLS_msn=7&_HLS_part=4");
+  // Two segments past the last complete one: allowed (held), three: 400.
+  Pending two_ahead = request_async(port, "/index.m3u8?_HLS_msn=9");
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8?_HLS_msn=10").status, 400);
+  EXPECT_FALSE(past_end.done_within(300));
+  write_file_atomic(root / "index.m3u8", "segment 8 part 0\n");
+  server->notify_playlist("index.m3u8", 8, 0);
+  ASSERT_TRUE(past_end.done_within(1000));
+  EXPECT_EQ(past_end.result.get().first.body, "segment 8 part 0\n");
+  // Advance Part Limit with PART-TARGET 0.25 s is 3 / 0.25 = 12 parts beyond the last one.
+  Pending within_limit = request_async(port, "/index.m3u8?_HLS_msn=8&_HLS_part=12");
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8?_HLS_msn=8&_HLS_part=13").status, 400);
+  EXPECT_FALSE(within_limit.done_within(200));
+  EXPECT_FALSE(two_ahead.done_within(0));
+  EXPECT_EQ(server->stats().blocking_held, 2u);
+  server->notify_playlist("index.m3u8", 10, 0);  // segment 9 complete, part 0 of 10 listed
+  ASSERT_TRUE(within_limit.done_within(1000));
+  ASSERT_TRUE(two_ahead.done_within(1000));
+  EXPECT_EQ(two_ahead.result.get().first.status, 200);
+}
+
+TEST_F(HlsHttpServerTest, PreloadHintedFileIsHeldUntilWritten) {
+  write_file(root / "v0/index.m3u8", "playlist\n");
+  HlsHttpServerConfig config;
+  config.target_duration_ms = 300;
+  start(config);
+  server->notify_playlist("v0/index.m3u8", 3, 1);
+  server->expect_file("v0/part3.2.m4s");
+  EXPECT_EQ(http_request(port, "GET", "/v0/part3.3.m4s").status, 404);  // not hinted: 404 at once
+  Pending hinted = request_async(port, "/v0/part3.2.m4s");
+  EXPECT_FALSE(hinted.done_within(200));
+  const std::string part = random_bytes(3000, 7);
+  write_file_atomic(root / "v0/part3.2.m4s", part);
+  const auto notified = Clock::now();
+  server->notify_playlist("v0/index.m3u8", 3, 2);
+  ASSERT_TRUE(hinted.done_within(1000));
+  auto [r, at] = hinted.result.get();
+  const double wait_ms = std::chrono::duration<double, std::milli>(at - notified).count();
+  EXPECT_LT(wait_ms, 50);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, part);
+  EXPECT_EQ(r.header("content-type"), "video/iso.segment");
+  // A hint that is never written: 404 after 3 x target duration.
+  server->expect_file("v0/part3.3.m4s");
+  auto t0 = Clock::now();
+  EXPECT_EQ(http_request(port, "GET", "/v0/part3.3.m4s").status, 404);
+  EXPECT_GE(ms_since(t0), 850);
+}
+
 TEST_F(HlsHttpServerTest, HeldRequestLimitAndStopAndClientGone) {
   write_file(root / "index.m3u8", "playlist\n");
   HlsHttpServerConfig config;
