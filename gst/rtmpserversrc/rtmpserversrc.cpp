@@ -93,6 +93,7 @@ namespace live::gst {
 class RtmpServerSrcImpl final : public net::PublishMount {
  public:
   explicit RtmpServerSrcImpl(GstRtmpServerSrc* element) : element_(element) {}
+  ~RtmpServerSrcImpl() override { gst_clear_buffer(&pending_buffer_); }
 
   struct Settings {
     std::string address = kDefaultAddress;
@@ -156,6 +157,7 @@ class RtmpServerSrcImpl final : public net::PublishMount {
 
   // --- streaming thread only ---
   bool header_sent_ = false;
+  GstBuffer* pending_buffer_ = nullptr;  // owned; the first tag while the header goes out
   uint64_t output_serial_ = 0;     // publish_serial of the session being output
   int64_t session_base_ms_ = 0;    // output time of the session's first tag
   int64_t session_first_ts_ = 0;   // the publisher's (unwrapped) first timestamp
@@ -194,6 +196,7 @@ bool RtmpServerSrcImpl::start() {
     recent_bytes_.clear();
   }
   header_sent_ = false;
+  gst_clear_buffer(&pending_buffer_);
   output_serial_ = 0;
   last_output_ms_ = -1;
   auto added = acquired.value()->add_publish_mount(s.application, s.stream_key, this);
@@ -214,6 +217,7 @@ void RtmpServerSrcImpl::stop() {
     listener_->remove_publish_mount(this);  // waits: no callback runs after this
     listener_.reset();                       // the last user closes the port and its thread
   }
+  gst_clear_buffer(&pending_buffer_);  // the streaming thread is stopped by now
   std::lock_guard lock(state_lock_);
   queue_.clear();
   queued_bytes_ = 0;
@@ -241,6 +245,11 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
     std::lock_guard lock(settings_lock);
     idle_timeout = settings.idle_timeout;
   }
+  if (pending_buffer_) {  // the first tag, held back for the FLV header
+    *out = pending_buffer_;
+    pending_buffer_ = nullptr;
+    return GST_FLOW_OK;
+  }
   QueuedTag tag;
   bool discont = false;
   {
@@ -259,12 +268,6 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
       } else {
         state_cv_.wait(lock);
       }
-    }
-    if (!header_sent_) {
-      // The FLV header goes first; the tag stays queued for the next call.
-      header_sent_ = true;
-      *out = make_header_buffer(queue_.front());
-      return GST_FLOW_OK;
     }
     tag = std::move(queue_.front());
     queue_.pop_front();
@@ -292,6 +295,7 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
   const int64_t out_ms = std::max<int64_t>(0, session_base_ms_ + unwrapped_ts_ - session_first_ts_);
   last_output_ms_ = std::max(last_output_ms_, out_ms);
 
+  GstBuffer* header = header_sent_ ? nullptr : make_header_buffer(tag);
   const uint8_t type = tag.type;
   const bool delta = type == 9 && !tag.payload.empty() && ((tag.payload[0] >> 4) & 0x07) != 1;
   // FLV time = buffer time in ms, except script data (onMetaData), which keeps 0 as in FLV
@@ -302,6 +306,14 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
   GST_BUFFER_PTS(buffer) = GST_BUFFER_DTS(buffer) = out_ms * GST_MSECOND;
   if (delta) GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
   if (discont) GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DISCONT);
+  if (header) {
+    // The FLV header goes first, stamped like the first tag, which follows on the next call.
+    header_sent_ = true;
+    GST_BUFFER_PTS(header) = GST_BUFFER_DTS(header) = GST_BUFFER_PTS(buffer);
+    pending_buffer_ = buffer;
+    *out = header;
+    return GST_FLOW_OK;
+  }
   *out = buffer;
   return GST_FLOW_OK;
 }
@@ -319,7 +331,6 @@ GstBuffer* RtmpServerSrcImpl::make_header_buffer(const QueuedTag& first) {
   flv::write_file_header(bytes, header);
   GstBuffer* buffer = gst_buffer_new_memdup(bytes.data(), bytes.size());
   GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_HEADER);
-  GST_BUFFER_PTS(buffer) = GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
   return buffer;
 }
 

@@ -364,6 +364,7 @@ TEST_F(RtmpServerSrcTest, ReplayedFfmpegPublishComesOutAsTheSourceFlvTags) {
   const Bytes header = {'F', 'L', 'V', 1, 0x05, 0, 0, 0, 9, 0, 0, 0, 0};
   EXPECT_TRUE(out[0].bytes == header);
   EXPECT_TRUE(out[0].header);
+  EXPECT_EQ(out[0].pts, out[1].pts);  // stamped like the first tag, which follows it
 
   // Then exactly one tag (with its PreviousTagSize) per buffer; first the onMetaData.
   std::vector<live::flv::Tag> tags;
@@ -376,8 +377,12 @@ TEST_F(RtmpServerSrcTest, ReplayedFfmpegPublishComesOutAsTheSourceFlvTags) {
     ASSERT_EQ(out[i].bytes.size(), 11 + t.payload.size() + 4);
     EXPECT_FALSE(out[i].header);
     EXPECT_EQ(out[i].pts, out[i].dts);
-    if (t.type != 18) EXPECT_EQ(out[i].pts, t.timestamp * GST_MSECOND) << "buffer " << i;
-    if (t.type == 9) EXPECT_EQ(out[i].delta, ((t.payload[0] >> 4) & 7) != 1);
+    if (t.type != 18) {
+      EXPECT_EQ(out[i].pts, t.timestamp * GST_MSECOND) << "buffer " << i;
+    }
+    if (t.type == 9) {
+      EXPECT_EQ(out[i].delta, ((t.payload[0] >> 4) & 7) != 1);
+    }
     tags.push_back(t);
   }
   ASSERT_EQ(tags[0].type, 18);
