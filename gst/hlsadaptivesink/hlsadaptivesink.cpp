@@ -185,6 +185,7 @@ struct Runtime {
   int64_t ref_progress = -1;
   int64_t next_request = -1;  // next grid boundary to request key units for
   std::vector<int64_t> grid;  // boundaries requested so far
+  bool ref_follows_requests = true;  // false once a reference keyframe came off the grid
   uint64_t requests_sent = 0;
   std::optional<int64_t> wall_anchor_ms;
   int64_t wall_anchor_rt = 0;
@@ -1025,7 +1026,7 @@ static bool advance_audio(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, boo
 // evaluates requests that arrive before its first frame against a not yet adjusted segment,
 // fires them all at once and then never again.
 static void request_key_units(Runtime& r, int64_t now, Outbox& box) {
-  if (r.boundaries.empty()) return;
+  if (r.boundaries.empty() || !r.ref_follows_requests) return;
   const int64_t target = r.cfg.target_duration;
   if (r.next_request < 0) r.next_request = r.boundaries[0] + target;
   while (r.next_request <= now + 2 * target) {
@@ -1179,13 +1180,23 @@ static GstFlowReturn sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) 
             r.wall_anchor_rt = f.pts;
           } else if (f.discont || f.pts >= r.boundaries.back() + r.cfg.target_duration - half_frame) {
             r.boundaries.push_back(f.pts);
-            // Not on the requested grid (passthrough): ask the others for a key unit right here.
-            const int64_t since = (f.pts - r.boundaries[0]) % r.cfg.target_duration;
-            if (since > half_frame && r.cfg.target_duration - since > half_frame)
+            const bool on_grid = std::any_of(r.grid.begin(), r.grid.end(), [&](int64_t g) {
+              return std::llabs(g - f.pts) <= half_frame;
+            });
+            if (f.discont) {
+              r.next_request = f.pts + r.cfg.target_duration;  // the grid restarts here
+            } else if (!on_grid) {
+              // The reference does not follow the requests (passthrough): from now on its
+              // keyframes decide, and the others are asked for a key unit right there.
+              if (r.ref_follows_requests)
+                GST_INFO_OBJECT(self, "reference keyframe at %" GST_TIME_FORMAT " is off the requested grid: "
+                                "following the reference", GST_TIME_ARGS(f.pts));
+              r.ref_follows_requests = false;
               for (auto& o : r.videos)
                 if (o.get() != t)
                   box.events.emplace_back(GST_PAD(gst_object_ref(o->pad)),
                                           gst_video_event_new_upstream_force_key_unit(GstClockTime(f.pts), TRUE, 0));
+            }
           }
           f.certain = true;
         }
@@ -1408,6 +1419,7 @@ static bool start(GstHlsAdaptiveSink* self) {
   r.ref_progress = -1;
   r.next_request = -1;
   r.grid.clear();
+  r.ref_follows_requests = true;
   r.requests_sent = 0;
   r.wall_anchor_ms.reset();
   r.master_written = false;
@@ -1498,7 +1510,8 @@ static GstStructure* make_stats(GstHlsAdaptiveSink* self) {
       guint64(r.segments_written), "parts-written", G_TYPE_UINT64, guint64(r.parts_written), "bytes-written",
       G_TYPE_UINT64, guint64(r.bytes_written), "files-deleted", G_TYPE_UINT64, guint64(r.files_deleted),
       "boundaries", G_TYPE_UINT64, guint64(r.boundaries.size()), "key-unit-requests", G_TYPE_UINT64,
-      guint64(r.requests_sent), "dropped-frames", G_TYPE_UINT64, guint64(dropped), "misaligned-cuts", G_TYPE_UINT64,
+      guint64(r.requests_sent), "reference-follows-requests", G_TYPE_BOOLEAN, gboolean(r.ref_follows_requests),
+      "dropped-frames", G_TYPE_UINT64, guint64(dropped), "misaligned-cuts", G_TYPE_UINT64,
       guint64(misaligned), "http-port", G_TYPE_UINT, guint(r.server ? r.server->port() : 0), nullptr);
   if (r.uploader) {
     auto us = r.uploader->stats();

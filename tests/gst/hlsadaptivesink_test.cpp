@@ -473,33 +473,45 @@ TEST(HlsAdaptiveSink, PassthroughAlignsOnReferenceKeyframes) {
     ASSERT_TRUE(enc.eos) << enc.error;
   }
   RunResult r;
+  // video_0: the reference, passthrough; video_1: passthrough with its own (denser) keyframes;
+  // video_2: the reference decoded and re-encoded, its keyframes asked for at the reference's.
   run_pipeline("hlsadaptivesink name=hls playlist-length=0 location=" + (out.path / "hls").string() +
                    " filesrc location=" + (out.path / "ref.mp4").string() +
-                   " ! qtdemux ! h264parse ! queue ! hls.video_0 filesrc location=" +
+                   " ! qtdemux ! h264parse ! tee name=rt rt. ! queue ! hls.video_0"
+                   " rt. ! queue ! avdec_h264 ! videoscale ! video/x-raw,width=160,height=90 ! "
+                   "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=100000 ! h264parse ! hls.video_2"
+                   " filesrc location=" +
                    (out.path / "other.mp4").string() + " ! qtdemux ! h264parse ! queue ! hls.video_1",
                r);
   ASSERT_TRUE(r.eos) << r.error;
-  // Both variants are 180p: named after their pads.
-  std::vector<std::vector<ProbedFrame>> starts(2);
-  for (int v = 0; v < 2; ++v) {
-    const fs::path dir = out.path / "hls" / ("video_" + std::to_string(v));
+  // The two 180p variants are named after their pads.
+  const std::vector<std::string> names = {"video_0", "video_1", "90p"};
+  std::vector<std::vector<ProbedFrame>> starts(3);
+  for (size_t v = 0; v < names.size(); ++v) {
+    const fs::path dir = out.path / "hls" / names[v];
     auto p = load_media(dir / "index.m3u8");
     EXPECT_EQ(p.target_duration, 3u);
-    ASSERT_EQ(p.segments.size(), 7u);  // 0,3,...,18 s
+    ASSERT_EQ(p.segments.size(), 7u) << names[v];  // 0,3,...,18 s
     for (size_t s = 0; s < p.segments.size(); ++s) {
-      EXPECT_NEAR(p.segments[s].duration, s + 1 < p.segments.size() ? 3.0 : 2.0, 0.001);
+      EXPECT_NEAR(p.segments[s].duration, s + 1 < p.segments.size() ? 3.0 : 2.0, 0.001) << names[v] << " " << s;
       auto frames = probe_video_frames((dir / p.segments[s].uri).string());
       ASSERT_FALSE(frames.empty());
-      EXPECT_TRUE(frames[0].key);
+      EXPECT_TRUE(frames[0].key) << names[v] << " " << s;
       starts[v].push_back(frames[0]);
     }
     EXPECT_EQ(count_decoded_frames({(dir / "index.m3u8").string()}), 600);
   }
-  for (size_t s = 0; s < starts[0].size(); ++s) EXPECT_NEAR(starts[1][s].pts, starts[0][s].pts, kFrame);
+  for (size_t s = 0; s < starts[0].size(); ++s) {
+    EXPECT_NEAR(starts[1][s].pts, starts[0][s].pts, kFrame);
+    EXPECT_NEAR(starts[2][s].pts, starts[0][s].pts, kFrame);
+  }
   guint64 misaligned = 1;
+  gboolean follows = TRUE;
   ASSERT_NE(r.stats, nullptr);
   gst_structure_get_uint64(r.stats, "misaligned-cuts", &misaligned);
+  gst_structure_get_boolean(r.stats, "reference-follows-requests", &follows);
   EXPECT_EQ(misaligned, 0u);
+  EXPECT_FALSE(follows);  // the reference ignored the requested 2 s grid
 }
 
 // Live sources (encoders in lockstep with the sink), fMP4 LL-HLS, and the built-in HTTP server:
