@@ -121,6 +121,53 @@ def audio_branch():
             '! avenc_aac bitrate=96000 ! aacparse')
 
 
+def start_nginx(work, port):
+    """Debian's nginx as an HTTP origin: WebDAV PUT/DELETE in, GET out with CORS."""
+    nginx = shutil.which('nginx') or ('/usr/sbin/nginx' if os.path.exists('/usr/sbin/nginx') else None)
+    if nginx is None:
+        sys.exit('FAIL: nginx not found (Debian package nginx)')
+    root = os.path.join(work, 'nginx')
+    os.makedirs(os.path.join(root, 'www'))
+    os.makedirs(os.path.join(root, 'tmp'))
+    conf = os.path.join(root, 'nginx.conf')
+    with open(conf, 'w') as f:
+        f.write(f'''daemon off;
+master_process off;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 256; }}
+http {{
+  access_log {root}/access.log;
+  client_body_temp_path {root}/tmp/body; proxy_temp_path {root}/tmp/proxy;
+  fastcgi_temp_path {root}/tmp/fastcgi; uwsgi_temp_path {root}/tmp/uwsgi; scgi_temp_path {root}/tmp/scgi;
+  types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; video/iso.segment m4s; video/mp4 mp4; }}
+  server {{
+    listen 127.0.0.1:{port};
+    root {root}/www;
+    location / {{
+      dav_methods PUT DELETE;
+      create_full_put_path on;
+      client_max_body_size 64m;
+      add_header Access-Control-Allow-Origin * always;
+      add_header Cache-Control no-cache always;
+    }}
+  }}
+}}
+''')
+    proc = subprocess.Popen([nginx, '-p', root + '/', '-c', conf, '-e', os.path.join(root, 'error.log')],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit('FAIL: nginx exited: ' + proc.stderr.read())
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            return proc, os.path.join(root, 'access.log')
+        except OSError:
+            time.sleep(0.1)
+    sys.exit('FAIL: nginx did not start')
+
+
 def start_pipeline(args, out_dir, http_port):
     gst_launch = shutil.which('gst-launch-1.0')
     if gst_launch is None:
@@ -131,7 +178,11 @@ def start_pipeline(args, out_dir, http_port):
                 f'playlist-length=6 max-files=12')
     else:
         fmt = 'fmp4' if args.format == 'fmp4' else 'mpegts'
-        desc = (f'hlsadaptivesink name=hls location={out_dir} http-address=127.0.0.1 http-port={http_port} '
+        # Uploading: a short window so old segments get deleted on the origin during the test.
+        sink_output = (f'upload-location=http://127.0.0.1:{args.upload_port}/live/ playlist-length=3 max-files=1 '
+                       if args.upload_port
+                       else f'http-address=127.0.0.1 http-port={http_port} ')
+        desc = (f'hlsadaptivesink name=hls location={out_dir} {sink_output}'
                 f'segment-format={fmt} target-duration={args.target_duration * 1000000000} '
                 f'low-latency={"true" if args.low_latency else "false"} '
                 'videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 '
@@ -193,6 +244,8 @@ def main():
     p.add_argument('--low-latency', action='store_true')
     p.add_argument('--audio', action='store_true')
     p.add_argument('--variants', type=int, default=1, choices=[1, 2, 3], help='video variants (hlsadaptivesink)')
+    p.add_argument('--upload', action='store_true',
+                   help='hlsadaptivesink PUTs to a local nginx WebDAV origin; the player reads from nginx')
     p.add_argument('--min-blocking-reloads', type=int, default=0,
                    help='fail unless hls.js made at least this many _HLS_msn playlist requests')
     p.add_argument('--serve-dir', help='hls_serve_dir binary (for --source hlssink2)')
@@ -208,12 +261,19 @@ def main():
     os.makedirs(out_dir)
     reports = Reports()
     page_server = start_page_server(hlsjs, reports)
-    pipeline = serve = browser = None
+    pipeline = serve = browser = nginx = None
+    args.upload_port = 0
     ok = False
     try:
         http_port = free_port()
+        if args.upload:
+            args.upload_port = free_port()
+            nginx, access_log = start_nginx(work, args.upload_port)
         pipeline = start_pipeline(args, out_dir, http_port)
-        if args.source == 'hlssink2':
+        if args.upload:
+            http_port = args.upload_port
+            playlist = '/live/master.m3u8'
+        elif args.source == 'hlssink2':
             serve = subprocess.Popen([args.serve_dir, out_dir, '0'], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             line = serve.stdout.readline().split()
             if len(line) != 2 or line[0] != 'PORT':
@@ -282,6 +342,19 @@ def main():
         blocking = (last.get('blockingReloads') or {}).get('count', 0)
         if blocking < args.min_blocking_reloads:
             sys.exit(f'FAIL: {blocking} blocking playlist reloads (_HLS_msn), wanted >= {args.min_blocking_reloads}')
+        if args.upload:
+            # The uploader's ordering, seen from the origin: no GET of a file that was not there.
+            with open(access_log) as f:
+                lines = f.read().splitlines()
+            gets = [l for l in lines if '"GET ' in l and 'Chrome' in l]  # the player's, not our polling
+            missing = [l for l in gets if '" 404 ' in l]
+            puts = [l for l in lines if '"PUT ' in l]
+            deletes = [l for l in lines if '"DELETE ' in l]
+            log(f'origin: {len(puts)} PUTs, {len(deletes)} DELETEs, {len(gets)} GETs, {len(missing)} GETs answered 404')
+            if missing:
+                sys.exit('FAIL: player asked the origin for files that were not uploaded:\n' + '\n'.join(missing[:10]))
+            if not deletes:
+                sys.exit('FAIL: no DELETE of old segments reached the origin')
         if args.max_latency > 0 and latency > args.max_latency:
             sys.exit(f'FAIL: live-edge delay {latency:.2f} s above {args.max_latency} s')
     finally:
@@ -290,6 +363,7 @@ def main():
             serve.stdin.close()
             serve.wait(timeout=5)
         stop(pipeline, 'pipeline', signal.SIGINT)
+        stop(nginx, 'nginx')
         page_server.shutdown()
         shutil.rmtree(work, ignore_errors=True)
 
