@@ -701,3 +701,51 @@ TEST_F(RtmpServerSrcTest, SilentConnectionIsClosedAfterTheHandshakeTimeout) {
 }
 
 }  // namespace
+
+namespace {
+
+// Listener I/O threads alive in this process (they are named rtmp-io-PORT).
+size_t io_thread_count() {
+  size_t n = 0;
+  for (auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(entry.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name.rfind("rtmp-io-", 0) == 0) ++n;
+  }
+  return n;
+}
+
+TEST_F(RtmpServerSrcTest, PublishSentInSmallPiecesGivesTheSameTags) {
+  Pipeline p(src("stream-key=capff") + " ! appsink name=sink0 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  Client client(port);
+  for (size_t at = 0; at < capture.size(); at += 997) {
+    ASSERT_TRUE(client.send(capture, at, at + 997));
+    if (at % (997 * 16) == 0) std::this_thread::sleep_for(1ms);  // let reads split differently
+  }
+  auto out = p.pull("sink0", source_media.size() + 2);
+  expect_same_media(media_only(parse_flv(concat(out))), source_media);
+}
+
+TEST_F(RtmpServerSrcTest, StateChangesLeaveNoThreadsBehind) {
+  EXPECT_EQ(io_thread_count(), 0u);
+  for (int round = 0; round < 4; ++round) {
+    Pipeline p(src("stream-key=capff") + " ! appsink name=sink0 sync=false");
+    ASSERT_TRUE(play_ok(p.play()));
+    EXPECT_EQ(io_thread_count(), 1u);
+    Client client(port);
+    ASSERT_TRUE(client.send(capture, 0, capture.size() / 2));
+    ASSERT_TRUE(client.wait_status("NetStream.Publish.Start"));
+    p.pull("sink0", 5, 100ms);
+    // Stopping with a publisher attached: it is told and disconnected.
+    ASSERT_EQ(gst_element_set_state(p.pipeline_, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+    EXPECT_TRUE(client.wait_closed());
+    EXPECT_TRUE(has_status(client.received(), "NetStream.Unpublish.Success"));
+    EXPECT_EQ(io_thread_count(), 0u);
+    ASSERT_EQ(gst_element_set_state(p.pipeline_, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  }
+  EXPECT_EQ(io_thread_count(), 0u);
+}
+
+}  // namespace
