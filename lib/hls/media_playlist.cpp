@@ -216,7 +216,7 @@ double MediaPlaylist::can_skip_until() const {
 
 int MediaPlaylist::version(bool with_skip) const {
   int v = 3;  // decimal-floating-point EXTINF
-  bool byterange = false, map = map_.has_value();
+  bool byterange = map_ && map_->byterange, map = map_.has_value();
   for (const auto& s : segments_) {
     if (s.info.byterange) byterange = true;
     if (s.map) {
@@ -256,7 +256,9 @@ std::string MediaPlaylist::render_text(bool delta) {
   }
 
   std::string out = "#EXTM3U\n";
-  out += "#EXT-X-VERSION:" + std::to_string(version(skipped > 0)) + "\n";
+  // The version never goes down once written (features leaving the window do not lower it).
+  version_floor_ = std::max(version_floor_, version(false));
+  out += "#EXT-X-VERSION:" + std::to_string(std::max(version_floor_, version(skipped > 0))) + "\n";
   out += "#EXT-X-TARGETDURATION:" + std::to_string(target_duration_) + "\n";
   if (config_.type == PlaylistType::event) out += "#EXT-X-PLAYLIST-TYPE:EVENT\n";
   if (config_.type == PlaylistType::vod) out += "#EXT-X-PLAYLIST-TYPE:VOD\n";

@@ -225,6 +225,7 @@ class MediaPlaylist {
   uint64_t next_msn_ = 0;
   uint32_t target_duration_ = 0;
   double part_target_ = 0;
+  int version_floor_ = 3;  // highest EXT-X-VERSION written by a full render
   bool published_ = false;
   bool ended_ = false;
   uint64_t target_duration_overruns_ = 0;

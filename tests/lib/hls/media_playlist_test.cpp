@@ -212,6 +212,23 @@ TEST(MediaPlaylist, LiveEndListAfterSlidingWindow) {
   parse_checked(pl.render());
 }
 
+TEST(MediaPlaylist, VersionFollowsFeaturesAndNeverGoesDown) {
+  MediaPlaylistConfig config;
+  config.target_duration = 2;
+  config.window_segments = 3;
+  MediaPlaylist pl(config);
+  SegmentInfo ranged = seg(2.0, "all.ts");
+  ranged.byterange = ByteRange{500, 0};
+  ASSERT_TRUE(pl.add_segment(ranged).ok());
+  EXPECT_EQ(parse_checked(pl.render()).version, 4);  // EXT-X-BYTERANGE
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(pl.add_segment(seg(2.0, std::to_string(i) + ".ts")).ok());
+  EXPECT_EQ(pl.take_removed_uris(), std::vector<std::string>{"all.ts"});
+  EXPECT_EQ(parse_checked(pl.render()).version, 4);  // the ranged segment left; still 4
+  MediaPlaylist plain(config);
+  ASSERT_TRUE(plain.add_segment(seg(2.0, "a.ts")).ok());
+  EXPECT_EQ(parse_checked(plain.render()).version, 3);
+}
+
 TEST(MediaPlaylist, WindowNeverShrinksBelowThreeTargetDurations) {
   MediaPlaylistConfig config;
   config.target_duration = 4;
