@@ -9,8 +9,9 @@
 // A step larger than max-timestamp-jump (without DISCONT), or a step backwards after a DISCONT
 // input buffer, is treated as a new timeline that continues 1 ms after the last one. A forward
 // step after DISCONT is kept (rtmpserversrc re-bases a reconnected publisher that way).
-// The output segment starts at the first tag's time; its base is the running time of the
-// input buffer that carried that tag when upstream is timestamped (live), else 0.
+// Script data (onMetaData) timestamps are ignored: writers stamp it 0 whatever the media time.
+// The output segment starts at the first audio/video tag's time; its base is the running time
+// of the input buffer that carried that tag when upstream is timestamped (live), else 0.
 #include "rtmpchunkdemux/rtmpchunkdemux.h"
 
 #include <gst/base/gstflowcombiner.h>
@@ -680,6 +681,13 @@ void RtmpChunkDemuxImpl::check_no_more_pads(int64_t ms) {
 
 GstFlowReturn RtmpChunkDemuxImpl::process_tag(uint8_t type, uint32_t timestamp, std::span<const uint8_t> payload) {
   tags_++;
+  if (type == uint8_t(flv::TagType::script_data)) {
+    // Script data stays off the timeline: files and rtmpserversrc stamp onMetaData 0 whatever
+    // the media times are, and a mid-stream @setDataFrame must not look like a jump.
+    process_script(payload);
+    return GST_FLOW_OK;
+  }
+  if (type != uint8_t(flv::TagType::audio) && type != uint8_t(flv::TagType::video)) return GST_FLOW_OK;
   int64_t ms = extend_timestamp(timestamp);
   if (!have_first_) {
     have_first_ = true;
@@ -688,20 +696,8 @@ GstFlowReturn RtmpChunkDemuxImpl::process_tag(uint8_t type, uint32_t timestamp, 
     GST_DEBUG_OBJECT(element_, "first timestamp %" G_GINT64_FORMAT " ms, segment base %" GST_TIME_FORMAT, ms,
                      GST_TIME_ARGS(segment_base_));
   }
-  GstFlowReturn ret = GST_FLOW_OK;
-  switch (type) {
-    case uint8_t(flv::TagType::video):
-      ret = process_video(ms, payload);
-      break;
-    case uint8_t(flv::TagType::audio):
-      ret = process_audio(ms, payload);
-      break;
-    case uint8_t(flv::TagType::script_data):
-      process_script(payload);
-      break;
-    default:
-      break;
-  }
+  GstFlowReturn ret =
+      type == uint8_t(flv::TagType::video) ? process_video(ms, payload) : process_audio(ms, payload);
   check_no_more_pads(ms);
   return ret;
 }

@@ -773,6 +773,34 @@ TEST_F(RtmpChunkDemux, LiveInputSegmentBaseIsTheRunningTimeOfTheFirstTag) {
             5 * GST_SECOND + GST_BUFFER_DTS(v.buffers[10]));
 }
 
+TEST_F(RtmpChunkDemux, ScriptDataTimestampsDoNotMoveTheTimeline) {
+  // rtmpserversrc style: onMetaData stamped 0, media on the running time (here from 475 ms);
+  // after a reconnection (DISCONT) onMetaData at 0 again, then media from 4451 ms.
+  auto tags = parse_flv(read_data("captures/source.flv"));
+  auto session = [&](uint32_t base) {
+    std::vector<Tag> out;
+    for (auto t : tags) {
+      if (t.type != 18) t.timestamp += base;
+      out.push_back(t);
+    }
+    return out;
+  };
+  DemuxRun run("video/x-flv");
+  Bytes first = write_flv(session(475));
+  run.push_in_pieces(first, 4096);
+  const Capture& v = run.pad("video_0");
+  ASSERT_EQ(v.buffers.size(), 75u);
+  EXPECT_EQ(GST_BUFFER_DTS(v.buffers[0]), 475 * GST_MSECOND);
+  EXPECT_EQ(v.segment.start, 475 * GST_MSECOND);  // the first media tag, not onMetaData's 0
+  Bytes second = write_flv(session(4451));
+  second.erase(second.begin(), second.begin() + 13);  // rtmpserversrc sends its header once
+  ASSERT_EQ(run.push(std::span(second).first(500), true), GST_FLOW_OK);
+  run.push_in_pieces(Bytes(second.begin() + 500, second.end()), 4096);
+  ASSERT_EQ(v.buffers.size(), 150u);
+  EXPECT_EQ(GST_BUFFER_DTS(v.buffers[75]), 4451 * GST_MSECOND);
+  EXPECT_EQ(run.stat("timestamp-jumps"), 0u);
+}
+
 TEST_F(RtmpChunkDemux, TimestampJumpWithoutDiscont) {
   // The second copy of source.flv comes 60 s later on the same connection, no DISCONT.
   auto tags = parse_flv(read_data("captures/source.flv"));
