@@ -145,6 +145,7 @@ struct HlsHttpServer::Impl {
   GMainLoop* loop = nullptr;
   SoupServer* server = nullptr;
   std::thread thread;
+  std::thread::id server_thread_id;
   std::list<std::unique_ptr<HeldRequest>> held;
 
   std::atomic<bool> is_running{false};
@@ -155,6 +156,7 @@ struct HlsHttpServer::Impl {
   mutable std::mutex state_lock;
   std::map<std::string, PlaylistState> playlists;  // under state_lock
   std::deque<std::string> expected_files;          // under state_lock; newest last
+  GMainContext* wake_context = nullptr;            // under state_lock; set while running
 
   bool is_expected(const std::string& relative) {
     std::lock_guard<std::mutex> lock(state_lock);
@@ -305,6 +307,8 @@ struct HlsHttpServer::Impl {
 
   // Runs on the server thread after notify_playlist / forget_playlist.
   void answer_ready(const std::string& relative_path) {
+    // g_main_context_invoke runs us in the caller's thread once the server thread is gone.
+    if (std::this_thread::get_id() != server_thread_id) return;
     PlaylistState state;
     bool known = false;
     {
@@ -390,14 +394,21 @@ struct HlsHttpServer::Impl {
     std::string relative_path;
   };
   void wake(const std::string& relative_path) {
+    GMainContext* target = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(state_lock);  // stop() clears wake_context under it
+      if (wake_context == nullptr) return;
+      target = g_main_context_ref(wake_context);
+    }
     g_main_context_invoke_full(
-        context, G_PRIORITY_HIGH,
+        target, G_PRIORITY_HIGH,
         [](gpointer data) -> gboolean {
           auto* w = static_cast<WakeData*>(data);
           w->impl->answer_ready(w->relative_path);
           return G_SOURCE_REMOVE;
         },
         new WakeData{this, relative_path}, [](gpointer data) { delete static_cast<WakeData*>(data); });
+    g_main_context_unref(target);
   }
 
 
@@ -504,6 +515,7 @@ struct HlsHttpServer::Impl {
   // ---- thread ----
 
   void server_thread_main(std::string address, uint16_t port, std::promise<Result<uint16_t>> started) {
+    server_thread_id = std::this_thread::get_id();
     g_main_context_push_thread_default(context);
     server = SOUP_SERVER(g_object_new(SOUP_TYPE_SERVER, "server-header", "gst-live-server ", nullptr));
     soup_server_add_early_handler(server, nullptr, on_early_request, this, nullptr);
@@ -576,11 +588,19 @@ Result<uint16_t> HlsHttpServer::start(const std::string& address, uint16_t port)
     return result;
   }
   impl_->is_running = true;
+  {
+    std::lock_guard<std::mutex> lock(impl_->state_lock);
+    impl_->wake_context = impl_->context;
+  }
   return result;
 }
 
 void HlsHttpServer::stop() {
   if (!impl_->is_running.exchange(false)) return;
+  {
+    std::lock_guard<std::mutex> lock(impl_->state_lock);
+    impl_->wake_context = nullptr;  // notify_playlist() from other threads no longer wakes us
+  }
   // Quit from inside the loop: a plain g_main_loop_quit() before the thread reached
   // g_main_loop_run() would be lost.
   g_main_context_invoke_full(impl_->context, G_PRIORITY_HIGH,
@@ -609,7 +629,7 @@ void HlsHttpServer::notify_playlist(const std::string& relative_path, int64_t la
     state.last_part = last_part;
     state.last_segment_parts = last_part >= 0 ? -1 : last_segment_parts;
   }
-  if (impl_->is_running) impl_->wake(relative_path);
+  impl_->wake(relative_path);
 }
 
 void HlsHttpServer::forget_playlist(const std::string& relative_path) {
@@ -617,7 +637,7 @@ void HlsHttpServer::forget_playlist(const std::string& relative_path) {
     std::lock_guard<std::mutex> lock(impl_->state_lock);
     impl_->playlists.erase(relative_path);
   }
-  if (impl_->is_running) impl_->wake(relative_path);
+  impl_->wake(relative_path);
 }
 
 void HlsHttpServer::expect_file(const std::string& relative_path) {

@@ -3,12 +3,15 @@
 // callback and libsoup calls run without it.
 #include "http/http_uploader.h"
 
+#include "http/hls_http_server.h"  // hls_content_type() for the PUT Content-Type
+
 #include <gst/gst.h>
 #include <libsoup/soup.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -17,9 +20,6 @@ GST_DEBUG_CATEGORY_STATIC(live_http_uploader_debug);
 #define GST_CAT_DEFAULT live_http_uploader_debug
 
 namespace live::http {
-
-// Kept here rather than including the server header: same table, PUT needs a Content-Type.
-const char* hls_content_type(const std::string& path);
 
 namespace {
 constexpr uint32_t kMaxBackoffMs = 8000;
@@ -64,6 +64,7 @@ struct HttpUploader::Impl {
   SoupSession* session = nullptr;   // uploader thread only
   GCancellable* cancellable = nullptr;
   std::thread thread;
+  std::thread::id thread_id;  // of the uploader thread, set by it before start() returns
   std::atomic<bool> running{false};
 
   struct Counters {
@@ -123,6 +124,9 @@ struct HttpUploader::Impl {
 
   // Uploader thread: start what the ordering rules allow.
   void pump() {
+    // g_main_context_invoke runs the function in the caller's thread when no thread owns the
+    // context (before the uploader thread started, after it ended): never touch libsoup there.
+    if (std::this_thread::get_id() != thread_id) return;
     std::vector<Item*> to_start;
     {
       std::lock_guard<std::mutex> lock(queue_lock);
@@ -244,11 +248,14 @@ struct HttpUploader::Impl {
     pump();
   }
 
-  void thread_main() {
+  void thread_main(std::promise<void> started) {
+    thread_id = std::this_thread::get_id();
     g_main_context_push_thread_default(context);
     session = soup_session_new_with_options("timeout", config.timeout_s, "idle-timeout", 60u,
                                             "max-conns-per-host", std::max(2u, config.max_in_flight),
                                             "user-agent", "gst-live-server ", nullptr);
+    started.set_value();
+    pump();  // anything queued before the thread got here
     g_main_loop_run(loop);
     soup_session_abort(session);
     while (g_main_context_iteration(context, FALSE)) {
@@ -286,8 +293,11 @@ Result<void> HttpUploader::start() {
   impl_->context = g_main_context_new();
   impl_->loop = g_main_loop_new(impl_->context, FALSE);
   impl_->cancellable = g_cancellable_new();
+  std::promise<void> started;
+  auto started_future = started.get_future();
   impl_->running = true;
-  impl_->thread = std::thread(&Impl::thread_main, impl_.get());
+  impl_->thread = std::thread(&Impl::thread_main, impl_.get(), std::move(started));
+  started_future.wait();
   return {};
 }
 
