@@ -96,6 +96,33 @@ TEST(LowLatency, PartsPreloadHintServerControlRenditionReports) {
   EXPECT_EQ(p.segments[1].parts.size(), 4u);
   ASSERT_EQ(p.open_parts.size(), 2u);
   EXPECT_EQ(p.preload_hint->at("URI"), "seg2.2.m4s");
+  ASSERT_EQ(p.rendition_reports.size(), 1u);
+  const ParsedMediaPlaylist audio_parsed = parse_checked(audio.render());
+  for (const auto& problem : test::check_rendition_report(p.rendition_reports[0], audio_parsed))
+    ADD_FAILURE() << problem;
+  // The audio playlist reports on the video one just as well, also after the segment completes.
+  for (int k = 1; k < 4; ++k)
+    ASSERT_TRUE(audio.add_part(PartInfo{0.5, "a" + part_uri(2, k), k % 2 == 0, std::nullopt}).ok());
+  SegmentInfo a2;
+  a2.duration = 2.0;
+  a2.uri = "aseg2.m4s";
+  ASSERT_TRUE(audio.add_segment(a2).ok());
+  audio.set_rendition_reports({video.rendition_report("../video/playlist.m3u8")});
+  const ParsedMediaPlaylist audio_now = parse_checked(audio.render());
+  ASSERT_EQ(audio_now.rendition_reports.size(), 1u);
+  for (const auto& problem : test::check_rendition_report(audio_now.rendition_reports[0], p)) ADD_FAILURE() << problem;
+  test::AttributeList wrong;
+  wrong.values = {{"URI", "x"}, {"LAST-MSN", "2"}, {"LAST-PART", "2"}};
+  EXPECT_EQ(test::check_rendition_report(wrong, audio_now).size(), 1u);  // the checker can fail
+  const RenditionReport done = audio.rendition_report("x");
+  EXPECT_EQ(done.last_msn, 2u);
+  EXPECT_EQ(done.last_part, std::optional<uint32_t>(3));
+  for (const auto& problem : test::check_rendition_report(
+           test::parse_media_playlist("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-RENDITION-REPORT:URI=\"x\",LAST-MSN=2,"
+                                      "LAST-PART=3\n")
+               .playlist->rendition_reports.at(0),
+           audio_now))
+    ADD_FAILURE() << problem;
   EXPECT_EQ(video.next_msn(), 2u);
   EXPECT_EQ(video.next_part_index(), 2u);
 

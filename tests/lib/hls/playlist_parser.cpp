@@ -659,4 +659,27 @@ std::vector<std::string> check_update_rules(const ParsedMediaPlaylist& a, const 
   return v;
 }
 
+std::vector<std::string> check_rendition_report(const AttributeList& report, const ParsedMediaPlaylist& other) {
+  std::vector<std::string> v;
+  const uint64_t first = other.media_sequence + other.skipped_segments.value_or(0);
+  uint64_t last_msn;
+  std::optional<uint64_t> last_part;
+  if (!other.open_parts.empty()) {
+    last_msn = first + other.segments.size();
+    last_part = other.open_parts.size() - 1;
+  } else if (!other.segments.empty()) {
+    last_msn = first + other.segments.size() - 1;
+    if (!other.segments.back().parts.empty()) last_part = other.segments.back().parts.size() - 1;
+  } else {
+    return {"report on a playlist without segments or parts"};
+  }
+  if (report.integer("LAST-MSN") != last_msn)
+    v.push_back("LAST-MSN " + report.at("LAST-MSN") + ", playlist's last is " + std::to_string(last_msn));
+  if (report.has("LAST-PART") != last_part.has_value() ||
+      (last_part && report.integer("LAST-PART") != *last_part))
+    v.push_back("LAST-PART " + (report.has("LAST-PART") ? report.at("LAST-PART") : std::string("absent")) +
+                ", playlist's last is " + (last_part ? std::to_string(*last_part) : std::string("none")));
+  return v;
+}
+
 }  // namespace live::hls::test

@@ -99,4 +99,8 @@ std::vector<std::string> check_media_rules(const ParsedMediaPlaylist& p);
 // Rules between two successive versions of the same media playlist (earlier, later).
 std::vector<std::string> check_update_rules(const ParsedMediaPlaylist& earlier, const ParsedMediaPlaylist& later);
 
+// An EXT-X-RENDITION-REPORT against the playlist it reports on (rendered at the same moment):
+// LAST-MSN is the msn of its last (partial) segment, LAST-PART the index of its last part.
+std::vector<std::string> check_rendition_report(const AttributeList& report, const ParsedMediaPlaylist& other);
+
 }  // namespace live::hls::test
