@@ -13,6 +13,7 @@
 #include "fmp4_fixture.h"
 #include "ogg_packets.h"
 #include "hls/media_playlist.h"
+#include "hls/multivariant_playlist.h"
 #include "mp4/fmp4_writer.h"
 
 namespace live::mp4 {
@@ -374,6 +375,92 @@ TEST(Fmp4Playback, FfprobePlaysAnHlsPlaylistOfFmp4Segments) {
   }
   EXPECT_EQ(video, 75u);
   EXPECT_EQ(keyframes, 3u);
+  EXPECT_EQ(audio, 131u);
+}
+
+// A multivariant presentation as hlsadaptivesink lays it out: a video-only fMP4 variant written
+// as LL-HLS parts (each part its own file, the segment the concatenation of its parts) and an
+// audio rendition in its own group, tied together by MultivariantPlaylist. ffprobe's HLS demuxer
+// opens the multivariant playlist and finds every video frame and every audio frame.
+TEST(Fmp4Playback, FfprobePlaysMultivariantWithAudioRenditionAndParts) {
+  test::SourceStreams src;
+  ASSERT_TRUE(test::load_source(src));
+  TempDir dir;
+  ASSERT_EQ(run("mkdir -p '" + dir.path() + "/video' '" + dir.path() + "/audio'").status, 0);
+  auto video_writer = Fmp4Writer::create({src.video_track});
+  auto audio_writer = Fmp4Writer::create({src.audio_track});
+  ASSERT_TRUE(video_writer.ok() && audio_writer.ok());
+  write_file(dir.path() + "/video/init.mp4", video_writer->init_segment());
+  write_file(dir.path() + "/audio/init.mp4", audio_writer->init_segment());
+
+  hls::MediaPlaylistConfig vc;
+  vc.target_duration = 1;
+  vc.window_segments = 0;
+  vc.part_target = 0.2;
+  vc.map = hls::MapInfo{"init.mp4", std::nullopt};
+  hls::MediaPlaylist video_pl(vc);
+  hls::MediaPlaylistConfig ac = vc;
+  ac.part_target = 0;
+  hls::MediaPlaylist audio_pl(ac);
+
+  const auto keys = test::keyframe_indexes(src.video);
+  size_t a = 0;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const size_t begin = keys[k], end = k + 1 < keys.size() ? keys[k + 1] : src.video.size();
+    std::vector<uint8_t> segment;
+    for (size_t p = begin; p < end; p += 5) {  // 5 frames = 200 ms a part
+      const size_t p_end = std::min(end, p + 5);
+      const TrackRun run_part{1, std::span<const Sample>(src.video.data() + p, p_end - p)};
+      auto frag = video_writer->write_fragment({&run_part, 1}, p == begin);
+      ASSERT_TRUE(frag.ok());
+      const std::string part_name = "seg" + std::to_string(k) + ".part" + std::to_string((p - begin) / 5) + ".m4s";
+      write_file(dir.path() + "/video/" + part_name, *frag);
+      segment.insert(segment.end(), frag->begin(), frag->end());
+      ASSERT_TRUE(video_pl.add_part(hls::PartInfo{double(p_end - p) * 0.04, part_name, p == begin, std::nullopt}).ok());
+    }
+    const std::string name = "seg" + std::to_string(k) + ".m4s";
+    write_file(dir.path() + "/video/" + name, segment);
+    hls::SegmentInfo vs;
+    vs.uri = name;
+    vs.duration = double(end - begin) * 0.04;
+    ASSERT_TRUE(video_pl.add_segment(vs).ok());
+
+    const int64_t until = end < src.video.size() ? src.video[end].dts : INT64_MAX;
+    size_t a_end = a;
+    while (a_end < src.audio.size() && src.audio[a_end].dts * 90000 / 44100 < until) ++a_end;
+    const TrackRun audio_run{2, std::span<const Sample>(src.audio.data() + a, a_end - a)};
+    auto audio_frag = audio_writer->write_fragment({&audio_run, 1}, true);
+    ASSERT_TRUE(audio_frag.ok());
+    write_file(dir.path() + "/audio/" + name, *audio_frag);
+    hls::SegmentInfo as;
+    as.uri = name;
+    as.duration = double(a_end - a) * 1024 / 44100;
+    ASSERT_TRUE(audio_pl.add_segment(as).ok());
+    a = a_end;
+  }
+  video_pl.end();
+  audio_pl.end();
+  std::ofstream(dir.path() + "/video/index.m3u8") << video_pl.render();
+  std::ofstream(dir.path() + "/audio/index.m3u8") << audio_pl.render();
+  hls::MultivariantPlaylist master;
+  master.set_version(6);
+  master.add_audio(hls::AudioRendition{"aac", "English", "en", "audio/index.m3u8", true, true, 1});
+  master.add_variant(hls::VariantStream{"video/index.m3u8", 300'000, 250'000, "avc1.64000d,mp4a.40.2", 320, 180,
+                                        25.0, "aac"});
+  std::ofstream(dir.path() + "/master.m3u8") << master.render();
+
+  const CommandResult r = run("ffprobe -v error -allowed_extensions ALL -show_entries packet=codec_type -of csv=p=0 '" +
+                              dir.path() + "/master.m3u8' 2>&1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  size_t video = 0, audio = 0;
+  std::istringstream lines(r.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line == "video") ++video;
+    else if (line == "audio") ++audio;
+    else ADD_FAILURE() << "unexpected line: " << line;
+  }
+  EXPECT_EQ(video, 75u);
   EXPECT_EQ(audio, 131u);
 }
 
