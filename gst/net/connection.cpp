@@ -97,7 +97,26 @@ void Connection::on_tls_handshake_done(GObject* source, GAsyncResult* result, gp
   self->start_reading();
 }
 
+void Connection::pause_reading() {
+  if (reading_paused_) return;
+  reading_paused_ = true;
+  if (read_source_) {
+    g_source_destroy(read_source_);
+    g_source_unref(read_source_);
+    read_source_ = nullptr;
+  }
+}
+
+void Connection::resume_reading() {
+  if (!reading_paused_) return;
+  reading_paused_ = false;
+  last_received_at_ = g_get_monotonic_time();  // the pause was ours, not the peer's silence
+  if (reading_started_ && state_ != State::closed && !read_source_) start_reading();
+}
+
 void Connection::start_reading() {
+  reading_started_ = true;
+  if (reading_paused_) return;
   GInputStream* in = g_io_stream_get_input_stream(stream_);
   read_source_ = g_pollable_input_stream_create_source(G_POLLABLE_INPUT_STREAM(in), nullptr);
   g_source_set_callback(read_source_, G_SOURCE_FUNC(on_readable), this, nullptr);
@@ -116,7 +135,7 @@ void Connection::read_available() {
       G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream_));
   std::array<uint8_t, kReadChunkBytes> buffer;
   // A few reads per wakeup, then yield so one fast peer cannot starve the others.
-  for (int round = 0; round < 4 && is_open(); ++round) {
+  for (int round = 0; round < 4 && is_open() && !reading_paused_; ++round) {
     GError* error = nullptr;
     gssize n = g_pollable_input_stream_read_nonblocking(in, buffer.data(), buffer.size(),
                                                         cancellable_, &error);

@@ -45,6 +45,11 @@ class Connection {
   bool is_open() const { return state_ != State::closed; }
   bool is_lingering() const { return state_ == State::lingering; }
 
+  // Flow control towards the peer: stop / restart reading (and feeding the session).
+  void pause_reading();
+  void resume_reading();
+  bool reading_paused() const { return reading_paused_; }
+
   // Writes what the session has queued, as far as the socket takes it now.
   void flush();
   // Ends at once: sources removed, socket closed, owner told. Idempotent.
@@ -81,6 +86,8 @@ class Connection {
   GSource* write_source_ = nullptr;
   rtmp::ServerSession session_;
   State state_ = State::open;
+  bool reading_paused_ = false;
+  bool reading_started_ = false;
   std::string linger_reason_;
   int64_t accepted_at_ = 0;
   int64_t last_received_at_ = 0;

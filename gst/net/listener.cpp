@@ -228,11 +228,11 @@ void Listener::Impl::shutdown() {
     g_socket_close(socket, nullptr);
     g_object_unref(socket);
     socket = nullptr;
+    GST_INFO("stopped listening on %s:%u", config.address.c_str(), bound_port);
   }
   if (loop) g_main_loop_unref(loop), loop = nullptr;
   if (context) g_main_context_unref(context), context = nullptr;
   if (certificate) g_object_unref(certificate), certificate = nullptr;
-  if (bound_port) GST_INFO("stopped listening on %s:%u", config.address.c_str(), bound_port);
 }
 
 void Listener::Impl::run_sync(const std::function<void()>& work) {
@@ -307,7 +307,7 @@ void Listener::Impl::check_timeouts() {
                now - connection->accepted_at() > kHandshakeTimeoutSeconds * G_USEC_PER_SEC) {
       expired.emplace_back(id, "no publish/play within " +
                                    std::to_string(kHandshakeTimeoutSeconds) + " s");
-    } else if (now - connection->last_received_at() >
+    } else if (!connection->reading_paused() && now - connection->last_received_at() >
                kIdleConnectionTimeoutSeconds * G_USEC_PER_SEC) {
       expired.emplace_back(id, "nothing received for " +
                                    std::to_string(kIdleConnectionTimeoutSeconds) + " s");
@@ -347,7 +347,8 @@ void Listener::Impl::session_has_events(Connection& connection) {
         handle_play(connection, event);
         break;
       case rtmp::SessionEventKind::media:
-        if (connection.publish_mount) connection.publish_mount->media(std::move(event.message));
+        if (connection.publish_mount && !connection.publish_mount->media(std::move(event.message)))
+          connection.pause_reading();
         break;
       case rtmp::SessionEventKind::unpublished:
         end_publish(connection, "publisher unpublished");
@@ -531,6 +532,27 @@ void Listener::remove_publish_mount(PublishMount* mount) {
       return;
     }
   });
+}
+
+void Listener::resume_publisher(PublishMount* mount) {
+  struct Resume {
+    Impl* impl;
+    PublishMount* mount;
+  };
+  // Runs on the I/O thread; dropped unrun if the listener stops first (mounts are gone then).
+  g_main_context_invoke_full(
+      impl_->context, G_PRIORITY_DEFAULT,
+      [](gpointer data) -> gboolean {
+        auto* r = static_cast<Resume*>(data);
+        for (auto& entry : r->impl->publish_mounts) {
+          if (entry.mount != r->mount) continue;
+          if (Connection* publisher = r->impl->find_connection(entry.publisher))
+            publisher->resume_reading();
+        }
+        return G_SOURCE_REMOVE;
+      },
+      std::make_unique<Resume>(Resume{impl_.get(), mount}).release(),
+      [](gpointer data) { std::unique_ptr<Resume>(static_cast<Resume*>(data)); });
 }
 
 Result<void> Listener::add_play_mount(const std::string& application,

@@ -57,6 +57,10 @@ class Listener {
                                  PublishMount* mount);
   // Ends the mount's current publisher (onStatus to the client, then close) and unregisters.
   void remove_publish_mount(PublishMount* mount);
+  // Reading from the mount's publisher was paused (media() returned false): start again.
+  // Asynchronous, callable from any thread (e.g. the streaming thread).
+  void resume_publisher(PublishMount* mount);
+
   Result<void> add_play_mount(const std::string& application, const std::string& stream_key,
                               PlayMount* mount);
   void remove_play_mount(PlayMount* mount);

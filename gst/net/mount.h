@@ -30,8 +30,10 @@ class PublishMount {
   virtual bool allows_takeover() const = 0;
   // A publisher was accepted; media follows until publish_stopped.
   virtual void publish_started(const StreamRequest& request) = 0;
-  // One audio (8), video (9) or data (18) message of the current publisher.
-  virtual void media(rtmp::Message&& message) = 0;
+  // One audio (8), video (9) or data (18) message of the current publisher. Returns false when
+  // the mount wants no more for now: the listener stops reading that connection (TCP flow
+  // control pushes back to the publisher) until Listener::resume_publisher(mount).
+  virtual bool media(rtmp::Message&& message) = 0;
   // Raw bytes read from the current publisher's connection (for stats).
   virtual void bytes_received(uint64_t count) = 0;
   // The current publisher ended (unpublish, disconnect, error, takeover, shutdown).

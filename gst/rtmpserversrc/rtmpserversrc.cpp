@@ -35,8 +35,12 @@ constexpr guint kMinChunkSize = 128;
 constexpr guint kMaxChunkSize = 16 * 1024 * 1024;
 constexpr guint kDefaultIdleTimeout = 0;
 constexpr guint kDefaultMaxConnections = live::net::kDefaultMaxConnections;
-// Messages waiting for the streaming thread; above this the oldest are dropped (downstream
-// is not keeping up) and the next buffer is marked DISCONT.
+// Messages waiting for the streaming thread. Above the pause mark the publisher's connection
+// is not read any more (TCP pushes back to it) until the queue is below the resume mark. The
+// hard limit is a safety net only (one read burst cannot reach it): beyond it the oldest are
+// dropped and the next buffer is marked DISCONT.
+constexpr size_t kPauseReadingBytes = 8 * 1024 * 1024;
+constexpr size_t kResumeReadingBytes = 2 * 1024 * 1024;
 constexpr size_t kMaxQueuedBytes = 64 * 1024 * 1024;
 constexpr int64_t kBitrateWindowMicros = 5 * G_USEC_PER_SEC;
 
@@ -121,7 +125,7 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   bool authorize_publish(const net::StreamRequest& request) override;
   bool allows_takeover() const override;
   void publish_started(const net::StreamRequest& request) override;
-  void media(rtmp::Message&& message) override;
+  bool media(rtmp::Message&& message) override;
   void bytes_received(uint64_t count) override;
   void publish_stopped(const std::string& reason) override;
 
@@ -144,6 +148,8 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   bool publishing_ = false;
   bool ever_published_ = false;
   bool dropped_since_output_ = false;
+  bool reading_paused_ = false;  // media() asked the listener to stop reading
+  uint64_t pauses_ = 0;
   int64_t publish_ended_at_ = 0;  // monotonic us
   uint64_t publish_serial_ = 0;
   net::StreamRequest current_;  // the current or last publisher
@@ -192,7 +198,8 @@ bool RtmpServerSrcImpl::start() {
     publishing_ = ever_published_ = dropped_since_output_ = false;
     publish_serial_ = 0;
     current_ = {};
-    bytes_in_ = messages_ = publishes_ = dropped_messages_ = refused_ = 0;
+    bytes_in_ = messages_ = publishes_ = dropped_messages_ = refused_ = pauses_ = 0;
+    reading_paused_ = false;
     recent_bytes_.clear();
   }
   header_sent_ = false;
@@ -252,6 +259,7 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
   }
   QueuedTag tag;
   bool discont = false;
+  bool resume = false;
   {
     std::unique_lock lock(state_lock_);
     for (;;) {
@@ -274,7 +282,10 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
     queued_bytes_ -= tag.payload.size();
     discont = dropped_since_output_;
     dropped_since_output_ = false;
+    resume = reading_paused_ && queued_bytes_ < kResumeReadingBytes;
+    if (resume) reading_paused_ = false;
   }
+  if (resume && listener_) listener_->resume_publisher(this);
 
   if (tag.publish_serial != output_serial_) {
     // A new publisher (first one or a reconnect): start its timeline at the current running
@@ -373,6 +384,7 @@ void RtmpServerSrcImpl::publish_started(const net::StreamRequest& request) {
     std::lock_guard lock(state_lock_);
     publishing_ = true;
     ever_published_ = true;
+    reading_paused_ = false;  // a new connection reads until media() says otherwise
     ++publish_serial_;
     ++publishes_;
     current_ = request;
@@ -384,10 +396,10 @@ void RtmpServerSrcImpl::publish_started(const net::StreamRequest& request) {
   post_publish_message("rtmp-publish-start", request, nullptr);
 }
 
-void RtmpServerSrcImpl::media(rtmp::Message&& message) {
+bool RtmpServerSrcImpl::media(rtmp::Message&& message) {
   if (message.type != 8 && message.type != 9 && message.type != 18) {
     GST_LOG_OBJECT(element_, "ignoring message type %u", message.type);
-    return;
+    return true;
   }
   std::lock_guard lock(state_lock_);
   ++messages_;
@@ -403,6 +415,15 @@ void RtmpServerSrcImpl::media(rtmp::Message&& message) {
   queue_.push_back(QueuedTag{message.type, message.timestamp, publish_serial_,
                              std::move(message.payload)});
   state_cv_.notify_all();
+  if (queued_bytes_ >= kPauseReadingBytes) {
+    if (!reading_paused_) {
+      ++pauses_;
+      GST_DEBUG_OBJECT(element_, "%zu bytes queued: pausing the publisher", queued_bytes_);
+    }
+    reading_paused_ = true;
+    return false;
+  }
+  return true;
 }
 
 void RtmpServerSrcImpl::bytes_received(uint64_t count) {
@@ -452,7 +473,8 @@ GstStructure* RtmpServerSrcImpl::stats() {
       G_TYPE_UINT64, bitrate, "publishing", G_TYPE_BOOLEAN, publishing_, "publishes",
       G_TYPE_UINT64, publishes_, "reconnects", G_TYPE_UINT64,
       publishes_ > 0 ? publishes_ - 1 : 0, "refused", G_TYPE_UINT64, refused_,
-      "dropped-messages", G_TYPE_UINT64, dropped_messages_, "queued-bytes", G_TYPE_UINT64,
+      "dropped-messages", G_TYPE_UINT64, dropped_messages_, "flow-control-pauses",
+      G_TYPE_UINT64, pauses_, "queued-bytes", G_TYPE_UINT64,
       static_cast<guint64>(queued_bytes_), "connections", G_TYPE_UINT,
       listener_ ? listener_->connection_count() : 0u, nullptr);
 }
@@ -601,7 +623,7 @@ static void gst_rtmp_server_src_class_init(GstRtmpServerSrcClass* klass) {
       g_param_spec_boxed("stats", "Statistics",
                          "rtmp-server-src-stats: bytes-in, messages, publisher-address, bitrate "
                          "(bit/s over 5 s), publishing, publishes, reconnects, refused, "
-                         "dropped-messages, queued-bytes, connections",
+                         "dropped-messages, flow-control-pauses, queued-bytes, connections",
                          GST_TYPE_STRUCTURE,
                          static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 

@@ -21,6 +21,7 @@
 
 #include "flv/flv_tag.h"
 #include "rtmp/chunk_reader.h"
+#include "rtmp/chunk_writer.h"
 #include "rtmp/command.h"
 
 namespace {
@@ -746,6 +747,92 @@ TEST_F(RtmpServerSrcTest, StateChangesLeaveNoThreadsBehind) {
     ASSERT_EQ(gst_element_set_state(p.pipeline_, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   }
   EXPECT_EQ(io_thread_count(), 0u);
+}
+
+}  // namespace
+
+namespace {
+
+// Offset in a c2s capture just after the "publish" command, and the publish's stream id and
+// the client's chunk size there, so that synthetic media can follow.
+struct PublishPoint {
+  size_t offset = 0;
+  uint32_t stream_id = 0;
+  uint32_t chunk_size = 128;
+};
+
+PublishPoint find_publish(const Bytes& c2s) {
+  PublishPoint point;
+  live::rtmp::ChunkReader reader;
+  std::vector<live::rtmp::Message> messages;
+  for (size_t i = 1 + 1536 + 1536; i < c2s.size(); ++i) {
+    auto used = reader.feed(std::span<const uint8_t>(&c2s[i], 1), messages);
+    if (!used) break;
+    for (auto& m : messages) {
+      if (m.type == 1 && m.payload.size() >= 4)
+        reader.set_chunk_size(uint32_t(m.payload[0]) << 24 | m.payload[1] << 16 |
+                              m.payload[2] << 8 | m.payload[3]);
+      if (m.type != 20) continue;
+      auto command = live::rtmp::decode_command(m.payload);
+      if (command && command->name == "publish") {
+        point.offset = i + 1;
+        point.stream_id = m.stream_id;
+        point.chunk_size = reader.chunk_size();
+        return point;
+      }
+    }
+    messages.clear();
+  }
+  return point;
+}
+
+TEST_F(RtmpServerSrcTest, SlowDownstreamPausesThePublisherInsteadOfDropping) {
+  // appsink holds at most 2 buffers and is not pulled at first: the streaming thread blocks.
+  Pipeline p(src("name=src stream-key=capff") + " ! appsink name=sink0 sync=false max-buffers=2");
+  ASSERT_TRUE(play_ok(p.play()));
+  const PublishPoint publish = find_publish(capture);
+  ASSERT_GT(publish.offset, 0u);
+  Bytes stream(capture.begin(), capture.begin() + publish.offset);
+  live::rtmp::ChunkWriter writer;
+  writer.set_chunk_size_silently(publish.chunk_size);
+  constexpr size_t kMessages = 120, kSize = 100 * 1024;  // 12 MiB, above the 8 MiB pause mark
+  for (size_t n = 0; n < kMessages; ++n) {
+    Bytes payload(kSize, uint8_t(n));
+    payload[0] = n == 0 ? 0x17 : 0x27;  // AVC key / inter frame, NALU
+    payload[1] = 1;
+    payload[2] = payload[3] = payload[4] = 0;
+    payload[5] = uint8_t(n >> 8);
+    payload[6] = uint8_t(n);
+    writer.write(20, uint32_t(n * 40), 9, publish.stream_id, payload, stream);
+  }
+  Client client(port);
+  std::thread sender([&] { client.send(stream); });
+  ASSERT_TRUE(client.wait_status("NetStream.Publish.Start"));
+  std::this_thread::sleep_for(2000ms);
+  GstStructure* stats = nullptr;
+  g_object_get(p.get("src"), "stats", &stats, nullptr);
+  guint64 queued = 0, pauses = 0, dropped = 1;
+  gst_structure_get_uint64(stats, "queued-bytes", &queued);
+  gst_structure_get_uint64(stats, "flow-control-pauses", &pauses);
+  gst_structure_get_uint64(stats, "dropped-messages", &dropped);
+  gst_structure_free(stats);
+  EXPECT_GE(queued, 8u * 1024 * 1024);
+  EXPECT_LE(queued, 9u * 1024 * 1024);
+  EXPECT_GE(pauses, 1u);
+  // Now drain: every message arrives, in order, none dropped, no DISCONT.
+  auto out = p.pull("sink0", kMessages + 1);
+  sender.join();
+  ASSERT_EQ(out.size(), kMessages + 1);
+  for (size_t n = 0; n < kMessages; ++n) {
+    const Bytes& b = out[n + 1].bytes;
+    ASSERT_EQ(b.size(), 11 + kSize + 4);
+    EXPECT_EQ(size_t(b[11 + 5]) << 8 | b[11 + 6], n);
+    EXPECT_FALSE(out[n + 1].discont && n > 0);
+  }
+  g_object_get(p.get("src"), "stats", &stats, nullptr);
+  gst_structure_get_uint64(stats, "dropped-messages", &dropped);
+  gst_structure_free(stats);
+  EXPECT_EQ(dropped, 0u);
 }
 
 }  // namespace
