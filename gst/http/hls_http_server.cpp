@@ -514,6 +514,19 @@ struct HlsHttpServer::Impl {
 
   // ---- thread ----
 
+  // Our own listening socket: soup_server_listen() keeps GLib's backlog of 10, which makes
+  // a burst of viewers wait for SYN retransmissions.
+  bool listen_on(GSocketAddress* socket_address, GError** error) {
+    GSocket* socket = g_socket_new(g_socket_address_get_family(socket_address), G_SOCKET_TYPE_STREAM,
+                                   G_SOCKET_PROTOCOL_TCP, error);
+    if (socket == nullptr) return false;
+    g_socket_set_listen_backlog(socket, kListenBacklog);
+    const bool ok = g_socket_bind(socket, socket_address, TRUE, error) && g_socket_listen(socket, error) &&
+                    soup_server_listen_socket(server, socket, static_cast<SoupServerListenOptions>(0), error);
+    g_object_unref(socket);
+    return ok;
+  }
+
   void server_thread_main(std::string address, uint16_t port, std::promise<Result<uint16_t>> started) {
     server_thread_id = std::this_thread::get_id();
     g_main_context_push_thread_default(context);
@@ -525,7 +538,7 @@ struct HlsHttpServer::Impl {
     GSocketAddress* socket_address = g_inet_socket_address_new_from_string(address.c_str(), port);
     if (socket_address == nullptr) {
       started.set_value(make_error(Errc::malformed, "not an IP address: " + address));
-    } else if (!soup_server_listen(server, socket_address, static_cast<SoupServerListenOptions>(0), &error)) {
+    } else if (!listen_on(socket_address, &error)) {
       started.set_value(make_error(Errc::refused, std::string("cannot listen on ") + address + ":" +
                                                      std::to_string(port) + ": " + error->message));
       g_error_free(error);

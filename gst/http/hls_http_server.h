@@ -20,6 +20,7 @@ namespace live::http {
 // Limits on what HTTP clients control.
 inline constexpr uint32_t kDefaultMaxHeldRequests = 1000;   // blocking reloads held at once
 inline constexpr uint64_t kMaxRequestBodyBytes = 64 * 1024;  // we serve GET/HEAD/OPTIONS only
+inline constexpr int kListenBacklog = 1024;                 // pending TCP connections
 inline constexpr uint32_t kMaxExpectedFiles = 64;           // preload hints remembered
 inline constexpr uint32_t kMaxBlockingAdvanceSegments = 2;   // _HLS_msn > last + 2 -> 400
 inline constexpr uint32_t kMaxBlockingAdvanceParts = 3;      // Advance Part Limit, PART-TARGET >= 1 s

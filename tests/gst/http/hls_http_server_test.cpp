@@ -287,6 +287,66 @@ TEST_F(HlsHttpServerTest, PartPastTheEndOfACompleteSegmentWaitsForTheNextSegment
   EXPECT_EQ(two_ahead.result.get().first.status, 200);
 }
 
+TEST_F(HlsHttpServerTest, ManyHeldRequestsAreAnsweredTogether) {
+  constexpr int kClients = 300;  // each held without a thread of its own on the server
+  write_file_atomic(root / "index.m3u8", "old\n");
+  HlsHttpServerConfig config;
+  config.target_duration_ms = 5000;
+  start(config);
+  server->notify_playlist("index.m3u8", 20, 0);
+  std::vector<int> fds;
+  const std::string request = "GET /index.m3u8?_HLS_msn=20&_HLS_part=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  for (int i = 0; i < kClients; i++) {
+    int fd = connect_loopback(port);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+    fds.push_back(fd);
+  }
+  for (int i = 0; i < 300 && server->stats().blocking_held < kClients; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(server->stats().blocking_held, uint64_t(kClients));
+  write_file_atomic(root / "index.m3u8", "new\n");
+  const auto notified = Clock::now();
+  server->notify_playlist("index.m3u8", 20, 1);
+  // Read every response to the end (the server closes each connection).
+  std::vector<std::string> raw(kClients);
+  std::vector<bool> open(kClients, true);
+  int remaining = kClients;
+  char buffer[4096];
+  while (remaining > 0 && ms_since(notified) < 5000) {
+    std::vector<pollfd> polls;
+    std::vector<int> index;
+    for (int i = 0; i < kClients; i++)
+      if (open[i]) {
+        polls.push_back(pollfd{fds[i], POLLIN, 0});
+        index.push_back(i);
+      }
+    if (poll(polls.data(), polls.size(), 100) <= 0) continue;
+    for (size_t k = 0; k < polls.size(); k++) {
+      if (!(polls[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      const int i = index[k];
+      ssize_t n = recv(fds[i], buffer, sizeof buffer, 0);
+      if (n > 0) {
+        raw[i].append(buffer, size_t(n));
+      } else {
+        open[i] = false;
+        remaining--;
+      }
+    }
+  }
+  const double all_ms = ms_since(notified);
+  printf("%d held requests answered %.1f ms after notify_playlist\n", kClients, all_ms);
+  EXPECT_EQ(remaining, 0);
+  EXPECT_LT(all_ms, 2000);
+  for (int i = 0; i < kClients; i++) {
+    RawResponse r = parse_response(raw[i], false);
+    EXPECT_EQ(r.status, 200) << i;
+    EXPECT_EQ(r.body, "new\n") << i;
+    close(fds[i]);
+  }
+  EXPECT_EQ(server->stats().blocking_held, 0u);
+}
+
 TEST_F(HlsHttpServerTest, PreloadHintedFileIsHeldUntilWritten) {
   write_file(root / "v0/index.m3u8", "playlist\n");
   HlsHttpServerConfig config;
