@@ -137,7 +137,8 @@ class RtmpServerSrcImpl final : public net::PublishMount {
                             const std::string* reason);
 
   GstRtmpServerSrc* element_;
-  std::shared_ptr<net::Listener> listener_;  // set in start(), cleared in stop()
+  // Set in start(), cleared in stop(); under state_lock_ (stats read it from any thread).
+  std::shared_ptr<net::Listener> listener_;
 
   // --- under state_lock ---
   std::mutex state_lock_;
@@ -206,23 +207,33 @@ bool RtmpServerSrcImpl::start() {
   gst_clear_buffer(&pending_buffer_);
   output_serial_ = 0;
   last_output_ms_ = -1;
+  {
+    std::lock_guard lock(state_lock_);
+    listener_ = acquired.value();
+  }
   auto added = acquired.value()->add_publish_mount(s.application, s.stream_key, this);
   if (!added) {
     GST_ELEMENT_ERROR(element_, RESOURCE, BUSY, ("Stream already served"),
                       ("%s", added.error().describe().c_str()));
+    std::lock_guard lock(state_lock_);
+    listener_.reset();
     return false;
   }
-  listener_ = std::move(acquired.value());
   GST_INFO_OBJECT(element_, "serving application '%s' (%s) on %s:%u%s", s.application.c_str(),
                   s.stream_key.empty() ? "any stream key" : "one stream key", s.address.c_str(),
-                  listener_->port(), listener_->uses_tls() ? " with TLS" : "");
+                  acquired.value()->port(), acquired.value()->uses_tls() ? " with TLS" : "");
   return true;
 }
 
 void RtmpServerSrcImpl::stop() {
-  if (listener_) {
-    listener_->remove_publish_mount(this);  // waits: no callback runs after this
-    listener_.reset();                       // the last user closes the port and its thread
+  std::shared_ptr<net::Listener> listener;
+  {
+    std::lock_guard lock(state_lock_);
+    listener = std::move(listener_);
+  }
+  if (listener) {
+    listener->remove_publish_mount(this);  // waits: no callback runs after this
+    listener.reset();                       // the last user closes the port and its thread
   }
   gst_clear_buffer(&pending_buffer_);  // the streaming thread is stopped by now
   std::lock_guard lock(state_lock_);
@@ -259,7 +270,7 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
   }
   QueuedTag tag;
   bool discont = false;
-  bool resume = false;
+  std::shared_ptr<net::Listener> resume_via;
   {
     std::unique_lock lock(state_lock_);
     for (;;) {
@@ -282,10 +293,12 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
     queued_bytes_ -= tag.payload.size();
     discont = dropped_since_output_;
     dropped_since_output_ = false;
-    resume = reading_paused_ && queued_bytes_ < kResumeReadingBytes;
-    if (resume) reading_paused_ = false;
+    if (reading_paused_ && queued_bytes_ < kResumeReadingBytes) {
+      reading_paused_ = false;
+      resume_via = listener_;
+    }
   }
-  if (resume && listener_) listener_->resume_publisher(this);
+  if (resume_via) resume_via->resume_publisher(this);
 
   if (tag.publish_serial != output_serial_) {
     // A new publisher (first one or a reconnect): start its timeline at the current running
