@@ -57,6 +57,8 @@ constexpr size_t kMaxFrameBytes = 64 * 1024 * 1024;
 constexpr guint kMaxVideoPads = 16;
 constexpr guint kMaxAudioPads = 1;
 constexpr int64_t kDefaultAlignTolerance = 5 * GST_MSECOND;
+// "No decode time": DTS running times can be negative, so -1 cannot mean none.
+constexpr int64_t kNoTime = INT64_MIN;
 
 enum class Kind { h264, h265, aac };
 
@@ -122,6 +124,7 @@ struct Rendition {
   std::vector<uint8_t> seg_bytes;  // fMP4 fragments (parts) already written for segment k
   uint32_t parts_in_segment = 0;
   int64_t part_start = -1;
+  int64_t parts_end = -1;  // latest PTS + duration among frames already written as parts
   bool discont_next = false;
   bool cut_found = false;  // segment k's video is complete (its end is known)
   int64_t cut_end = -1;    // PTS where segment k ends (next segment's start), -1 at the end
@@ -200,6 +203,7 @@ struct Runtime {
   std::unique_ptr<http::HlsHttpServer> server;
   std::unique_ptr<http::HttpUploader> uploader;
   uint64_t upload_failures = 0;
+  std::string last_error;  // why the last write failed
 };
 
 struct Private {
@@ -474,6 +478,7 @@ static std::string rel_to_playlist(const Settings& cfg, const std::string& root_
 static void publish_file(Runtime& r, const std::string& rel, std::span<const uint8_t> bytes, http::UploadKind kind,
                          bool& ok) {
   if (!write_atomic(join(r.cfg.location, rel), bytes)) {
+    r.last_error = "cannot write " + rel + ": " + std::strerror(errno);
     ok = false;
     return;
   }
@@ -520,6 +525,7 @@ static void write_playlist(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
   }
   const std::string text = out.playlist->render();
   if (!write_atomic(join(r.cfg.location, out.playlist_path), text)) {
+    r.last_error = "cannot write " + out.playlist_path + ": " + std::strerror(errno);
     ok = false;
     return;
   }
@@ -546,13 +552,13 @@ static std::optional<hls::Key> segment_key(GstHlsAdaptiveSink* self, Runtime& r,
   if (index != r.key.index) {
     if (r.key.generated) {
       auto k = random_aes_key();
-      if (!k) { ok = false; return std::nullopt; }
+      if (!k) { r.last_error = k.error().describe(); ok = false; return std::nullopt; }
       r.key.key = *k;
     }
     const std::string name = "key" + std::to_string(index) + ".key";
     bool wrote = true;
     publish_file(r, name, r.key.key, http::UploadKind::segment, wrote);
-    if (!wrote) { ok = false; return std::nullopt; }
+    if (!wrote) { r.last_error = "cannot write " + name; ok = false; return std::nullopt; }
     r.key.index = index;
     if (!r.cfg.key_uri.empty()) {
       std::string uri = r.cfg.key_uri;
@@ -619,14 +625,14 @@ static bool ensure_mp4(Runtime& r, Rendition& out, const std::shared_ptr<const S
     tc.sample_rate = tc.timescale;
     tc.channels = uint16_t(c->channels ? c->channels : 2);
   } else {
-    if (!c->length_prefixed) { ok = false; return false; }
+    if (!c->length_prefixed) { r.last_error = "fMP4 needs stream-format avc/hvc1 (codec_data)"; ok = false; return false; }
     tc.codec = c->kind == Kind::h264 ? mp4::Codec::h264 : mp4::Codec::h265;
     tc.timescale = 90000;
     tc.width = uint32_t(c->width);
     tc.height = uint32_t(c->height);
   }
   auto w = mp4::Fmp4Writer::create({tc});
-  if (!w) { ok = false; return false; }
+  if (!w) { r.last_error = "fMP4 writer: " + w.error().describe(); ok = false; return false; }
   const bool first = !out.mp4;
   out.mp4.emplace(std::move(*w));
   out.mp4_config = c;
@@ -654,7 +660,7 @@ static Result<std::vector<uint8_t>> mp4_fragment(Rendition& out, const std::vect
     s.pts = to_ticks(f.pts, out.mp4_timescale);
     int64_t next_dts;
     if (i + 1 < frames.size()) next_dts = to_ticks(frames[i + 1].dts, out.mp4_timescale);
-    else if (end_dts >= 0) next_dts = to_ticks(end_dts, out.mp4_timescale);
+    else if (end_dts != kNoTime) next_dts = to_ticks(end_dts, out.mp4_timescale);
     else next_dts = to_ticks(f.dts + (f.duration > 0 ? f.duration : 0), out.mp4_timescale);
     s.duration = uint32_t(std::max<int64_t>(0, next_dts - s.dts));
     s.keyframe = f.keyframe;
@@ -668,7 +674,7 @@ static Result<std::vector<uint8_t>> mp4_fragment(Rendition& out, const std::vect
 static double frames_span(const std::vector<Frame>& frames, size_t begin, size_t end, int64_t end_dts) {
   if (begin >= end) return 0;
   int64_t stop = end < frames.size() ? frames[end].dts : end_dts;
-  if (stop < 0) stop = frames[end - 1].dts + std::max<int64_t>(0, frames[end - 1].duration);
+  if (stop == kNoTime) stop = frames[end - 1].dts + std::max<int64_t>(0, frames[end - 1].duration);
   return double(stop - frames[begin].dts) / kSecond;
 }
 
@@ -681,18 +687,24 @@ static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bo
   while (!out.seg_frames.empty() && ok) {
     // Pack frames while the part stays within part-duration.
     size_t n = 0;
+    bool full = false;  // the next frame would overflow the part
     const int64_t start = out.seg_frames.front().dts;
     while (n < out.seg_frames.size()) {
       const Frame& f = out.seg_frames[n];
-      const int64_t fend = n + 1 < out.seg_frames.size() ? out.seg_frames[n + 1].dts
-                                                          : (f.duration > 0 ? f.dts + f.duration : -1);
-      if (fend < 0 || fend - start > r.cfg.part_duration) break;
+      const bool last = n + 1 == out.seg_frames.size();
+      if (last && f.duration <= 0) break;  // end unknown until the next frame arrives
+      const int64_t fend = last ? f.dts + f.duration : out.seg_frames[n + 1].dts;  // (DTS may be < 0)
+      if (fend - start > r.cfg.part_duration) {
+        full = true;
+        break;
+      }
       n++;
     }
-    const bool full = n < out.seg_frames.size();  // the next frame would overflow the part
     if (!full && !flush) break;
-    if (n == 0) n = std::min<size_t>(1, out.seg_frames.size());
+    if (n == 0) n = 1;  // a frame longer than a part still goes out alone
     if (!full) n = out.seg_frames.size();
+    for (size_t j = 0; j < n; ++j)
+      out.parts_end = std::max(out.parts_end, out.seg_frames[j].pts + std::max<int64_t>(0, out.seg_frames[j].duration));
     std::vector<Frame> part(std::make_move_iterator(out.seg_frames.begin()),
                             std::make_move_iterator(out.seg_frames.begin() + long(n)));
     out.seg_frames.erase(out.seg_frames.begin(), out.seg_frames.begin() + long(n));
@@ -704,10 +716,10 @@ static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bo
       ss.discontinuity = out.discont_next;
       if (r.cfg.program_date_time && r.wall_anchor_ms)
         ss.program_date_time_ms = *r.wall_anchor_ms + (out.seg_start - r.wall_anchor_rt) / int64_t(GST_MSECOND);
-      if (!out.playlist->begin_segment(ss)) { ok = false; return; }
+      if (auto res = out.playlist->begin_segment(ss); !res) { r.last_error = res.error().describe(); ok = false; return; }
     }
     auto frag = mp4_fragment(out, part, 0, part.size(), next_dts, out.parts_in_segment == 0);
-    if (!frag) { ok = false; return; }
+    if (!frag) { r.last_error = "fMP4 part: " + frag.error().describe(); ok = false; return; }
     const uint64_t msn = out.playlist->next_msn();
     const std::string uri = "seg" + std::to_string(msn) + ".part" + std::to_string(out.parts_in_segment) + ".m4s";
     publish_file(r, out.prefix + uri, *frag, http::UploadKind::segment, ok);
@@ -717,7 +729,13 @@ static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bo
     pi.duration = frames_span(part, 0, part.size(), next_dts);
     pi.uri = uri;
     pi.independent = part.front().keyframe;
-    if (!out.playlist->add_part(pi)) { ok = false; return; }
+    if (auto res = out.playlist->add_part(pi); !res) {
+      r.last_error = out.name + " add_part (" + std::to_string(part.size()) + " frames, dts " +
+                     std::to_string(part.front().dts) + ".." + std::to_string(next_dts) +
+                     "): " + res.error().describe();
+      ok = false;
+      return;
+    }
     out.parts_in_segment++;
     r.parts_written++;
     out.playlist->set_preload_hint(hls::PreloadHint{
@@ -729,26 +747,28 @@ static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bo
 }
 
 // Completes segment k of a rendition: frames of the segment are out.seg_frames (+ parts already
-// written), audio (TS variants) is passed in. end_pts: start of the next segment, or -1 at the end.
+// written), audio (TS variants) is passed in. end_pts: start of the next segment, or -1 at the end;
+// end_dts: decode time of the next segment's first frame, or kNoTime.
 static void finish_segment(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, std::vector<Frame>& audio,
-                           int64_t end_pts, Outbox& box, bool& ok) {
+                           int64_t end_pts, int64_t end_dts, Outbox& box, bool& ok) {
   const bool fmp4 = r.cfg.format == GST_HLS_SEGMENT_FORMAT_FMP4;
   const uint64_t msn = out.playlist->next_msn();
   const int64_t start = out.seg_start;
   // Duration: up to the next segment start, or to the end of the last frame.
   int64_t end = end_pts;
   if (end < 0) {
+    end = out.parts_end;
     for (auto& f : out.seg_frames) end = std::max(end, f.pts + std::max<int64_t>(0, f.duration));
     if (end < 0) end = start;
   }
   std::vector<uint8_t> bytes;
   if (fmp4) {
-    write_parts(self, r, out, true, end_pts, box, ok);
+    write_parts(self, r, out, true, end_dts, box, ok);
     if (!ok) return;
     if (!out.seg_frames.empty()) {
       if (!ensure_mp4(r, out, out.seg_frames.front().config, ok)) return;
-      auto frag = mp4_fragment(out, out.seg_frames, 0, out.seg_frames.size(), end_pts, true);
-      if (!frag) { GST_ERROR_OBJECT(self, "fMP4: %s", frag.error().describe().c_str()); ok = false; return; }
+      auto frag = mp4_fragment(out, out.seg_frames, 0, out.seg_frames.size(), end_dts, true);
+      if (!frag) { r.last_error = "fMP4 segment: " + frag.error().describe(); ok = false; return; }
       out.seg_bytes.insert(out.seg_bytes.end(), frag->begin(), frag->end());
     }
     bytes = std::move(out.seg_bytes);
@@ -776,6 +796,7 @@ static void finish_segment(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
   out.seg_frames.clear();
   out.seg_bytes.clear();
   out.parts_in_segment = 0;
+  out.parts_end = -1;
 
   hls::SegmentInfo si;
   si.duration = double(end - start) / kSecond;
@@ -788,13 +809,13 @@ static void finish_segment(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
     if (!ok) return;
     if (si.key) {
       auto enc = aes128_cbc_encrypt(bytes, r.key.key, *si.key->iv);
-      if (!enc) { ok = false; return; }
+      if (!enc) { r.last_error = enc.error().describe(); ok = false; return; }
       bytes = std::move(*enc);
     }
   }
   publish_file(r, out.prefix + si.uri, bytes, http::UploadKind::segment, ok);
   if (!ok) return;
-  if (!out.playlist->add_segment(si)) { ok = false; return; }
+  if (auto res = out.playlist->add_segment(si); !res) { r.last_error = "add_segment: " + res.error().describe(); ok = false; return; }
   out.playlist->set_preload_hint(std::nullopt);
   if (r.cfg.low_latency && fmp4)
     out.playlist->set_preload_hint(
@@ -856,7 +877,7 @@ static void write_master(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, bool
   }
   std::string text = m.render();
   if (text == r.master_text) return;
-  if (!write_atomic(join(r.cfg.location, r.cfg.master_name), text)) { ok = false; return; }
+  if (!write_atomic(join(r.cfg.location, r.cfg.master_name), text)) { r.last_error = "cannot write " + r.cfg.master_name; ok = false; return; }
   if (r.uploader)
     r.uploader->put_bytes(r.cfg.master_name, std::vector<uint8_t>(text.begin(), text.end()), http::UploadKind::playlist);
   r.master_text = std::move(text);
@@ -939,7 +960,7 @@ static bool advance_video(GstHlsAdaptiveSink* self, Runtime& r, VideoTrack& t, O
       out.cut_found = true;
       out.cut_end = -1;
     }
-    if (!out.cut_found) write_parts(self, r, out, false, -1, box, ok);
+    if (!out.cut_found) write_parts(self, r, out, false, kNoTime, box, ok);
   }
   if (!out.cut_found) return progress;
   // Video of segment k complete; TS variants also need its audio.
@@ -959,7 +980,9 @@ static bool advance_video(GstHlsAdaptiveSink* self, Runtime& r, VideoTrack& t, O
     return progress;
   }
   // Across a discontinuity the segment ends with its last frame, not at the next start.
-  finish_segment(self, r, out, audio, out.cut_discont ? -1 : out.cut_end, box, ok);
+  const bool continues = !out.cut_discont && out.cut_end >= 0 && !t.pending.empty();
+  finish_segment(self, r, out, audio, continues ? out.cut_end : -1, continues ? t.pending.front().dts : kNoTime, box,
+                 ok);
   out.cut_discont = false;
   if (!t.pending.empty()) {
     if (t.pending.front().discont) {
@@ -1000,7 +1023,7 @@ static bool advance_audio(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, boo
   }
   const bool complete = (next_known && (!a.pending.empty() || a.eos)) || (a.eos && ref && ref->eos && !next_known);
   if (!complete) {
-    write_parts(self, r, out, false, -1, box, ok);
+    write_parts(self, r, out, false, kNoTime, box, ok);
     return progress;
   }
   if (!next_known) {  // the end: everything left
@@ -1016,7 +1039,8 @@ static bool advance_audio(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, boo
     return true;
   }
   std::vector<Frame> none;
-  finish_segment(self, r, out, none, a.pending.empty() ? -1 : a.pending.front().pts, box, ok);
+  finish_segment(self, r, out, none, a.pending.empty() ? -1 : a.pending.front().pts,
+                 a.pending.empty() ? kNoTime : a.pending.front().dts, box, ok);
   if (!next_known) out.finished = true;
   return true;
 }
@@ -1054,7 +1078,8 @@ static void process(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box) {
   }
   if (!ok) {
     r.failed = true;
-    GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("Could not write HLS output in %s", r.cfg.location.c_str()), (nullptr));
+    GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("Could not write HLS output in %s", r.cfg.location.c_str()),
+                      ("%s", r.last_error.c_str()));
     return;
   }
   // TS: audio frames every variant has written can go.
@@ -1135,6 +1160,13 @@ static GstFlowReturn sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) 
     f.pts = int64_t(rt_pts);
     f.dts = f.pts - (int64_t(pts) - int64_t(dts));
     f.duration = GST_BUFFER_DURATION_IS_VALID(buf) ? int64_t(GST_BUFFER_DURATION(buf)) : -1;
+    if (f.duration < 0) {  // parsers do not always say: 1024 samples per AAC frame, 1/fps
+      const StreamConfig* c = t ? t->config.get() : a->config.get();
+      if (c->kind == Kind::aac && c->aac.sample_rate)
+        f.duration = int64_t(gst_util_uint64_scale(1024, GST_SECOND, c->aac.sample_rate));
+      else if (c->kind != Kind::aac && c->fps_n > 0)
+        f.duration = int64_t(gst_util_uint64_scale(GST_SECOND, c->fps_d, c->fps_n));
+    }
     f.discont = GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DISCONT);
     if (gst_buffer_get_size(buf) > kMaxFrameBytes) {
       GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Frame larger than %zu bytes", kMaxFrameBytes), (nullptr));

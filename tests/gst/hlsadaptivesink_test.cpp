@@ -766,6 +766,46 @@ TEST(HlsAdaptiveSink, H265InMpegTsAndFmp4) {
   }
 }
 
+// A real publisher's stream (tests/data/captures/source.flv: H.264 with B-frames, so decode
+// times start below zero, + AAC) as fMP4 LL-HLS: parts stay within PART-TARGET, every video frame
+// arrives; of 131 AAC frames the one before the first keyframe (PTS 0.08 s) is dropped.
+TEST(HlsAdaptiveSink, RealFlvWithBFramesAsLowLatencyFmp4) {
+  const char* data = g_getenv("LIVE_TEST_DATA");
+  ASSERT_NE(data, nullptr);
+  TempDir out;
+  RunResult r;
+  run_pipeline("hlsadaptivesink name=hls segment-format=fmp4 low-latency=true playlist-length=0 location=" +
+                   out.path.string() + " filesrc location=" + std::string(data) +
+                   "/captures/source.flv ! flvdemux name=d d.video ! queue ! h264parse ! hls.video_0"
+                   " d.audio ! queue ! aacparse ! hls.audio_0",
+               r);
+  ASSERT_TRUE(r.eos) << r.error;
+  for (std::string name : {"180p", "audio"}) {
+    auto p = load_media(out.path / name / "index.m3u8");
+    ASSERT_TRUE(p.part_target.has_value());
+    EXPECT_NEAR(*p.part_target, 0.333, 1e-9) << name;
+    ASSERT_EQ(p.segments.size(), 2u) << name;  // 3.08 s: 2 s + the rest
+    for (auto& seg : p.segments) {
+      ASSERT_FALSE(seg.parts.empty());
+      double total = 0;
+      for (auto& part : seg.parts) {
+        EXPECT_LE(part.duration, 0.333 + 1e-9) << name << " " << part.uri;
+        EXPECT_GT(part.duration, 0) << name << " " << part.uri;
+        total += part.duration;
+      }
+      EXPECT_NEAR(total, seg.duration, 0.001) << name << " " << seg.uri;
+    }
+  }
+  const std::string counts = run({"ffprobe", "-v", "error", "-count_frames", "-show_entries",
+                                  "stream=codec_name,nb_read_frames", "-of", "csv=p=0",
+                                  (out.path / "180p/index.m3u8").string()});
+  EXPECT_NE(counts.find("h264,75"), std::string::npos) << counts;  // every frame of the capture
+  const std::string audio = run({"ffprobe", "-v", "error", "-count_frames", "-show_entries",
+                                 "stream=codec_name,nb_read_frames", "-of", "csv=p=0",
+                                 (out.path / "audio/index.m3u8").string()});
+  EXPECT_NE(audio.find("aac,130"), std::string::npos) << audio;
+}
+
 int main(int argc, char** argv) {
   gst_init(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
