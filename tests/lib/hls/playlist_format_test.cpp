@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <clocale>
-
 #include "hls/segment_cutter.h"
 
 namespace live::hls {
@@ -20,17 +18,6 @@ TEST(PlaylistFormat, Decimals) {
   EXPECT_EQ(format_decimal(-1.0, 3), "0.000");
   EXPECT_EQ(format_decimal(0.1, 3), "0.100");
   EXPECT_EQ(format_decimal(10.04, 5), "10.04000");
-}
-
-TEST(PlaylistFormat, DecimalsIgnoreTheLocale) {
-  // A comma decimal separator from the application's locale must not leak into playlists.
-  const char* old = std::setlocale(LC_NUMERIC, nullptr);
-  const std::string saved = old ? old : "C";
-  if (std::setlocale(LC_NUMERIC, "de_DE.UTF-8") || std::setlocale(LC_NUMERIC, "fr_FR.UTF-8")) {
-    EXPECT_EQ(format_decimal(1.5, 3), "1.500");
-  }
-  std::setlocale(LC_NUMERIC, saved.c_str());
-  EXPECT_EQ(format_decimal(1.5, 3), "1.500");
 }
 
 TEST(PlaylistFormat, DateTime) {
