@@ -10,7 +10,9 @@
 // it no longer lists) happen after it. A newer PUT of a playlist that is still waiting in the
 // queue replaces the waiting one.
 //
-// All public methods are thread-safe. The callback runs on the uploader thread.
+// All public methods are thread-safe. The failure callback runs on the uploader thread, except
+// for refusals (queue full, unreadable file: inside put_*/remove) and for items left at stop()
+// (inside stop()): so it must not take a lock the caller of those methods may hold.
 #pragma once
 
 #include <cstdint>
