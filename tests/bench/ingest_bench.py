@@ -7,7 +7,7 @@ children, from /proc) over a measurement window and the bytes the publishers wro
 CPU seconds per Gbit. Servers:
   nginx   Debian's nginx with libnginx-mod-rtmp, one worker, `live on`, own config in a temp dir
   ours    one gst-launch-1.0 with N rtmpserversrc elements on one port (keys s0..sN-1), each
-          `! fakesink` (or `! rtmpchunkdemux ! fakesink` with --ours-demux)
+          `! fakesink` (or `! rtmpchunkdemux` and `queue ! fakesink` per pad with --ours-demux)
 Runs alternate (nginx, ours, ours, nginx, ...) for --rounds rounds; medians are reported.
 
 The publishers are one Python asyncio process (this one) doing real RTMP publish sessions
@@ -430,11 +430,15 @@ rtmp {{
             parts = []
             for i in range(streams):
                 src = f"rtmpserversrc address=127.0.0.1 port={port} application=live stream-key=s{i}"
+                # async=false: the mounts are independent live branches; with async sinks one
+                # mount without a publisher keeps every other mount's sink waiting in preroll.
                 if ours_demux:
-                    parts.append(f"{src} ! rtmpchunkdemux name=d{i} d{i}.video_0 ! fakesink sync=false "
-                                 f"d{i}.audio_0 ! fakesink sync=false")
+                    # A queue per demuxed branch, as in any demuxer pipeline: without it the first
+                    # sink's preroll blocks the demuxer's thread and the other sink never prerolls.
+                    parts.append(f"{src} ! rtmpchunkdemux name=d{i} d{i}.video_0 ! queue ! fakesink sync=false async=false "
+                                 f"d{i}.audio_0 ! queue ! fakesink sync=false async=false")
                 else:
-                    parts.append(f"{src} ! fakesink sync=false")
+                    parts.append(f"{src} ! fakesink sync=false async=false")
             argv = ["gst-launch-1.0", "-q"] + shlex.split(" ".join(parts))
         self.argv = argv
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -494,7 +498,7 @@ def main():
     ap.add_argument("--warmup", type=float, default=4.0, help="seconds after the publishers start, not measured")
     ap.add_argument("--window", type=float, default=20.0, help="measured seconds per run")
     ap.add_argument("--servers", default="nginx,ours", help="comma list of nginx,ours")
-    ap.add_argument("--ours-demux", action="store_true", help="ours: rtmpserversrc ! rtmpchunkdemux ! fakesink")
+    ap.add_argument("--ours-demux", action="store_true", help="ours: rtmpserversrc ! rtmpchunkdemux, queue ! fakesink per pad")
     ap.add_argument("--media", default=None, help="FLV file to publish (default: made by ffmpeg, ~2.5 Mbit/s)")
     ap.add_argument("--json", default=None, help="also write every run's figures here")
     args = ap.parse_args()
