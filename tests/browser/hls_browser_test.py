@@ -202,7 +202,7 @@ def start_chromium(url, profile_dir):
         sys.exit('FAIL: chromium not found (Debian package chromium)')
     flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
              '--disable-background-networking', '--disable-component-update', '--disable-sync',
-             '--disable-extensions', '--mute-audio', '--autoplay-policy=no-user-gesture-required',
+             '--disable-extensions', '--disable-dev-shm-usage', '--mute-audio', '--autoplay-policy=no-user-gesture-required',
              f'--user-data-dir={profile_dir}', '--remote-debugging-port=0', url]
     log('chromium', url)
     return subprocess.Popen([chromium] + flags, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

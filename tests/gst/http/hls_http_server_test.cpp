@@ -5,6 +5,7 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
 #include <thread>
 
@@ -122,6 +123,35 @@ TEST_F(HlsHttpServerTest, RefusesEverythingOutsideRoot) {
   }
   EXPECT_EQ(http_request(port, "GET", "/ok.m3u8").status, 200);
   EXPECT_EQ(http_request(port, "GET", "/").status, 404);  // no index page configured
+}
+
+TEST_F(HlsHttpServerTest, FileReplacedByRenameIsNeverServedTorn) {
+  // The sink replaces playlists with rename(); every answer must be one whole version.
+  auto version = [](int v) { return std::string(50000 + v % 7 * 1000, static_cast<char>('A' + v % 26)); };
+  write_file_atomic(root / "index.m3u8", version(0));
+  start();
+  std::atomic<bool> stop_writer{false};
+  std::atomic<int> versions_written{0};
+  std::thread writer([&] {
+    for (int v = 1; !stop_writer; v++) {
+      write_file_atomic(root / "index.m3u8", version(v));
+      versions_written = v;
+    }
+  });
+  int checked = 0;
+  const auto t0 = Clock::now();
+  while ((checked < 200 || versions_written < 50) && ms_since(t0) < 10000) {
+    RawResponse r = http_request(port, "GET", "/index.m3u8");
+    ASSERT_EQ(r.status, 200);
+    ASSERT_GE(r.body.size(), 50000u);
+    ASSERT_EQ(r.body, std::string(r.body.size(), r.body[0])) << "torn response";
+    ASSERT_EQ(r.header("content-length"), std::to_string(r.body.size()));
+    checked++;
+  }
+  stop_writer = true;
+  writer.join();
+  printf("%d responses whole while %d versions were renamed in\n", checked, versions_written.load());
+  EXPECT_GE(versions_written.load(), 50);
 }
 
 TEST_F(HlsHttpServerTest, CorsPreflightAndMethods) {
