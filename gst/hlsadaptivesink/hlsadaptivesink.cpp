@@ -8,8 +8,9 @@
 // known which segment they belong to, so pads may run at different speeds (no blocking).
 // Audio frames belong to segment k when B[k] <= PTS < B[k+1].
 //
-// Locks: `state_lock` (runtime state, file writes) is taken first; GST_OBJECT_LOCK (settings)
-// only briefly under it. Messages and upstream events are sent after state_lock is released.
+// Locks: `state_lock` (runtime state, file writes) is taken first; GST_OBJECT_LOCK (settings,
+// pad properties) only briefly under it. Element messages and upstream events are sent after
+// state_lock is released; errors are posted under it (the lock is recursive for sync handlers).
 #include "hlsadaptivesink.h"
 
 #include <gst/video/video.h>
@@ -107,7 +108,8 @@ struct Settings {
 // One output rendition: a variant (video [+ muxed audio in TS]) or the fMP4 audio rendition.
 struct Rendition {
   std::string name;
-  std::string prefix;         // relative path prefix of its files: "720p/" or "720p_" (flat)
+  std::string dir;         // directory of its files relative to location: "720p/" ("" when flat)
+  std::string uri_prefix;  // prefix of its file names in playlists: "" ("720p_" when flat)
   std::string playlist_path;  // relative to location
   std::unique_ptr<hls::MediaPlaylist> playlist;
   std::optional<mp4::Fmp4Writer> mp4;
@@ -207,7 +209,8 @@ struct Runtime {
 };
 
 struct Private {
-  std::mutex state_lock;
+  // Recursive: errors are posted with it held, and a synchronous bus handler may read `stats`.
+  std::recursive_mutex state_lock;
   Settings settings;  // GST_OBJECT_LOCK
   Runtime rt;         // state_lock
   guint next_video = 0, next_audio = 0;
@@ -489,7 +492,7 @@ static void publish_file(Runtime& r, const std::string& rel, std::span<const uin
 static void retire_files(Runtime& r, Rendition& out) {
   for (auto& uri : out.playlist->take_removed_uris()) {
     const bool whole = uri.find(".part") == std::string::npos;
-    out.retired.emplace_back(out.prefix + uri, whole);
+    out.retired.emplace_back(out.dir + uri, whole);
   }
   auto whole_count = [&] {
     return size_t(std::count_if(out.retired.begin(), out.retired.end(), [](auto& e) { return e.second; }));
@@ -557,7 +560,8 @@ static std::optional<hls::Key> segment_key(GstHlsAdaptiveSink* self, Runtime& r,
     }
     const std::string name = "key" + std::to_string(index) + ".key";
     bool wrote = true;
-    publish_file(r, name, r.key.key, http::UploadKind::segment, wrote);
+    // A key the application gave, served from its own key-uri, stays out of the public directory.
+    if (r.key.generated || r.cfg.key_uri.empty()) publish_file(r, name, r.key.key, http::UploadKind::segment, wrote);
     if (!wrote) { r.last_error = "cannot write " + name; ok = false; return std::nullopt; }
     r.key.index = index;
     if (!r.cfg.key_uri.empty()) {
@@ -581,13 +585,14 @@ static std::optional<hls::Key> segment_key(GstHlsAdaptiveSink* self, Runtime& r,
 
 static void setup_rendition(Runtime& r, Rendition& out, const std::string& name) {
   out.name = name;
-  out.prefix = r.cfg.flat ? name + "_" : name + "/";
-  out.playlist_path = out.prefix + r.cfg.playlist_name;
+  out.dir = r.cfg.flat ? "" : name + "/";
+  out.uri_prefix = r.cfg.flat ? name + "_" : "";
+  out.playlist_path = out.dir + out.uri_prefix + r.cfg.playlist_name;
   hls::MediaPlaylistConfig pc;
   pc.target_duration = uint32_t(std::max<int64_t>(1, (r.cfg.target_duration + kSecond / 2) / kSecond));
   pc.window_segments = r.cfg.playlist_length;
   if (r.cfg.low_latency) pc.part_target = double(r.cfg.part_duration) / kSecond;
-  if (r.cfg.format == GST_HLS_SEGMENT_FORMAT_FMP4) pc.map = hls::MapInfo{"init.mp4", std::nullopt};
+  if (r.cfg.format == GST_HLS_SEGMENT_FORMAT_FMP4) pc.map = hls::MapInfo{out.uri_prefix + "init.mp4", std::nullopt};
   out.playlist = std::make_unique<hls::MediaPlaylist>(pc);
 }
 
@@ -637,15 +642,15 @@ static bool ensure_mp4(Runtime& r, Rendition& out, const std::shared_ptr<const S
   out.mp4.emplace(std::move(*w));
   out.mp4_config = c;
   out.mp4_timescale = tc.timescale;
-  std::string init_name = "init.mp4";
+  std::string init_name = out.uri_prefix + "init.mp4";
   if (!first) {
     out.init_generation++;
-    init_name = "init" + std::to_string(out.init_generation) + ".mp4";
+    init_name = out.uri_prefix + "init" + std::to_string(out.init_generation) + ".mp4";
     out.playlist->set_map(hls::MapInfo{init_name, std::nullopt});
     out.discont_next = true;
   }
   const auto bytes = out.mp4->init_segment();
-  publish_file(r, out.prefix + init_name, bytes, http::UploadKind::segment, ok);
+  publish_file(r, out.dir + init_name, bytes, http::UploadKind::segment, ok);
   return ok;
 }
 
@@ -721,8 +726,8 @@ static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bo
     auto frag = mp4_fragment(out, part, 0, part.size(), next_dts, out.parts_in_segment == 0);
     if (!frag) { r.last_error = "fMP4 part: " + frag.error().describe(); ok = false; return; }
     const uint64_t msn = out.playlist->next_msn();
-    const std::string uri = "seg" + std::to_string(msn) + ".part" + std::to_string(out.parts_in_segment) + ".m4s";
-    publish_file(r, out.prefix + uri, *frag, http::UploadKind::segment, ok);
+    const std::string uri = out.uri_prefix + "seg" + std::to_string(msn) + ".part" + std::to_string(out.parts_in_segment) + ".m4s";
+    publish_file(r, out.dir + uri, *frag, http::UploadKind::segment, ok);
     if (!ok) return;
     out.seg_bytes.insert(out.seg_bytes.end(), frag->begin(), frag->end());
     hls::PartInfo pi;
@@ -739,7 +744,8 @@ static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bo
     out.parts_in_segment++;
     r.parts_written++;
     out.playlist->set_preload_hint(hls::PreloadHint{
-        "seg" + std::to_string(msn) + ".part" + std::to_string(out.parts_in_segment) + ".m4s", std::nullopt,
+        out.uri_prefix + "seg" + std::to_string(msn) + ".part" + std::to_string(out.parts_in_segment) + ".m4s",
+        std::nullopt,
         std::nullopt});
     wrote = true;
   }
@@ -800,7 +806,7 @@ static void finish_segment(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
 
   hls::SegmentInfo si;
   si.duration = double(end - start) / kSecond;
-  si.uri = "seg" + std::to_string(msn) + (fmp4 ? ".m4s" : ".ts");
+  si.uri = out.uri_prefix + "seg" + std::to_string(msn) + (fmp4 ? ".m4s" : ".ts");
   si.discontinuity = discont;
   if (r.cfg.program_date_time && r.wall_anchor_ms)
     si.program_date_time_ms = *r.wall_anchor_ms + (start - r.wall_anchor_rt) / int64_t(GST_MSECOND);
@@ -813,13 +819,13 @@ static void finish_segment(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
       bytes = std::move(*enc);
     }
   }
-  publish_file(r, out.prefix + si.uri, bytes, http::UploadKind::segment, ok);
+  publish_file(r, out.dir + si.uri, bytes, http::UploadKind::segment, ok);
   if (!ok) return;
   if (auto res = out.playlist->add_segment(si); !res) { r.last_error = "add_segment: " + res.error().describe(); ok = false; return; }
   out.playlist->set_preload_hint(std::nullopt);
   if (r.cfg.low_latency && fmp4)
     out.playlist->set_preload_hint(
-        hls::PreloadHint{"seg" + std::to_string(msn + 1) + ".part0.m4s", std::nullopt, std::nullopt});
+        hls::PreloadHint{out.uri_prefix + "seg" + std::to_string(msn + 1) + ".part0.m4s", std::nullopt, std::nullopt});
   r.segments_written++;
   out.segments++;
   out.total_bytes += bytes.size();
@@ -830,7 +836,7 @@ static void finish_segment(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
                        gst_structure_new("hls-segment-added", "variant", G_TYPE_STRING, out.name.c_str(), "sequence",
                                          G_TYPE_UINT64, guint64(msn), "duration", G_TYPE_UINT64,
                                          guint64(end - start), "location", G_TYPE_STRING,
-                                         join(r.cfg.location, out.prefix + si.uri).c_str(), "start-pts",
+                                         join(r.cfg.location, out.dir + si.uri).c_str(), "start-pts",
                                          G_TYPE_UINT64, guint64(start), nullptr));
   out.seg_index++;
 }

@@ -806,6 +806,47 @@ TEST(HlsAdaptiveSink, RealFlvWithBFramesAsLowLatencyFmp4) {
   EXPECT_NE(audio.find("aac,130"), std::string::npos) << audio;
 }
 
+// A key from encryption-key-file, served from the application's own key-uri, and the flat
+// layout: the key never lands in the output directory, IV = sequence number, and the
+// segments decrypt with that key (openssl) into playable TS.
+TEST(HlsAdaptiveSink, KeyFileWithExternalUriAndFlatLayout) {
+  TempDir out;
+  const std::string key_hex = "00112233445566778899aabbccddeeff";
+  std::vector<uint8_t> key;
+  for (size_t i = 0; i < 32; i += 2) key.push_back(uint8_t(std::stoi(key_hex.substr(i, 2), nullptr, 16)));
+  std::ofstream(out.path / "k.bin", std::ios::binary).write(reinterpret_cast<const char*>(key.data()), 16);
+  RunResult r;
+  run_pipeline("hlsadaptivesink name=hls flat=true playlist-length=0 encryption-key-file=" +
+                   (out.path / "k.bin").string() +
+                   " encryption-key-uri=https://keys.example/live/k%u.key location=" + (out.path / "hls").string() +
+                   kVideoSource + encoders({{320, 180}}, 400) + kAudioSource,
+               r);
+  ASSERT_TRUE(r.eos) << r.error;
+  auto master = load_master(out.path / "hls/master.m3u8");
+  ASSERT_EQ(master.variants.size(), 1u);
+  EXPECT_EQ(master.variants[0].uri, "180p_index.m3u8");
+  auto p = load_media(out.path / "hls/180p_index.m3u8");
+  ASSERT_EQ(p.segments.size(), 10u);
+  for (size_t s = 0; s < p.segments.size(); ++s) {
+    const auto& seg = p.segments[s];
+    EXPECT_EQ(seg.uri, "180p_seg" + std::to_string(s) + ".ts");
+    ASSERT_TRUE(seg.effective_key.has_value());
+    EXPECT_EQ(seg.effective_key->at("URI"), "https://keys.example/live/k0.key");
+    char iv[40];
+    std::snprintf(iv, sizeof iv, "%032zx", s);
+    EXPECT_EQ(seg.effective_key->at("IV"), std::string("0x") + iv);
+    const fs::path plain = out.path / "plain.ts";
+    run({"openssl", "enc", "-d", "-aes-128-cbc", "-K", key_hex, "-iv", iv, "-in",
+         (out.path / "hls" / seg.uri).string(), "-out", plain.string()});
+    auto frames = probe_video_frames(plain.string());
+    ASSERT_EQ(frames.size(), 60u) << seg.uri;
+    EXPECT_TRUE(frames[0].key);
+  }
+  for (auto& e : fs::directory_iterator(out.path / "hls"))
+    EXPECT_NE(e.path().extension(), ".key") << e.path();
+  EXPECT_FALSE(fs::exists(out.path / "hls/180p"));  // flat: no directories
+}
+
 int main(int argc, char** argv) {
   gst_init(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
