@@ -394,6 +394,39 @@ TEST_F(RtmpChunkDemux, RtmpChunksOfFlvmuxPublishersGiveTheSourceFrames) {
   }
 }
 
+TEST_F(RtmpChunkDemux, EnhancedAvc1GivesTheSameStreamsAsLegacy) {
+  // source.flv's video rewritten by hand: as E-RTMP 'avc1' (SequenceStart / CodedFrames with
+  // SI24 composition time / CodedFramesX when it is 0 / SequenceEnd), and as E-RTMP v2
+  // multitrack OneTrack with track id 0. Both must demux exactly like the legacy file.
+  auto tags = parse_flv(read_data("captures/source.flv"));
+  for (bool multitrack : {false, true}) {
+    SCOPED_TRACE(multitrack ? "multitrack" : "single track");
+    std::vector<Tag> ex;
+    for (auto t : tags) {
+      if (t.type == 9) {
+        const auto& p = t.payload;
+        uint8_t frame_type = p[0] >> 4, avc_type = p[1];
+        int32_t cts = si24(&p[2]);
+        uint8_t packet_type = avc_type == 1 && cts == 0 ? 3 : avc_type;
+        Bytes out;
+        if (multitrack) {
+          out = {uint8_t(0x80 | (frame_type << 4) | 6), uint8_t((0 << 4) | packet_type), 'a', 'v', 'c', '1', 0};
+        } else {
+          out = {uint8_t(0x80 | (frame_type << 4) | packet_type), 'a', 'v', 'c', '1'};
+        }
+        if (packet_type == 1) out.insert(out.end(), p.begin() + 2, p.begin() + 5);
+        out.insert(out.end(), p.begin() + 5, p.end());
+        t.payload = out;
+      }
+      ex.push_back(t);
+    }
+    DemuxRun run("video/x-flv");
+    run.push_in_pieces(write_flv(ex), 4096);
+    run.eos();
+    expect_source_flv_output(run);
+  }
+}
+
 TEST_F(RtmpChunkDemux, EnhancedRtmpHevc) {
   Bytes file = read_data("flv/hevc.flv");
   Bytes config;
