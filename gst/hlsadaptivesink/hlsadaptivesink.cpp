@@ -58,6 +58,7 @@ constexpr size_t kMaxFrameBytes = 64 * 1024 * 1024;
 constexpr guint kMaxVideoPads = 16;
 constexpr guint kMaxAudioPads = 1;
 constexpr int64_t kDefaultAlignTolerance = 5 * GST_MSECOND;
+constexpr int64_t kMaxAudioLag = 5 * kSecond;  // TS segments stop waiting for audio this far behind
 // "No decode time": DTS running times can be negative, so -1 cannot mean none.
 constexpr int64_t kNoTime = INT64_MIN;
 
@@ -206,6 +207,7 @@ struct Runtime {
   std::unique_ptr<http::HttpUploader> uploader;
   uint64_t upload_failures = 0;
   std::string last_error;  // why the last write failed
+  uint64_t audio_lag_events = 0;  // TS segments written without waiting for late audio
 };
 
 struct Private {
@@ -898,10 +900,17 @@ static void write_master(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, bool
 
 static VideoTrack* reference(Runtime& r) { return r.videos.empty() ? nullptr : r.videos.front().get(); }
 
-static bool audio_ready_until(Runtime& r, int64_t limit) {
+// TS: may segment k be muxed now? Its audio must have arrived, unless the audio is so far behind
+// the video (stalled, or never started) that waiting longer would stall the stream itself.
+static bool audio_ready_until(Runtime& r, int64_t limit, int64_t video_progress) {
   if (!r.audio) return true;
   if (r.audio->eos) return true;
-  return limit >= 0 && r.audio->max_pts >= limit;
+  if (limit >= 0 && r.audio->max_pts >= limit) return true;
+  if (video_progress > std::max(limit, r.audio->max_pts) + kMaxAudioLag) {
+    r.audio_lag_events++;
+    return true;
+  }
+  return false;
 }
 
 // Moves what is known of segment k of one variant out of its pending queue; writes the segment
@@ -975,7 +984,7 @@ static bool advance_video(GstHlsAdaptiveSink* self, Runtime& r, VideoTrack& t, O
   const bool fmp4 = r.cfg.format == GST_HLS_SEGMENT_FORMAT_FMP4;
   std::vector<Frame> audio;
   if (!fmp4 && r.audio) {
-    if (!audio_ready_until(r, audio_end)) return progress;
+    if (!audio_ready_until(r, audio_end, t.max_pts)) return progress;
     const int64_t lo = k == 0 ? INT64_MIN : r.boundaries[k];
     for (auto& a : r.audio->frames)
       if (a.pts >= lo && (audio_end < 0 || a.pts < audio_end)) audio.push_back(a);
@@ -1466,6 +1475,8 @@ static bool start(GstHlsAdaptiveSink* self) {
   r.files_deleted = r.bytes_written = r.segments_written = r.parts_written = 0;
   r.failed = false;
   r.upload_failures = 0;
+  r.audio_lag_events = 0;
+  r.last_error.clear();
   if (!r.cfg.upload_location.empty()) {
     http::HttpUploaderConfig uc;
     uc.base_url = r.cfg.upload_location;
@@ -1549,7 +1560,7 @@ static GstStructure* make_stats(GstHlsAdaptiveSink* self) {
       G_TYPE_UINT64, guint64(r.bytes_written), "files-deleted", G_TYPE_UINT64, guint64(r.files_deleted),
       "boundaries", G_TYPE_UINT64, guint64(r.boundaries.size()), "key-unit-requests", G_TYPE_UINT64,
       guint64(r.requests_sent), "reference-follows-requests", G_TYPE_BOOLEAN, gboolean(r.ref_follows_requests),
-      "dropped-frames", G_TYPE_UINT64, guint64(dropped), "misaligned-cuts", G_TYPE_UINT64,
+      "audio-lag-segments", G_TYPE_UINT64, guint64(r.audio_lag_events), "dropped-frames", G_TYPE_UINT64, guint64(dropped), "misaligned-cuts", G_TYPE_UINT64,
       guint64(misaligned), "http-port", G_TYPE_UINT, guint(r.server ? r.server->port() : 0), nullptr);
   if (r.uploader) {
     auto us = r.uploader->stats();

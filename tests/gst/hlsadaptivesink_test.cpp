@@ -847,6 +847,38 @@ TEST(HlsAdaptiveSink, KeyFileWithExternalUriAndFlatLayout) {
   EXPECT_FALSE(fs::exists(out.path / "hls/180p"));  // flat: no directories
 }
 
+// An audio pad that never delivers (a stalled source) does not hold MPEG-TS segments back for
+// more than 5 s of video; the playlist ends once the audio pad finally ends too.
+TEST(HlsAdaptiveSink, StalledAudioDoesNotStallTsSegments) {
+  TempDir out;
+  RunResult r;
+  std::thread ender;
+  run_pipeline("hlsadaptivesink name=hls playlist-length=0 location=" + out.path.string() + kVideoSource +
+                   encoders({{320, 180}}, 400) +
+                   " appsrc name=mute format=time caps=\"audio/mpeg,mpegversion=4,stream-format=raw,"
+                   "codec_data=(buffer)1210,rate=44100,channels=2\" ! hls.audio_0",
+               r, 60, [&](GstElement* pipeline) {
+                 GstElement* src = gst_bin_get_by_name(GST_BIN(pipeline), "mute");
+                 ender = std::thread([src] {
+                   g_usleep(4 * G_USEC_PER_SEC);  // long after the 20 s of video went through
+                   GstFlowReturn ret;
+                   g_signal_emit_by_name(src, "end-of-stream", &ret);
+                   gst_object_unref(src);
+                 });
+               });
+  ender.join();
+  ASSERT_TRUE(r.eos) << r.error;
+  auto p = load_media(out.path / "180p/index.m3u8");
+  ASSERT_EQ(p.segments.size(), 10u);
+  EXPECT_TRUE(p.endlist);
+  ASSERT_NE(r.stats, nullptr);
+  guint64 lagged = 0;
+  gst_structure_get_uint64(r.stats, "audio-lag-segments", &lagged);
+  // Segment k waits until the video is 5 s past its end: segments 0..6 (ends 2..14 s, video 20 s).
+  EXPECT_GE(lagged, 7u);
+  EXPECT_EQ(count_decoded_frames({(out.path / "180p/index.m3u8").string()}), 600);
+}
+
 int main(int argc, char** argv) {
   gst_init(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
