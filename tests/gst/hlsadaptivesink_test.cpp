@@ -296,7 +296,9 @@ TEST(HlsAdaptiveSink, MpegTsThreeVariantsAlignedOnForcedKeyUnits) {
   for (size_t s = 0; s < first_frames[0].size(); ++s) {
     EXPECT_NEAR(first_frames[1][s].pts, first_frames[0][s].pts, kFrame);
     EXPECT_NEAR(first_frames[2][s].pts, first_frames[0][s].pts, kFrame);
-    if (s > 0) EXPECT_NEAR(first_frames[0][s].pts - first_frames[0][s - 1].pts, 2.0, 0.001);
+    if (s > 0) {
+      EXPECT_NEAR(first_frames[0][s].pts - first_frames[0][s - 1].pts, 2.0, 0.001);
+    }
   }
   // ffprobe opens the multivariant playlist: three programs, each video + audio.
   const std::string streams =
@@ -345,7 +347,9 @@ TEST(HlsAdaptiveSink, Fmp4LowLatencyPartsAndAudioRendition) {
     ASSERT_EQ(p.segments.size(), 10u) << name;
     ASSERT_TRUE(p.segments[0].effective_map.has_value());
     EXPECT_EQ(p.segments[0].effective_map->at("URI"), "init.mp4");
-    if (name != "audio") EXPECT_EQ(p.rendition_reports.size(), 2u);
+    if (name != "audio") {
+      EXPECT_EQ(p.rendition_reports.size(), 2u);
+    }
     const std::string init = read_file(dir / "init.mp4");
     ASSERT_GT(init.size(), 100u);
     for (size_t s = 0; s < p.segments.size(); ++s) {
@@ -362,7 +366,9 @@ TEST(HlsAdaptiveSink, Fmp4LowLatencyPartsAndAudioRendition) {
         }
         EXPECT_EQ(joined, bytes) << name << " " << seg.uri;
         EXPECT_NEAR(total, seg.duration, 0.001);
-        if (name != "audio") EXPECT_TRUE(seg.parts[0].independent);
+        if (name != "audio") {
+          EXPECT_TRUE(seg.parts[0].independent);
+        }
       }
       if (name == "audio") continue;
       EXPECT_NEAR(seg.duration, 2.0, 0.001);
@@ -551,7 +557,9 @@ TEST(HlsAdaptiveSink, LiveLowLatencyServedWithBlockingReload) {
     auto p = load_media(out.path / name / "index.m3u8");
     ASSERT_EQ(p.segments.size(), 6u) << name;
     for (size_t s = 0; s < 6; ++s) {
-      if (name != "audio") EXPECT_NEAR(p.segments[s].duration, 1.0, 0.001) << name << " " << s;
+      if (name != "audio") {
+        EXPECT_NEAR(p.segments[s].duration, 1.0, 0.001) << name << " " << s;
+      }
       EXPECT_TRUE(p.segments[s].program_date_time.has_value());
     }
   }
