@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <deque>
 #include <list>
+#include <memory>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -144,6 +145,35 @@ struct HlsHttpServer::Impl {
   GMainContext* context = nullptr;
   GMainLoop* loop = nullptr;
   SoupServer* server = nullptr;
+  GSocketService* service = nullptr;
+  // Open connections by remote "address:port" (libsoup gives no GSocket for connections handed
+  // over as streams). Shared with each connection's weak-ref callback, which may outlive us.
+  struct ConnectionTable {
+    std::mutex lock;
+    std::map<std::string, GSocket*> sockets;  // not owned: an entry goes with its connection
+    std::atomic<uint32_t> count{0};
+  };
+  struct ConnectionEntry {
+    std::shared_ptr<ConnectionTable> table;
+    std::string key;
+  };
+  std::shared_ptr<ConnectionTable> connections = std::make_shared<ConnectionTable>();
+
+  static std::string address_key(GSocketAddress* address) {
+    if (address == nullptr || !G_IS_INET_SOCKET_ADDRESS(address)) return {};
+    auto* inet = G_INET_SOCKET_ADDRESS(address);
+    char* ip = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
+    std::string key = std::string(ip) + ":" + std::to_string(g_inet_socket_address_get_port(inet));
+    g_free(ip);
+    return key;
+  }
+
+  GSocket* socket_of(SoupServerMessage* msg) {
+    const std::string key = address_key(soup_server_message_get_remote_address(msg));
+    std::lock_guard<std::mutex> lock(connections->lock);
+    auto it = connections->sockets.find(key);
+    return it == connections->sockets.end() ? nullptr : it->second;
+  }
   std::thread thread;
   std::thread::id server_thread_id;
   std::list<std::unique_ptr<HeldRequest>> held;
@@ -165,7 +195,7 @@ struct HlsHttpServer::Impl {
 
   struct Counters {
     std::atomic<uint64_t> requests{0}, ok{0}, client_errors{0}, server_errors{0}, bytes{0},
-        blocking{0}, timeouts{0}, refused{0}, held_now{0};
+        blocking{0}, timeouts{0}, refused{0}, held_now{0}, connections_refused{0};
   } counters;
 
   // ---- responses ----
@@ -434,7 +464,7 @@ struct HlsHttpServer::Impl {
     g_source_set_callback(request->timeout, on_held_timeout, request.get(), nullptr);
     g_source_attach(request->timeout, context);
     // libsoup does not read a paused connection, so watch it ourselves: EOF means the client left.
-    GSocket* socket = soup_server_message_get_socket(msg);
+    GSocket* socket = socket_of(msg);
     if (socket != nullptr) {
       request->watch = g_socket_create_source(socket, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR), nullptr);
       g_source_set_callback(request->watch, G_SOURCE_FUNC(on_held_socket_event), request.get(), nullptr);
@@ -514,17 +544,64 @@ struct HlsHttpServer::Impl {
 
   // ---- thread ----
 
-  // Our own listening socket: soup_server_listen() keeps GLib's backlog of 10, which makes
-  // a burst of viewers wait for SYN retransmissions.
+  // Our own listening socket and accept loop: soup_server_listen() keeps GLib's backlog of 10
+  // (a burst of viewers would wait for SYN retransmissions) and has no connection limit or
+  // idle timeout. Accepted connections are handed to libsoup.
   bool listen_on(GSocketAddress* socket_address, GError** error) {
     GSocket* socket = g_socket_new(g_socket_address_get_family(socket_address), G_SOCKET_TYPE_STREAM,
                                    G_SOCKET_PROTOCOL_TCP, error);
     if (socket == nullptr) return false;
     g_socket_set_listen_backlog(socket, kListenBacklog);
-    const bool ok = g_socket_bind(socket, socket_address, TRUE, error) && g_socket_listen(socket, error) &&
-                    soup_server_listen_socket(server, socket, static_cast<SoupServerListenOptions>(0), error);
+    bool ok = g_socket_bind(socket, socket_address, TRUE, error) && g_socket_listen(socket, error);
+    if (ok) {
+      GSocketAddress* local = g_socket_get_local_address(socket, nullptr);
+      if (local != nullptr) {
+        bound_port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
+        g_object_unref(local);
+      }
+      service = g_socket_service_new();  // accepts on this thread's (pushed) context
+      g_signal_connect(service, "incoming", G_CALLBACK(on_incoming), this);
+      ok = g_socket_listener_add_socket(G_SOCKET_LISTENER(service), socket, nullptr, error);
+      if (ok) g_socket_service_start(service);
+    }
     g_object_unref(socket);
     return ok;
+  }
+
+  static void on_connection_gone(gpointer data, GObject*) {
+    std::unique_ptr<ConnectionEntry> entry(static_cast<ConnectionEntry*>(data));
+    std::lock_guard<std::mutex> lock(entry->table->lock);
+    entry->table->sockets.erase(entry->key);
+    entry->table->count--;
+  }
+
+  static gboolean on_incoming(GSocketService*, GSocketConnection* connection, GObject*, gpointer data) {
+    auto* impl = static_cast<Impl*>(data);
+    if (impl->connections->count >= impl->config.max_connections) {
+      impl->counters.connections_refused++;
+      g_io_stream_close(G_IO_STREAM(connection), nullptr, nullptr);
+      return TRUE;
+    }
+    // No progress for this long on a connection (idle keep-alive, slow or stalled client): closed.
+    GSocket* socket = g_socket_connection_get_socket(connection);
+    g_socket_set_timeout(socket, impl->config.idle_timeout_s);
+    GSocketAddress* local = g_socket_connection_get_local_address(connection, nullptr);
+    GSocketAddress* remote = g_socket_connection_get_remote_address(connection, nullptr);
+    auto entry = std::make_unique<ConnectionEntry>(ConnectionEntry{impl->connections, address_key(remote)});
+    {
+      std::lock_guard<std::mutex> lock(impl->connections->lock);
+      impl->connections->sockets[entry->key] = socket;
+      impl->connections->count++;
+    }
+    g_object_weak_ref(G_OBJECT(connection), on_connection_gone, entry.release());
+    GError* error = nullptr;
+    if (!soup_server_accept_iostream(impl->server, G_IO_STREAM(connection), local, remote, &error)) {
+      GST_DEBUG("libsoup refused a connection: %s", error->message);
+      g_error_free(error);
+    }
+    if (local) g_object_unref(local);
+    if (remote) g_object_unref(remote);
+    return TRUE;
   }
 
   void server_thread_main(std::string address, uint16_t port, std::promise<Result<uint16_t>> started) {
@@ -543,11 +620,7 @@ struct HlsHttpServer::Impl {
                                                      std::to_string(port) + ": " + error->message));
       g_error_free(error);
     } else {
-      uint16_t bound = 0;
-      GSList* uris = soup_server_get_uris(server);
-      if (uris != nullptr) bound = static_cast<uint16_t>(g_uri_get_port(static_cast<GUri*>(uris->data)));
-      g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
-      bound_port = bound;
+      const uint16_t bound = bound_port;
       started.set_value(bound);
       GST_INFO("serving %s on %s:%u", config.root_dir.c_str(), address.c_str(), bound);
       g_main_loop_run(loop);
@@ -561,6 +634,12 @@ struct HlsHttpServer::Impl {
       while (g_main_context_iteration(context, FALSE)) {
       }
       soup_server_disconnect(server);
+    }
+    if (service != nullptr) {
+      g_socket_service_stop(service);
+      g_socket_listener_close(G_SOCKET_LISTENER(service));
+      g_object_unref(service);
+      service = nullptr;
     }
     if (socket_address != nullptr) g_object_unref(socket_address);
     g_object_unref(server);
@@ -679,6 +758,8 @@ HlsHttpServerStats HlsHttpServer::stats() const {
   s.blocking_timeouts = c.timeouts;
   s.blocking_refused = c.refused;
   s.blocking_held = c.held_now;
+  s.connections = impl_->connections->count;
+  s.connections_refused = c.connections_refused;
   return s;
 }
 

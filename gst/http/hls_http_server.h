@@ -21,6 +21,8 @@ namespace live::http {
 inline constexpr uint32_t kDefaultMaxHeldRequests = 1000;   // blocking reloads held at once
 inline constexpr uint64_t kMaxRequestBodyBytes = 64 * 1024;  // we serve GET/HEAD/OPTIONS only
 inline constexpr int kListenBacklog = 1024;                 // pending TCP connections
+inline constexpr uint32_t kDefaultMaxConnections = 4096;     // open connections, then closed at once
+inline constexpr uint32_t kDefaultIdleTimeoutS = 60;         // no progress on a connection: closed
 inline constexpr uint32_t kMaxExpectedFiles = 64;           // preload hints remembered
 inline constexpr uint32_t kMaxBlockingAdvanceSegments = 2;   // _HLS_msn > last + 2 -> 400
 inline constexpr uint32_t kMaxBlockingAdvanceParts = 3;      // Advance Part Limit, PART-TARGET >= 1 s
@@ -29,6 +31,8 @@ struct HlsHttpServerConfig {
   std::string root_dir;            // files served: only regular files under this directory
   std::string index_file;          // served at "/" when non-empty (e.g. examples/web/player.html)
   uint32_t max_held_requests = kDefaultMaxHeldRequests;
+  uint32_t max_connections = kDefaultMaxConnections;
+  uint32_t idle_timeout_s = kDefaultIdleTimeoutS;  // keep it above 3 x target duration
   // Held blocking reloads time out after 3 x target duration with 503 (LL-HLS spec). Update it
   // with set_target_duration_ms() when the sink knows its target duration.
   int64_t target_duration_ms = 6000;
@@ -45,6 +49,8 @@ struct HlsHttpServerStats {
   uint64_t blocking_held = 0;      // currently held
   uint64_t blocking_timeouts = 0;  // answered 503 after 3 x target duration
   uint64_t blocking_refused = 0;   // over max_held_requests (503) or too far ahead (400)
+  uint64_t connections = 0;        // open now
+  uint64_t connections_refused = 0;  // closed at accept: over max_connections
 };
 
 class HlsHttpServer {

@@ -440,6 +440,45 @@ TEST_F(HlsHttpServerTest, HeldRequestLimitAndStopAndClientGone) {
   EXPECT_EQ(http_request(port, "GET", "/index.m3u8").status, 0);  // listener closed
 }
 
+// Reads until the server closes the connection; returns how long that took (ms), or -1.
+double wait_closed(int fd, int timeout_ms) {
+  const auto t0 = Clock::now();
+  char buffer[1024];
+  while (ms_since(t0) < timeout_ms) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 50) > 0 && recv(fd, buffer, sizeof buffer, 0) <= 0) return ms_since(t0);
+  }
+  return -1;
+}
+
+TEST_F(HlsHttpServerTest, ConnectionLimitAndIdleTimeout) {
+  write_file(root / "index.m3u8", "#EXTM3U\n");
+  HlsHttpServerConfig config;
+  config.max_connections = 3;
+  config.idle_timeout_s = 1;
+  start(config);
+  std::vector<int> idle;
+  for (int i = 0; i < 3; i++) idle.push_back(connect_loopback(port));
+  for (int i = 0; i < 100 && server->stats().connections < 3; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(server->stats().connections, 3u);
+  // The fourth is closed at once, without an answer.
+  int extra = connect_loopback(port);
+  ASSERT_GE(extra, 0);
+  const double refused_after = wait_closed(extra, 500);
+  EXPECT_GE(refused_after, 0);
+  EXPECT_LT(refused_after, 400);
+  close(extra);
+  EXPECT_EQ(server->stats().connections_refused, 1u);
+  // The idle ones are closed after idle_timeout_s; then the server takes new clients again.
+  const double idle_closed_after = wait_closed(idle[0], 3000);
+  printf("idle connection closed after %.0f ms (idle timeout 1 s)\n", idle_closed_after);
+  EXPECT_GE(idle_closed_after, 700);
+  for (int fd : idle) close(fd);
+  for (int i = 0; i < 200 && server->stats().connections > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(server->stats().connections, 0u);
+  EXPECT_EQ(http_request(port, "GET", "/index.m3u8").status, 200);
+}
+
 TEST_F(HlsHttpServerTest, ForgetPlaylistReleasesHeldRequests) {
   write_file(root / "index.m3u8", "final\n");
   start();
