@@ -25,6 +25,12 @@ constexpr uint8_t peer_bandwidth_dynamic = 2;
 // Message streams one connection may create; real clients create one or two.
 constexpr uint32_t max_message_streams = 16;
 
+// A stream id sent as an AMF number; NaN, infinities and out-of-range values name no stream.
+uint32_t stream_id_from(double v) {
+  if (!(v >= 0 && v <= 4294967295.0)) return 0;
+  return uint32_t(v);
+}
+
 std::pair<std::string, std::string> split_query(const std::string& s) {
   const auto q = s.find('?');
   if (q == std::string::npos) return {s, {}};
@@ -329,7 +335,7 @@ struct ServerSession::Impl {
     if (c.name == "play") return on_play(m, c);
     if (c.name == "deleteStream") {
       uint32_t id = m.stream_id;
-      if (!c.arguments.empty() && c.arguments[0].type == AmfType::number) id = uint32_t(c.arguments[0].number);
+      if (!c.arguments.empty() && c.arguments[0].type == AmfType::number) id = stream_id_from(c.arguments[0].number);
       if (active_stream_id != 0 && id == active_stream_id) {
         end_publish();
         role = Role::none;

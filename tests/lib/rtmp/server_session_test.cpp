@@ -1,6 +1,7 @@
 // ServerSession driven by real publishers' bytes; its replies parsed back as a client would.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 #include <tuple>
 
@@ -548,4 +549,22 @@ TEST(ServerSession, RefusalAnswersTransactionWithError) {
   EXPECT_EQ(status->arguments[0].string_property("level"), "error");
   EXPECT_EQ(count_kind(run.events, SessionEventKind::media), 0u);
   EXPECT_EQ(session.media_dropped(), 1u);
+}
+
+// Found by fuzzing: deleteStream with a stream id of Infinity converted a double out of range.
+TEST(ServerSession, DeleteStreamWithNonFiniteIds) {
+  for (double id : {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                    std::numeric_limits<double>::quiet_NaN(), -1.0, 1e300, 4294967296.0}) {
+    ScriptedClient client;
+    client.connect();
+    client.command(0, "createStream", 2, AmfValue::make_null());
+    client.command(1, "publish", 0, AmfValue::make_null(), {AmfValue::make_string("s")});
+    client.command(0, "deleteStream", 0, AmfValue::make_null(), {AmfValue::make_number(id)});
+    client.raw(6, 9, 1, {0x17, 1, 0, 0, 0}, 40);
+    ServerSession session;
+    auto run = drive(session, client.bytes, client.bytes.size());
+    ASSERT_TRUE(run.result.ok());
+    EXPECT_EQ(count_kind(run.events, SessionEventKind::closed), 0u) << id;
+    EXPECT_EQ(count_kind(run.events, SessionEventKind::media), 1u) << "stream 1 still publishing after deleting " << id;
+  }
 }
