@@ -58,6 +58,9 @@ struct HttpUploader::Impl {
   std::list<std::unique_ptr<Item>> items;  // under queue_lock; finished items are removed
   uint64_t next_id = 1;                    // under queue_lock
   uint32_t in_flight = 0;                  // under queue_lock
+  uint64_t queued_bytes = 0;               // under queue_lock
+
+  static uint64_t size_of(const Item& item) { return item.body ? g_bytes_get_size(item.body) : 0; }
 
   GMainContext* context = nullptr;
   GMainLoop* loop = nullptr;
@@ -95,14 +98,16 @@ struct HttpUploader::Impl {
           for (auto it = items.begin(); it != items.end(); ++it) {
             if (!(*it)->started && (*it)->kind == UploadKind::playlist && (*it)->relative_path == item->relative_path) {
               superseded = std::move(*it);
+              queued_bytes -= size_of(*superseded);
               items.erase(it);
               counters.coalesced++;
               break;
             }
           }
         }
-        if (items.size() < config.max_queue) {
+        if (items.size() < config.max_queue && queued_bytes + size_of(*item) <= config.max_queue_bytes) {
           item->id = next_id++;
+          queued_bytes += size_of(*item);
           items.push_back(std::move(item));
           wake_context = g_main_context_ref(context);  // stop() may drop its reference meanwhile
         }
@@ -238,6 +243,7 @@ struct HttpUploader::Impl {
       for (auto it = items.begin(); it != items.end(); ++it) {
         if (it->get() == item) {
           done = std::move(*it);
+          queued_bytes -= size_of(*done);
           items.erase(it);
           break;
         }
@@ -323,6 +329,7 @@ void HttpUploader::stop(bool flush, uint32_t flush_timeout_ms) {
     std::lock_guard<std::mutex> lock(impl_->queue_lock);
     left.swap(impl_->items);
     impl_->in_flight = 0;
+    impl_->queued_bytes = 0;
     impl_->idle_cond.notify_all();
   }
   for (auto& item : left) impl_->report(Impl::failure_of(*item, "uploader stopped before the upload finished"));
@@ -394,6 +401,7 @@ HttpUploaderStats HttpUploader::stats() const {
     std::lock_guard<std::mutex> lock(impl_->queue_lock);
     s.queued = impl_->items.size();
     s.in_flight = impl_->in_flight;
+    s.queued_bytes = impl_->queued_bytes;
   }
   const auto& c = impl_->counters;
   s.puts_ok = c.puts_ok;

@@ -26,6 +26,7 @@
 namespace live::http {
 
 inline constexpr uint32_t kDefaultUploadQueueLimit = 512;     // items waiting or in flight
+inline constexpr uint64_t kDefaultUploadQueueBytes = 256ull << 20;  // bytes waiting or in flight
 inline constexpr uint32_t kDefaultUploadAttempts = 5;
 inline constexpr uint32_t kDefaultUploadInFlight = 4;
 inline constexpr uint32_t kDefaultUploadTimeoutS = 20;        // per request
@@ -36,6 +37,7 @@ enum class UploadKind { segment, playlist, remove };
 struct HttpUploaderConfig {
   std::string base_url;  // e.g. "http://origin.example/live/"; relative paths are appended
   uint32_t max_queue = kDefaultUploadQueueLimit;
+  uint64_t max_queue_bytes = kDefaultUploadQueueBytes;
   uint32_t max_attempts = kDefaultUploadAttempts;
   uint32_t max_in_flight = kDefaultUploadInFlight;
   uint32_t timeout_s = kDefaultUploadTimeoutS;
@@ -54,6 +56,7 @@ struct UploadFailure {
 struct HttpUploaderStats {
   uint64_t queued = 0;        // waiting + in flight now
   uint64_t in_flight = 0;
+  uint64_t queued_bytes = 0;
   uint64_t puts_ok = 0;
   uint64_t deletes_ok = 0;
   uint64_t failures = 0;      // items given up (each reported through the callback)

@@ -273,6 +273,21 @@ TEST(HttpUploaderTest, BoundedQueueRefusesAndStopReportsLeftovers) {
   uploader.stop();
   EXPECT_EQ(log.size(), 3u);  // a.ts and b.ts reported as not uploaded
   EXPECT_EQ(uploader.stats().failures, 3u);
+
+  // The byte limit: 3 x 400 kB do not fit in 1 MB.
+  FailureLog bytes_log;
+  config.max_queue = 100;
+  config.max_queue_bytes = 1000000;
+  HttpUploader by_bytes(config, bytes_log.callback());
+  ASSERT_TRUE(by_bytes.start().ok());
+  EXPECT_TRUE(by_bytes.put_bytes("a.ts", std::vector<uint8_t>(400000), UploadKind::segment));
+  EXPECT_TRUE(by_bytes.put_bytes("b.ts", std::vector<uint8_t>(400000), UploadKind::segment));
+  EXPECT_EQ(by_bytes.stats().queued_bytes, 800000u);
+  EXPECT_FALSE(by_bytes.put_bytes("c.ts", std::vector<uint8_t>(400000), UploadKind::segment));
+  ASSERT_EQ(bytes_log.size(), 1u);
+  EXPECT_EQ(bytes_log.failures[0].reason, "upload queue full");
+  by_bytes.stop();
+  EXPECT_EQ(by_bytes.stats().queued_bytes, 0u);
 }
 
 }  // namespace
