@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """interop-refused-key: ffmpeg publishing to a stream key (or application) nobody serves gets an
-error and exits non-zero, promptly; the server stays up and the served key still works, intact."""
+error status from the server (ffmpeg prints "Server error: ...") and exits non-zero, promptly; the server stays up and the served key still works, intact."""
 
 import harness as H
 
@@ -19,7 +19,11 @@ def body(h):
         pub = H.ffmpeg_publish(h, f"ffmpeg-{name}", src, url, extra=("-rw_timeout", "8000000"))
         rc = h.wait_exit(pub, 20, f"publishing to an unserved mount ({name})")
         H.check(rc != 0, f"ffmpeg publishing to {url} exited 0: the server accepted an unserved mount")
-        h.log(f"{name}: ffmpeg exited {rc}; last line: {H.tail(pub.log(), 1)}")
+        # ffmpeg prints "Server error: <description>" when the server answers with an error status
+        # (onStatus level "error" or _error): the client was told, not just cut off.
+        H.check("Server error" in pub.log(),
+                f"ffmpeg publishing to {url} was not told why (no 'Server error' from the server):\n{H.tail(pub.log(), 8)}")
+        h.log(f"{name}: ffmpeg exited {rc}: {[l for l in pub.log().splitlines() if 'Server error' in l][0].strip()}")
         H.check(gst.alive(), f"our pipeline ended after a refused publish:\n{H.tail(gst.log())}")
 
     pub = H.ffmpeg_publish(h, "ffmpeg-right", src, f"rtmp://127.0.0.1:{port}/live/{key}")
