@@ -128,6 +128,7 @@ struct Rendition {
   uint32_t parts_in_segment = 0;
   int64_t part_start = -1;
   int64_t parts_end = -1;  // latest PTS + duration among frames already written as parts
+  int64_t audio_cursor = INT64_MIN;  // TS: audio with PTS below this is already in the segment
   bool discont_next = false;
   bool cut_found = false;  // segment k's video is complete (its end is known)
   int64_t cut_end = -1;    // PTS where segment k ends (next segment's start), -1 at the end
@@ -685,11 +686,48 @@ static double frames_span(const std::vector<Frame>& frames, size_t begin, size_t
   return double(stop - frames[begin].dts) / kSecond;
 }
 
+// TS: may segment k be muxed now? Its audio must have arrived, unless the audio is so far behind
+// the video (stalled, or never started) that waiting longer would stall the stream itself.
+static bool audio_ready_until(Runtime& r, int64_t limit, int64_t video_progress) {
+  if (!r.audio) return true;
+  if (r.audio->eos) return true;
+  if (limit >= 0 && r.audio->max_pts >= limit) return true;
+  if (video_progress > std::max(limit, r.audio->max_pts) + kMaxAudioLag) {
+    r.audio_lag_events++;
+    return true;
+  }
+  return false;
+}
+
+// TS: video frames and the audio frames given, interleaved by decode time.
+static std::vector<uint8_t> mux_ts(Rendition& out, const std::vector<Frame>& video, const std::vector<Frame>& audio) {
+  size_t ai = 0;
+  for (auto& f : video) {
+    while (ai < audio.size() && audio[ai].pts <= f.dts) {
+      out.ts->write_audio(to_adts(audio[ai]), to_90k(audio[ai].pts));
+      ai++;
+    }
+    out.ts->write_video(to_annexb(f), to_90k(f.pts), to_90k(f.dts), f.keyframe);
+  }
+  for (; ai < audio.size(); ++ai) out.ts->write_audio(to_adts(audio[ai]), to_90k(audio[ai].pts));
+  return out.ts->take();
+}
+
+static void ensure_ts(Runtime& r, Rendition& out, const StreamConfig& c) {
+  if (!out.ts)
+    out.ts = std::make_unique<TsSegmentWriter>(
+        c.kind == Kind::h265 ? TsSegmentWriter::VideoCodec::h265 : TsSegmentWriter::VideoCodec::h264, r.audio != nullptr);
+}
+
 // LL-HLS: writes parts of the segment in progress from seg_frames while at least one full part
 // is available (all of them when `flush`). fMP4 only.
-static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bool flush, int64_t end_dts, Outbox& box,
-                        bool& ok) {
-  if (!r.cfg.low_latency || r.cfg.format != GST_HLS_SEGMENT_FORMAT_FMP4) return;
+// TS parts carry the audio up to the next video frame (at the end: up to audio_end, -1 = all),
+// once it has arrived (video_progress: the variant's newest PTS, for the audio lag rule).
+static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bool flush, int64_t end_dts,
+                        int64_t audio_end, int64_t video_progress, Outbox& box, bool& ok) {
+  if (!r.cfg.low_latency) return;
+  const bool fmp4 = r.cfg.format == GST_HLS_SEGMENT_FORMAT_FMP4;
+  const bool ts_audio = !fmp4 && r.audio && &out != (r.audio->out ? &*r.audio->out : nullptr);
   bool wrote = false;
   while (!out.seg_frames.empty() && ok) {
     // Pack frames while the part stays within part-duration.
@@ -710,13 +748,19 @@ static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bo
     if (!full && !flush) break;
     if (n == 0) n = 1;  // a frame longer than a part still goes out alone
     if (!full) n = out.seg_frames.size();
+    int64_t part_audio_end = audio_end;
+    if (n < out.seg_frames.size()) {
+      part_audio_end = out.seg_frames[n].dts;
+      if (audio_end >= 0) part_audio_end = std::min(part_audio_end, audio_end);
+    }
+    if (ts_audio && n < out.seg_frames.size() && !audio_ready_until(r, part_audio_end, video_progress)) break;
     for (size_t j = 0; j < n; ++j)
       out.parts_end = std::max(out.parts_end, out.seg_frames[j].pts + std::max<int64_t>(0, out.seg_frames[j].duration));
     std::vector<Frame> part(std::make_move_iterator(out.seg_frames.begin()),
                             std::make_move_iterator(out.seg_frames.begin() + long(n)));
     out.seg_frames.erase(out.seg_frames.begin(), out.seg_frames.begin() + long(n));
     const int64_t next_dts = !out.seg_frames.empty() ? out.seg_frames.front().dts : end_dts;
-    if (!ensure_mp4(r, out, part.front().config, ok)) return;
+    if (fmp4 && !ensure_mp4(r, out, part.front().config, ok)) return;
     if (out.parts_in_segment == 0) {
       // Discontinuity and date of the segment must stand before its first part.
       hls::SegmentStart ss;
@@ -725,10 +769,24 @@ static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bo
         ss.program_date_time_ms = *r.wall_anchor_ms + (out.seg_start - r.wall_anchor_rt) / int64_t(GST_MSECOND);
       if (auto res = out.playlist->begin_segment(ss); !res) { r.last_error = res.error().describe(); ok = false; return; }
     }
-    auto frag = mp4_fragment(out, part, 0, part.size(), next_dts, out.parts_in_segment == 0);
+    Result<std::vector<uint8_t>> frag = std::vector<uint8_t>{};
+    if (fmp4) {
+      frag = mp4_fragment(out, part, 0, part.size(), next_dts, out.parts_in_segment == 0);
+    } else {
+      ensure_ts(r, out, *part.front().config);
+      out.ts->begin_segment();  // PAT/PMT in every part: each one is parseable on its own
+      std::vector<Frame> audio;
+      if (ts_audio) {
+        for (auto& a : r.audio->frames)
+          if (a.pts >= out.audio_cursor && (part_audio_end < 0 || a.pts < part_audio_end)) audio.push_back(a);
+        out.audio_cursor = part_audio_end < 0 ? INT64_MAX : std::max(out.audio_cursor, part_audio_end);
+      }
+      frag = mux_ts(out, part, audio);
+    }
     if (!frag) { r.last_error = "fMP4 part: " + frag.error().describe(); ok = false; return; }
+    const std::string ext = fmp4 ? ".m4s" : ".ts";
     const uint64_t msn = out.playlist->next_msn();
-    const std::string uri = out.uri_prefix + "seg" + std::to_string(msn) + ".part" + std::to_string(out.parts_in_segment) + ".m4s";
+    const std::string uri = out.uri_prefix + "seg" + std::to_string(msn) + ".part" + std::to_string(out.parts_in_segment) + ext;
     publish_file(r, out.dir + uri, *frag, http::UploadKind::segment, ok);
     if (!ok) return;
     out.seg_bytes.insert(out.seg_bytes.end(), frag->begin(), frag->end());
@@ -746,7 +804,7 @@ static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bo
     out.parts_in_segment++;
     r.parts_written++;
     out.playlist->set_preload_hint(hls::PreloadHint{
-        out.uri_prefix + "seg" + std::to_string(msn) + ".part" + std::to_string(out.parts_in_segment) + ".m4s",
+        out.uri_prefix + "seg" + std::to_string(msn) + ".part" + std::to_string(out.parts_in_segment) + ext,
         std::nullopt,
         std::nullopt});
     wrote = true;
@@ -758,7 +816,7 @@ static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bo
 // written), audio (TS variants) is passed in. end_pts: start of the next segment, or -1 at the end;
 // end_dts: decode time of the next segment's first frame, or kNoTime.
 static void finish_segment(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, std::vector<Frame>& audio,
-                           int64_t end_pts, int64_t end_dts, Outbox& box, bool& ok) {
+                           int64_t end_pts, int64_t end_dts, int64_t audio_end, Outbox& box, bool& ok) {
   const bool fmp4 = r.cfg.format == GST_HLS_SEGMENT_FORMAT_FMP4;
   const uint64_t msn = out.playlist->next_msn();
   const int64_t start = out.seg_start;
@@ -771,7 +829,7 @@ static void finish_segment(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
   }
   std::vector<uint8_t> bytes;
   if (fmp4) {
-    write_parts(self, r, out, true, end_dts, box, ok);
+    write_parts(self, r, out, true, end_dts, -1, -1, box, ok);
     if (!ok) return;
     if (!out.seg_frames.empty()) {
       if (!ensure_mp4(r, out, out.seg_frames.front().config, ok)) return;
@@ -780,24 +838,14 @@ static void finish_segment(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
       out.seg_bytes.insert(out.seg_bytes.end(), frag->begin(), frag->end());
     }
     bytes = std::move(out.seg_bytes);
+  } else if (r.cfg.low_latency) {
+    write_parts(self, r, out, true, end_dts, audio_end, -1, box, ok);
+    if (!ok) return;
+    bytes = std::move(out.seg_bytes);
   } else {
-    if (!out.ts) {
-      const auto& c = *out.seg_frames.front().config;
-      out.ts = std::make_unique<TsSegmentWriter>(
-          c.kind == Kind::h265 ? TsSegmentWriter::VideoCodec::h265 : TsSegmentWriter::VideoCodec::h264,
-          r.audio != nullptr);
-    }
+    ensure_ts(r, out, *out.seg_frames.front().config);
     out.ts->begin_segment();
-    size_t ai = 0;
-    for (auto& f : out.seg_frames) {
-      while (ai < audio.size() && audio[ai].pts <= f.dts) {
-        out.ts->write_audio(to_adts(audio[ai]), to_90k(audio[ai].pts));
-        ai++;
-      }
-      out.ts->write_video(to_annexb(f), to_90k(f.pts), to_90k(f.dts), f.keyframe);
-    }
-    for (; ai < audio.size(); ++ai) out.ts->write_audio(to_adts(audio[ai]), to_90k(audio[ai].pts));
-    bytes = out.ts->take();
+    bytes = mux_ts(out, out.seg_frames, audio);
   }
   const bool discont = out.discont_next;
   out.discont_next = false;
@@ -825,9 +873,9 @@ static void finish_segment(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
   if (!ok) return;
   if (auto res = out.playlist->add_segment(si); !res) { r.last_error = "add_segment: " + res.error().describe(); ok = false; return; }
   out.playlist->set_preload_hint(std::nullopt);
-  if (r.cfg.low_latency && fmp4)
-    out.playlist->set_preload_hint(
-        hls::PreloadHint{out.uri_prefix + "seg" + std::to_string(msn + 1) + ".part0.m4s", std::nullopt, std::nullopt});
+  if (r.cfg.low_latency)
+    out.playlist->set_preload_hint(hls::PreloadHint{
+        out.uri_prefix + "seg" + std::to_string(msn + 1) + ".part0" + (fmp4 ? ".m4s" : ".ts"), std::nullopt, std::nullopt});
   r.segments_written++;
   out.segments++;
   out.total_bytes += bytes.size();
@@ -900,18 +948,6 @@ static void write_master(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, bool
 
 static VideoTrack* reference(Runtime& r) { return r.videos.empty() ? nullptr : r.videos.front().get(); }
 
-// TS: may segment k be muxed now? Its audio must have arrived, unless the audio is so far behind
-// the video (stalled, or never started) that waiting longer would stall the stream itself.
-static bool audio_ready_until(Runtime& r, int64_t limit, int64_t video_progress) {
-  if (!r.audio) return true;
-  if (r.audio->eos) return true;
-  if (limit >= 0 && r.audio->max_pts >= limit) return true;
-  if (video_progress > std::max(limit, r.audio->max_pts) + kMaxAudioLag) {
-    r.audio_lag_events++;
-    return true;
-  }
-  return false;
-}
 
 // Moves what is known of segment k of one variant out of its pending queue; writes the segment
 // when complete. Returns true when it made progress.
@@ -975,7 +1011,7 @@ static bool advance_video(GstHlsAdaptiveSink* self, Runtime& r, VideoTrack& t, O
       out.cut_found = true;
       out.cut_end = -1;
     }
-    if (!out.cut_found) write_parts(self, r, out, false, kNoTime, box, ok);
+    if (!out.cut_found) write_parts(self, r, out, false, kNoTime, -1, t.max_pts, box, ok);
   }
   if (!out.cut_found) return progress;
   // Video of segment k complete; TS variants also need its audio.
@@ -996,8 +1032,9 @@ static bool advance_video(GstHlsAdaptiveSink* self, Runtime& r, VideoTrack& t, O
   }
   // Across a discontinuity the segment ends with its last frame, not at the next start.
   const bool continues = !out.cut_discont && out.cut_end >= 0 && !t.pending.empty();
-  finish_segment(self, r, out, audio, continues ? out.cut_end : -1, continues ? t.pending.front().dts : kNoTime, box,
-                 ok);
+  finish_segment(self, r, out, audio, continues ? out.cut_end : -1, continues ? t.pending.front().dts : kNoTime,
+                 audio_end, box, ok);
+  out.audio_cursor = audio_end < 0 ? INT64_MAX : audio_end;
   out.cut_discont = false;
   if (!t.pending.empty()) {
     if (t.pending.front().discont) {
@@ -1038,7 +1075,7 @@ static bool advance_audio(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, boo
   }
   const bool complete = (next_known && (!a.pending.empty() || a.eos)) || (a.eos && ref && ref->eos && !next_known);
   if (!complete) {
-    write_parts(self, r, out, false, kNoTime, box, ok);
+    write_parts(self, r, out, false, kNoTime, -1, -1, box, ok);
     return progress;
   }
   if (!next_known) {  // the end: everything left
@@ -1055,7 +1092,7 @@ static bool advance_audio(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, boo
   }
   std::vector<Frame> none;
   finish_segment(self, r, out, none, a.pending.empty() ? -1 : a.pending.front().pts,
-                 a.pending.empty() ? kNoTime : a.pending.front().dts, box, ok);
+                 a.pending.empty() ? kNoTime : a.pending.front().dts, -1, box, ok);
   if (!next_known) out.finished = true;
   return true;
 }
@@ -1427,6 +1464,11 @@ static bool start(GstHlsAdaptiveSink* self) {
   const bool fmp4 = r.cfg.format == GST_HLS_SEGMENT_FORMAT_FMP4;
   r.key = {};
   r.key.enabled = r.cfg.encrypt || !r.cfg.key_uri.empty() || !r.cfg.key_file.empty();
+  if (r.key.enabled && r.cfg.low_latency) {
+    GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("AES-128 (whole-segment CBC) cannot be combined with low-latency parts"),
+                      (nullptr));
+    return false;
+  }
   if (r.key.enabled && fmp4) {
     GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("AES-128 encryption is implemented for segment-format=mpegts only"),
                       (nullptr));

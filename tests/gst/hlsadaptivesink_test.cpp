@@ -887,6 +887,51 @@ TEST(HlsAdaptiveSink, StalledAudioDoesNotStallTsSegments) {
   EXPECT_EQ(count_decoded_frames({(out.path / "180p/index.m3u8").string()}), 600);
 }
 
+// LL-HLS with MPEG-TS: parts (each with its own PAT/PMT and the audio up to its end) whose
+// concatenation is the segment; the whole stream plays.
+TEST(HlsAdaptiveSink, MpegTsLowLatencyParts) {
+  TempDir out;
+  RunResult r;
+  run_pipeline("hlsadaptivesink name=hls low-latency=true playlist-length=0 location=" + out.path.string() +
+                   kVideoSource + encoders({{640, 360}, {320, 180}}, 700) + kAudioSource,
+               r);
+  ASSERT_TRUE(r.eos) << r.error;
+  for (std::string name : {"360p", "180p"}) {
+    const fs::path dir = out.path / name;
+    auto p = load_media(dir / "index.m3u8");
+    ASSERT_EQ(p.segments.size(), 10u);
+    ASSERT_TRUE(p.part_target.has_value());
+    size_t with_parts = 0;
+    for (auto& seg : p.segments) {
+      if (seg.parts.empty()) continue;
+      with_parts++;
+      std::string joined;
+      for (auto& part : seg.parts) {
+        EXPECT_LE(part.duration, *p.part_target + 1e-9);
+        const std::string bytes = read_file(dir / part.uri);
+        ASSERT_GE(bytes.size(), 188u * 3);
+        EXPECT_EQ(bytes.size() % 188, 0u);
+        // Starts with the PAT (PID 0, payload unit start).
+        EXPECT_EQ(uint8_t(bytes[0]), 0x47);
+        EXPECT_EQ(uint8_t(bytes[1]), 0x40);
+        EXPECT_EQ(uint8_t(bytes[2]), 0x00);
+        joined += bytes;
+      }
+      EXPECT_EQ(joined, read_file(dir / seg.uri)) << name << " " << seg.uri;
+      EXPECT_TRUE(seg.parts[0].independent);
+      auto frames = probe_video_frames((dir / seg.uri).string());
+      ASSERT_EQ(frames.size(), 60u);
+      EXPECT_TRUE(frames[0].key);
+    }
+    EXPECT_GE(with_parts, 3u);  // parts are listed for the last three target durations
+    EXPECT_EQ(count_decoded_frames({(dir / "index.m3u8").string()}), 600);
+    const std::string audio = run({"ffprobe", "-v", "error", "-select_streams", "a:0", "-count_frames",
+                                   "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0",
+                                   (dir / "index.m3u8").string()});
+    EXPECT_GE(std::stoi(audio), 860) << "AAC frames of 20 s at 44.1 kHz";
+  }
+}
+
 int main(int argc, char** argv) {
   gst_init(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
