@@ -211,6 +211,32 @@ const std::string kAudioSource =
     " audiotestsrc is-live=false num-buffers=880 samplesperbuffer=1024 ! audio/x-raw,rate=44100,channels=2 ! "
     "avenc_aac ! aacparse ! queue ! hls.audio_0";
 
+// Encodes `frames` frames of videotestsrc at the given size into samples (avc, 1 s GOPs).
+std::vector<GstSample*> encode_samples(int width, int height, int frames) {
+  GError* error = nullptr;
+  GstElement* enc = gst_parse_launch(
+      ("videotestsrc num-buffers=" + std::to_string(frames) + " ! video/x-raw,format=I420,width=" +
+       std::to_string(width) + ",height=" + std::to_string(height) +
+       ",framerate=30/1 ! x264enc speed-preset=ultrafast key-int-max=30 ! h264parse ! "
+       "video/x-h264,stream-format=avc,alignment=au ! appsink name=sink sync=false")
+          .c_str(),
+      &error);
+  std::vector<GstSample*> samples;
+  if (!enc) return samples;
+  GstElement* appsink = gst_bin_get_by_name(GST_BIN(enc), "sink");
+  gst_element_set_state(enc, GST_STATE_PLAYING);
+  for (;;) {
+    GstSample* sample = nullptr;
+    g_signal_emit_by_name(appsink, "pull-sample", &sample);
+    if (!sample) break;
+    samples.push_back(sample);
+  }
+  gst_element_set_state(enc, GST_STATE_NULL);
+  gst_object_unref(appsink);
+  gst_object_unref(enc);
+  return samples;
+}
+
 }  // namespace
 
 // Three H.264 variants (encoders told where to put keyframes only by force-key-unit) and AAC,
@@ -929,6 +955,59 @@ TEST(HlsAdaptiveSink, MpegTsLowLatencyParts) {
                                    "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0",
                                    (dir / "index.m3u8").string()});
     EXPECT_GE(std::stoi(audio), 860) << "AAC frames of 20 s at 44.1 kHz";
+  }
+}
+
+// A codec configuration change in fMP4 (the encoder restarts at another size): a new init
+// section (EXT-X-MAP init1.mp4) and EXT-X-DISCONTINUITY, both parts play.
+TEST(HlsAdaptiveSink, Fmp4CodecChangeWritesNewInitAndDiscontinuity) {
+  auto first = encode_samples(320, 180, 90);
+  auto second = encode_samples(160, 90, 90);
+  ASSERT_EQ(first.size(), 90u);
+  ASSERT_EQ(second.size(), 90u);
+  TempDir out;
+  RunResult r;
+  run_pipeline("appsrc name=src format=time ! hlsadaptivesink name=hls segment-format=fmp4 playlist-length=0 "
+               "location=" + out.path.string(),
+               r, 60, [&](GstElement* pipeline) {
+                 GstElement* src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+                 GstFlowReturn ret;
+                 g_object_set(src, "caps", gst_sample_get_caps(first[0]), nullptr);
+                 for (auto* smp : first) g_signal_emit_by_name(src, "push-sample", smp, &ret);
+                 for (auto* smp : second) {
+                   GstBuffer* b = gst_buffer_copy(gst_sample_get_buffer(smp));
+                   GST_BUFFER_PTS(b) += 3 * GST_SECOND;
+                   GST_BUFFER_DTS(b) += 3 * GST_SECOND;
+                   GstSample* shifted = gst_sample_new(b, gst_sample_get_caps(smp), nullptr, nullptr);
+                   g_signal_emit_by_name(src, "push-sample", shifted, &ret);
+                   gst_sample_unref(shifted);
+                   gst_buffer_unref(b);
+                 }
+                 g_signal_emit_by_name(src, "end-of-stream", &ret);
+                 gst_object_unref(src);
+               });
+  for (auto* smp : first) gst_sample_unref(smp);
+  for (auto* smp : second) gst_sample_unref(smp);
+  ASSERT_TRUE(r.eos) << r.error;
+  const fs::path dir = out.path / "180p";
+  auto p = load_media(dir / "index.m3u8");
+  ASSERT_EQ(p.segments.size(), 4u);  // [0,2) [2,3) | [3,5) [5,6)
+  const double durations[] = {2, 1, 2, 1};
+  for (size_t s = 0; s < 4; ++s) {
+    EXPECT_NEAR(p.segments[s].duration, durations[s], 0.001) << s;
+    EXPECT_EQ(p.segments[s].discontinuity, s == 2) << s;
+    ASSERT_TRUE(p.segments[s].effective_map.has_value());
+    const std::string init = p.segments[s].effective_map->at("URI");
+    EXPECT_EQ(init, s < 2 ? "init.mp4" : "init1.mp4") << s;
+    const fs::path joined = out.path / "joined.mp4";
+    std::ofstream(joined, std::ios::binary) << read_file(dir / init) << read_file(dir / p.segments[s].uri);
+    const std::string dims = run({"ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                                  "stream=width,height", "-of", "csv=p=0", joined.string()});
+    EXPECT_EQ(dims.substr(0, dims.find('\n')), s < 2 ? "320,180" : "160,90") << s;
+    auto frames = probe_video_frames(joined.string());
+    EXPECT_EQ(frames.size(), size_t(durations[s] * 30)) << s;
+    ASSERT_FALSE(frames.empty());
+    EXPECT_TRUE(frames[0].key);
   }
 }
 
