@@ -231,6 +231,45 @@ TEST(ChunkReader, FfmpegMediaEqualsSourceFlv) {
   EXPECT_EQ(video, 75u) << "3 s at 25 fps";
 }
 
+// librtmp (128-byte chunks) and rtmp2sink (its own chunking) sent the same flvmux output:
+// their audio/video messages must come out identical, and the coded video frames must be
+// the source file's.
+TEST(ChunkReader, LibrtmpAndRtmp2sinkCarryTheSameStreams) {
+  auto media_of = [](const char* file) {
+    const auto bytes = read_capture(file);
+    std::vector<Message> media;
+    for (auto& m : read_all(std::span(bytes).subspan(handshake_bytes))) {
+      if (m.message_type() == MessageType::audio || m.message_type() == MessageType::video) media.push_back(std::move(m));
+    }
+    return media;
+  };
+  const auto librtmp = media_of("librtmp-publish.c2s.bin");
+  const auto rtmp2sink = media_of("rtmp2sink-publish.c2s.bin");
+  ASSERT_EQ(librtmp.size(), rtmp2sink.size());
+  for (size_t i = 0; i < librtmp.size(); ++i) {
+    ASSERT_EQ(librtmp[i].type, rtmp2sink[i].type) << i;
+    ASSERT_EQ(librtmp[i].timestamp, rtmp2sink[i].timestamp) << i;
+    ASSERT_EQ(librtmp[i].payload, rtmp2sink[i].payload) << i;
+  }
+  auto frames = [](auto&& payloads) {
+    std::vector<std::vector<uint8_t>> out;
+    for (const auto& p : payloads) {
+      if (p.size() > 5 && p[0] >> 4 != 0 && (p[0] & 0x0f) == 7 && p[1] == 1) out.emplace_back(p.begin() + 5, p.end());
+    }
+    return out;
+  };
+  std::vector<std::vector<uint8_t>> source_payloads, session_payloads;
+  for (auto& t : read_flv_tags(read_capture("source.flv"))) {
+    if (t.type == 9) source_payloads.push_back(std::move(t.data));
+  }
+  for (const auto& m : librtmp) {
+    if (m.message_type() == MessageType::video) session_payloads.push_back(m.payload);
+  }
+  const auto source_frames = frames(source_payloads);
+  ASSERT_EQ(source_frames.size(), 75u);
+  EXPECT_EQ(frames(session_payloads), source_frames);
+}
+
 // The server side of the play sessions: nginx's chunk size change and the media it relayed.
 TEST(ChunkReader, PlaySessionsCarryChunkSizeAndMedia) {
   for (const char* file : {"ffmpeg-play.s2c.bin", "rtmpdump-play.s2c.bin"}) {
