@@ -1196,6 +1196,10 @@ static GstFlowReturn sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) 
     Frame f;
     VideoTrack* t = find_video(r, pad);
     AudioTrack* a = r.audio && r.audio->pad == pad ? r.audio.get() : nullptr;
+    if (!t && !a) {  // released pad
+      gst_buffer_unref(buf);
+      return GST_FLOW_FLUSHING;
+    }
     GstSegment* seg = t ? &t->segment : &a->segment;
     if (!GST_BUFFER_PTS_IS_VALID(buf) || (t && !t->config) || (a && !a->config)) {
       GST_WARNING_OBJECT(pad, "dropping buffer without PTS or caps");
@@ -1366,12 +1370,6 @@ static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
   return ret;
 }
 
-static gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
-  if (GST_QUERY_TYPE(query) == GST_QUERY_ACCEPT_CAPS || GST_QUERY_TYPE(query) == GST_QUERY_CAPS)
-    return gst_pad_query_default(pad, parent, query);
-  return gst_pad_query_default(pad, parent, query);
-}
-
 static GstPad* request_new_pad(GstElement* element, GstPadTemplate* templ, const gchar* req_name, const GstCaps*) {
   auto* self = GST_HLS_ADAPTIVE_SINK(element);
   Private& p = P(self);
@@ -1400,7 +1398,6 @@ static GstPad* request_new_pad(GstElement* element, GstPadTemplate* templ, const
                                      "template", templ, nullptr));
   gst_pad_set_chain_function(pad, sink_chain);
   gst_pad_set_event_function(pad, sink_event);
-  gst_pad_set_query_function(pad, sink_query);
   GST_PAD_SET_PROXY_CAPS(pad);
   {
     std::lock_guard lock(p.state_lock);
@@ -1708,7 +1705,7 @@ static void gst_hls_adaptive_sink_class_init(GstHlsAdaptiveSinkClass* klass) {
                         GST_HLS_SEGMENT_FORMAT_MPEGTS, rw));
   g_object_class_install_property(gobject_class, PROP_LOW_LATENCY,
       g_param_spec_boolean("low-latency", "Low latency",
-                           "LL-HLS: partial segments, preload hints, rendition reports (segment-format=fmp4)", FALSE,
+                           "LL-HLS: partial segments, preload hints, rendition reports (not with AES-128)", FALSE,
                            rw));
   g_object_class_install_property(gobject_class, PROP_PART_DURATION,
       g_param_spec_uint64("part-duration", "Part duration", "LL-HLS part duration (PART-TARGET) in ns",
