@@ -1268,9 +1268,10 @@ static GstFlowReturn sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) 
             r.wall_anchor_rt = f.pts;
           } else if (f.discont || f.pts >= r.boundaries.back() + r.cfg.target_duration - half_frame) {
             r.boundaries.push_back(f.pts);
-            const bool on_grid = std::any_of(r.grid.begin(), r.grid.end(), [&](int64_t g) {
-              return std::llabs(g - f.pts) <= half_frame;
-            });
+            // Only the newest requests matter (older boundaries are long decided).
+            const auto from = r.grid.size() > 8 ? r.grid.end() - 8 : r.grid.begin();
+            const bool on_grid =
+                std::any_of(from, r.grid.end(), [&](int64_t g) { return std::llabs(g - f.pts) <= half_frame; });
             if (f.discont) {
               r.next_request = f.pts + r.cfg.target_duration;  // the grid restarts here
             } else if (!on_grid) {
