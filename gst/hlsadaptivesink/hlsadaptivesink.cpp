@@ -96,6 +96,7 @@ struct Settings {
   bool program_date_time = true;
   guint http_port = 0;
   std::string http_address = "0.0.0.0";
+  std::string http_index_file;
   std::string upload_location;
   bool encrypt = false;
   std::string key_uri;
@@ -303,6 +304,7 @@ enum {
   PROP_PROGRAM_DATE_TIME,
   PROP_HTTP_PORT,
   PROP_HTTP_ADDRESS,
+  PROP_HTTP_INDEX_FILE,
   PROP_UPLOAD_LOCATION,
   PROP_ENCRYPT,
   PROP_KEY_URI,
@@ -1538,6 +1540,7 @@ static bool start(GstHlsAdaptiveSink* self) {
   if (r.cfg.http_port) {
     http::HlsHttpServerConfig sc;
     sc.root_dir = r.cfg.location;
+    sc.index_file = r.cfg.http_index_file;
     sc.target_duration_ms = r.cfg.target_duration / int64_t(GST_MSECOND);
     r.server = std::make_unique<http::HlsHttpServer>(sc);
     auto port = r.server->start(r.cfg.http_address, uint16_t(r.cfg.http_port));
@@ -1630,6 +1633,7 @@ static void set_property(GObject* object, guint id, const GValue* value, GParamS
     case PROP_PROGRAM_DATE_TIME: s.program_date_time = g_value_get_boolean(value); break;
     case PROP_HTTP_PORT: s.http_port = g_value_get_uint(value); break;
     case PROP_HTTP_ADDRESS: s.http_address = str(); break;
+    case PROP_HTTP_INDEX_FILE: s.http_index_file = str(); break;
     case PROP_UPLOAD_LOCATION: s.upload_location = str(); break;
     case PROP_ENCRYPT: s.encrypt = g_value_get_boolean(value); break;
     case PROP_KEY_URI: s.key_uri = str(); break;
@@ -1662,6 +1666,7 @@ static void get_property(GObject* object, guint id, GValue* value, GParamSpec* p
     case PROP_PROGRAM_DATE_TIME: g_value_set_boolean(value, s.program_date_time); break;
     case PROP_HTTP_PORT: g_value_set_uint(value, s.http_port); break;
     case PROP_HTTP_ADDRESS: g_value_set_string(value, s.http_address.c_str()); break;
+    case PROP_HTTP_INDEX_FILE: g_value_set_string(value, s.http_index_file.c_str()); break;
     case PROP_UPLOAD_LOCATION: g_value_set_string(value, s.upload_location.c_str()); break;
     case PROP_ENCRYPT: g_value_set_boolean(value, s.encrypt); break;
     case PROP_KEY_URI: g_value_set_string(value, s.key_uri.c_str()); break;
@@ -1718,6 +1723,9 @@ static void gst_hls_adaptive_sink_class_init(GstHlsAdaptiveSinkClass* klass) {
                         rw));
   g_object_class_install_property(gobject_class, PROP_HTTP_ADDRESS,
       g_param_spec_string("http-address", "HTTP address", "Address the HTTP server listens on", "0.0.0.0", rw));
+  g_object_class_install_property(gobject_class, PROP_HTTP_INDEX_FILE,
+      g_param_spec_string("http-index-file", "HTTP index file",
+                          "File served at / by the HTTP server (e.g. a player page); empty = none", "", rw));
   g_object_class_install_property(gobject_class, PROP_UPLOAD_LOCATION,
       g_param_spec_string("upload-location", "Upload location",
                           "URL prefix to PUT every file to (and DELETE old segments from); empty = no upload", "", rw));

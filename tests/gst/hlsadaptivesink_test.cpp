@@ -551,8 +551,9 @@ TEST(HlsAdaptiveSink, PassthroughAlignsOnReferenceKeyframes) {
 TEST(HlsAdaptiveSink, LiveLowLatencyServedWithBlockingReload) {
   TempDir out;
   const int port = 20000 + int(getpid() % 20000);
-  std::string reply;
+  std::string reply, index_page;
   double reply_after = -1;
+  std::ofstream(out.path / "player.html") << "<!doctype html><title>player</title>";
   const gint64 t0 = g_get_monotonic_time();
   std::thread client([&] {
     g_usleep(G_USEC_PER_SEC * 22 / 10);  // segment 2 is in progress: msn 3 is not too far ahead
@@ -560,10 +561,12 @@ TEST(HlsAdaptiveSink, LiveLowLatencyServedWithBlockingReload) {
     reply = run({"curl", "-s", "--retry", "10", "--retry-connrefused", "--retry-delay", "1", "--max-time", "20",
                  "http://127.0.0.1:" + std::to_string(port) + "/360p/index.m3u8?_HLS_msn=3&_HLS_part=1"});
     reply_after = double(g_get_monotonic_time() - sent) / G_USEC_PER_SEC;
+    index_page = run({"curl", "-s", "--max-time", "5", "http://127.0.0.1:" + std::to_string(port) + "/"});
   });
   RunResult r;
   run_pipeline("hlsadaptivesink name=hls segment-format=fmp4 low-latency=true target-duration=1000000000 "
-               "part-duration=333333334 playlist-length=0 http-address=127.0.0.1 http-port=" +
+               "part-duration=333333334 playlist-length=0 http-address=127.0.0.1 http-index-file=" +
+                   (out.path / "player.html").string() + " http-port=" +
                    std::to_string(port) + " location=" + out.path.string() +
                    " videotestsrc is-live=true num-buffers=180 ! video/x-raw,format=I420,width=640,height=360,"
                    "framerate=30/1 ! tee name=t" +
@@ -579,6 +582,7 @@ TEST(HlsAdaptiveSink, LiveLowLatencyServedWithBlockingReload) {
   EXPECT_NE(reply.find("seg3.part1.m4s"), std::string::npos) << reply;
   EXPECT_EQ(reply.find("seg4.part0.m4s\""), std::string::npos) << reply;  // and not much later
   EXPECT_GT(reply_after, 1.0);
+  EXPECT_EQ(index_page, "<!doctype html><title>player</title>");
   for (std::string name : {"360p", "180p", "audio"}) {
     auto p = load_media(out.path / name / "index.m3u8");
     ASSERT_EQ(p.segments.size(), 6u) << name;
