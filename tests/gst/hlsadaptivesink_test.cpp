@@ -1015,6 +1015,39 @@ TEST(HlsAdaptiveSink, Fmp4CodecChangeWritesNewInitAndDiscontinuity) {
   }
 }
 
+// The live-server ladder on a real publisher's stream: rtmpchunkdemux output, the source
+// passed through as the reference, a transcoded rung cut at the source's keyframes.
+TEST(HlsAdaptiveSink, RtmpChunkDemuxLadderFromCapture) {
+  const char* data = g_getenv("LIVE_TEST_DATA");
+  ASSERT_NE(data, nullptr);
+  TempDir out;
+  RunResult r;
+  run_pipeline("hlsadaptivesink name=hls playlist-length=0 location=" + out.path.string() + " filesrc location=" +
+                   std::string(data) +
+                   "/captures/source.flv ! rtmpchunkdemux name=demux demux.video_0 ! queue ! h264parse ! tee name=sv"
+                   " sv. ! queue ! hls.video_0 sv. ! queue ! avdec_h264 ! videoconvert ! videoscale ! "
+                   "video/x-raw,width=160,height=90 ! x264enc tune=zerolatency speed-preset=ultrafast "
+                   "key-int-max=600 ! h264parse ! queue ! hls.video_1 demux.audio_0 ! queue ! aacparse ! hls.audio_0",
+               r);
+  ASSERT_TRUE(r.eos) << r.error;
+  std::vector<std::vector<ProbedFrame>> starts(2);
+  const std::vector<std::string> names = {"180p", "90p"};
+  for (size_t v = 0; v < 2; ++v) {
+    auto p = load_media(out.path / names[v] / "index.m3u8");
+    ASSERT_EQ(p.segments.size(), 2u) << names[v];  // the capture has keyframes at 0 and 2 s, 3 s long
+    EXPECT_NEAR(p.segments[0].duration, 2.0, 0.001);
+    EXPECT_NEAR(p.segments[1].duration, 1.0, 0.001);
+    for (auto& seg : p.segments) {
+      auto frames = probe_video_frames((out.path / names[v] / seg.uri).string());
+      ASSERT_FALSE(frames.empty());
+      EXPECT_TRUE(frames[0].key) << names[v] << " " << seg.uri;
+      starts[v].push_back(frames[0]);
+    }
+    EXPECT_EQ(count_decoded_frames({(out.path / names[v] / "index.m3u8").string()}), 75) << names[v];
+  }
+  for (size_t s = 0; s < 2; ++s) EXPECT_NEAR(starts[1][s].pts, starts[0][s].pts, 0.04 / 2);
+}
+
 int main(int argc, char** argv) {
   gst_init(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
