@@ -27,6 +27,7 @@ struct Options {
   int ladder_height = 360;
   int ladder_kbps = 800;
   bool print_pipeline = false;
+  std::string player_dir;  // holds player.html and node_modules/hls.js: served at /
 };
 
 std::string quote(const std::string& s) {
@@ -38,6 +39,14 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
+// The player page, as an absolute path (http-index-file is a file path, not a URL path).
+std::string index_path(const Options& o) {
+  gchar* dir = g_canonicalize_filename(o.output_dir.c_str(), nullptr);
+  std::string path = std::string(dir) + "/index.html";
+  g_free(dir);
+  return path;
+}
+
 std::string build_pipeline(const Options& o) {
   std::string src = "rtmpserversrc name=ingest address=" + quote(o.address) +
                     " port=" + std::to_string(o.rtmp_port) + " application=" + quote(o.application) +
@@ -47,7 +56,8 @@ std::string build_pipeline(const Options& o) {
   const std::string sink = "hlsadaptivesink name=hls location=" + quote(o.output_dir) +
                            " http-port=" + std::to_string(o.http_port) +
                            " segment-format=" + o.segment_format +
-                           " low-latency=" + (o.low_latency ? "true" : "false");
+                           " low-latency=" + (o.low_latency ? "true" : "false") +
+                           (o.player_dir.empty() ? "" : " http-index-file=" + quote(index_path(o)));
   const std::string scaled_caps = "video/x-raw,width=" + std::to_string(o.ladder_width) +
                                   ",height=" + std::to_string(o.ladder_height);
   // The source rendition passes through untouched (its keyframes define the segment
@@ -59,6 +69,33 @@ std::string build_pipeline(const Options& o) {
          scaled_caps + " ! x264enc tune=zerolatency speed-preset=veryfast key-int-max=600 bitrate=" +
          std::to_string(o.ladder_kbps) + " ! video/x-h264,profile=main ! h264parse ! queue ! hls.video_1"
          " demux.audio_0 ! queue ! aacparse ! hls.audio_0";
+}
+
+// Puts the player page and hls.js into the HLS directory so the built-in server serves them.
+bool install_player(const Options& o) {
+  struct Copy { std::string from, to; };
+  const Copy copies[] = {
+      {o.player_dir + "/player.html", index_path(o)},
+      {o.player_dir + "/node_modules/hls.js/dist/hls.min.js", o.output_dir + "/hls.min.js"},
+  };
+  if (g_mkdir_with_parents(o.output_dir.c_str(), 0755) != 0) {
+    g_printerr("live-server: cannot create %s\n", o.output_dir.c_str());
+    return false;
+  }
+  for (const Copy& c : copies) {
+    gchar* contents = nullptr;
+    gsize length = 0;
+    GError* err = nullptr;
+    if (!g_file_get_contents(c.from.c_str(), &contents, &length, &err) ||
+        !g_file_set_contents(c.to.c_str(), contents, length, &err)) {
+      g_printerr("live-server: player page: %s\n", err->message);
+      g_clear_error(&err);
+      g_free(contents);
+      return false;
+    }
+    g_free(contents);
+  }
+  return true;
 }
 
 GMainLoop* g_loop = nullptr;
@@ -121,6 +158,7 @@ int main(int argc, char** argv) {
   gchar* segment_format = nullptr;
   gboolean no_low_latency = FALSE;
   gboolean print_pipeline = FALSE;
+  gchar* player_dir = nullptr;
   GOptionEntry entries[] = {
       {"address", 0, 0, G_OPTION_ARG_STRING, &address, "Address to listen on (default 0.0.0.0)", "ADDR"},
       {"rtmp-port", 0, 0, G_OPTION_ARG_INT, &o.rtmp_port, "RTMP(S) port (default 1935)", "PORT"},
@@ -135,6 +173,7 @@ int main(int argc, char** argv) {
       {"ladder-width", 0, 0, G_OPTION_ARG_INT, &o.ladder_width, "Width of the scaled rendition (640)", "W"},
       {"ladder-height", 0, 0, G_OPTION_ARG_INT, &o.ladder_height, "Height of the scaled rendition (360)", "H"},
       {"ladder-kbps", 0, 0, G_OPTION_ARG_INT, &o.ladder_kbps, "Bitrate of the scaled rendition (800)", "KBPS"},
+      {"player-dir", 0, 0, G_OPTION_ARG_FILENAME, &player_dir, "Folder with player.html and node_modules/hls.js, served at / (default: none)", "DIR"},
       {"print-pipeline", 0, 0, G_OPTION_ARG_NONE, &print_pipeline, "Print the gst-launch pipeline and exit", nullptr},
       {nullptr}};
   GOptionContext* ctx = g_option_context_new("- RTMP ingest to adaptive HLS / LL-HLS");
@@ -157,6 +196,7 @@ int main(int argc, char** argv) {
   take(tls_key, o.tls_key);
   take(output_dir, o.output_dir);
   take(segment_format, o.segment_format);
+  take(player_dir, o.player_dir);
   o.low_latency = !no_low_latency;
 
   const std::string description = build_pipeline(o);
@@ -165,6 +205,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   gst_init(&argc, &argv);
+  if (!o.player_dir.empty() && !install_player(o)) return 1;
   g_pipeline = gst_parse_launch(description.c_str(), &err);
   if (!g_pipeline) {
     g_printerr("live-server: cannot build the pipeline: %s\n", err->message);
