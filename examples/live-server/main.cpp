@@ -23,6 +23,7 @@ struct Options {
   std::string output_dir = "live-output";
   bool low_latency = true;
   std::string segment_format = "fmp4";
+  int playlist_length = 6;
   int ladder_width = 640;
   int ladder_height = 360;
   int ladder_kbps = 800;
@@ -56,6 +57,7 @@ std::string build_pipeline(const Options& o) {
   const std::string sink = "hlsadaptivesink name=hls location=" + quote(o.output_dir) +
                            " http-port=" + std::to_string(o.http_port) +
                            " segment-format=" + o.segment_format +
+                           " playlist-length=" + std::to_string(o.playlist_length) +
                            " low-latency=" + (o.low_latency ? "true" : "false") +
                            (o.player_dir.empty() ? "" : " http-index-file=" + quote(index_path(o)));
   const std::string scaled_caps = "video/x-raw,width=" + std::to_string(o.ladder_width) +
@@ -169,6 +171,7 @@ int main(int argc, char** argv) {
       {"http-port", 0, 0, G_OPTION_ARG_INT, &o.http_port, "HLS HTTP port (default 8080)", "PORT"},
       {"output-dir", 0, 0, G_OPTION_ARG_FILENAME, &output_dir, "HLS directory (default live-output)", "DIR"},
       {"segment-format", 0, 0, G_OPTION_ARG_STRING, &segment_format, "fmp4 (default) or mpegts", "FMT"},
+      {"playlist-length", 0, 0, G_OPTION_ARG_INT, &o.playlist_length, "Segments listed per playlist (default 6, 0 = all)", "N"},
       {"no-low-latency", 0, 0, G_OPTION_ARG_NONE, &no_low_latency, "Plain HLS instead of LL-HLS", nullptr},
       {"ladder-width", 0, 0, G_OPTION_ARG_INT, &o.ladder_width, "Width of the scaled rendition (640)", "W"},
       {"ladder-height", 0, 0, G_OPTION_ARG_INT, &o.ladder_height, "Height of the scaled rendition (360)", "H"},

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""interop-live-server-hls: the README's main job, end to end. ffmpeg publishes H.264 (B-frames,
+2 s GOP) + AAC over RTMP into the live-server application (rtmpserversrc ! rtmpchunkdemux, the
+source video passed through as one variant and transcoded by x264enc into a second one, audio
+passed through, hlsadaptivesink with its HTTP server). Checked for fMP4 + LL-HLS and for MPEG-TS:
+- the multivariant playlist is served over HTTP while live and lists both variants (+ audio);
+- every media playlist ends with EXT-X-ENDLIST and no EXTINF exceeds EXT-X-TARGETDURATION;
+- every segment starts with a keyframe, and segment N starts at the same PTS in both variants;
+- the passed-through variant carries every input video frame (fMP4: bit-identical packets with
+  the input's PTS/DTS intervals), the transcoded one as many frames, the audio every AAC frame
+  after the first keyframe."""
+
+import os
+import re
+import signal
+import time
+import urllib.request
+
+import harness as H
+
+FPS = 25
+SECONDS = 12
+FRAME_MS = 1000 / FPS
+
+
+def parse_master(text):
+    variants, media = [], []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            variants.append((dict(re.findall(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)', line[18:])), lines[i + 1]))
+        elif line.startswith("#EXT-X-MEDIA:"):
+            media.append(dict(re.findall(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)', line[13:])))
+    return variants, media
+
+
+def parse_media(text):
+    """(target duration, init URI or None, [(duration, uri)], ended)"""
+    target = int(re.search(r"^#EXT-X-TARGETDURATION:(\d+)$", text, re.M).group(1))
+    m = re.search(r'^#EXT-X-MAP:URI="([^"]+)"', text, re.M)
+    segments, duration = [], None
+    for line in text.splitlines():
+        if line.startswith("#EXTINF:"):
+            duration = float(line[8:].split(",")[0])
+        elif line and not line.startswith("#") and duration is not None:
+            segments.append((duration, line))
+            duration = None
+    return target, (m.group(1) if m else None), segments, "#EXT-X-ENDLIST" in text
+
+
+def probe_segments(h, playlist_path):
+    """Per segment: the MediaFile of (init +) segment, in playlist order."""
+    base = os.path.dirname(playlist_path)
+    target, init, segments, ended = parse_media(open(playlist_path).read())
+    H.check(ended, f"{playlist_path} has no EXT-X-ENDLIST after the publisher left")
+    H.check(segments, f"{playlist_path} lists no segments")
+    init_bytes = open(os.path.join(base, init), "rb").read() if init else b""
+    files = []
+    for n, (duration, uri) in enumerate(segments):
+        H.check(round(duration) <= target,
+                f"{playlist_path}: segment {uri} lasts {duration} s, above EXT-X-TARGETDURATION {target}")
+        probe_path = h.path(f"probe-{abs(hash(playlist_path))}-{n}" + (".mp4" if init else ".ts"))
+        with open(probe_path, "wb") as f:
+            f.write(init_bytes)
+            f.write(open(os.path.join(base, uri), "rb").read())
+        files.append(H.MediaFile(probe_path))
+    return files
+
+
+def run_format(h, fmt, low_latency, src, expected):
+    server_bin = os.path.join(os.environ["LIVE_BUILD_ROOT"], "examples", "live-server")
+    H.check(os.path.exists(server_bin), f"{server_bin} was not built")
+    rtmp_port, http_port = H.free_port(), H.free_port()
+    out = h.path(f"hls-{fmt}")
+    argv = [server_bin, "--address", "127.0.0.1", "--rtmp-port", str(rtmp_port), "--http-port", str(http_port),
+            "--output-dir", out, "--segment-format", fmt, "--playlist-length", "0",
+            "--ladder-width", "320", "--ladder-height", "180", "--ladder-kbps", "300"]
+    if not low_latency:
+        argv.append("--no-low-latency")
+    server = h.spawn(f"live-server-{fmt}", argv, env=H.gst_env())
+    h.wait_listening(rtmp_port, server)
+    pub = H.ffmpeg_publish(h, f"ffmpeg-{fmt}", src, f"rtmp://127.0.0.1:{rtmp_port}/live/show")
+
+    # While live: the multivariant playlist comes from the built-in HTTP server.
+    master_live = None
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/master.m3u8", timeout=2) as r:
+                H.check(r.headers.get("Content-Type", "").startswith("application/vnd.apple.mpegurl"),
+                        f"master playlist served as {r.headers.get('Content-Type')}")
+                master_live = r.read().decode()
+                break
+        except OSError:
+            if not pub.alive():
+                break
+            time.sleep(0.2)  # no segment yet
+    H.check(master_live is not None, "master.m3u8 was never served over HTTP while the publisher was live")
+
+    rc = h.wait_exit(pub, SECONDS + 30, "publishing in real time")
+    H.check(rc == 0, f"ffmpeg failed to publish (exit {rc}):\n{H.tail(pub.log())}")
+    server.signal(signal.SIGINT)  # EOS: final segments and EXT-X-ENDLIST
+    rc = h.wait_exit(server, 30, "SIGINT")
+    H.check(rc == 0, f"live-server exited with {rc}:\n{H.tail(server.log())}")
+
+    variants, media = parse_master(open(os.path.join(out, "master.m3u8")).read())
+    resolutions = sorted(v[0].get("RESOLUTION") for v in variants)
+    H.check(resolutions == ["320x180", "640x360"], f"variants {resolutions}, expected 640x360 and 320x180")
+    for attrs, uri in variants:
+        H.check(attrs.get("CODECS", "").startswith('"avc1.'), f"variant {uri} CODECS {attrs.get('CODECS')}")
+        H.check("mp4a.40.2" in attrs.get("CODECS", ""), f"variant {uri} lacks AAC in CODECS")
+        H.check(int(attrs["BANDWIDTH"]) > 0, f"variant {uri} BANDWIDTH {attrs['BANDWIDTH']}")
+
+    per_variant = {}
+    for attrs, uri in variants:
+        per_variant[attrs["RESOLUTION"]] = probe_segments(h, os.path.join(out, uri))
+    source, scaled = per_variant["640x360"], per_variant["320x180"]
+    H.check(len(source) == len(scaled), f"{len(source)} segments in the source variant, {len(scaled)} in the scaled one")
+    H.check(len(source) >= SECONDS // 2 - 1, f"only {len(source)} segments for {SECONDS} s")
+    for n, (a, b) in enumerate(zip(source, scaled)):
+        for name, seg in (("source", a), ("scaled", b)):
+            H.check(seg.packets["video"], f"{name} segment {n} has no video")
+            H.check(seg.packets["video"][0].key, f"{name} segment {n} does not start with a keyframe")
+        pa, pb = a.packets["video"][0].pts, b.packets["video"][0].pts
+        H.check(abs(pa - pb) <= FRAME_MS, f"segment {n} starts at {pa} ms in the source variant, {pb} ms in the scaled one")
+
+    got_source = [p for seg in source for p in seg.packets["video"]]
+    got_scaled = [p for seg in scaled for p in seg.packets["video"]]
+    exp_video = expected.packets["video"]
+    H.check(len(got_source) == len(exp_video), f"source variant has {len(got_source)} frames, input {len(exp_video)}")
+    H.check(len(got_scaled) == len(exp_video), f"scaled variant has {len(got_scaled)} frames, input {len(exp_video)}")
+    offset = got_source[0].dts - exp_video[0].dts
+    for i, (g, e) in enumerate(zip(got_source, exp_video)):
+        H.check(g.pts - offset == e.pts and g.dts - offset == e.dts,
+                f"source variant frame {i}: pts/dts {g.pts}/{g.dts}, input {e.pts}/{e.dts} (offset {offset})")
+        if fmt == "fmp4":  # same AVCC bytes as the input (MPEG-TS carries Annex B instead)
+            H.check(g.hash == e.hash and g.size == e.size, f"source variant frame {i} bytes differ from the input's")
+
+    if fmt == "fmp4":
+        H.check(media and media[0].get("TYPE") == "AUDIO", f"fMP4 output has no audio rendition: {media}")
+        audio = probe_segments(h, os.path.join(out, media[0]["URI"].strip('"')))
+        got_audio = [p for seg in audio for p in seg.packets["audio"]]
+    else:
+        got_audio = [p for seg in source for p in seg.packets["audio"]]
+    exp_audio = expected.packets["audio"]
+    H.check(len(exp_audio) - 2 <= len(got_audio) <= len(exp_audio),
+            f"{len(got_audio)} AAC frames in the output, input has {len(exp_audio)}")
+    h.log(f"{fmt}: {len(source)} aligned segments per variant, {len(got_source)}/{len(got_scaled)} video frames, "
+          f"{len(got_audio)}/{len(exp_audio)} audio frames")
+
+
+def body(h):
+    for tool in ("ffmpeg", "ffprobe"):
+        H.require_tool(tool)
+    src = H.make_test_flv("ladder", width=640, height=360, fps=FPS, seconds=SECONDS, gop=2 * FPS)
+    expected = H.MediaFile(src)
+    h.log(f"input {src}: {expected.summary()}")
+    run_format(h, "fmp4", True, src, expected)
+    run_format(h, "mpegts", False, src, expected)
+
+
+if __name__ == "__main__":
+    H.main("interop-live-server-hls", body, deadline_s=200)
