@@ -29,6 +29,8 @@ for line in open(sys.argv[1]):
     else: failed += 1
 if skipped: print(f"{skipped} tests were skipped: counted as failed")
 print(f"tests: {passed} passed, {failed + skipped} failed")
+sys.exit(1 if failed + skipped else 0)
 PY
-[ $meson_rc -eq 0 ] && [ $fuzz_failed -eq 0 ] || exit 1
+summary_rc=$?
+[ $meson_rc -eq 0 ] && [ $summary_rc -eq 0 ] || exit 1
 exit 0
