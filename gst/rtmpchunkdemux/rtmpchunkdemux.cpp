@@ -645,7 +645,7 @@ void RtmpChunkDemuxImpl::process_script(std::span<const uint8_t> payload) {
     GST_WARNING_OBJECT(element_, "bad script tag: %s", script.error().describe().c_str());
     return;
   }
-  if (script->name != "onMetaData" || script->value.kind != flv::ScriptValue::Kind::object) return;
+  if (script->name != "onMetaData" || !script->value.is_object_like()) return;
   metadata_count_++;
   metadata_ = flv::read_stream_metadata(script->value);
   if (!seen_media_) metadata_before_media_ = true;

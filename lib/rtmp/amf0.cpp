@@ -110,10 +110,11 @@ bool read_long_string(ByteReader& r, std::string& s) {
   return r.read_be32(len) && r.read_string(len, s);
 }
 
-Result<AmfValue> decode_value(ByteReader& r, uint32_t depth_left);
+Result<AmfValue> decode_value(ByteReader& r, uint32_t depth_left, uint32_t* budget);
 
 // Properties up to the 00 00 09 end marker.
-Result<void> decode_properties(ByteReader& r, uint32_t depth_left, std::vector<AmfProperty>& out) {
+Result<void> decode_properties(ByteReader& r, uint32_t depth_left, uint32_t* budget,
+                               std::vector<AmfProperty>& out) {
   for (;;) {
     AmfProperty prop;
     if (!read_short_string(r, prop.name)) return truncated("property name");
@@ -125,14 +126,18 @@ Result<void> decode_properties(ByteReader& r, uint32_t depth_left, std::vector<A
         return {};
       }
     }
-    auto value = decode_value(r, depth_left);
+    auto value = decode_value(r, depth_left, budget);
     if (!value) return value.error();
     prop.value = std::move(value.value());
     out.push_back(std::move(prop));
   }
 }
 
-Result<AmfValue> decode_value(ByteReader& r, uint32_t depth_left) {
+Result<AmfValue> decode_value(ByteReader& r, uint32_t depth_left, uint32_t* budget) {
+  if (budget) {  // nullptr: no count limit (the input size bounds it)
+    if (*budget == 0) return make_error(Errc::limit_exceeded, "AMF0 value count over the limit");
+    --*budget;
+  }
   uint8_t marker;
   if (!r.read_u8(marker)) return truncated("value marker");
   AmfValue v;
@@ -166,7 +171,7 @@ Result<AmfValue> decode_value(ByteReader& r, uint32_t depth_left) {
       } else {
         v.type = AmfType::object;
       }
-      auto done = decode_properties(r, depth_left - 1, v.properties);
+      auto done = decode_properties(r, depth_left - 1, budget, v.properties);
       if (!done) return done.error();
       return v;
     }
@@ -180,12 +185,14 @@ Result<AmfValue> decode_value(ByteReader& r, uint32_t depth_left) {
       if (depth_left == 0) return make_error(Errc::limit_exceeded, "AMF0 nesting deeper than the limit");
       uint32_t count;
       if (!r.read_be32(count)) return truncated("strict array count");
+      if (budget && count > *budget)
+        return make_error(Errc::limit_exceeded, "AMF0 strict array count over the limit");
       // Every element takes at least one byte, so a count beyond the input is a lie.
       if (count > r.remaining()) return truncated("strict array elements");
       v.type = AmfType::strict_array;
       v.elements.reserve(count);
       for (uint32_t i = 0; i < count; ++i) {
-        auto element = decode_value(r, depth_left - 1);
+        auto element = decode_value(r, depth_left - 1, budget);
         if (!element) return element.error();
         v.elements.push_back(std::move(element.value()));
       }
@@ -239,13 +246,19 @@ void encode_properties(const std::vector<AmfProperty>& props, std::vector<uint8_
 
 }  // namespace
 
-Result<AmfValue> amf0_decode(ByteReader& reader, uint32_t depth_limit) { return decode_value(reader, depth_limit); }
+Result<AmfValue> amf0_decode(ByteReader& reader, uint32_t depth_limit) {
+  return decode_value(reader, depth_limit, nullptr);
+}
+
+Result<AmfValue> amf0_decode(ByteReader& reader, uint32_t depth_limit, uint32_t& value_budget) {
+  return decode_value(reader, depth_limit, &value_budget);
+}
 
 Result<std::vector<AmfValue>> amf0_decode_all(std::span<const uint8_t> data, uint32_t depth_limit) {
   ByteReader r(data);
   std::vector<AmfValue> values;
   while (!r.empty()) {
-    auto v = decode_value(r, depth_limit);
+    auto v = decode_value(r, depth_limit, nullptr);
     if (!v) return v.error();
     values.push_back(std::move(v.value()));
   }

@@ -82,6 +82,10 @@ struct AmfProperty {
 
 // Decodes one value from `reader`. `depth_limit` bounds nesting of objects and arrays.
 Result<AmfValue> amf0_decode(ByteReader& reader, uint32_t depth_limit = default_max_amf_depth);
+// As above, and every value decoded (at any level) takes one from `value_budget`; running out,
+// or a strict array announcing more elements than are left, is limit_exceeded. Callers that
+// decode several values against one limit (e.g. an FLV script tag) share the budget.
+Result<AmfValue> amf0_decode(ByteReader& reader, uint32_t depth_limit, uint32_t& value_budget);
 // Decodes values until the input ends.
 Result<std::vector<AmfValue>> amf0_decode_all(std::span<const uint8_t> data,
                                               uint32_t depth_limit = default_max_amf_depth);

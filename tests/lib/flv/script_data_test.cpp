@@ -14,18 +14,8 @@ using B = std::vector<uint8_t>;
 using testing::read_all_tags;
 using testing::read_test_file;
 
-ScriptValue number(double v) {
-  ScriptValue s;
-  s.kind = ScriptValue::Kind::number;
-  s.number = v;
-  return s;
-}
-ScriptValue string(std::string v) {
-  ScriptValue s;
-  s.kind = ScriptValue::Kind::string;
-  s.string = std::move(v);
-  return s;
-}
+using rtmp::AmfProperty;
+using rtmp::AmfValue;
 
 TEST(ScriptData, SourceFlvOnMetaData) {
   // ffprobe: encoder Lavf59.27.100, 320x180, 25 fps, H.264 (7) + AAC (10) mono 44.1 kHz.
@@ -57,7 +47,9 @@ TEST(ScriptData, EnhancedFourccCodecIdsFromFixture) {
 }
 
 TEST(ScriptData, WriterRoundTripAndSetDataFrame) {
-  ScriptObject members = {{"width", number(1920)}, {"videocodecid", string("av01")}, {"encoder", string("obs")}};
+  std::vector<AmfProperty> members = {{"width", AmfValue::make_number(1920)},
+                                      {"videocodecid", AmfValue::make_string("av01")},
+                                      {"encoder", AmfValue::make_string("obs")}};
   B out;
   write_script_tag(out, "onMetaData", members);
   auto s = parse_script_tag(out);

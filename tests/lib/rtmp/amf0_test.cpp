@@ -98,6 +98,38 @@ TEST(Amf0, DepthLimit) {
   EXPECT_EQ(deep_arrays.error().code, Errc::limit_exceeded);
 }
 
+TEST(Amf0, ValueBudgetIsSharedAcrossValues) {
+  // {a: 1, b: "x"} is three values; then a strict array of two numbers is three more.
+  const std::vector<AmfValue> values{
+      AmfValue::make_object({{"a", AmfValue::make_number(1)}, {"b", AmfValue::make_string("x")}}),
+      [] {
+        AmfValue a;
+        a.type = AmfType::strict_array;
+        a.elements = {AmfValue::make_number(2), AmfValue::make_number(3)};
+        return a;
+      }()};
+  const auto bytes = amf0_encode_all(values);
+  ByteReader r(bytes);
+  uint32_t budget = 5;
+  auto first = amf0_decode(r, 8, budget);
+  ASSERT_TRUE(first.ok()) << first.error().describe();
+  EXPECT_TRUE(*first == values[0]);
+  EXPECT_EQ(budget, 2u);
+  // Two left: the array takes one and announces two elements.
+  auto second = amf0_decode(r, 8, budget);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, Errc::limit_exceeded);
+  // With enough budget the same bytes decode, and exactly six values are spent.
+  ByteReader again(bytes);
+  budget = 6;
+  ASSERT_TRUE(amf0_decode(again, 8, budget).ok());
+  auto array = amf0_decode(again, 8, budget);
+  ASSERT_TRUE(array.ok()) << array.error().describe();
+  EXPECT_TRUE(*array == values[1]);
+  EXPECT_EQ(budget, 0u);
+  EXPECT_TRUE(again.empty());
+}
+
 TEST(Amf0, BadInput) {
   struct Case {
     std::vector<uint8_t> bytes;
