@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "net/connection.h"
+#include "net/io_poller.h"
 
 GST_DEBUG_CATEGORY(live_net_debug);
 #define GST_CAT_DEFAULT live_net_debug
@@ -50,6 +52,12 @@ std::string describe_address(GSocketAddress* address) {
   return text;
 }
 
+// The IP part of an "ip:port" peer description (IPv6 addresses contain ':' themselves).
+std::string address_of(const std::string& peer) {
+  const size_t colon = peer.rfind(':');
+  return colon == std::string::npos ? peer : peer.substr(0, colon);
+}
+
 
 }  // namespace
 
@@ -76,12 +84,14 @@ struct Listener::Impl : ConnectionOwner {
   GSource* timer_source = nullptr;
   GSource* reap_source = nullptr;
   GTlsCertificate* certificate = nullptr;
+  IoPoller poller;  // input readiness of every connection, one GSource
 
   // Owned by the I/O thread.
   std::map<uint64_t, std::unique_ptr<Connection>> connections;
   std::vector<std::unique_ptr<Connection>> closed_connections;  // freed from an idle callback
   std::vector<PublishEntry> publish_mounts;
   std::vector<PlayEntry> play_mounts;
+  std::map<std::string, uint32_t> connections_per_address;  // open connections by client IP
   uint64_t next_connection_id = 1;
   std::atomic<uint32_t> open_connections{0};
 
@@ -182,6 +192,11 @@ Result<void> Listener::Impl::start() {
 
   context = g_main_context_new();
   loop = g_main_loop_new(context, FALSE);
+  if (!poller.start(context, [this](uint64_t id, uint32_t) {
+        if (Connection* connection = find_connection(id)) connection->on_input();
+      })) {
+    return make_error(Errc::closed, std::string("cannot create epoll set: ") + g_strerror(errno));
+  }
   accept_source = g_socket_create_source(socket, G_IO_IN, nullptr);
   g_source_set_callback(accept_source, G_SOURCE_FUNC(on_incoming), this, nullptr);
   g_source_attach(accept_source, context);
@@ -224,6 +239,7 @@ void Listener::Impl::shutdown() {
   }
   connections.clear();
   closed_connections.clear();
+  poller.stop();
   if (socket) {
     g_socket_close(socket, nullptr);
     g_object_unref(socket);
@@ -281,6 +297,17 @@ void Listener::Impl::accept_pending() {
       g_object_unref(client);
       continue;
     }
+    const std::string address = address_of(peer);
+    uint32_t& from_address = connections_per_address[address];
+    if (config.max_connections_per_address != 0 &&
+        from_address >= config.max_connections_per_address) {
+      GST_WARNING("port %u: refusing connection from %s: max-connections-per-address (%u) reached",
+                  bound_port, peer.c_str(), config.max_connections_per_address);
+      g_socket_close(client, nullptr);
+      g_object_unref(client);
+      continue;
+    }
+    ++from_address;
     g_socket_set_blocking(client, FALSE);
     g_socket_set_option(client, IPPROTO_TCP, TCP_NODELAY, 1, nullptr);
     GSocketConnection* stream = g_socket_connection_factory_create_connection(client);
@@ -288,7 +315,7 @@ void Listener::Impl::accept_pending() {
     uint64_t id = next_connection_id++;
     GST_INFO("port %u: connection %" G_GUINT64_FORMAT " from %s", bound_port, id, peer.c_str());
     auto connection =
-        std::make_unique<Connection>(*this, id, stream, peer, certificate, config.session);
+        std::make_unique<Connection>(*this, poller, id, stream, peer, certificate, config.session);
     g_object_unref(stream);
     Connection& ref = *connection;
     connections.emplace(id, std::move(connection));
@@ -449,6 +476,9 @@ void Listener::Impl::connection_closed(Connection& connection, const std::string
   end_publish(connection, reason);
   auto it = connections.find(connection.id());
   if (it == connections.end()) return;
+  auto counted = connections_per_address.find(address_of(connection.peer()));
+  if (counted != connections_per_address.end() && --counted->second == 0)
+    connections_per_address.erase(counted);
   closed_connections.push_back(std::move(it->second));
   connections.erase(it);
   open_connections = connections.size();
@@ -487,8 +517,10 @@ Result<std::shared_ptr<Listener>> Listener::acquire(const ListenerConfig& config
                               config.address + ":" + std::to_string(config.port));
       }
       if (have.max_connections != config.max_connections ||
+          have.max_connections_per_address != config.max_connections_per_address ||
           have.session.outgoing_chunk_size != config.session.outgoing_chunk_size) {
-        GST_WARNING("%s:%u is shared: max-connections/chunk-size of the first element apply",
+        GST_WARNING("%s:%u is shared: max-connections(-per-address)/chunk-size of the first "
+                    "element apply",
                     config.address.c_str(), config.port);
       }
       return existing;

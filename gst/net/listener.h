@@ -23,6 +23,7 @@ namespace live::net {
 
 // Named limits of a listener (see docs/elements/rtmpserversrc.md).
 inline constexpr uint32_t kDefaultMaxConnections = 128;
+inline constexpr uint32_t kDefaultMaxConnectionsPerAddress = 16;  // one client IP; 0 = no limit
 inline constexpr uint32_t kHandshakeTimeoutSeconds = 10;  // accept to publish/play accepted
 inline constexpr uint32_t kIdleConnectionTimeoutSeconds = 30;  // nothing received for this long
 inline constexpr size_t kMaxPendingOutputBytes = 4 * 1024 * 1024;  // towards one peer
@@ -35,6 +36,7 @@ struct ListenerConfig {
   std::string tls_certificate;  // PEM file; with tls_key: RTMPS on this port
   std::string tls_key;          // PEM file
   uint32_t max_connections = kDefaultMaxConnections;
+  uint32_t max_connections_per_address = kDefaultMaxConnectionsPerAddress;  // 0 = unlimited
   rtmp::ServerSessionConfig session;
 };
 
@@ -43,8 +45,8 @@ class Listener {
   // Returns the shared listener for config.address:config.port, starting it (bind, listen,
   // I/O thread) if this is the first user. Errors: bind/listen failure, unreadable TLS files,
   // or TLS settings that differ from those of the running listener on the same port.
-  // max_connections and the session config of the first user apply; later users with other
-  // values get a warning in the log.
+  // The connection limits and the session config of the first user apply; later users with
+  // other values get a warning in the log.
   static Result<std::shared_ptr<Listener>> acquire(const ListenerConfig& config);
 
   ~Listener();  // the last user leaving: closes every connection, the socket and the thread

@@ -35,6 +35,7 @@ constexpr guint kMinChunkSize = 128;
 constexpr guint kMaxChunkSize = 16 * 1024 * 1024;
 constexpr guint kDefaultIdleTimeout = 0;
 constexpr guint kDefaultMaxConnections = live::net::kDefaultMaxConnections;
+constexpr guint kDefaultMaxConnectionsPerAddress = live::net::kDefaultMaxConnectionsPerAddress;
 // Messages waiting for the streaming thread. Above the pause mark the publisher's connection
 // is not read any more (TCP pushes back to it) until the queue is below the resume mark. The
 // hard limit is a safety net only (one read burst cannot reach it): beyond it the oldest are
@@ -55,6 +56,7 @@ enum {
   PROP_CHUNK_SIZE,
   PROP_IDLE_TIMEOUT,
   PROP_MAX_CONNECTIONS,
+  PROP_MAX_CONNECTIONS_PER_ADDRESS,
   PROP_PUBLISHER_TAKEOVER,
   PROP_STATS,
 };
@@ -109,6 +111,7 @@ class RtmpServerSrcImpl final : public net::PublishMount {
     guint chunk_size = kDefaultChunkSize;
     guint idle_timeout = kDefaultIdleTimeout;
     guint max_connections = kDefaultMaxConnections;
+    guint max_connections_per_address = kDefaultMaxConnectionsPerAddress;
     bool publisher_takeover = false;
   };
 
@@ -185,6 +188,7 @@ bool RtmpServerSrcImpl::start() {
   config.tls_certificate = s.tls_certificate;
   config.tls_key = s.tls_key;
   config.max_connections = s.max_connections;
+  config.max_connections_per_address = s.max_connections_per_address;
   config.session.outgoing_chunk_size = s.chunk_size;
   auto acquired = net::Listener::acquire(config);
   if (!acquired) {
@@ -518,6 +522,7 @@ static void gst_rtmp_server_src_set_property(GObject* object, guint id, const GV
     case PROP_CHUNK_SIZE: s.chunk_size = g_value_get_uint(value); break;
     case PROP_IDLE_TIMEOUT: s.idle_timeout = g_value_get_uint(value); break;
     case PROP_MAX_CONNECTIONS: s.max_connections = g_value_get_uint(value); break;
+    case PROP_MAX_CONNECTIONS_PER_ADDRESS: s.max_connections_per_address = g_value_get_uint(value); break;
     case PROP_PUBLISHER_TAKEOVER: s.publisher_takeover = g_value_get_boolean(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
@@ -542,6 +547,7 @@ static void gst_rtmp_server_src_get_property(GObject* object, guint id, GValue* 
     case PROP_CHUNK_SIZE: g_value_set_uint(value, s.chunk_size); break;
     case PROP_IDLE_TIMEOUT: g_value_set_uint(value, s.idle_timeout); break;
     case PROP_MAX_CONNECTIONS: g_value_set_uint(value, s.max_connections); break;
+    case PROP_MAX_CONNECTIONS_PER_ADDRESS: g_value_set_uint(value, s.max_connections_per_address); break;
     case PROP_PUBLISHER_TAKEOVER: g_value_set_boolean(value, s.publisher_takeover); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
@@ -628,6 +634,11 @@ static void gst_rtmp_server_src_class_init(GstRtmpServerSrcClass* klass) {
                         "Most simultaneous connections on the listener (per listener: the "
                         "first element on a port decides)", 1, 65535, kDefaultMaxConnections,
                         ready));
+  g_object_class_install_property(gobject_class, PROP_MAX_CONNECTIONS_PER_ADDRESS,
+      g_param_spec_uint("max-connections-per-address", "Max connections per address",
+                        "Most simultaneous connections from one client IP address, refused at "
+                        "accept beyond it (0 = unlimited; per listener: the first element on a "
+                        "port decides)", 0, 65535, kDefaultMaxConnectionsPerAddress, ready));
   g_object_class_install_property(gobject_class, PROP_PUBLISHER_TAKEOVER,
       g_param_spec_boolean("publisher-takeover", "Publisher takeover",
                            "A new publisher for a busy stream replaces the current one (FALSE: "

@@ -175,6 +175,12 @@ class Client {
     std::unique_lock lock(mutex_);
     return cv_.wait_for(lock, timeout, [&] { return has_status(received_, code); });
   }
+  // True once `needle` arrived; false when the server closed first or on timeout.
+  bool wait_for_unless_closed(const std::string& needle, std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, timeout, [&] { return closed_ || contains(received_, needle); });
+    return contains(received_, needle);
+  }
   bool wait_closed(std::chrono::milliseconds timeout = 5000ms) {
     std::unique_lock lock(mutex_);
     return cv_.wait_for(lock, timeout, [&] { return closed_; });
@@ -271,7 +277,7 @@ class Pipeline {
     }
     return out;
   }
-  // Element messages seen so far (and errors, as "error: ...").
+  // Element messages seen so far (and errors, as "error" with "text" and "debug").
   std::vector<GstStructure*> messages() {
     while (GstMessage* m = gst_bus_pop_filtered(
                bus_, static_cast<GstMessageType>(GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR | GST_MESSAGE_EOS))) {
@@ -283,9 +289,12 @@ class Pipeline {
         messages_.push_back(gst_structure_new_empty("eos"));
       } else {
         GError* e = nullptr;
-        gst_message_parse_error(m, &e, nullptr);
-        messages_.push_back(gst_structure_new("error", "text", G_TYPE_STRING, e->message, nullptr));
+        gchar* debug = nullptr;
+        gst_message_parse_error(m, &e, &debug);
+        messages_.push_back(gst_structure_new("error", "text", G_TYPE_STRING, e->message, "debug",
+                                              G_TYPE_STRING, debug ? debug : "", nullptr));
         g_clear_error(&e);
+        g_free(debug);
       }
       gst_message_unref(m);
     }
@@ -833,6 +842,134 @@ TEST_F(RtmpServerSrcTest, SlowDownstreamPausesThePublisherInsteadOfDropping) {
   gst_structure_get_uint64(stats, "dropped-messages", &dropped);
   gst_structure_free(stats);
   EXPECT_EQ(dropped, 0u);
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(RtmpServerSrcTest, ConnectionsBeyondThePerAddressLimitAreClosedAtAccept) {
+  Pipeline p(src("stream-key=capff max-connections-per-address=2") +
+             " ! appsink name=sink0 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  Client publisher(port), waiting(port);
+  ASSERT_TRUE(publisher.send(capture, 0, capture.size() / 2));
+  EXPECT_TRUE(publisher.wait_status("NetStream.Publish.Start"));
+  ASSERT_TRUE(waiting.send(capture, 0, 1537));  // C0 C1: the server answers S0 S1 S2
+  EXPECT_TRUE(waiting.wait_for(std::string(1, '\x03')));
+  {
+    Client third(port), fourth(port);  // both from 127.0.0.1 too
+    EXPECT_TRUE(third.wait_closed(2000ms));
+    EXPECT_TRUE(fourth.wait_closed(2000ms));
+    EXPECT_TRUE(third.received().empty());
+    EXPECT_TRUE(fourth.received().empty());
+  }
+  // The refusals touched neither existing connection; the publisher streams on to the end
+  // of its session: all of source.flv comes out.
+  EXPECT_FALSE(publisher.wait_closed(100ms));
+  EXPECT_FALSE(waiting.wait_closed(100ms));
+  ASSERT_TRUE(publisher.send(capture, capture.size() / 2));
+  auto out = p.pull("sink0", source_media.size() + 2);
+  expect_same_media(media_only(parse_flv(concat(out))), source_media);
+  EXPECT_FALSE(waiting.wait_closed(100ms));
+}
+
+TEST_F(RtmpServerSrcTest, PerAddressLimitDefaultsTo16AndZeroLiftsIt) {
+  auto open_clients = [&](size_t count) {
+    std::vector<std::unique_ptr<Client>> clients;
+    for (size_t i = 0; i < count; ++i) {
+      clients.push_back(std::make_unique<Client>(port));
+      EXPECT_TRUE(clients.back()->send(capture, 0, 1537));
+    }
+    size_t answered = 0;
+    for (auto& c : clients) answered += c->wait_for_unless_closed(std::string(1, '\x03')) ? 1 : 0;
+    return answered;
+  };
+  {
+    Pipeline p(src("name=src stream-key=capff") + " ! appsink name=sink0 sync=false");
+    guint limit = 0;
+    g_object_get(p.get("src"), "max-connections-per-address", &limit, nullptr);
+    EXPECT_EQ(limit, 16u);
+    ASSERT_TRUE(play_ok(p.play()));
+    EXPECT_EQ(open_clients(20), 16u);
+  }
+  port = free_port();
+  {
+    Pipeline p(src("stream-key=capff max-connections-per-address=0") +
+               " ! appsink name=sink0 sync=false");
+    ASSERT_TRUE(play_ok(p.play()));
+    EXPECT_EQ(open_clients(20), 20u);
+  }
+}
+
+// Stream keys are secrets: no log line of ours at INFO or above, and no error text, names one.
+struct CapturedLog {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+};
+
+void capture_log(GstDebugCategory* category, GstDebugLevel level, const gchar*, const gchar*, gint,
+                 GObject*, GstDebugMessage* message, gpointer data) {
+  const char* name = gst_debug_category_get_name(category);
+  if (level > GST_LEVEL_INFO) return;
+  if (g_strcmp0(name, "livenet") != 0 && g_strcmp0(name, "rtmpserversrc") != 0) return;
+  auto* log = static_cast<CapturedLog*>(data);
+  std::lock_guard lock(log->mutex);
+  log->lines.push_back(gst_debug_message_get(message));
+}
+
+TEST_F(RtmpServerSrcTest, StreamKeysNeverAppearInLogsAtInfoOrInErrors) {
+  CapturedLog log;
+  gst_debug_set_active(TRUE);
+  gst_debug_remove_log_function(gst_debug_log_default);
+  gst_debug_add_log_function(capture_log, &log, nullptr);
+  gst_debug_set_threshold_for_name("livenet", GST_LEVEL_INFO);
+  gst_debug_set_threshold_for_name("rtmpserversrc", GST_LEVEL_INFO);
+  std::vector<std::string> errors;
+  {
+    // Accepted publish of key "capff", then a second element asking for the same key.
+    Pipeline p(src("stream-key=capff") + " ! appsink name=sink0 sync=false");
+    ASSERT_TRUE(play_ok(p.play()));
+    Client client(port);
+    ASSERT_TRUE(client.send(capture));
+    EXPECT_TRUE(client.wait_status("NetStream.Publish.Start"));
+    EXPECT_GT(p.pull("sink0", source_media.size() + 2).size(), source_media.size());
+    Pipeline twin(src("stream-key=capff") + " ! appsink name=sink0 sync=false");
+    EXPECT_EQ(twin.play(), GST_STATE_CHANGE_FAILURE);
+    for (GstStructure* s : twin.messages())
+      if (gst_structure_has_name(s, "error"))
+        errors.push_back(std::string(gst_structure_get_string(s, "text")) + " / " +
+                         gst_structure_get_string(s, "debug"));
+  }
+  {
+    // A publish of "capff" to an element that serves "hunter2secret": refused.
+    Pipeline p(src("stream-key=hunter2secret") + " ! appsink name=sink0 sync=false");
+    ASSERT_TRUE(play_ok(p.play()));
+    Client client(port);
+    ASSERT_TRUE(client.send(capture));
+    EXPECT_TRUE(client.wait_status("NetStream.Publish.BadName"));
+    EXPECT_TRUE(client.wait_closed());
+  }
+  gst_debug_remove_log_function(capture_log);
+  gst_debug_add_log_function(gst_debug_log_default, nullptr, nullptr);
+  gst_debug_unset_threshold_for_name("livenet");
+  gst_debug_unset_threshold_for_name("rtmpserversrc");
+
+  ASSERT_FALSE(errors.empty());
+  EXPECT_NE(errors[0].find("already serves application 'live'"), std::string::npos) << errors[0];
+  for (const auto& error : errors) EXPECT_EQ(error.find("capff"), std::string::npos) << error;
+  std::lock_guard lock(log.mutex);
+  // The log did record both sessions (so the check below looked at something).
+  auto logged = [&](const std::string& text) {
+    return std::any_of(log.lines.begin(), log.lines.end(),
+                       [&](const std::string& l) { return l.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(logged("publishing to app 'live'"));
+  EXPECT_TRUE(logged("refused: no such stream"));
+  for (const auto& line : log.lines) {
+    EXPECT_EQ(line.find("capff"), std::string::npos) << line;
+    EXPECT_EQ(line.find("hunter2secret"), std::string::npos) << line;
+  }
 }
 
 }  // namespace
