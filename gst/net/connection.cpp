@@ -1,11 +1,14 @@
 #include "net/connection.h"
 
+#include "net/io_poller.h"
 #include "net/listener.h"
 #include "net/mount.h"
 
 #include <gst/gst.h>
+#include <sys/socket.h>
 
 #include <array>
+#include <cerrno>
 #include <memory>
 
 GST_DEBUG_CATEGORY_EXTERN(live_net_debug);
@@ -15,6 +18,7 @@ namespace live::net {
 
 namespace {
 constexpr int64_t kLingerMicros = 2 * G_USEC_PER_SEC;  // grace period after an error reply
+constexpr int kReadsPerWakeup = 4;  // fairness between connections on one I/O thread
 
 // Carries the connection id through the async TLS handshake: the connection may be gone
 // when the callback runs, so it is looked up again rather than pointed to.
@@ -24,14 +28,17 @@ struct HandshakeToken {
 };
 }  // namespace
 
-Connection::Connection(ConnectionOwner& owner, uint64_t id, GSocketConnection* stream,
-                       std::string peer, GTlsCertificate* tls_certificate,
+Connection::Connection(ConnectionOwner& owner, IoPoller& poller, uint64_t id,
+                       GSocketConnection* stream, std::string peer,
+                       GTlsCertificate* tls_certificate,
                        const rtmp::ServerSessionConfig& session_config)
     : owner_(owner),
       id_(id),
       peer_(std::move(peer)),
       socket_connection_(G_SOCKET_CONNECTION(g_object_ref(stream))),
       cancellable_(g_cancellable_new()),
+      poller_(poller),
+      fd_(g_socket_get_fd(g_socket_connection_get_socket(socket_connection_))),
       session_(session_config) {
   accepted_at_ = last_received_at_ = g_get_monotonic_time();
   if (tls_certificate) {
@@ -53,7 +60,7 @@ Connection::Connection(ConnectionOwner& owner, uint64_t id, GSocketConnection* s
 }
 
 Connection::~Connection() {
-  if (read_source_) g_source_destroy(read_source_), g_source_unref(read_source_);
+  stop_watching_input();
   if (write_source_) g_source_destroy(write_source_), g_source_unref(write_source_);
   g_cancellable_cancel(cancellable_);
   g_object_unref(cancellable_);
@@ -100,53 +107,80 @@ void Connection::on_tls_handshake_done(GObject* source, GAsyncResult* result, gp
 void Connection::pause_reading() {
   if (reading_paused_) return;
   reading_paused_ = true;
-  if (read_source_) {
-    g_source_destroy(read_source_);
-    g_source_unref(read_source_);
-    read_source_ = nullptr;
-  }
+  stop_watching_input();
+}
+
+void Connection::stop_watching_input() {
+  if (!watching_input_) return;
+  poller_.unwatch(fd_);  // before the fd is closed: it could be reused by the next accept
+  watching_input_ = false;
 }
 
 void Connection::resume_reading() {
   if (!reading_paused_) return;
   reading_paused_ = false;
   last_received_at_ = g_get_monotonic_time();  // the pause was ours, not the peer's silence
-  if (reading_started_ && state_ != State::closed && !read_source_) start_reading();
+  if (reading_started_ && state_ != State::closed && !watching_input_) start_reading();
 }
 
 void Connection::start_reading() {
   reading_started_ = true;
   if (reading_paused_) return;
-  GInputStream* in = g_io_stream_get_input_stream(stream_);
-  read_source_ = g_pollable_input_stream_create_source(G_POLLABLE_INPUT_STREAM(in), nullptr);
-  g_source_set_callback(read_source_, G_SOURCE_FUNC(on_readable), this, nullptr);
-  g_source_attach(read_source_, g_main_context_get_thread_default());
+  if (!watching_input_) {
+    if (!poller_.watch_input(fd_, id_)) {
+      close(std::string("cannot watch the socket: ") + g_strerror(errno));
+      return;
+    }
+    watching_input_ = true;
+  }
   // Data may already be buffered (TLS) before the socket polls readable again.
   read_available();
 }
 
-gboolean Connection::on_readable(GObject*, gpointer data) {
-  static_cast<Connection*>(data)->read_available();
-  return G_SOURCE_CONTINUE;
+void Connection::on_input() {
+  if (!is_open() || reading_paused_ || !watching_input_) return;
+  read_available();
+}
+
+gssize Connection::read_some(uint8_t* data, size_t size, std::string& error) {
+  if (stream_ != G_IO_STREAM(socket_connection_)) {  // TLS: decrypt through the stream
+    GPollableInputStream* in = G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream_));
+    GError* gerror = nullptr;
+    gssize n = g_pollable_input_stream_read_nonblocking(in, data, size, cancellable_, &gerror);
+    if (n >= 0) return n;
+    if (g_error_matches(gerror, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+      g_clear_error(&gerror);
+      return -1;
+    }
+    error = gerror->message;
+    g_clear_error(&gerror);
+    return -2;
+  }
+  for (;;) {  // plain TCP: straight from the socket
+    ssize_t n = recv(fd_, data, size, 0);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
+    error = g_strerror(errno);
+    return -2;
+  }
 }
 
 void Connection::read_available() {
-  GPollableInputStream* in =
-      G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream_));
   std::array<uint8_t, kReadChunkBytes> buffer;
-  // A few reads per wakeup, then yield so one fast peer cannot starve the others.
-  for (int round = 0; round < 4 && is_open() && !reading_paused_; ++round) {
-    GError* error = nullptr;
-    gssize n = g_pollable_input_stream_read_nonblocking(in, buffer.data(), buffer.size(),
-                                                        cancellable_, &error);
+  // A few reads per wakeup, then yield so one fast peer cannot starve the others. The poller
+  // is level-triggered, so a socket with input left is reported again on the next iteration.
+  for (int round = 0; is_open() && !reading_paused_; ++round) {
+    if (round == kReadsPerWakeup) {
+      // TLS may hold decrypted input that the socket no longer signals: come back for it.
+      if (stream_ != G_IO_STREAM(socket_connection_)) poller_.run_again(id_);
+      return;
+    }
+    std::string error;
+    gssize n = read_some(buffer.data(), buffer.size(), error);
+    if (n == -1) return;
     if (n < 0) {
-      if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
-        g_clear_error(&error);
-        return;
-      }
-      std::string reason = std::string("read error: ") + error->message;
-      g_clear_error(&error);
-      close(reason);
+      close("read error: " + error);
       return;
     }
     if (n == 0) {
@@ -237,11 +271,7 @@ void Connection::close_after_flush(const std::string& reason) {
 void Connection::close(const std::string& reason) {
   if (state_ == State::closed) return;
   state_ = State::closed;
-  if (read_source_) {
-    g_source_destroy(read_source_);
-    g_source_unref(read_source_);
-    read_source_ = nullptr;
-  }
+  stop_watching_input();
   watch_writable(false);
   g_cancellable_cancel(cancellable_);
   // Close the socket itself: closing a TLS stream would try to send close_notify and could block.

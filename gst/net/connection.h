@@ -13,6 +13,7 @@
 namespace live::net {
 
 class Connection;
+class IoPoller;
 class PublishMount;
 
 class ConnectionOwner {
@@ -29,9 +30,11 @@ class ConnectionOwner {
 class Connection {
  public:
   // Takes a reference on `stream` (a GSocketConnection); with `tls_certificate` the stream is
-  // wrapped in a GTlsServerConnection and the TLS handshake runs first.
-  Connection(ConnectionOwner& owner, uint64_t id, GSocketConnection* stream, std::string peer,
-             GTlsCertificate* tls_certificate, const rtmp::ServerSessionConfig& session_config);
+  // wrapped in a GTlsServerConnection and the TLS handshake runs first. Input readiness comes
+  // from `poller` (the listener's epoll set) under the key id; call on_input() then.
+  Connection(ConnectionOwner& owner, IoPoller& poller, uint64_t id, GSocketConnection* stream,
+             std::string peer, GTlsCertificate* tls_certificate,
+             const rtmp::ServerSessionConfig& session_config);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -49,6 +52,9 @@ class Connection {
   void pause_reading();
   void resume_reading();
   bool reading_paused() const { return reading_paused_; }
+
+  // The poller saw the socket readable (or hung up): read within a budget, feed the session.
+  void on_input();
 
   // Writes what the session has queued, as far as the socket takes it now.
   void flush();
@@ -70,10 +76,12 @@ class Connection {
   enum class State { tls_handshake, open, lingering, closed };
 
   static void on_tls_handshake_done(GObject* source, GAsyncResult* result, gpointer token);
-  static gboolean on_readable(GObject* stream, gpointer self);
   static gboolean on_writable(GObject* stream, gpointer self);
   void start_reading();
   void read_available();
+  void stop_watching_input();
+  // One nonblocking read: bytes read, 0 at end of stream, -1 would block, -2 error (`error`).
+  gssize read_some(uint8_t* data, size_t size, std::string& error);
   void watch_writable(bool on);
 
   ConnectionOwner& owner_;
@@ -82,7 +90,9 @@ class Connection {
   GSocketConnection* socket_connection_ = nullptr;  // owned ref
   GIOStream* stream_ = nullptr;                      // owned ref: socket_connection_ or TLS
   GCancellable* cancellable_ = nullptr;
-  GSource* read_source_ = nullptr;
+  IoPoller& poller_;
+  int fd_ = -1;                 // the socket's fd (owned by socket_connection_)
+  bool watching_input_ = false;  // fd_ is in the poller's set
   GSource* write_source_ = nullptr;
   rtmp::ServerSession session_;
   State state_ = State::open;
