@@ -494,16 +494,19 @@ IDLE_TIMEOUT_S = 3
 
 
 def ingest_branch(port, key, out_prefix, name="in", extra="", idle_timeout=IDLE_TIMEOUT_S, application="live",
-                  audio=True):
+                  audio=True, sink_async=True):
     """gst-launch description of one mount: rtmpserversrc ! rtmpchunkdemux, each elementary stream
-    recorded verbatim by gdppay into out_prefix-video.gdp / out_prefix-audio.gdp."""
+    recorded verbatim by gdppay into out_prefix-video.gdp / out_prefix-audio.gdp. sink_async=False
+    for several independent mounts in one pipeline: async sinks would wait for every mount's
+    preroll, i.e. for every mount to have a publisher (stock GStreamer behaviour)."""
     q = "queue max-size-time=0 max-size-buffers=0 max-size-bytes=0"
+    sink = "filesink" if sink_async else "filesink async=false"
     desc = (f"rtmpserversrc name={name}src address=127.0.0.1 port={port} application={application} "
             f"stream-key={key} idle-timeout={idle_timeout} {extra} "
             f"! rtmpchunkdemux name={name}d "
-            f"{name}d.video_0 ! {q} ! gdppay ! filesink location={shlex.quote(out_prefix + '-video.gdp')} ")
+            f"{name}d.video_0 ! {q} ! gdppay ! {sink} location={shlex.quote(out_prefix + '-video.gdp')} ")
     if audio:
-        desc += f"{name}d.audio_0 ! {q} ! gdppay ! filesink location={shlex.quote(out_prefix + '-audio.gdp')} "
+        desc += f"{name}d.audio_0 ! {q} ! gdppay ! {sink} location={shlex.quote(out_prefix + '-audio.gdp')} "
     return desc
 
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """interop-two-mounts: two rtmpserversrc elements on one port with different stream keys in one
-pipeline; two ffmpeg publishers at the same time, with different pictures, resolutions and
+pipeline; two ffmpeg publishers, the second starting 2 s after the first (the first mount must
+flow alone meanwhile), then both at the same time, with different pictures, resolutions and
 tones. Each mount's output is exactly its own publisher's stream, complete."""
+
+import os
+import time
 
 import harness as H
 
@@ -14,10 +18,15 @@ def body(h):
     exp_a, exp_b = H.MediaFile(src_a), H.MediaFile(src_b)
     port = H.free_port()
     out_a, out_b = h.path("out-a"), h.path("out-b")
-    gst = h.gst_launch("gst", H.ingest_branch(port, "cam-a", out_a, name="a") + " " +
-                       H.ingest_branch(port, "cam-b", out_b, name="b"))
+    gst = h.gst_launch("gst", H.ingest_branch(port, "cam-a", out_a, name="a", sink_async=False) + " " +
+                       H.ingest_branch(port, "cam-b", out_b, name="b", sink_async=False))
     h.wait_listening(port, gst)
     pub_a = H.ffmpeg_publish(h, "ffmpeg-a", src_a, f"rtmp://127.0.0.1:{port}/live/cam-a")
+    # cam-a must flow on its own while cam-b has no publisher yet: mounts do not wait for each other.
+    time.sleep(2.0)
+    size_a = os.path.getsize(out_a + "-video.gdp") if os.path.exists(out_a + "-video.gdp") else 0
+    H.check(size_a > 10000, f"cam-a's output has {size_a} bytes after 2 s of publishing while cam-b is idle")
+    h.log(f"cam-a flows alone: {size_a} bytes of video recorded before cam-b publishes")
     pub_b = H.ffmpeg_publish(h, "ffmpeg-b", src_b, f"rtmp://127.0.0.1:{port}/live/cam-b")
     for pub in (pub_a, pub_b):
         rc = h.wait_exit(pub, 40, "publishing a 5 s file")
