@@ -15,28 +15,15 @@
 #include <string>
 #include <vector>
 
+#include "../lib/test_data.h"
 #include "flv/flv_tag.h"
 
 namespace {
 
 using Bytes = std::vector<uint8_t>;
 using live::flv::Tag;
-
-Bytes read_data(const std::string& relative) {
-  const char* dir = std::getenv("LIVE_TEST_DATA");
-  EXPECT_NE(dir, nullptr);
-  std::ifstream in(std::string(dir ? dir : "tests/data") + "/" + relative, std::ios::binary);
-  EXPECT_TRUE(in.good()) << relative;
-  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::vector<Tag> parse_flv(const Bytes& bytes) {
-  live::flv::FlvReader reader;
-  EXPECT_TRUE(reader.feed(bytes).ok());
-  std::vector<Tag> tags;
-  while (auto t = reader.next_tag()) tags.push_back(std::move(*t));
-  return tags;
-}
+using live::test_data::read_flv_tags;
+using live::test_data::read_file;
 
 Bytes write_flv(const std::vector<Tag>& tags) {
   Bytes out;
@@ -276,7 +263,7 @@ class RtmpChunkDemux : public ::testing::Test {
 };
 
 void expect_source_flv_output(const DemuxRun& run, int64_t ms_offset = 0) {
-  auto tags = parse_flv(read_data("captures/source.flv"));
+  auto tags = read_flv_tags(read_file("captures/source.flv"));
   std::vector<Frame> video, audio;
   Bytes avcc, asc;
   legacy_frames(tags, video, audio, &avcc, &asc);
@@ -323,7 +310,7 @@ void expect_source_flv_output(const DemuxRun& run, int64_t ms_offset = 0) {
 }
 
 TEST_F(RtmpChunkDemux, SourceFlvH264AacInAnySplit) {
-  Bytes file = read_data("captures/source.flv");
+  Bytes file = read_file("captures/source.flv");
   for (size_t piece : {size_t(4096), size_t(1), size_t(1000)}) {
     DemuxRun run("video/x-flv");
     run.push_in_pieces(file, piece);
@@ -345,10 +332,10 @@ TEST_F(RtmpChunkDemux, SourceFlvH264AacInAnySplit) {
 }
 
 TEST_F(RtmpChunkDemux, OneTagPerBufferLikeRtmpServerSrc) {
-  Bytes file = read_data("captures/source.flv");
+  Bytes file = read_file("captures/source.flv");
   DemuxRun run("video/x-flv");
   ASSERT_EQ(run.push(std::span(file).first(13)), GST_FLOW_OK);
-  for (const auto& t : parse_flv(file)) {
+  for (const auto& t : read_flv_tags(file)) {
     Bytes one;
     ASSERT_TRUE(live::flv::write_tag(one, t).ok());
     ASSERT_EQ(run.push(one), GST_FLOW_OK);
@@ -358,7 +345,7 @@ TEST_F(RtmpChunkDemux, OneTagPerBufferLikeRtmpServerSrc) {
 
 TEST_F(RtmpChunkDemux, RtmpChunksOfFfmpegPublishGiveTheSourceStreams) {
   // The c2s side of a real ffmpeg publish to nginx-rtmp; C0+C1+C2 = 1 + 1536 + 1536 bytes.
-  Bytes c2s = read_data("captures/ffmpeg-publish.c2s.bin");
+  Bytes c2s = read_file("captures/ffmpeg-publish.c2s.bin");
   ASSERT_GT(c2s.size(), 3073u);
   Bytes chunks(c2s.begin() + 3073, c2s.end());
   DemuxRun run("application/x-rtmp-chunks");
@@ -370,12 +357,12 @@ TEST_F(RtmpChunkDemux, RtmpChunksOfFfmpegPublishGiveTheSourceStreams) {
 TEST_F(RtmpChunkDemux, RtmpChunksOfFlvmuxPublishersGiveTheSourceFrames) {
   // librtmp (4096-byte chunks) and rtmp2sink (128-byte chunks) published source.flv remuxed
   // by flvmux: same frames, and flvmux moved all times by one constant (its DTS start).
-  auto tags = parse_flv(read_data("captures/source.flv"));
+  auto tags = read_flv_tags(read_file("captures/source.flv"));
   std::vector<Frame> video, audio;
   legacy_frames(tags, video, audio);
   for (const char* capture : {"captures/librtmp-publish.c2s.bin", "captures/rtmp2sink-publish.c2s.bin"}) {
     SCOPED_TRACE(capture);
-    Bytes c2s = read_data(capture);
+    Bytes c2s = read_file(capture);
     DemuxRun run("application/x-rtmp-chunks");
     run.push_in_pieces(Bytes(c2s.begin() + 3073, c2s.end()), 1460);
     run.eos();
@@ -398,7 +385,7 @@ TEST_F(RtmpChunkDemux, EnhancedAvc1GivesTheSameStreamsAsLegacy) {
   // source.flv's video rewritten by hand: as E-RTMP 'avc1' (SequenceStart / CodedFrames with
   // SI24 composition time / CodedFramesX when it is 0 / SequenceEnd), and as E-RTMP v2
   // multitrack OneTrack with track id 0. Both must demux exactly like the legacy file.
-  auto tags = parse_flv(read_data("captures/source.flv"));
+  auto tags = read_flv_tags(read_file("captures/source.flv"));
   for (bool multitrack : {false, true}) {
     SCOPED_TRACE(multitrack ? "multitrack" : "single track");
     std::vector<Tag> ex;
@@ -428,11 +415,11 @@ TEST_F(RtmpChunkDemux, EnhancedAvc1GivesTheSameStreamsAsLegacy) {
 }
 
 TEST_F(RtmpChunkDemux, EnhancedRtmpHevc) {
-  Bytes file = read_data("flv/hevc.flv");
+  Bytes file = read_file("flv/hevc.flv");
   Bytes config;
-  auto frames = ex_video_frames(parse_flv(file), &config);
+  auto frames = ex_video_frames(read_flv_tags(file), &config);
   ASSERT_EQ(frames.size(), 12u);
-  ASSERT_EQ(config, read_data("flv/hevc.hvcC.bin"));
+  ASSERT_EQ(config, read_file("flv/hevc.hvcC.bin"));
   DemuxRun run("video/x-flv");
   run.push_in_pieces(file, 777);
   run.eos();
@@ -463,11 +450,11 @@ TEST_F(RtmpChunkDemux, EnhancedRtmpAv1AndVp9) {
   for (const Case& c : {Case{"flv/av1.flv", "flv/av1.av1C.bin", "video/x-av1"},
                         Case{"flv/vp9.flv", "flv/vp9.vpcC.bin", "video/x-vp9"}}) {
     SCOPED_TRACE(c.file);
-    Bytes file = read_data(c.file);
+    Bytes file = read_file(c.file);
     Bytes config;
-    auto frames = ex_video_frames(parse_flv(file), &config);
+    auto frames = ex_video_frames(read_flv_tags(file), &config);
     ASSERT_EQ(frames.size(), 12u);
-    ASSERT_EQ(config, read_data(c.config_file));
+    ASSERT_EQ(config, read_file(c.config_file));
     DemuxRun run("video/x-flv");
     run.push_in_pieces(file, 512);
     run.eos();
@@ -487,10 +474,10 @@ TEST_F(RtmpChunkDemux, EnhancedRtmpAv1AndVp9) {
 }
 
 TEST_F(RtmpChunkDemux, EnhancedRtmpOpus) {
-  Bytes file = read_data("flv/opus.flv");
-  Bytes head = read_data("flv/opus.OpusHead.bin");
+  Bytes file = read_file("flv/opus.flv");
+  Bytes head = read_file("flv/opus.OpusHead.bin");
   std::vector<Frame> frames;
-  for (const auto& t : parse_flv(file))
+  for (const auto& t : read_flv_tags(file))
     if (t.type == 8 && t.payload[0] == 0x91)  // ExHeader | CodedFrames, then 'Opus'
       frames.push_back({t.timestamp, t.timestamp, true, Bytes(t.payload.begin() + 5, t.payload.end())});
   ASSERT_GT(frames.size(), 20u);
@@ -521,9 +508,9 @@ TEST_F(RtmpChunkDemux, EnhancedRtmpOpus) {
 }
 
 TEST_F(RtmpChunkDemux, LegacyMp3FromFfmpeg) {
-  Bytes file = read_data("flv/mp3.flv");
+  Bytes file = read_file("flv/mp3.flv");
   std::vector<Frame> frames;
-  for (const auto& t : parse_flv(file))
+  for (const auto& t : read_flv_tags(file))
     if (t.type == 8) frames.push_back({t.timestamp, t.timestamp, true, Bytes(t.payload.begin() + 1, t.payload.end())});
   ASSERT_GT(frames.size(), 15u);
   DemuxRun run("video/x-flv");
@@ -554,9 +541,9 @@ TEST_F(RtmpChunkDemux, LegacyH263PcmAndAlawFromFfmpeg) {
   for (const Case& c : {Case{"flv/legacy-h263-pcm.flv", "video/x-flash-video", "audio/x-raw", 22050},
                         Case{"flv/legacy-alaw.flv", nullptr, "audio/x-alaw", 8000}}) {
     SCOPED_TRACE(c.file);
-    Bytes file = read_data(c.file);
+    Bytes file = read_file(c.file);
     std::vector<Frame> video, audio;
-    for (const auto& t : parse_flv(file)) {
+    for (const auto& t : read_flv_tags(file)) {
       Bytes body(t.payload.begin() + 1, t.payload.end());  // one header byte in both kinds
       if (t.type == 9) video.push_back({t.timestamp, t.timestamp, (t.payload[0] >> 4) == 1, body});
       if (t.type == 8) audio.push_back({t.timestamp, t.timestamp, true, body});
@@ -591,8 +578,8 @@ TEST_F(RtmpChunkDemux, LegacyH263PcmAndAlawFromFfmpeg) {
 }
 
 TEST_F(RtmpChunkDemux, MultitrackOnePadPerTrack) {
-  Bytes file = read_data("flv/multitrack.flv");
-  auto tags = parse_flv(file);
+  Bytes file = read_file("flv/multitrack.flv");
+  auto tags = read_flv_tags(file);
   // Expected per track from the raw bytes: video tags are OneTrack (byte 1 = 0 << 4 | type),
   // FourCC at 2..5, track id at 6, then (hvc1 CodedFrames) SI24 cts; audio tags are ManyTracks
   // Opus: id, SI24 size, body, repeated from byte 6.
@@ -622,14 +609,14 @@ TEST_F(RtmpChunkDemux, MultitrackOnePadPerTrack) {
   run.eos();
   ASSERT_EQ(run.pads.size(), 4u);
   EXPECT_TRUE(gst_structure_has_name(run.pad("video_0").structure(), "video/x-h265"));
-  EXPECT_EQ(run.pad("video_0").codec_data(), read_data("flv/hevc.hvcC.bin"));
+  EXPECT_EQ(run.pad("video_0").codec_data(), read_file("flv/hevc.hvcC.bin"));
   gint w = 0, h = 0;  // no onMetaData in this file: the size comes from the hvcC SPS
   EXPECT_TRUE(gst_structure_get_int(run.pad("video_0").structure(), "width", &w));
   EXPECT_TRUE(gst_structure_get_int(run.pad("video_0").structure(), "height", &h));
   EXPECT_EQ(w, 160);
   EXPECT_EQ(h, 90);
   EXPECT_TRUE(gst_structure_has_name(run.pad("video_1").structure(), "video/x-av1"));
-  EXPECT_EQ(run.pad("video_1").codec_data(), read_data("flv/av1.av1C.bin"));
+  EXPECT_EQ(run.pad("video_1").codec_data(), read_file("flv/av1.av1C.bin"));
   EXPECT_TRUE(gst_structure_has_name(run.pad("audio_0").structure(), "audio/x-opus"));
   EXPECT_TRUE(gst_structure_has_name(run.pad("audio_1").structure(), "audio/x-opus"));
   for (const auto& [name, frames] : expected) {
@@ -641,7 +628,7 @@ TEST_F(RtmpChunkDemux, MultitrackOnePadPerTrack) {
 }
 
 TEST_F(RtmpChunkDemux, TimestampsCrossing32BitWrap) {
-  auto tags = parse_flv(read_data("captures/source.flv"));
+  auto tags = read_flv_tags(read_file("captures/source.flv"));
   const uint32_t start = 0xFFFFFFFFu - 1000;  // 1 s before the 32-bit millisecond wrap
   std::vector<Tag> shifted = tags;
   for (auto& t : shifted) t.timestamp += start;  // wraps, as on the wire
@@ -656,8 +643,8 @@ TEST_F(RtmpChunkDemux, TimestampsCrossing32BitWrap) {
 }
 
 TEST_F(RtmpChunkDemux, CodecAndSequenceHeaderChangesGiveNewCaps) {
-  auto source = parse_flv(read_data("captures/source.flv"));
-  auto hevc = parse_flv(read_data("flv/hevc.flv"));
+  auto source = read_flv_tags(read_file("captures/source.flv"));
+  auto hevc = read_flv_tags(read_file("flv/hevc.flv"));
   // Video only: source.flv's H.264 until 1 s, then a different H.264 configuration (a
   // 640x480 Baseline record) with the same frames, then the E-RTMP HEVC stream.
   std::vector<Tag> tags;
@@ -706,7 +693,7 @@ TEST_F(RtmpChunkDemux, CodecAndSequenceHeaderChangesGiveNewCaps) {
   gst_structure_get_int(gst_caps_get_structure(v.caps_events[1], 0), "width", &width);
   EXPECT_EQ(width, 640);
   EXPECT_TRUE(gst_structure_has_name(gst_caps_get_structure(v.caps_events[2], 0), "video/x-h265"));
-  EXPECT_EQ(codec_data_of(v.caps_events[2]), read_data("flv/hevc.hvcC.bin"));
+  EXPECT_EQ(codec_data_of(v.caps_events[2]), read_file("flv/hevc.hvcC.bin"));
   v.expect_frames(expected_video);
   // Each buffer went out under the caps of its own codec configuration.
   size_t first_count = 0;
@@ -718,8 +705,8 @@ TEST_F(RtmpChunkDemux, CodecAndSequenceHeaderChangesGiveNewCaps) {
 }
 
 TEST_F(RtmpChunkDemux, DiscontInputRestartsParserAndKeepsTimelineMonotonic) {
-  Bytes file = read_data("captures/source.flv");
-  auto tags = parse_flv(file);
+  Bytes file = read_file("captures/source.flv");
+  auto tags = read_flv_tags(file);
   DemuxRun run("video/x-flv");
   // First publisher: the whole file. Then a reconnection (DISCONT) whose FLV stream starts
   // again with a header and timestamps from 0: the output continues after the last frame.
@@ -762,7 +749,7 @@ TEST_F(RtmpChunkDemux, DiscontInputRestartsParserAndKeepsTimelineMonotonic) {
 }
 
 TEST_F(RtmpChunkDemux, FlowCombiningWithUnlinkedPads) {
-  Bytes file = read_data("captures/source.flv");
+  Bytes file = read_file("captures/source.flv");
   {
     // Audio not linked: video still gets every frame and upstream sees OK.
     DemuxRun run("video/x-flv");
@@ -786,8 +773,8 @@ TEST_F(RtmpChunkDemux, LiveInputSegmentBaseIsTheRunningTimeOfTheFirstTag) {
   // rtmpserversrc style: buffers timestamped on the pipeline clock (here 5 s into a TIME
   // segment from 0). The output segment starts at the first tag time and its running time
   // starts where upstream's was.
-  Bytes file = read_data("captures/source.flv");
-  auto tags = parse_flv(file);
+  Bytes file = read_file("captures/source.flv");
+  auto tags = read_flv_tags(file);
   DemuxRun run("video/x-flv");
   Bytes header(file.begin(), file.begin() + 13);
   ASSERT_EQ(run.push(header), GST_FLOW_OK);
@@ -809,7 +796,7 @@ TEST_F(RtmpChunkDemux, LiveInputSegmentBaseIsTheRunningTimeOfTheFirstTag) {
 TEST_F(RtmpChunkDemux, ScriptDataTimestampsDoNotMoveTheTimeline) {
   // rtmpserversrc style: onMetaData stamped 0, media on the running time (here from 475 ms);
   // after a reconnection (DISCONT) onMetaData at 0 again, then media from 4451 ms.
-  auto tags = parse_flv(read_data("captures/source.flv"));
+  auto tags = read_flv_tags(read_file("captures/source.flv"));
   auto session = [&](uint32_t base) {
     std::vector<Tag> out;
     for (auto t : tags) {
@@ -836,7 +823,7 @@ TEST_F(RtmpChunkDemux, ScriptDataTimestampsDoNotMoveTheTimeline) {
 
 TEST_F(RtmpChunkDemux, TimestampJumpWithoutDiscont) {
   // The second copy of source.flv comes 60 s later on the same connection, no DISCONT.
-  auto tags = parse_flv(read_data("captures/source.flv"));
+  auto tags = read_flv_tags(read_file("captures/source.flv"));
   std::vector<Tag> twice = tags;
   for (auto t : tags) {
     t.timestamp += 63000;
@@ -900,7 +887,7 @@ DecodeResult decode_with_decodebin(const std::string& location, bool outrank_flv
   EXPECT_EQ(gst_plugin_feature_get_rank(f), guint(GST_RANK_SECONDARY));
   if (outrank_flvdemux) gst_plugin_feature_set_rank(f, GST_RANK_PRIMARY + 100);
   DecodeResult result;
-  std::string path = location[0] == '/' ? location : std::string(std::getenv("LIVE_TEST_DATA")) + "/" + location;
+  std::string path = location[0] == '/' ? location : live::test_data::path(location);
   std::string desc = "filesrc location=\"" + path + "\" ! " + (caps ? "queue ! " + std::string(caps) + " ! " : "") + "decodebin name=dec";
   GError* err = nullptr;
   GstElement* pipeline = gst_parse_launch(desc.c_str(), &err);
@@ -965,7 +952,7 @@ TEST_F(RtmpChunkDemux, DecodebinDecodesSourceFlvThroughUs) {
 
 TEST_F(RtmpChunkDemux, DecodebinPicksUsForRtmpChunksAtOurOwnRank) {
   // No rank change: nothing else handles application/x-rtmp-chunks, so decodebin plugs us.
-  Bytes c2s = read_data("captures/ffmpeg-publish.c2s.bin");
+  Bytes c2s = read_file("captures/ffmpeg-publish.c2s.bin");
   gchar* path = nullptr;
   gint fd = g_file_open_tmp("rtmpchunkdemux-XXXXXX.chunks", &path, nullptr);
   ASSERT_GE(fd, 0);

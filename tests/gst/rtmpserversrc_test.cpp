@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "../lib/test_data.h"
 #include "flv/flv_tag.h"
 #include "rtmp/chunk_reader.h"
 #include "rtmp/chunk_writer.h"
@@ -28,33 +29,9 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 using namespace std::chrono_literals;
-
-std::string data_path(const std::string& name) {
-  const char* dir = std::getenv("LIVE_TEST_DATA");
-  return std::string(dir ? dir : "tests/data") + "/captures/" + name;
-}
-
-Bytes read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << path;
-  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::vector<live::flv::Tag> parse_flv(const Bytes& bytes) {
-  live::flv::FlvReader reader;
-  auto fed = reader.feed(bytes);
-  EXPECT_TRUE(fed.ok()) << (fed.ok() ? "" : fed.error().describe());
-  std::vector<live::flv::Tag> tags;
-  while (auto tag = reader.next_tag()) tags.push_back(std::move(*tag));
-  return tags;
-}
-
-std::vector<live::flv::Tag> media_only(const std::vector<live::flv::Tag>& tags) {
-  std::vector<live::flv::Tag> out;
-  for (auto& t : tags)
-    if (t.type == 8 || t.type == 9) out.push_back(t);
-  return out;
-}
+using live::test_data::media_tags;
+using live::test_data::read_capture;
+using live::test_data::read_flv_tags;
 
 uint16_t free_port() {
   GSocket* s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
@@ -346,8 +323,8 @@ class RtmpServerSrcTest : public ::testing::Test {
   void SetUp() override {
     gst_init(nullptr, nullptr);
     port = free_port();
-    capture = read_file(data_path("ffmpeg-publish.c2s.bin"));
-    source_media = media_only(parse_flv(read_file(data_path("source.flv"))));
+    capture = read_capture("ffmpeg-publish.c2s.bin");
+    source_media = media_tags(read_flv_tags(read_capture("source.flv")));
     ASSERT_GT(source_media.size(), 100u);
   }
   std::string src(const std::string& props) {
@@ -381,7 +358,7 @@ TEST_F(RtmpServerSrcTest, ReplayedFfmpegPublishComesOutAsTheSourceFlvTags) {
   for (size_t i = 1; i < out.size(); ++i) {
     Bytes framed = header;
     framed.insert(framed.end(), out[i].bytes.begin(), out[i].bytes.end());
-    auto one = parse_flv(framed);
+    auto one = read_flv_tags(framed);
     ASSERT_EQ(one.size(), 1u) << "buffer " << i;
     const auto& t = one[0];
     ASSERT_EQ(out[i].bytes.size(), 11 + t.payload.size() + 4);
@@ -397,7 +374,7 @@ TEST_F(RtmpServerSrcTest, ReplayedFfmpegPublishComesOutAsTheSourceFlvTags) {
   }
   ASSERT_EQ(tags[0].type, 18);
   EXPECT_TRUE(contains(tags[0].payload, "onMetaData"));
-  expect_same_media(media_only(tags), source_media);
+  expect_same_media(media_tags(tags), source_media);
   // Timestamps follow the publisher's: PTS deltas equal the source's.
   for (size_t i = 2; i < out.size(); ++i) EXPECT_GE(out[i].pts + 100 * GST_MSECOND, out[1].pts);
 
@@ -482,7 +459,7 @@ TEST_F(RtmpServerSrcTest, TwoElementsOnOnePortEachGetTheirOwnStream) {
   Pipeline p(src("stream-key=capff") + " ! appsink name=sink0 sync=false " +
              src("stream-key=caplib") + " ! appsink name=sink1 sync=false");
   ASSERT_TRUE(play_ok(p.play()));
-  Bytes librtmp = read_file(data_path("librtmp-publish.c2s.bin"));
+  Bytes librtmp = read_capture("librtmp-publish.c2s.bin");
   Client a(port), b(port);
   std::thread send_b([&] { b.send(librtmp); });
   ASSERT_TRUE(a.send(capture));
@@ -491,9 +468,9 @@ TEST_F(RtmpServerSrcTest, TwoElementsOnOnePortEachGetTheirOwnStream) {
   EXPECT_TRUE(b.wait_status("NetStream.Publish.Start"));
   auto out0 = p.pull("sink0", source_media.size() + 2);
   auto out1 = p.pull("sink1", source_media.size() + 2);
-  expect_same_media(media_only(parse_flv(concat(out0))), source_media);
+  expect_same_media(media_tags(read_flv_tags(concat(out0))), source_media);
   // librtmp's session carries the same elementary streams, remuxed by flvmux.
-  auto lib_media = media_only(parse_flv(concat(out1)));
+  auto lib_media = media_tags(read_flv_tags(concat(out1)));
   ASSERT_EQ(lib_media.size(), source_media.size());
   size_t video_equal = 0;
   for (size_t i = 0, j = 0; i < lib_media.size(); ++i) {
@@ -520,7 +497,7 @@ TEST_F(RtmpServerSrcTest, SecondPublisherForABusyKeyIsRefused) {
   // The first publisher continues undisturbed.
   ASSERT_TRUE(first.send(capture, capture.size() / 2));
   auto out = p.pull("sink0", source_media.size() + 2);
-  expect_same_media(media_only(parse_flv(concat(out))), source_media);
+  expect_same_media(media_tags(read_flv_tags(concat(out))), source_media);
 }
 
 TEST_F(RtmpServerSrcTest, PublisherTakeoverReplacesTheCurrentPublisher) {
@@ -537,7 +514,7 @@ TEST_F(RtmpServerSrcTest, PublisherTakeoverReplacesTheCurrentPublisher) {
   auto after = p.pull("sink0", source_media.size() + 1);
   ASSERT_FALSE(after.empty());
   EXPECT_TRUE(after[0].discont);
-  expect_same_media(media_only(parse_flv(concat(after))), source_media);
+  expect_same_media(media_tags(read_flv_tags(concat(after))), source_media);
   EXPECT_GE(after[0].pts, before.back().pts);
   EXPECT_EQ(p.count_messages("rtmp-publish-start"), 2u);
 }
@@ -565,11 +542,11 @@ TEST_F(RtmpServerSrcTest, ReconnectingPublisherContinuesTheSameStream) {
   Bytes framed = one[0].bytes;
   Bytes rest = concat(two);
   framed.insert(framed.end(), rest.begin(), rest.end());
-  auto second_tags = parse_flv(framed);
+  auto second_tags = read_flv_tags(framed);
   ASSERT_FALSE(second_tags.empty());
   EXPECT_EQ(second_tags[0].type, 18);
-  expect_same_media(media_only(parse_flv(concat(one))), source_media);
-  expect_same_media(media_only(second_tags), source_media);
+  expect_same_media(media_tags(read_flv_tags(concat(one))), source_media);
+  expect_same_media(media_tags(second_tags), source_media);
   // Running time continues: the new session lands after the last output buffer.
   GstClockTime last_one = 0;
   for (auto& b : one) if (GST_CLOCK_TIME_IS_VALID(b.pts)) last_one = std::max(last_one, b.pts);
@@ -599,7 +576,7 @@ TEST_F(RtmpServerSrcTest, BadClientsAreClosedWithoutDisturbingAGoodPublisher) {
   EXPECT_TRUE(oversized.wait_closed());
   ASSERT_TRUE(good.send(capture, capture.size() / 3));
   auto out = p.pull("sink0", source_media.size() + 2);
-  expect_same_media(media_only(parse_flv(concat(out))), source_media);
+  expect_same_media(media_tags(read_flv_tags(concat(out))), source_media);
 }
 
 TEST_F(RtmpServerSrcTest, RtmpsWithASelfSignedCertificate) {
@@ -617,7 +594,7 @@ TEST_F(RtmpServerSrcTest, RtmpsWithASelfSignedCertificate) {
     ASSERT_TRUE(client.send(capture));
     EXPECT_TRUE(client.wait_status("NetStream.Publish.Start"));
     auto out = p.pull("sink0", source_media.size() + 2);
-    expect_same_media(media_only(parse_flv(concat(out))), source_media);
+    expect_same_media(media_tags(read_flv_tags(concat(out))), source_media);
     // Plain RTMP on the RTMPS port gets nowhere and is closed.
     Client plain(port);
     plain.send(capture, 0, 1537);
@@ -666,7 +643,7 @@ TEST_F(RtmpServerSrcTest, PlayRequestsAreRefusedWithAClearStatus) {
   Pipeline p(src("stream-key=src") + " ! appsink name=sink0 sync=false");
   ASSERT_TRUE(play_ok(p.play()));
   Client client(port);
-  ASSERT_TRUE(client.send(read_file(data_path("ffmpeg-play.c2s.bin"))));
+  ASSERT_TRUE(client.send(read_capture("ffmpeg-play.c2s.bin")));
   EXPECT_TRUE(client.wait_status("NetStream.Play.StreamNotFound"));
   EXPECT_TRUE(client.wait_closed());
 }
@@ -735,7 +712,7 @@ TEST_F(RtmpServerSrcTest, PublishSentInSmallPiecesGivesTheSameTags) {
     if (at % (997 * 16) == 0) std::this_thread::sleep_for(1ms);  // let reads split differently
   }
   auto out = p.pull("sink0", source_media.size() + 2);
-  expect_same_media(media_only(parse_flv(concat(out))), source_media);
+  expect_same_media(media_tags(read_flv_tags(concat(out))), source_media);
 }
 
 TEST_F(RtmpServerSrcTest, StateChangesLeaveNoThreadsBehind) {
@@ -870,7 +847,7 @@ TEST_F(RtmpServerSrcTest, ConnectionsBeyondThePerAddressLimitAreClosedAtAccept) 
   EXPECT_FALSE(waiting.wait_closed(100ms));
   ASSERT_TRUE(publisher.send(capture, capture.size() / 2));
   auto out = p.pull("sink0", source_media.size() + 2);
-  expect_same_media(media_only(parse_flv(concat(out))), source_media);
+  expect_same_media(media_tags(read_flv_tags(concat(out))), source_media);
   EXPECT_FALSE(waiting.wait_closed(100ms));
 }
 

@@ -8,7 +8,7 @@
 #include "rtmp/amf0.h"
 #include "rtmp/chunk_reader.h"
 #include "rtmp/command.h"
-#include "test_data.h"
+#include "rtmp_test_helpers.h"
 
 using namespace live;
 using namespace live::rtmp;
@@ -214,19 +214,16 @@ TEST(ChunkReader, FfmpegMediaEqualsSourceFlv) {
   for (const auto& m : messages) {
     if (m.message_type() == MessageType::audio || m.message_type() == MessageType::video) media.push_back(&m);
   }
-  std::vector<FlvTag> tags;
-  for (auto& t : read_flv_tags(read_capture("source.flv"))) {
-    if (t.type == 8 || t.type == 9) tags.push_back(std::move(t));
-  }
+  const auto tags = test_data::media_tags(read_flv_tags(read_capture("source.flv")));
   ASSERT_GT(tags.size(), 100u);
   ASSERT_EQ(media.size(), tags.size());
   size_t video = 0;
   for (size_t i = 0; i < tags.size(); ++i) {
     EXPECT_EQ(media[i]->type, tags[i].type) << "tag " << i;
     EXPECT_EQ(media[i]->timestamp, tags[i].timestamp) << "tag " << i;
-    EXPECT_EQ(media[i]->payload, tags[i].data) << "tag " << i;
+    EXPECT_EQ(media[i]->payload, tags[i].payload) << "tag " << i;
     EXPECT_EQ(media[i]->stream_id, 1u);
-    video += tags[i].type == 9 && tags[i].data.size() > 1 && tags[i].data[1] == 1;  // AVC NALU packets
+    video += tags[i].type == 9 && tags[i].payload.size() > 1 && tags[i].payload[1] == 1;  // AVC NALU packets
   }
   EXPECT_EQ(video, 75u) << "3 s at 25 fps";
 }
@@ -260,7 +257,7 @@ TEST(ChunkReader, LibrtmpAndRtmp2sinkCarryTheSameStreams) {
   };
   std::vector<std::vector<uint8_t>> source_payloads, session_payloads;
   for (auto& t : read_flv_tags(read_capture("source.flv"))) {
-    if (t.type == 9) source_payloads.push_back(std::move(t.data));
+    if (t.type == 9) source_payloads.push_back(std::move(t.payload));
   }
   for (const auto& m : librtmp) {
     if (m.message_type() == MessageType::video) session_payloads.push_back(m.payload);

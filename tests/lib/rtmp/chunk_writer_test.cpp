@@ -5,7 +5,7 @@
 
 #include "rtmp/chunk_reader.h"
 #include "rtmp/chunk_writer.h"
-#include "test_data.h"
+#include "rtmp_test_helpers.h"
 
 using namespace live;
 using namespace live::rtmp;

@@ -4,8 +4,9 @@
 
 #include <algorithm>
 
+#include "common/byte_io.h"
 #include "rtmp/handshake.h"
-#include "test_data.h"
+#include "rtmp_test_helpers.h"
 
 using namespace live;
 using namespace live::rtmp;

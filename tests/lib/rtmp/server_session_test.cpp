@@ -12,7 +12,7 @@
 #include "rtmp/command.h"
 #include "rtmp/handshake.h"
 #include "rtmp/server_session.h"
-#include "test_data.h"
+#include "rtmp_test_helpers.h"
 
 using namespace live;
 using namespace live::rtmp;
@@ -100,10 +100,7 @@ const Command* find_status(const std::vector<Command>& commands, const std::stri
 
 TEST(ServerSession, FfmpegPublishEventsAndReplies) {
   const auto c2s = read_capture("ffmpeg-publish.c2s.bin");
-  std::vector<FlvTag> tags;
-  for (auto& t : read_flv_tags(read_capture("source.flv"))) {
-    if (t.type == 8 || t.type == 9) tags.push_back(std::move(t));
-  }
+  const auto tags = test_data::media_tags(read_flv_tags(read_capture("source.flv")));
   for (size_t piece : {c2s.size(), size_t(1), size_t(7), size_t(1460)}) {
     SCOPED_TRACE("piece " + std::to_string(piece));
     ServerSession session;
@@ -142,7 +139,7 @@ TEST(ServerSession, FfmpegPublishEventsAndReplies) {
     for (size_t i = 0; i < tags.size(); ++i) {
       ASSERT_EQ(media[i]->type, tags[i].type);
       ASSERT_EQ(media[i]->timestamp, tags[i].timestamp);
-      ASSERT_EQ(media[i]->payload, tags[i].data);
+      ASSERT_EQ(media[i]->payload, tags[i].payload);
     }
     EXPECT_EQ(count_kind(run.events, SessionEventKind::unpublished), 1u);
     EXPECT_EQ(run.events.back().kind, SessionEventKind::closed);
