@@ -3,13 +3,13 @@
 
 #include <gtest/gtest.h>
 
-#include "test_data.h"
+#include "../test_data.h"
 
 namespace live::flv {
 namespace {
 
-using testing::read_all_tags;
-using testing::read_test_file;
+using test_data::read_flv_tags;
+using test_data::read_file;
 
 std::vector<uint8_t> rewrite(const FileHeader& header, const std::vector<Tag>& tags) {
   std::vector<uint8_t> out;
@@ -28,7 +28,7 @@ bool same_tags(const std::vector<Tag>& a, const std::vector<Tag>& b) {
 // ffprobe -show_packets on source.flv: 75 video packets, 131 audio packets, plus the
 // onMetaData script tag, the two sequence headers and an AVC end of sequence.
 TEST(FlvReader, ReadsSourceFlvAndRewritesItByteForByte) {
-  auto file = read_test_file("captures/source.flv");
+  auto file = read_file("captures/source.flv");
   FlvReader reader;
   ASSERT_TRUE(reader.feed(file).ok());
   ASSERT_TRUE(reader.file_header().has_value());
@@ -51,8 +51,8 @@ TEST(FlvReader, ReadsSourceFlvAndRewritesItByteForByte) {
 }
 
 TEST(FlvReader, SameTagsWhateverTheSplitOfARealFile) {
-  auto file = read_test_file("captures/source.flv");
-  auto whole = read_all_tags(file);
+  auto file = read_file("captures/source.flv");
+  auto whole = read_flv_tags(file);
   // Byte by byte.
   {
     FlvReader reader;

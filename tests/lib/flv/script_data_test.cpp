@@ -5,21 +5,21 @@
 #include <gtest/gtest.h>
 
 #include "flv/fourcc.h"
-#include "test_data.h"
+#include "../test_data.h"
 
 namespace live::flv {
 namespace {
 
 using B = std::vector<uint8_t>;
-using testing::read_all_tags;
-using testing::read_test_file;
+using test_data::read_flv_tags;
+using test_data::read_file;
 
 using rtmp::AmfProperty;
 using rtmp::AmfValue;
 
 TEST(ScriptData, SourceFlvOnMetaData) {
   // ffprobe: encoder Lavf59.27.100, 320x180, 25 fps, H.264 (7) + AAC (10) mono 44.1 kHz.
-  auto tags = read_all_tags(read_test_file("captures/source.flv"));
+  auto tags = read_flv_tags(read_file("captures/source.flv"));
   ASSERT_FALSE(tags.empty());
   ASSERT_EQ(tags[0].type, 18);
   auto s = parse_script_tag(tags[0].payload);
@@ -38,7 +38,7 @@ TEST(ScriptData, SourceFlvOnMetaData) {
 }
 
 TEST(ScriptData, EnhancedFourccCodecIdsFromFixture) {
-  auto tags = read_all_tags(read_test_file("flv/hevc.flv"));
+  auto tags = read_flv_tags(read_file("flv/hevc.flv"));
   auto s = parse_script_tag(tags.at(0).payload);
   ASSERT_TRUE(s.ok());
   auto m = read_stream_metadata(s->value);

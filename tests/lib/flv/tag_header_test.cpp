@@ -7,14 +7,14 @@
 #include "flv/video_tag.h"
 #include <list>
 
-#include "test_data.h"
+#include "../test_data.h"
 
 namespace live::flv {
 namespace {
 
 using B = std::vector<uint8_t>;
-using testing::read_all_tags;
-using testing::read_test_file;
+using test_data::read_flv_tags;
+using test_data::read_file;
 
 B cat(std::initializer_list<B> parts) {
   B out;
@@ -32,7 +32,7 @@ std::span<const uint8_t> keep(B bytes) {
 
 TEST(VideoTag, LegacyAvcTagsOfSourceFlv) {
   // ffprobe: 75 H.264 packets, 3 keyframes; first packet DTS 0 PTS 80, second DTS 40 PTS 200.
-  auto tags = read_all_tags(read_test_file("captures/source.flv"));
+  auto tags = read_flv_tags(read_file("captures/source.flv"));
   size_t frames = 0, keyframes = 0, sequence_headers = 0, sequence_ends = 0;
   std::vector<std::pair<uint32_t, int32_t>> first_frames;
   for (const auto& t : tags) {
@@ -71,7 +71,7 @@ TEST(VideoTag, LegacyAvcTagsOfSourceFlv) {
 }
 
 TEST(AudioTag, LegacyAacTagsOfSourceFlv) {
-  auto tags = read_all_tags(read_test_file("captures/source.flv"));
+  auto tags = read_flv_tags(read_file("captures/source.flv"));
   size_t frames = 0, headers = 0;
   for (const auto& t : tags) {
     if (t.type != 8) continue;
@@ -273,7 +273,7 @@ TEST(AudioTag, LegacyHeaderFields) {
 }
 
 TEST(AudioTag, EnhancedOpusAndFriends) {
-  B head = read_test_file("flv/opus.OpusHead.bin");
+  B head = read_file("flv/opus.OpusHead.bin");
   auto seq = parse_audio_tag(keep(cat({B{0x90 | 0}, fcc("Opus"), head})));
   ASSERT_TRUE(seq.ok());
   EXPECT_TRUE(seq->enhanced);
