@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/byte_io.h"
+#include "flv/ex_tracks.h"
 #include "flv/fourcc.h"
 
 namespace live::flv {
@@ -23,35 +24,6 @@ uint32_t AudioTag::legacy_rate_hz() const {
   static constexpr uint32_t kRates[4] = {5512, 11025, 22050, 44100};
   return kRates[sound_rate & 3];
 }
-
-namespace {
-
-Result<uint8_t> read_audio_mod_ex(ByteReader& r, uint8_t packet_type, uint32_t& nanos) {
-  size_t entries = 0;
-  while (packet_type == uint8_t(AudioPacketType::mod_ex)) {
-    if (++entries > kMaxModExEntries) return make_error(Errc::limit_exceeded, "too many audio ModEx entries");
-    uint8_t size8 = 0;
-    if (!r.read_u8(size8)) return make_error(Errc::truncated, "audio ModEx size");
-    size_t size = size_t(size8) + 1;
-    if (size == 256) {
-      uint16_t size16 = 0;
-      if (!r.read_be16(size16)) return make_error(Errc::truncated, "audio ModEx size16");
-      size = size_t(size16) + 1;
-    }
-    std::span<const uint8_t> mod_data;
-    if (!r.read_bytes(size, mod_data)) return make_error(Errc::truncated, "audio ModEx data");
-    uint8_t b = 0;
-    if (!r.read_u8(b)) return make_error(Errc::truncated, "audio ModEx type");
-    packet_type = b & 0x0F;
-    if ((b >> 4) == 0 && mod_data.size() >= 3) {
-      nanos = load_be24(mod_data.data());
-      if (nanos > 999999) return make_error(Errc::malformed, "audio ModEx nanosecond offset");
-    }
-  }
-  return packet_type;
-}
-
-}  // namespace
 
 Result<AudioTag> parse_audio_tag(std::span<const uint8_t> payload) {
   ByteReader r(payload);
@@ -79,24 +51,14 @@ Result<AudioTag> parse_audio_tag(std::span<const uint8_t> payload) {
   }
 
   tag.enhanced = true;
-  auto pt = read_audio_mod_ex(r, b0 & 0x0F, tag.timestamp_offset_nanos);
+  auto pt = read_mod_ex(r, b0 & 0x0F, uint8_t(AudioPacketType::mod_ex), tag.timestamp_offset_nanos, "audio");
   if (!pt) return pt.error();
-  auto packet_type = static_cast<AudioPacketType>(*pt);
-  uint32_t shared_fourcc = 0;
-  if (packet_type == AudioPacketType::multitrack) {
-    uint8_t b = 0;
-    if (!r.read_u8(b)) return make_error(Errc::truncated, "audio multitrack type");
-    tag.multitrack = true;
-    tag.multitrack_type = static_cast<MultitrackType>(b >> 4);
-    packet_type = static_cast<AudioPacketType>(b & 0x0F);
-    if (uint8_t(tag.multitrack_type) > 2) return make_error(Errc::malformed, "audio multitrack type");
-    if (packet_type == AudioPacketType::multitrack || packet_type == AudioPacketType::mod_ex)
-      return make_error(Errc::malformed, "nested audio multitrack packet type");
-    if (tag.multitrack_type != MultitrackType::many_tracks_many_codecs && !r.read_be32(shared_fourcc))
-      return make_error(Errc::truncated, "audio fourcc");
-  } else if (!r.read_be32(shared_fourcc)) {
-    return make_error(Errc::truncated, "audio fourcc");
-  }
+  auto header = read_ex_track_header(r, *pt, uint8_t(AudioPacketType::multitrack),
+                                     uint8_t(AudioPacketType::mod_ex), "audio");
+  if (!header) return header.error();
+  tag.multitrack = header->multitrack;
+  tag.multitrack_type = header->multitrack_type;
+  const auto packet_type = static_cast<AudioPacketType>(header->packet_type);
   switch (packet_type) {
     case AudioPacketType::sequence_start:
     case AudioPacketType::coded_frames:
@@ -106,29 +68,11 @@ Result<AudioTag> parse_audio_tag(std::span<const uint8_t> payload) {
     default:
       return make_error(Errc::unsupported, "audio packet type " + std::to_string(uint8_t(packet_type)));
   }
-
-  if (!tag.multitrack) {
-    tag.tracks.push_back(AudioTrackPacket{0, shared_fourcc, packet_type, r.rest()});
-    return tag;
-  }
-  do {
-    if (tag.tracks.size() >= kMaxTracksPerTag) return make_error(Errc::limit_exceeded, "audio tracks per tag");
-    AudioTrackPacket t;
-    t.fourcc = shared_fourcc;
-    t.packet_type = packet_type;
-    if (tag.multitrack_type == MultitrackType::many_tracks_many_codecs && !r.read_be32(t.fourcc))
-      return make_error(Errc::truncated, "audio track fourcc");
-    if (!r.read_u8(t.track_id)) return make_error(Errc::truncated, "audio track id");
-    if (tag.multitrack_type == MultitrackType::one_track) {
-      t.data = r.rest();
-      r.skip(t.data.size());
-    } else {
-      uint32_t size = 0;
-      if (!r.read_be24(size)) return make_error(Errc::truncated, "audio track size");
-      if (!r.read_bytes(size, t.data)) return make_error(Errc::truncated, "audio track body");
-    }
-    tag.tracks.push_back(t);
-  } while (!r.empty() && tag.multitrack_type != MultitrackType::one_track);
+  auto read = read_ex_tracks(r, *header, "audio", [&](const ExTrack& t) -> Result<void> {
+    tag.tracks.push_back(AudioTrackPacket{t.track_id, t.fourcc, packet_type, t.body});
+    return {};
+  });
+  if (!read) return read.error();
   return tag;
 }
 

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/byte_io.h"
+#include "flv/ex_tracks.h"
 #include "flv/fourcc.h"
 
 namespace live::flv {
@@ -10,34 +11,6 @@ namespace live::flv {
 namespace {
 
 int32_t sign_extend24(uint32_t v) { return (v & 0x800000) ? int32_t(v | 0xFF000000u) : int32_t(v); }
-
-// Reads the ModEx entries that may precede the real packet type (E-RTMP v2). Unknown ModEx
-// types are skipped by their declared size, as the spec asks.
-Result<uint8_t> read_mod_ex(ByteReader& r, uint8_t packet_type, uint8_t mod_ex_value, uint32_t& nanos) {
-  size_t entries = 0;
-  while (packet_type == mod_ex_value) {
-    if (++entries > kMaxModExEntries) return make_error(Errc::limit_exceeded, "too many ModEx entries");
-    uint8_t size8 = 0;
-    if (!r.read_u8(size8)) return make_error(Errc::truncated, "ModEx size");
-    size_t size = size_t(size8) + 1;
-    if (size == 256) {
-      uint16_t size16 = 0;
-      if (!r.read_be16(size16)) return make_error(Errc::truncated, "ModEx size16");
-      size = size_t(size16) + 1;
-    }
-    std::span<const uint8_t> mod_data;
-    if (!r.read_bytes(size, mod_data)) return make_error(Errc::truncated, "ModEx data");
-    uint8_t b = 0;
-    if (!r.read_u8(b)) return make_error(Errc::truncated, "ModEx type");
-    uint8_t mod_type = b >> 4;
-    packet_type = b & 0x0F;
-    if (mod_type == 0 && mod_data.size() >= 3) {  // TimestampOffsetNano
-      nanos = load_be24(mod_data.data());
-      if (nanos > 999999) return make_error(Errc::malformed, "ModEx nanosecond offset above 999999");
-    }
-  }
-  return packet_type;
-}
 
 Result<void> parse_track_body(VideoTrackPacket& t, std::span<const uint8_t> body) {
   ByteReader r(body);
@@ -89,64 +62,34 @@ Result<VideoTag> parse_video_tag(std::span<const uint8_t> payload) {
     return tag;
   }
 
-  auto pt = read_mod_ex(r, b0 & 0x0F, uint8_t(VideoPacketType::mod_ex), tag.timestamp_offset_nanos);
+  auto pt = read_mod_ex(r, b0 & 0x0F, uint8_t(VideoPacketType::mod_ex), tag.timestamp_offset_nanos, "video");
   if (!pt) return pt.error();
-  auto packet_type = static_cast<VideoPacketType>(*pt);
 
-  if (tag.frame_type == FrameType::command && packet_type != VideoPacketType::metadata) {
+  if (tag.frame_type == FrameType::command && *pt != uint8_t(VideoPacketType::metadata)) {
     uint8_t cmd = 0;
     if (!r.read_u8(cmd)) return make_error(Errc::truncated, "video command");
     tag.command = cmd;
     return tag;
   }
 
-  uint32_t shared_fourcc = 0;
-  if (packet_type == VideoPacketType::multitrack) {
-    uint8_t b = 0;
-    if (!r.read_u8(b)) return make_error(Errc::truncated, "video multitrack type");
-    tag.multitrack = true;
-    tag.multitrack_type = static_cast<MultitrackType>(b >> 4);
-    packet_type = static_cast<VideoPacketType>(b & 0x0F);
-    if (uint8_t(tag.multitrack_type) > 2) return make_error(Errc::malformed, "video multitrack type");
-    if (packet_type == VideoPacketType::multitrack || packet_type == VideoPacketType::mod_ex)
-      return make_error(Errc::malformed, "nested video multitrack packet type");
-    if (tag.multitrack_type != MultitrackType::many_tracks_many_codecs && !r.read_be32(shared_fourcc))
-      return make_error(Errc::truncated, "video fourcc");
-  } else if (!r.read_be32(shared_fourcc)) {
-    return make_error(Errc::truncated, "video fourcc");
-  }
+  auto header = read_ex_track_header(r, *pt, uint8_t(VideoPacketType::multitrack),
+                                     uint8_t(VideoPacketType::mod_ex), "video");
+  if (!header) return header.error();
+  tag.multitrack = header->multitrack;
+  tag.multitrack_type = header->multitrack_type;
+  const auto packet_type = static_cast<VideoPacketType>(header->packet_type);
   if (uint8_t(packet_type) > uint8_t(VideoPacketType::mod_ex))
     return make_error(Errc::unsupported, "video packet type " + std::to_string(uint8_t(packet_type)));
-
-  if (!tag.multitrack) {
-    VideoTrackPacket t;
-    t.fourcc = shared_fourcc;
-    t.packet_type = packet_type;
-    if (auto res = parse_track_body(t, r.rest()); !res) return res.error();
-    tag.tracks.push_back(t);
-    return tag;
-  }
-
-  do {
-    if (tag.tracks.size() >= kMaxTracksPerTag) return make_error(Errc::limit_exceeded, "video tracks per tag");
-    VideoTrackPacket t;
-    t.fourcc = shared_fourcc;
-    t.packet_type = packet_type;
-    if (tag.multitrack_type == MultitrackType::many_tracks_many_codecs && !r.read_be32(t.fourcc))
-      return make_error(Errc::truncated, "video track fourcc");
-    if (!r.read_u8(t.track_id)) return make_error(Errc::truncated, "video track id");
-    std::span<const uint8_t> body;
-    if (tag.multitrack_type == MultitrackType::one_track) {
-      body = r.rest();
-      r.skip(body.size());
-    } else {
-      uint32_t size = 0;
-      if (!r.read_be24(size)) return make_error(Errc::truncated, "video track size");
-      if (!r.read_bytes(size, body)) return make_error(Errc::truncated, "video track body");
-    }
-    if (auto res = parse_track_body(t, body); !res) return res.error();
-    tag.tracks.push_back(t);
-  } while (!r.empty() && tag.multitrack_type != MultitrackType::one_track);
+  auto read = read_ex_tracks(r, *header, "video", [&](const ExTrack& t) -> Result<void> {
+    VideoTrackPacket packet;
+    packet.track_id = t.track_id;
+    packet.fourcc = t.fourcc;
+    packet.packet_type = packet_type;
+    if (auto res = parse_track_body(packet, t.body); !res) return res.error();
+    tag.tracks.push_back(packet);
+    return {};
+  });
+  if (!read) return read.error();
   return tag;
 }
 

@@ -345,5 +345,34 @@ TEST(AudioTag, EnhancedMultitrack) {
   EXPECT_EQ(parse_audio_tag(keep(B{0x91, 'O'})).error().code, Errc::truncated);
 }
 
+TEST(AudioTag, ModExAndMultitrackLimits) {
+  // Audio's ModEx (7) and multitrack (5) packet types: TimestampOffsetNano 0x0003E8 = 1000 ns,
+  // then ModExType 0 | CodedFrames, 'Opus', data.
+  auto a = parse_audio_tag(keep(cat({B{0x90 | 7, 2, 0x00, 0x03, 0xE8, 0x01}, fcc("Opus"), B{0xFC}})));
+  ASSERT_TRUE(a.ok()) << a.error().describe();
+  EXPECT_EQ(a->timestamp_offset_nanos, 1000u);
+  EXPECT_EQ(a->tracks[0].packet_type, AudioPacketType::coded_frames);
+  EXPECT_EQ(span_bytes(a->tracks[0].data), B{0xFC});
+  // A nanosecond offset above 999999 (0x0F4240 = 1000000).
+  EXPECT_EQ(parse_audio_tag(keep(cat({B{0x90 | 7, 2, 0x0F, 0x42, 0x40, 0x01}, fcc("Opus")}))).error().code,
+            Errc::malformed);
+  // ModEx chain longer than kMaxModExEntries.
+  B modex{0x90 | 7};
+  for (size_t i = 0; i <= kMaxModExEntries; ++i) modex.insert(modex.end(), {0, 0, 0x07});
+  EXPECT_EQ(parse_audio_tag(modex).error().code, Errc::limit_exceeded);
+  // Multitrack inside multitrack, a multitrack type above 2.
+  EXPECT_EQ(parse_audio_tag(keep(cat({B{0x90 | 5, 0x05}, fcc("Opus")}))).error().code, Errc::malformed);
+  EXPECT_EQ(parse_audio_tag(keep(cat({B{0x90 | 5, 0x31}, fcc("Opus")}))).error().code, Errc::malformed);
+  // More tracks than kMaxTracksPerTag (ManyTracks, empty bodies).
+  B many = cat({B{0x90 | 5, 0x11}, fcc("Opus")});
+  for (int i = 0; i < int(kMaxTracksPerTag) + 1; ++i) many.insert(many.end(), {uint8_t(i), 0, 0, 0});
+  EXPECT_EQ(parse_audio_tag(many).error().code, Errc::limit_exceeded);
+  many.resize(many.size() - 4);  // exactly kMaxTracksPerTag
+  auto max = parse_audio_tag(keep(many));
+  ASSERT_TRUE(max.ok()) << max.error().describe();
+  EXPECT_EQ(max->tracks.size(), kMaxTracksPerTag);
+  EXPECT_EQ(max->tracks.back().track_id, kMaxTracksPerTag - 1);
+}
+
 }  // namespace
 }  // namespace live::flv
