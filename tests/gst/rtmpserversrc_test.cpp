@@ -333,6 +333,15 @@ class RtmpServerSrcTest : public ::testing::Test {
   static bool play_ok(GstStateChangeReturn r) {
     return r != GST_STATE_CHANGE_FAILURE;
   }
+  // Replays the whole ffmpeg publish on a new connection: the server must answer
+  // NetStream.Publish.BadName (never Publish.Start) and close the connection.
+  void expect_publish_refused() {
+    Client client(port);
+    ASSERT_TRUE(client.send(capture));
+    EXPECT_TRUE(client.wait_status("NetStream.Publish.BadName"));
+    EXPECT_FALSE(has_status(client.received(), "NetStream.Publish.Start"));
+    EXPECT_TRUE(client.wait_closed());
+  }
   uint16_t port = 0;
   Bytes capture;
   std::vector<live::flv::Tag> source_media;
@@ -431,11 +440,7 @@ TEST_F(RtmpServerSrcTest, AuthorizePublishFalseRefusesWithBadName) {
                    }),
                    &seen);
   ASSERT_TRUE(play_ok(p.play()));
-  Client client(port);
-  ASSERT_TRUE(client.send(capture));
-  EXPECT_TRUE(client.wait_status("NetStream.Publish.BadName"));
-  EXPECT_FALSE(has_status(client.received(), "NetStream.Publish.Start"));
-  EXPECT_TRUE(client.wait_closed());
+  expect_publish_refused();
   EXPECT_EQ(seen.calls, 1);
   EXPECT_EQ(seen.app, "live");
   EXPECT_EQ(seen.key, "capff");
@@ -447,11 +452,7 @@ TEST_F(RtmpServerSrcTest, AuthorizePublishFalseRefusesWithBadName) {
 TEST_F(RtmpServerSrcTest, UnknownStreamKeyIsRefusedWithBadName) {
   Pipeline p(src("stream-key=other") + " ! appsink name=sink0 sync=false");
   ASSERT_TRUE(play_ok(p.play()));
-  Client client(port);
-  ASSERT_TRUE(client.send(capture));
-  EXPECT_TRUE(client.wait_status("NetStream.Publish.BadName"));
-  EXPECT_FALSE(has_status(client.received(), "NetStream.Publish.Start"));
-  EXPECT_TRUE(client.wait_closed());
+  expect_publish_refused();
   EXPECT_TRUE(p.pull("sink0", 0, 500ms).empty());
 }
 
@@ -922,10 +923,7 @@ TEST_F(RtmpServerSrcTest, StreamKeysNeverAppearInLogsAtInfoOrInErrors) {
     // A publish of "capff" to an element that serves "hunter2secret": refused.
     Pipeline p(src("stream-key=hunter2secret") + " ! appsink name=sink0 sync=false");
     ASSERT_TRUE(play_ok(p.play()));
-    Client client(port);
-    ASSERT_TRUE(client.send(capture));
-    EXPECT_TRUE(client.wait_status("NetStream.Publish.BadName"));
-    EXPECT_TRUE(client.wait_closed());
+    expect_publish_refused();
   }
   gst_debug_remove_log_function(capture_log);
   gst_debug_add_log_function(gst_debug_log_default, nullptr, nullptr);

@@ -21,7 +21,9 @@ std::vector<Message> read_all(std::span<const uint8_t> bytes, ChunkReaderLimits 
   std::vector<Message> out;
   auto r = reader.feed(bytes, out);
   EXPECT_TRUE(r.ok()) << r.error().describe();
-  if (r) EXPECT_EQ(r.value(), bytes.size());
+  if (r) {
+    EXPECT_EQ(r.value(), bytes.size());
+  }
   return out;
 }
 
@@ -69,8 +71,8 @@ TEST(ChunkReader, TwoPieceSplitsOfRealSessions) {
   for (const auto& capture : chunk_captures) {
     SCOPED_TRACE(capture.file);
     const auto bytes = read_capture(capture.file);
-    ASSERT_GT(bytes.size(), handshake_bytes);
-    const std::span<const uint8_t> chunks = std::span(bytes).subspan(handshake_bytes);
+    const auto chunks = after_handshake(bytes);
+    ASSERT_FALSE(chunks.empty());
     const auto reference = read_all(chunks);
     ASSERT_GE(reference.size(), capture.min_messages);
     ChunkReader whole;
@@ -98,8 +100,8 @@ TEST(ChunkReader, EverySplitPointAgainstCheckpoints) {
   for (const auto& capture : chunk_captures) {
     SCOPED_TRACE(capture.file);
     const auto bytes = read_capture(capture.file);
-    ASSERT_GT(bytes.size(), handshake_bytes);
-    const std::span<const uint8_t> chunks = std::span(bytes).subspan(handshake_bytes);
+    const auto chunks = after_handshake(bytes);
+    ASSERT_FALSE(chunks.empty());
     const auto whole_messages = read_all(chunks);
 
     ChunkReader reference;
@@ -130,7 +132,7 @@ TEST(ChunkReader, EverySplitPointAgainstCheckpoints) {
 TEST(ChunkReader, SameStateSeesDifferences) {
   const auto bytes = read_capture("ffmpeg-publish.c2s.bin");
   ASSERT_GT(bytes.size(), handshake_bytes + 200);
-  const auto chunks = std::span(bytes).subspan(handshake_bytes);
+  const auto chunks = after_handshake(bytes);
   ChunkReader a, b;
   std::vector<Message> out;
   EXPECT_TRUE(a.same_state(b));
@@ -148,8 +150,8 @@ TEST(ChunkReader, ByteByByteAndRandomPieces) {
   for (const auto& capture : chunk_captures) {
     SCOPED_TRACE(capture.file);
     const auto bytes = read_capture(capture.file);
-    ASSERT_GT(bytes.size(), handshake_bytes);
-    const std::span<const uint8_t> chunks = std::span(bytes).subspan(handshake_bytes);
+    const auto chunks = after_handshake(bytes);
+    ASSERT_FALSE(chunks.empty());
     const auto reference = read_all(chunks);
     std::vector<size_t> every_byte;
     for (size_t i = 1; i < chunks.size(); ++i) every_byte.push_back(i);
@@ -176,7 +178,7 @@ TEST(ChunkReader, DecodesPublishCommands) {
                         Expect{"rtmp2sink-publish.c2s.bin", "caprt2"}}) {
     SCOPED_TRACE(e.file);
     const auto bytes = read_capture(e.file);
-    const auto messages = read_all(std::span(bytes).subspan(handshake_bytes));
+    const auto messages = read_all(after_handshake(bytes));
     std::vector<Command> commands;
     for (const auto& m : messages) {
       if (m.message_type() != MessageType::command_amf0) continue;
@@ -209,7 +211,7 @@ TEST(ChunkReader, DecodesPublishCommands) {
 // The audio and video messages ffmpeg sent are exactly the tags of the file it read.
 TEST(ChunkReader, FfmpegMediaEqualsSourceFlv) {
   const auto bytes = read_capture("ffmpeg-publish.c2s.bin");
-  const auto messages = read_all(std::span(bytes).subspan(handshake_bytes));
+  const auto messages = read_all(after_handshake(bytes));
   std::vector<const Message*> media;
   for (const auto& m : messages) {
     if (m.message_type() == MessageType::audio || m.message_type() == MessageType::video) media.push_back(&m);
@@ -235,7 +237,7 @@ TEST(ChunkReader, LibrtmpAndRtmp2sinkCarryTheSameStreams) {
   auto media_of = [](const char* file) {
     const auto bytes = read_capture(file);
     std::vector<Message> media;
-    for (auto& m : read_all(std::span(bytes).subspan(handshake_bytes))) {
+    for (auto& m : read_all(after_handshake(bytes))) {
       if (m.message_type() == MessageType::audio || m.message_type() == MessageType::video) media.push_back(std::move(m));
     }
     return media;
@@ -274,7 +276,7 @@ TEST(ChunkReader, PlaySessionsCarryChunkSizeAndMedia) {
     const auto bytes = read_capture(file);
     ChunkReader reader;
     std::vector<Message> out;
-    ASSERT_TRUE(reader.feed(std::span(bytes).subspan(handshake_bytes), out).ok());
+    ASSERT_TRUE(reader.feed(after_handshake(bytes), out).ok());
     EXPECT_EQ(reader.chunk_size(), 4096u) << "nginx chunk_size 4096 applied";
     size_t audio = 0, video = 0;
     bool play_start = false;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
+#include <string>
 
 #include "common/byte_io.h"
 #include "rtmp/handshake.h"
@@ -22,6 +24,22 @@ std::span<const uint8_t> digest_in(HandshakeBlock block, DigestScheme scheme) {
   return block.subspan(digest_offset(block, scheme), handshake_digest_size);
 }
 
+// C1/C2 and S1/S2 of a recorded session ("ffmpeg-publish" -> its .c2s.bin and .s2c.bin), and
+// the digest scheme that validates C1 with the player key and S1 with the server key.
+struct RecordedHandshake {
+  explicit RecordedHandshake(const std::string& session)
+      : c2s(read_capture(session + ".c2s.bin")), s2c(read_capture(session + ".s2c.bin")),
+        c1(block_at(c2s, 1)), c2(block_at(c2s, 1 + handshake_block_size)),
+        s1(block_at(s2c, 1)), s2(block_at(s2c, 1 + handshake_block_size)),
+        client_scheme(find_valid_digest(c1, flash_player_key_short())),
+        server_scheme(find_valid_digest(s1, media_server_key_short())) {}
+  RecordedHandshake(const RecordedHandshake&) = delete;  // the blocks point into the bytes
+
+  const std::vector<uint8_t> c2s, s2c;
+  const HandshakeBlock c1, c2, s1, s2;
+  const std::optional<DigestScheme> client_scheme, server_scheme;
+};
+
 }  // namespace
 
 TEST(Handshake, FfmpegC1CarriesValidPlayerDigest) {
@@ -36,15 +54,9 @@ TEST(Handshake, FfmpegC1CarriesValidPlayerDigest) {
 }
 
 TEST(Handshake, NginxS1AndS2AnswerFfmpegDigest) {
-  const auto c2s = read_capture("ffmpeg-publish.c2s.bin");
-  const auto s2c = read_capture("ffmpeg-publish.s2c.bin");
+  const RecordedHandshake h("ffmpeg-publish");
+  const auto& [c2s, s2c, c1, c2, s1, s2, client_scheme, server_scheme] = h;
   ASSERT_EQ(s2c[0], 3);
-  const auto c1 = block_at(c2s, 1);
-  const auto s1 = block_at(s2c, 1);
-  const auto s2 = block_at(s2c, 1 + handshake_block_size);
-  const auto c2 = block_at(c2s, 1 + handshake_block_size);
-  const auto client_scheme = find_valid_digest(c1, flash_player_key_short());
-  const auto server_scheme = find_valid_digest(s1, media_server_key_short());
   ASSERT_TRUE(client_scheme && server_scheme);
   // S2 is signed with a key derived from the client's digest and the full server key.
   EXPECT_TRUE(response_signature_valid(s2, digest_in(c1, *client_scheme), media_server_key_full()));
@@ -55,14 +67,8 @@ TEST(Handshake, NginxS1AndS2AnswerFfmpegDigest) {
 }
 
 TEST(Handshake, FfmpegPlayerSignsC2WithNginxDigest) {
-  const auto c2s = read_capture("ffmpeg-play.c2s.bin");
-  const auto s2c = read_capture("ffmpeg-play.s2c.bin");
-  const auto c1 = block_at(c2s, 1);
-  const auto s1 = block_at(s2c, 1);
-  const auto s2 = block_at(s2c, 1 + handshake_block_size);
-  const auto c2 = block_at(c2s, 1 + handshake_block_size);
-  const auto client_scheme = find_valid_digest(c1, flash_player_key_short());
-  const auto server_scheme = find_valid_digest(s1, media_server_key_short());
+  const RecordedHandshake h("ffmpeg-play");
+  const auto& [c2s, s2c, c1, c2, s1, s2, client_scheme, server_scheme] = h;
   ASSERT_TRUE(client_scheme && server_scheme);
   EXPECT_TRUE(response_signature_valid(s2, digest_in(c1, *client_scheme), media_server_key_full()));
   // C2 is signed with a key derived from the server's digest and the full player key.
