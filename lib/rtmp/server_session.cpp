@@ -174,6 +174,15 @@ struct ServerSession::Impl {
     return {};
   }
 
+  // The application refused the pending publish or play: error status and _error, then on.
+  void refuse_pending(Role pending, const std::string& code, const std::string& description) {
+    if (role != pending) return;
+    role = Role::none;
+    send_status(active_stream_id, "error", code, description);
+    if (request_transaction != 0) send_error(request_transaction, code, description);
+    drain_held();  // media of a refused publish is dropped; commands still get answers
+  }
+
   // Runs held messages after a decision, until another decision is needed.
   void drain_held() {
     size_t i = 0;
@@ -503,12 +512,7 @@ void ServerSession::accept_publish() {
 }
 
 void ServerSession::reject_publish(const std::string& code, const std::string& description) {
-  auto& d = *impl_;
-  if (d.role != Impl::Role::publish_pending) return;
-  d.role = Impl::Role::none;
-  d.send_status(d.active_stream_id, "error", code, description);
-  if (d.request_transaction != 0) d.send_error(d.request_transaction, code, description);
-  d.drain_held();  // media of a refused publish is dropped; commands still get answers
+  impl_->refuse_pending(Impl::Role::publish_pending, code, description);
 }
 
 void ServerSession::accept_play() {
@@ -525,12 +529,7 @@ void ServerSession::accept_play() {
 }
 
 void ServerSession::reject_play(const std::string& code, const std::string& description) {
-  auto& d = *impl_;
-  if (d.role != Impl::Role::play_pending) return;
-  d.role = Impl::Role::none;
-  d.send_status(d.active_stream_id, "error", code, description);
-  if (d.request_transaction != 0) d.send_error(d.request_transaction, code, description);
-  d.drain_held();
+  impl_->refuse_pending(Impl::Role::play_pending, code, description);
 }
 
 void ServerSession::send_media(uint8_t type, uint32_t timestamp, std::span<const uint8_t> payload) {
