@@ -31,13 +31,15 @@
 #include <vector>
 
 #include "aes_cbc.h"
-#include "codec_strings.h"
+#include "flv/audio_config.h"
+#include "flv/avc_config.h"
+#include "flv/hevc_config.h"
 #include "hls/media_playlist.h"
 #include "hls/multivariant_playlist.h"
 #include "http/hls_http_server.h"
 #include "http/http_uploader.h"
 #include "mp4/fmp4_writer.h"
-#include "ts_segment_writer.h"
+#include "ts/ts_segment_writer.h"
 
 GST_DEBUG_CATEGORY_STATIC(hls_sink_debug);
 #define GST_CAT_DEFAULT hls_sink_debug
@@ -45,6 +47,7 @@ GST_DEBUG_CATEGORY_STATIC(hls_sink_debug);
 namespace fs = std::filesystem;
 using namespace live;
 using namespace live::hlssink;
+using live::ts::TsSegmentWriter;
 
 namespace {
 
@@ -69,10 +72,13 @@ struct StreamConfig {
   Kind kind = Kind::h264;
   bool length_prefixed = true;  // avc/hvc1/hev1 (else Annex B byte-stream)
   std::vector<uint8_t> codec_data;
-  ParameterSets parameter_sets;  // Annex B insertion before keyframes (TS)
+  // Parameter sets (without start codes) for Annex B insertion before keyframes (TS), and the
+  // NAL length size of length-prefixed input.
+  std::vector<std::vector<uint8_t>> parameter_sets;
+  unsigned nal_length_size = 4;
   std::string codec_string;
   int width = 0, height = 0, fps_n = 0, fps_d = 1;
-  AacConfig aac;
+  flv::AudioSpecificConfig aac;
   int channels = 0;
 };
 
@@ -385,22 +391,31 @@ static std::shared_ptr<const StreamConfig> config_from_caps(GstCaps* caps, std::
     gst_structure_get_fraction(s, "framerate", &c->fps_n, &c->fps_d);
     if (c->length_prefixed) {
       if (c->codec_data.empty()) { why = "no codec_data in avc/hvc1 caps"; return nullptr; }
-      auto ps = h264 ? avcc_parameter_sets(c->codec_data) : hvcc_parameter_sets(c->codec_data);
-      auto cs = h264 ? avc_codec_string(c->codec_data) : hevc_codec_string(c->codec_data);
-      if (!ps || !cs) { why = "bad codec_data: " + (ps ? cs.error() : ps.error()).describe(); return nullptr; }
-      c->parameter_sets = std::move(*ps);
-      c->codec_string = *cs;
+      if (h264) {
+        auto avc = flv::parse_avc_config(c->codec_data);
+        if (!avc) { why = "bad codec_data: " + avc.error().describe(); return nullptr; }
+        c->parameter_sets = std::move(avc->sps);
+        for (auto& pps : avc->pps) c->parameter_sets.push_back(std::move(pps));
+        c->nal_length_size = avc->nal_length_size;
+        c->codec_string = avc->codec_string();
+      } else {
+        auto hevc = flv::parse_hevc_config(c->codec_data);
+        if (!hevc) { why = "bad codec_data: " + hevc.error().describe(); return nullptr; }
+        for (auto& array : hevc->arrays)
+          for (auto& nal : array.nalus) c->parameter_sets.push_back(std::move(nal));
+        c->nal_length_size = hevc->nal_length_size;
+        c->codec_string = hevc->codec_string();
+      }
     }
   } else {
     c->kind = Kind::aac;
     if (c->codec_data.empty()) { why = "no AudioSpecificConfig (codec_data) in AAC caps"; return nullptr; }
-    auto cfg = parse_audio_specific_config(c->codec_data);
-    auto cs = aac_codec_string(c->codec_data);
-    if (!cfg || !cs) { why = "bad AudioSpecificConfig"; return nullptr; }
+    auto cfg = flv::parse_audio_specific_config(c->codec_data);
+    if (!cfg) { why = "bad AudioSpecificConfig"; return nullptr; }
     c->aac = *cfg;
-    c->codec_string = *cs;
+    c->codec_string = cfg->codec_string();
     gst_structure_get_int(s, "channels", &c->channels);
-    if (!c->channels) c->channels = int(c->aac.channel_config);
+    if (!c->channels) c->channels = int(c->aac.channel_configuration);
   }
   return c;
 }
@@ -410,10 +425,12 @@ static void learn_codec_from_annexb(StreamConfig& c, std::span<const uint8_t> au
   for (size_t i = 0; i + 4 < au.size(); ++i) {
     if (au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1) {
       uint8_t type = au[i + 3] & 0x1f;
-      if (c.kind == Kind::h264 && type == 7 && i + 6 < au.size()) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "avc1.%02X%02X%02X", au[i + 4], au[i + 5], au[i + 6]);
-        c.codec_string = buf;
+      if (c.kind == Kind::h264 && type == 7) {
+        // The SPS runs to the next start code (emulation prevention keeps 00 00 01 out of it).
+        size_t end = i + 3;
+        while (end + 2 < au.size() && !(au[end] == 0 && au[end + 1] == 0 && au[end + 2] == 1)) ++end;
+        if (end + 2 >= au.size()) end = au.size();
+        if (auto sps = flv::parse_avc_sps(au.subspan(i + 3, end - (i + 3)))) c.codec_string = sps->codec_string();
         return;
       }
     }
@@ -443,11 +460,11 @@ static std::vector<uint8_t> to_annexb(const Frame& f) {
     return out;
   }
   if (f.keyframe)
-    for (const auto& nal : c.parameter_sets.nals) {
+    for (const auto& nal : c.parameter_sets) {
       out.insert(out.end(), sc, sc + 4);
       out.insert(out.end(), nal.begin(), nal.end());
     }
-  const unsigned n = c.parameter_sets.nal_length_size;
+  const unsigned n = c.nal_length_size;
   size_t pos = 0;
   while (pos + n <= f.data.size()) {
     size_t len = 0;
@@ -466,11 +483,11 @@ static std::vector<uint8_t> to_annexb(const Frame& f) {
 }
 
 static std::vector<uint8_t> to_adts(const Frame& f) {
-  const AacConfig& a = f.config->aac;
+  const flv::AudioSpecificConfig& a = f.config->aac;
   const size_t len = f.data.size() + 7;
   const unsigned profile = a.object_type >= 1 && a.object_type <= 4 ? a.object_type - 1 : 1;
-  std::vector<uint8_t> out = {0xff, 0xf1, uint8_t((profile << 6) | ((a.sampling_index & 0xf) << 2) | ((a.channel_config >> 2) & 1)),
-                              uint8_t(((a.channel_config & 3) << 6) | ((len >> 11) & 3)), uint8_t(len >> 3),
+  std::vector<uint8_t> out = {0xff, 0xf1, uint8_t((profile << 6) | ((a.sampling_frequency_index & 0xf) << 2) | ((a.channel_configuration >> 2) & 1)),
+                              uint8_t(((a.channel_configuration & 3) << 6) | ((len >> 11) & 3)), uint8_t(len >> 3),
                               uint8_t(((len & 7) << 5) | 0x1f), 0xfc};
   out.insert(out.end(), f.data.begin(), f.data.end());
   return out;
@@ -552,6 +569,12 @@ static void write_playlist(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
   post_element_message(self, box,
                        gst_structure_new("hls-playlist-updated", "variant", G_TYPE_STRING, out.name.c_str(), "location",
                                          G_TYPE_STRING, join(r.cfg.location, out.playlist_path).c_str(), nullptr));
+}
+
+// EXT-X-PRELOAD-HINT for the next part; the built-in server holds a GET for it until it exists.
+static void set_preload_hint(Runtime& r, Rendition& out, const std::string& uri) {
+  out.playlist->set_preload_hint(hls::PreloadHint{uri, std::nullopt, std::nullopt});
+  if (r.server) r.server->expect_file(out.dir + uri);
 }
 
 static std::optional<hls::Key> segment_key(GstHlsAdaptiveSink* self, Runtime& r, uint64_t msn, bool& ok) {
@@ -805,10 +828,7 @@ static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bo
     }
     out.parts_in_segment++;
     r.parts_written++;
-    out.playlist->set_preload_hint(hls::PreloadHint{
-        out.uri_prefix + "seg" + std::to_string(msn) + ".part" + std::to_string(out.parts_in_segment) + ext,
-        std::nullopt,
-        std::nullopt});
+    set_preload_hint(r, out, out.uri_prefix + "seg" + std::to_string(msn) + ".part" + std::to_string(out.parts_in_segment) + ext);
     wrote = true;
   }
   if (wrote) write_playlist(self, r, out, box, ok);
@@ -876,8 +896,7 @@ static void finish_segment(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
   if (auto res = out.playlist->add_segment(si); !res) { r.last_error = "add_segment: " + res.error().describe(); ok = false; return; }
   out.playlist->set_preload_hint(std::nullopt);
   if (r.cfg.low_latency)
-    out.playlist->set_preload_hint(hls::PreloadHint{
-        out.uri_prefix + "seg" + std::to_string(msn + 1) + ".part0" + (fmp4 ? ".m4s" : ".ts"), std::nullopt, std::nullopt});
+    set_preload_hint(r, out, out.uri_prefix + "seg" + std::to_string(msn + 1) + ".part0" + (fmp4 ? ".m4s" : ".ts"));
   r.segments_written++;
   out.segments++;
   out.total_bytes += bytes.size();
@@ -1543,6 +1562,7 @@ static bool start(GstHlsAdaptiveSink* self) {
     sc.index_file = r.cfg.http_index_file;
     sc.target_duration_ms = r.cfg.target_duration / int64_t(GST_MSECOND);
     r.server = std::make_unique<http::HlsHttpServer>(sc);
+    if (r.cfg.low_latency) r.server->set_part_target_ms(r.cfg.part_duration / int64_t(GST_MSECOND));
     auto port = r.server->start(r.cfg.http_address, uint16_t(r.cfg.http_port));
     if (!port) {
       GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ_WRITE,

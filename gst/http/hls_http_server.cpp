@@ -2,6 +2,7 @@
 // (server_thread_main); other threads only update PlaylistState under state_lock and wake the
 // server context. Lock order: state_lock only (never held while calling into libsoup).
 #include "http/hls_http_server.h"
+#include "http/quit_loop.h"
 
 #include <gst/gst.h>
 #include <libsoup/soup.h>
@@ -693,14 +694,7 @@ void HlsHttpServer::stop() {
     std::lock_guard<std::mutex> lock(impl_->state_lock);
     impl_->wake_context = nullptr;  // notify_playlist() from other threads no longer wakes us
   }
-  // Quit from inside the loop: a plain g_main_loop_quit() before the thread reached
-  // g_main_loop_run() would be lost.
-  g_main_context_invoke_full(impl_->context, G_PRIORITY_HIGH,
-                             [](gpointer loop) -> gboolean {
-                               g_main_loop_quit(static_cast<GMainLoop*>(loop));
-                               return G_SOURCE_REMOVE;
-                             },
-                             impl_->loop, nullptr);
+  quit_loop_from_inside(impl_->context, impl_->loop);
   impl_->thread.join();
   g_main_loop_unref(impl_->loop);
   g_main_context_unref(impl_->context);

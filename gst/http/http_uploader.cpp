@@ -4,6 +4,7 @@
 #include "http/http_uploader.h"
 
 #include "http/hls_http_server.h"  // hls_content_type() for the PUT Content-Type
+#include "http/quit_loop.h"
 
 #include <gst/gst.h>
 #include <libsoup/soup.h>
@@ -315,14 +316,7 @@ void HttpUploader::stop(bool flush, uint32_t flush_timeout_ms) {
     impl_->running = false;
   }
   g_cancellable_cancel(impl_->cancellable);
-  // Quit from inside the loop: a plain g_main_loop_quit() before the thread reached
-  // g_main_loop_run() would be lost.
-  g_main_context_invoke_full(impl_->context, G_PRIORITY_HIGH,
-                             [](gpointer loop) -> gboolean {
-                               g_main_loop_quit(static_cast<GMainLoop*>(loop));
-                               return G_SOURCE_REMOVE;
-                             },
-                             impl_->loop, nullptr);
+  quit_loop_from_inside(impl_->context, impl_->loop);
   impl_->thread.join();
   std::list<std::unique_ptr<Impl::Item>> left;
   {

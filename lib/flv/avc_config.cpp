@@ -24,6 +24,11 @@ bool is_high_profile(uint8_t p) {
       return false;
   }
 }
+std::string avc1_string(uint8_t profile, uint8_t compatibility, uint8_t level) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "avc1.%02x%02x%02x", profile, compatibility, level);
+  return buf;
+}
 }  // namespace
 
 Result<AvcSpsInfo> parse_avc_sps(std::span<const uint8_t> nal) {
@@ -33,7 +38,7 @@ Result<AvcSpsInfo> parse_avc_sps(std::span<const uint8_t> nal) {
   BitReader br(rbsp);
   AvcSpsInfo info;
   info.profile = uint8_t(br.bits(8));
-  br.bits(8);
+  info.profile_compatibility = uint8_t(br.bits(8));
   info.level = uint8_t(br.bits(8));
   if (br.ue() > 31) return make_error(Errc::malformed, "SPS id");
   bool separate_colour_plane = false;
@@ -126,10 +131,8 @@ Result<AvcConfig> parse_avc_config(std::span<const uint8_t> record) {
   return c;
 }
 
-std::string AvcConfig::codec_string() const {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "avc1.%02x%02x%02x", profile, profile_compatibility, level);
-  return buf;
-}
+std::string AvcConfig::codec_string() const { return avc1_string(profile, profile_compatibility, level); }
+
+std::string AvcSpsInfo::codec_string() const { return avc1_string(profile, profile_compatibility, level); }
 
 }  // namespace live::flv

@@ -31,10 +31,14 @@ Result<AvcConfig> parse_avc_config(std::span<const uint8_t> record);
 
 struct AvcSpsInfo {
   uint8_t profile = 0;
+  uint8_t profile_compatibility = 0;  // constraint_set flags byte
   uint8_t level = 0;
   uint32_t chroma_format_idc = 1;
   uint32_t width = 0;
   uint32_t height = 0;
+
+  // RFC 6381 from the SPS itself, for byte-stream input without an avcC: "avc1.64001f".
+  std::string codec_string() const;
 };
 // `nal` is the SPS NAL unit including its one-byte NAL header.
 Result<AvcSpsInfo> parse_avc_sps(std::span<const uint8_t> nal);

@@ -16,7 +16,9 @@
 #include <unistd.h>
 #include <vector>
 
-#include "playlist_parser.h"
+#include "../lib/subprocess.h"
+#include "../lib/temp_dir.h"
+#include "playlist_checks.h"
 
 namespace fs = std::filesystem;
 using namespace live::hls::test;
@@ -25,16 +27,9 @@ namespace {
 
 constexpr double kFrame = 1.0 / 30;  // every test encodes 30 fps
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/hlssink-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+// Test output directories: /tmp/hlssink-test-XXXXXX.
+struct TempDir : live::test_util::TempDir {
+  TempDir() : live::test_util::TempDir("hlssink-test") {}
 };
 
 std::string read_file(const fs::path& p) {
@@ -46,24 +41,11 @@ std::string read_file(const fs::path& p) {
 
 // Runs a command line (argv) and returns stdout; fails the test on a non-zero exit.
 std::string run(const std::vector<std::string>& argv, int* exit_status = nullptr) {
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  gchar* out = nullptr;
-  gchar* err = nullptr;
-  gint status = 0;
-  GError* error = nullptr;
-  const bool spawned = g_spawn_sync(nullptr, args.data(), nullptr, G_SPAWN_SEARCH_PATH, nullptr, nullptr, &out, &err,
-                                    &status, &error);
-  EXPECT_TRUE(spawned) << argv[0] << ": " << (error ? error->message : "");
-  std::string result = out ? out : "";
-  const bool ok = spawned && g_spawn_check_wait_status(status, nullptr);
-  if (exit_status) *exit_status = ok ? 0 : 1;
-  else EXPECT_TRUE(ok) << argv[0] << " failed: " << (err ? err : "");
-  g_free(out);
-  g_free(err);
-  g_clear_error(&error);
-  return result;
+  const live::test_util::CommandResult r = live::test_util::run_command(argv);
+  EXPECT_TRUE(r.started) << r.err;
+  if (exit_status) *exit_status = r.ok() ? 0 : 1;
+  else EXPECT_TRUE(r.ok()) << argv[0] << " failed: " << r.err;
+  return r.out;
 }
 
 struct SegmentMessage {
@@ -143,21 +125,10 @@ void run_pipeline(const std::string& description, RunResult& result, int timeout
   gst_object_unref(pipeline);
 }
 
-ParsedMediaPlaylist load_media(const fs::path& p) {
-  const std::string text = read_file(p);
-  auto parsed = parse_media_playlist(text);
-  EXPECT_TRUE(parsed.ok()) << p << ": " << parsed.error << "\n" << text;
-  if (!parsed.ok()) return {};
-  auto violations = check_media_rules(*parsed.playlist);
-  for (auto& v : violations) ADD_FAILURE() << p << ": " << v;
-  return *parsed.playlist;
-}
+ParsedMediaPlaylist load_media(const fs::path& p) { return parse_checked(read_file(p), p.string()); }
 
 ParsedMultivariantPlaylist load_master(const fs::path& p) {
-  const std::string text = read_file(p);
-  auto parsed = parse_multivariant_playlist(text);
-  EXPECT_TRUE(parsed.ok()) << p << ": " << parsed.error << "\n" << text;
-  return parsed.ok() ? *parsed.playlist : ParsedMultivariantPlaylist{};
+  return parse_checked_multivariant(read_file(p), p.string());
 }
 
 struct ProbedFrame {
@@ -245,7 +216,7 @@ TEST(HlsAdaptiveSink, MpegTsThreeVariantsAlignedOnForcedKeyUnits) {
   TempDir out;
   RunResult r;
   run_pipeline("hlsadaptivesink name=hls target-duration=2000000000 playlist-length=4 max-files=2 location=" +
-                   out.path.string() + kVideoSource + encoders({{640, 360}, {480, 270}, {320, 180}}, 900) +
+                   out.path().string() + kVideoSource + encoders({{640, 360}, {480, 270}, {320, 180}}, 900) +
                    kAudioSource,
                r);
   ASSERT_TRUE(r.eos) << r.error;
@@ -264,7 +235,7 @@ TEST(HlsAdaptiveSink, MpegTsThreeVariantsAlignedOnForcedKeyUnits) {
     }
   }
 
-  auto master = load_master(out.path / "master.m3u8");
+  auto master = load_master(out.path() / "master.m3u8");
   ASSERT_EQ(master.variants.size(), 3u);
   const char* resolutions[] = {"640x360", "480x270", "320x180"};
   for (size_t i = 0; i < 3; ++i) {
@@ -280,7 +251,7 @@ TEST(HlsAdaptiveSink, MpegTsThreeVariantsAlignedOnForcedKeyUnits) {
 
   std::vector<std::vector<ProbedFrame>> first_frames(3);
   for (size_t i = 0; i < 3; ++i) {
-    const fs::path dir = out.path / names[i];
+    const fs::path dir = out.path() / names[i];
     auto p = load_media(dir / "index.m3u8");
     EXPECT_TRUE(p.endlist);
     EXPECT_EQ(p.target_duration, 2u);
@@ -294,13 +265,14 @@ TEST(HlsAdaptiveSink, MpegTsThreeVariantsAlignedOnForcedKeyUnits) {
     // Deletion: segments 4, 5 kept after leaving the window (max-files=2), 0..3 gone.
     for (int s = 0; s < 10; ++s)
       EXPECT_EQ(fs::exists(dir / ("seg" + std::to_string(s) + ".ts")), s >= 4) << dir << " seg" << s;
-    // CODECS names the profile/constraints/level of the SPS the segments carry.
+    // CODECS names the profile/constraints/level of the SPS the segments carry (lib/flv spells
+    // RFC 6381 hex in lower case).
     {
       const std::string ts = read_file(dir / "seg9.ts");
       const auto at = ts.find(std::string("\x00\x00\x01\x67", 4));
       ASSERT_NE(at, std::string::npos);
       char expected[32];
-      std::snprintf(expected, sizeof expected, "avc1.%02X%02X%02X", uint8_t(ts[at + 4]), uint8_t(ts[at + 5]),
+      std::snprintf(expected, sizeof expected, "avc1.%02x%02x%02x", uint8_t(ts[at + 4]), uint8_t(ts[at + 5]),
                     uint8_t(ts[at + 6]));
       EXPECT_EQ(master.variants[i].attributes.at("CODECS"), std::string(expected) + ",mp4a.40.2");
     }
@@ -329,7 +301,7 @@ TEST(HlsAdaptiveSink, MpegTsThreeVariantsAlignedOnForcedKeyUnits) {
   // ffprobe opens the multivariant playlist: three programs, each video + audio.
   const std::string streams =
       run({"ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width", "-of", "csv=p=0",
-           (out.path / "master.m3u8").string()});
+           (out.path() / "master.m3u8").string()});
   EXPECT_NE(streams.find("h264,640"), std::string::npos) << streams;
   EXPECT_NE(streams.find("h264,480"), std::string::npos) << streams;
   EXPECT_NE(streams.find("h264,320"), std::string::npos) << streams;
@@ -351,11 +323,11 @@ TEST(HlsAdaptiveSink, Fmp4LowLatencyPartsAndAudioRendition) {
   RunResult r;
   run_pipeline("hlsadaptivesink name=hls segment-format=fmp4 low-latency=true part-duration=500000000 "
                "playlist-length=0 location=" +
-                   out.path.string() + kVideoSource + encoders({{640, 360}, {320, 180}}, 700) + kAudioSource,
+                   out.path().string() + kVideoSource + encoders({{640, 360}, {320, 180}}, 700) + kAudioSource,
                r);
   ASSERT_TRUE(r.eos) << r.error;
 
-  auto master = load_master(out.path / "master.m3u8");
+  auto master = load_master(out.path() / "master.m3u8");
   ASSERT_EQ(master.variants.size(), 2u);
   ASSERT_EQ(master.media.size(), 1u);
   EXPECT_EQ(master.media[0].at("TYPE"), "AUDIO");
@@ -363,7 +335,7 @@ TEST(HlsAdaptiveSink, Fmp4LowLatencyPartsAndAudioRendition) {
   for (auto& v : master.variants) EXPECT_EQ(v.attributes.at("AUDIO"), master.media[0].at("GROUP-ID"));
 
   for (std::string name : {"360p", "180p", "audio"}) {
-    const fs::path dir = out.path / name;
+    const fs::path dir = out.path() / name;
     auto p = load_media(dir / "index.m3u8");
     EXPECT_TRUE(p.endlist);
     ASSERT_TRUE(p.part_target.has_value());
@@ -399,7 +371,7 @@ TEST(HlsAdaptiveSink, Fmp4LowLatencyPartsAndAudioRendition) {
       if (name == "audio") continue;
       EXPECT_NEAR(seg.duration, 2.0, 0.001);
       // init + segment is a complete MP4 for ffprobe: 60 frames, keyframe first.
-      const fs::path joined = out.path / ("joined-" + name + ".mp4");
+      const fs::path joined = out.path() / ("joined-" + name + ".mp4");
       std::ofstream(joined, std::ios::binary) << init << bytes;
       auto frames = probe_video_frames(joined.string());
       ASSERT_EQ(frames.size(), 60u) << name << " " << seg.uri;
@@ -408,7 +380,7 @@ TEST(HlsAdaptiveSink, Fmp4LowLatencyPartsAndAudioRendition) {
     }
     // The whole rendition, init + all segments, through GStreamer's qtdemux.
     if (name != "audio") {
-      const fs::path all = out.path / ("all-" + name + ".mp4");
+      const fs::path all = out.path() / ("all-" + name + ".mp4");
       std::ofstream f(all, std::ios::binary);
       f << init;
       for (auto& seg : p.segments) f << read_file(dir / seg.uri);
@@ -456,11 +428,11 @@ TEST(HlsAdaptiveSink, Fmp4LowLatencyPartsAndAudioRendition) {
   }
   // ffprobe plays the multivariant playlist (video variants and the audio rendition).
   const std::string streams = run({"ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width", "-of",
-                                   "csv=p=0", (out.path / "master.m3u8").string()});
+                                   "csv=p=0", (out.path() / "master.m3u8").string()});
   EXPECT_NE(streams.find("h264,640"), std::string::npos) << streams;
   EXPECT_NE(streams.find("h264,320"), std::string::npos) << streams;
   EXPECT_NE(streams.find("aac"), std::string::npos) << streams;
-  EXPECT_EQ(count_decoded_frames({(out.path / "360p/index.m3u8").string()}), 600);
+  EXPECT_EQ(count_decoded_frames({(out.path() / "360p/index.m3u8").string()}), 600);
 }
 
 // AES-128: segments are ciphertext, keys rotate every 2 segments, ffmpeg decodes it all.
@@ -468,11 +440,11 @@ TEST(HlsAdaptiveSink, Aes128EncryptedTsDecodesWithTheKeys) {
   TempDir out;
   RunResult r;
   run_pipeline("hlsadaptivesink name=hls encrypt=true key-rotation=2 playlist-length=0 location=" +
-                   out.path.string() + kVideoSource + encoders({{640, 360}, {320, 180}}, 700) + kAudioSource,
+                   out.path().string() + kVideoSource + encoders({{640, 360}, {320, 180}}, 700) + kAudioSource,
                r);
   ASSERT_TRUE(r.eos) << r.error;
   for (std::string name : {"360p", "180p"}) {
-    const fs::path dir = out.path / name;
+    const fs::path dir = out.path() / name;
     auto p = load_media(dir / "index.m3u8");
     ASSERT_EQ(p.segments.size(), 10u);
     for (size_t s = 0; s < p.segments.size(); ++s) {
@@ -485,9 +457,9 @@ TEST(HlsAdaptiveSink, Aes128EncryptedTsDecodesWithTheKeys) {
     }
     EXPECT_EQ(count_decoded_frames({"-allowed_extensions", "ALL", (dir / "index.m3u8").string()}), 600);
   }
-  for (int k = 0; k < 5; ++k) EXPECT_EQ(fs::file_size(out.path / ("key" + std::to_string(k) + ".key")), 16u);
-  EXPECT_FALSE(fs::exists(out.path / "key5.key"));
-  EXPECT_NE(read_file(out.path / "key0.key"), read_file(out.path / "key1.key"));
+  for (int k = 0; k < 5; ++k) EXPECT_EQ(fs::file_size(out.path() / ("key" + std::to_string(k) + ".key")), 16u);
+  EXPECT_FALSE(fs::exists(out.path() / "key5.key"));
+  EXPECT_NE(read_file(out.path() / "key0.key"), read_file(out.path() / "key1.key"));
 }
 
 // Passthrough: pre-encoded files whose keyframes nobody can move. The reference (video_0) has a
@@ -500,27 +472,27 @@ TEST(HlsAdaptiveSink, PassthroughAlignsOnReferenceKeyframes) {
     run_pipeline("videotestsrc num-buffers=600 ! video/x-raw,width=320,height=180,framerate=30/1 ! "
                  "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=" +
                      std::to_string(gop) + " ! h264parse ! mp4mux name=hls ! filesink location=" +
-                     (out.path / (std::string(name) + ".mp4")).string(),
+                     (out.path() / (std::string(name) + ".mp4")).string(),
                  enc);
     ASSERT_TRUE(enc.eos) << enc.error;
   }
   RunResult r;
   // video_0: the reference, passthrough; video_1: passthrough with its own (denser) keyframes;
   // video_2: the reference decoded and re-encoded, its keyframes asked for at the reference's.
-  run_pipeline("hlsadaptivesink name=hls playlist-length=0 location=" + (out.path / "hls").string() +
-                   " filesrc location=" + (out.path / "ref.mp4").string() +
+  run_pipeline("hlsadaptivesink name=hls playlist-length=0 location=" + (out.path() / "hls").string() +
+                   " filesrc location=" + (out.path() / "ref.mp4").string() +
                    " ! qtdemux ! h264parse ! tee name=rt rt. ! queue ! hls.video_0"
                    " rt. ! queue ! avdec_h264 ! videoscale ! video/x-raw,width=160,height=90 ! "
                    "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=100000 ! h264parse ! hls.video_2"
                    " filesrc location=" +
-                   (out.path / "other.mp4").string() + " ! qtdemux ! h264parse ! queue ! hls.video_1",
+                   (out.path() / "other.mp4").string() + " ! qtdemux ! h264parse ! queue ! hls.video_1",
                r);
   ASSERT_TRUE(r.eos) << r.error;
   // The two 180p variants are named after their pads.
   const std::vector<std::string> names = {"video_0", "video_1", "90p"};
   std::vector<std::vector<ProbedFrame>> starts(3);
   for (size_t v = 0; v < names.size(); ++v) {
-    const fs::path dir = out.path / "hls" / names[v];
+    const fs::path dir = out.path() / "hls" / names[v];
     auto p = load_media(dir / "index.m3u8");
     EXPECT_EQ(p.target_duration, 3u);
     ASSERT_EQ(p.segments.size(), 7u) << names[v];  // 0,3,...,18 s
@@ -553,7 +525,7 @@ TEST(HlsAdaptiveSink, LiveLowLatencyServedWithBlockingReload) {
   const int port = 20000 + int(getpid() % 20000);
   std::string reply, index_page;
   double reply_after = -1;
-  std::ofstream(out.path / "player.html") << "<!doctype html><title>player</title>";
+  std::ofstream(out.path() / "player.html") << "<!doctype html><title>player</title>";
   const gint64 t0 = g_get_monotonic_time();
   std::thread client([&] {
     g_usleep(G_USEC_PER_SEC * 22 / 10);  // segment 2 is in progress: msn 3 is not too far ahead
@@ -566,8 +538,8 @@ TEST(HlsAdaptiveSink, LiveLowLatencyServedWithBlockingReload) {
   RunResult r;
   run_pipeline("hlsadaptivesink name=hls segment-format=fmp4 low-latency=true target-duration=1000000000 "
                "part-duration=333333334 playlist-length=0 http-address=127.0.0.1 http-index-file=" +
-                   (out.path / "player.html").string() + " http-port=" +
-                   std::to_string(port) + " location=" + out.path.string() +
+                   (out.path() / "player.html").string() + " http-port=" +
+                   std::to_string(port) + " location=" + out.path().string() +
                    " videotestsrc is-live=true num-buffers=180 ! video/x-raw,format=I420,width=640,height=360,"
                    "framerate=30/1 ! tee name=t" +
                    encoders({{640, 360}, {320, 180}}, 700) +
@@ -584,7 +556,7 @@ TEST(HlsAdaptiveSink, LiveLowLatencyServedWithBlockingReload) {
   EXPECT_GT(reply_after, 1.0);
   EXPECT_EQ(index_page, "<!doctype html><title>player</title>");
   for (std::string name : {"360p", "180p", "audio"}) {
-    auto p = load_media(out.path / name / "index.m3u8");
+    auto p = load_media(out.path() / name / "index.m3u8");
     ASSERT_EQ(p.segments.size(), 6u) << name;
     for (size_t s = 0; s < 6; ++s) {
       if (name != "audio") {
@@ -598,7 +570,7 @@ TEST(HlsAdaptiveSink, LiveLowLatencyServedWithBlockingReload) {
   ASSERT_EQ(by_variant["180p"].size(), 6u);
   ASSERT_EQ(by_variant["360p"].size(), 6u);
   for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(by_variant["180p"][i].start, by_variant["360p"][i].start, kFrame / 2);
-  EXPECT_EQ(count_decoded_frames({(out.path / "180p/index.m3u8").string()}), 180);
+  EXPECT_EQ(count_decoded_frames({(out.path() / "180p/index.m3u8").string()}), 180);
 }
 
 // Pre-encoded H.264 with B-frames pushed from appsrc: a DISCONT keyframe after a 5 s timestamp gap
@@ -636,7 +608,7 @@ TEST(HlsAdaptiveSink, DiscontinuityAndBFramesFromAppsrc) {
   TempDir out;
   RunResult r;
   run_pipeline("appsrc name=src format=time ! hlsadaptivesink name=hls playlist-length=0 location=" +
-                   out.path.string(),
+                   out.path().string(),
                r, 60, [&](GstElement* pipeline) {
                  GstElement* src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
                  g_object_set(src, "caps", gst_sample_get_caps(samples[0]), nullptr);
@@ -658,7 +630,7 @@ TEST(HlsAdaptiveSink, DiscontinuityAndBFramesFromAppsrc) {
   for (auto* smp : samples) gst_sample_unref(smp);
   ASSERT_TRUE(r.eos) << r.error;
 
-  const fs::path dir = out.path / "180p";
+  const fs::path dir = out.path() / "180p";
   auto p = load_media(dir / "index.m3u8");
   ASSERT_EQ(p.segments.size(), 6u);
   const double durations[] = {2, 2, 1, 2, 2, 1};
@@ -684,8 +656,8 @@ TEST(HlsAdaptiveSink, DiscontinuityAndBFramesFromAppsrc) {
 // the segments deleted locally are DELETEd there; the remote copy equals the local directory.
 TEST(HlsAdaptiveSink, UploadsByPutAndDeletesOldSegments) {
   TempDir out;
-  const fs::path remote = out.path / "remote";
-  const fs::path local = out.path / "local";
+  const fs::path remote = out.path() / "remote";
+  const fs::path local = out.path() / "local";
   fs::create_directories(remote);
   const int port = 40000 + int(getpid() % 20000);
   const std::string server_code = R"PY(
@@ -709,7 +681,7 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(code); self.send_header('Content-Length', '0'); self.end_headers()
 http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[3])), H).serve_forever()
 )PY";
-  const std::string log_path = (out.path / "requests.log").string();
+  const std::string log_path = (out.path() / "requests.log").string();
   std::vector<std::string> argv = {"python3", "-c", server_code, remote.string(), log_path, std::to_string(port)};
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
@@ -778,29 +750,29 @@ TEST(HlsAdaptiveSink, H265InMpegTsAndFmp4) {
     TempDir out;
     RunResult r;
     run_pipeline("hlsadaptivesink name=hls playlist-length=0 segment-format=" + format + " location=" +
-                     out.path.string() +
+                     out.path().string() +
                      " videotestsrc num-buffers=180 ! video/x-raw,format=I420,width=320,height=180,framerate=30/1 ! "
                      "x265enc speed-preset=ultrafast key-int-max=100000 ! h265parse ! hls.video_0",
                  r);
     ASSERT_TRUE(r.eos) << r.error;
-    auto master = load_master(out.path / "master.m3u8");
+    auto master = load_master(out.path() / "master.m3u8");
     ASSERT_EQ(master.variants.size(), 1u);
     EXPECT_EQ(master.variants[0].attributes.at("CODECS").substr(0, 7), "hvc1.1.") << format;  // Main profile
-    auto p = load_media(out.path / "180p/index.m3u8");
+    auto p = load_media(out.path() / "180p/index.m3u8");
     ASSERT_EQ(p.segments.size(), 3u) << format;
     for (auto& seg : p.segments) {
       EXPECT_NEAR(seg.duration, 2.0, 0.001);
-      std::string file = (out.path / "180p" / seg.uri).string();
+      std::string file = (out.path() / "180p" / seg.uri).string();
       if (format == "fmp4") {
-        const fs::path joined = out.path / "joined.mp4";
-        std::ofstream(joined, std::ios::binary) << read_file(out.path / "180p/init.mp4") << read_file(file);
+        const fs::path joined = out.path() / "joined.mp4";
+        std::ofstream(joined, std::ios::binary) << read_file(out.path() / "180p/init.mp4") << read_file(file);
         file = joined.string();
       }
       auto frames = probe_video_frames(file);
       ASSERT_EQ(frames.size(), 60u) << format << " " << seg.uri;
       EXPECT_TRUE(frames[0].key) << format << " " << seg.uri;
     }
-    EXPECT_EQ(count_decoded_frames({(out.path / "180p/index.m3u8").string()}), 180) << format;
+    EXPECT_EQ(count_decoded_frames({(out.path() / "180p/index.m3u8").string()}), 180) << format;
   }
 }
 
@@ -813,13 +785,13 @@ TEST(HlsAdaptiveSink, RealFlvWithBFramesAsLowLatencyFmp4) {
   TempDir out;
   RunResult r;
   run_pipeline("hlsadaptivesink name=hls segment-format=fmp4 low-latency=true playlist-length=0 location=" +
-                   out.path.string() + " filesrc location=" + std::string(data) +
+                   out.path().string() + " filesrc location=" + std::string(data) +
                    "/captures/source.flv ! flvdemux name=d d.video ! queue ! h264parse ! hls.video_0"
                    " d.audio ! queue ! aacparse ! hls.audio_0",
                r);
   ASSERT_TRUE(r.eos) << r.error;
   for (std::string name : {"180p", "audio"}) {
-    auto p = load_media(out.path / name / "index.m3u8");
+    auto p = load_media(out.path() / name / "index.m3u8");
     ASSERT_TRUE(p.part_target.has_value());
     EXPECT_NEAR(*p.part_target, 0.333, 1e-9) << name;
     ASSERT_EQ(p.segments.size(), 2u) << name;  // 3.08 s: 2 s + the rest
@@ -836,11 +808,11 @@ TEST(HlsAdaptiveSink, RealFlvWithBFramesAsLowLatencyFmp4) {
   }
   const std::string counts = run({"ffprobe", "-v", "error", "-count_frames", "-show_entries",
                                   "stream=codec_name,nb_read_frames", "-of", "csv=p=0",
-                                  (out.path / "180p/index.m3u8").string()});
+                                  (out.path() / "180p/index.m3u8").string()});
   EXPECT_NE(counts.find("h264,75"), std::string::npos) << counts;  // every frame of the capture
   const std::string audio = run({"ffprobe", "-v", "error", "-count_frames", "-show_entries",
                                  "stream=codec_name,nb_read_frames", "-of", "csv=p=0",
-                                 (out.path / "audio/index.m3u8").string()});
+                                 (out.path() / "audio/index.m3u8").string()});
   EXPECT_NE(audio.find("aac,130"), std::string::npos) << audio;
 }
 
@@ -852,18 +824,18 @@ TEST(HlsAdaptiveSink, KeyFileWithExternalUriAndFlatLayout) {
   const std::string key_hex = "00112233445566778899aabbccddeeff";
   std::vector<uint8_t> key;
   for (size_t i = 0; i < 32; i += 2) key.push_back(uint8_t(std::stoi(key_hex.substr(i, 2), nullptr, 16)));
-  std::ofstream(out.path / "k.bin", std::ios::binary).write(reinterpret_cast<const char*>(key.data()), 16);
+  std::ofstream(out.path() / "k.bin", std::ios::binary).write(reinterpret_cast<const char*>(key.data()), 16);
   RunResult r;
   run_pipeline("hlsadaptivesink name=hls flat=true playlist-length=0 encryption-key-file=" +
-                   (out.path / "k.bin").string() +
-                   " encryption-key-uri=https://keys.example/live/k%u.key location=" + (out.path / "hls").string() +
+                   (out.path() / "k.bin").string() +
+                   " encryption-key-uri=https://keys.example/live/k%u.key location=" + (out.path() / "hls").string() +
                    kVideoSource + encoders({{320, 180}}, 400) + kAudioSource,
                r);
   ASSERT_TRUE(r.eos) << r.error;
-  auto master = load_master(out.path / "hls/master.m3u8");
+  auto master = load_master(out.path() / "hls/master.m3u8");
   ASSERT_EQ(master.variants.size(), 1u);
   EXPECT_EQ(master.variants[0].uri, "180p_index.m3u8");
-  auto p = load_media(out.path / "hls/180p_index.m3u8");
+  auto p = load_media(out.path() / "hls/180p_index.m3u8");
   ASSERT_EQ(p.segments.size(), 10u);
   for (size_t s = 0; s < p.segments.size(); ++s) {
     const auto& seg = p.segments[s];
@@ -873,16 +845,16 @@ TEST(HlsAdaptiveSink, KeyFileWithExternalUriAndFlatLayout) {
     char iv[40];
     std::snprintf(iv, sizeof iv, "%032zx", s);
     EXPECT_EQ(seg.effective_key->at("IV"), std::string("0x") + iv);
-    const fs::path plain = out.path / "plain.ts";
+    const fs::path plain = out.path() / "plain.ts";
     run({"openssl", "enc", "-d", "-aes-128-cbc", "-K", key_hex, "-iv", iv, "-in",
-         (out.path / "hls" / seg.uri).string(), "-out", plain.string()});
+         (out.path() / "hls" / seg.uri).string(), "-out", plain.string()});
     auto frames = probe_video_frames(plain.string());
     ASSERT_EQ(frames.size(), 60u) << seg.uri;
     EXPECT_TRUE(frames[0].key);
   }
-  for (auto& e : fs::directory_iterator(out.path / "hls"))
+  for (auto& e : fs::directory_iterator(out.path() / "hls"))
     EXPECT_NE(e.path().extension(), ".key") << e.path();
-  EXPECT_FALSE(fs::exists(out.path / "hls/180p"));  // flat: no directories
+  EXPECT_FALSE(fs::exists(out.path() / "hls/180p"));  // flat: no directories
 }
 
 // An audio pad that never delivers (a stalled source) does not hold MPEG-TS segments back for
@@ -891,7 +863,7 @@ TEST(HlsAdaptiveSink, StalledAudioDoesNotStallTsSegments) {
   TempDir out;
   RunResult r;
   std::thread ender;
-  run_pipeline("hlsadaptivesink name=hls playlist-length=0 location=" + out.path.string() + kVideoSource +
+  run_pipeline("hlsadaptivesink name=hls playlist-length=0 location=" + out.path().string() + kVideoSource +
                    encoders({{320, 180}}, 400) +
                    " appsrc name=mute format=time caps=\"audio/mpeg,mpegversion=4,stream-format=raw,"
                    "codec_data=(buffer)1210,rate=44100,channels=2\" ! hls.audio_0",
@@ -906,7 +878,7 @@ TEST(HlsAdaptiveSink, StalledAudioDoesNotStallTsSegments) {
                });
   ender.join();
   ASSERT_TRUE(r.eos) << r.error;
-  auto p = load_media(out.path / "180p/index.m3u8");
+  auto p = load_media(out.path() / "180p/index.m3u8");
   ASSERT_EQ(p.segments.size(), 10u);
   EXPECT_TRUE(p.endlist);
   ASSERT_NE(r.stats, nullptr);
@@ -914,7 +886,7 @@ TEST(HlsAdaptiveSink, StalledAudioDoesNotStallTsSegments) {
   gst_structure_get_uint64(r.stats, "audio-lag-segments", &lagged);
   // Segment k waits until the video is 5 s past its end: segments 0..6 (ends 2..14 s, video 20 s).
   EXPECT_GE(lagged, 7u);
-  EXPECT_EQ(count_decoded_frames({(out.path / "180p/index.m3u8").string()}), 600);
+  EXPECT_EQ(count_decoded_frames({(out.path() / "180p/index.m3u8").string()}), 600);
 }
 
 // LL-HLS with MPEG-TS: parts (each with its own PAT/PMT and the audio up to its end) whose
@@ -922,12 +894,12 @@ TEST(HlsAdaptiveSink, StalledAudioDoesNotStallTsSegments) {
 TEST(HlsAdaptiveSink, MpegTsLowLatencyParts) {
   TempDir out;
   RunResult r;
-  run_pipeline("hlsadaptivesink name=hls low-latency=true playlist-length=0 location=" + out.path.string() +
+  run_pipeline("hlsadaptivesink name=hls low-latency=true playlist-length=0 location=" + out.path().string() +
                    kVideoSource + encoders({{640, 360}, {320, 180}}, 700) + kAudioSource,
                r);
   ASSERT_TRUE(r.eos) << r.error;
   for (std::string name : {"360p", "180p"}) {
-    const fs::path dir = out.path / name;
+    const fs::path dir = out.path() / name;
     auto p = load_media(dir / "index.m3u8");
     ASSERT_EQ(p.segments.size(), 10u);
     ASSERT_TRUE(p.part_target.has_value());
@@ -972,7 +944,7 @@ TEST(HlsAdaptiveSink, Fmp4CodecChangeWritesNewInitAndDiscontinuity) {
   TempDir out;
   RunResult r;
   run_pipeline("appsrc name=src format=time ! hlsadaptivesink name=hls segment-format=fmp4 playlist-length=0 "
-               "location=" + out.path.string(),
+               "location=" + out.path().string(),
                r, 60, [&](GstElement* pipeline) {
                  GstElement* src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
                  GstFlowReturn ret;
@@ -993,7 +965,7 @@ TEST(HlsAdaptiveSink, Fmp4CodecChangeWritesNewInitAndDiscontinuity) {
   for (auto* smp : first) gst_sample_unref(smp);
   for (auto* smp : second) gst_sample_unref(smp);
   ASSERT_TRUE(r.eos) << r.error;
-  const fs::path dir = out.path / "180p";
+  const fs::path dir = out.path() / "180p";
   auto p = load_media(dir / "index.m3u8");
   ASSERT_EQ(p.segments.size(), 4u);  // [0,2) [2,3) | [3,5) [5,6)
   const double durations[] = {2, 1, 2, 1};
@@ -1003,7 +975,7 @@ TEST(HlsAdaptiveSink, Fmp4CodecChangeWritesNewInitAndDiscontinuity) {
     ASSERT_TRUE(p.segments[s].effective_map.has_value());
     const std::string init = p.segments[s].effective_map->at("URI");
     EXPECT_EQ(init, s < 2 ? "init.mp4" : "init1.mp4") << s;
-    const fs::path joined = out.path / "joined.mp4";
+    const fs::path joined = out.path() / "joined.mp4";
     std::ofstream(joined, std::ios::binary) << read_file(dir / init) << read_file(dir / p.segments[s].uri);
     const std::string dims = run({"ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
                                   "stream=width,height", "-of", "csv=p=0", joined.string()});
@@ -1022,7 +994,7 @@ TEST(HlsAdaptiveSink, RtmpChunkDemuxLadderFromCapture) {
   ASSERT_NE(data, nullptr);
   TempDir out;
   RunResult r;
-  run_pipeline("hlsadaptivesink name=hls playlist-length=0 location=" + out.path.string() + " filesrc location=" +
+  run_pipeline("hlsadaptivesink name=hls playlist-length=0 location=" + out.path().string() + " filesrc location=" +
                    std::string(data) +
                    "/captures/source.flv ! rtmpchunkdemux name=demux demux.video_0 ! queue ! h264parse ! tee name=sv"
                    " sv. ! queue ! hls.video_0 sv. ! queue ! avdec_h264 ! videoconvert ! videoscale ! "
@@ -1033,17 +1005,17 @@ TEST(HlsAdaptiveSink, RtmpChunkDemuxLadderFromCapture) {
   std::vector<std::vector<ProbedFrame>> starts(2);
   const std::vector<std::string> names = {"180p", "90p"};
   for (size_t v = 0; v < 2; ++v) {
-    auto p = load_media(out.path / names[v] / "index.m3u8");
+    auto p = load_media(out.path() / names[v] / "index.m3u8");
     ASSERT_EQ(p.segments.size(), 2u) << names[v];  // the capture has keyframes at 0 and 2 s, 3 s long
     EXPECT_NEAR(p.segments[0].duration, 2.0, 0.001);
     EXPECT_NEAR(p.segments[1].duration, 1.0, 0.001);
     for (auto& seg : p.segments) {
-      auto frames = probe_video_frames((out.path / names[v] / seg.uri).string());
+      auto frames = probe_video_frames((out.path() / names[v] / seg.uri).string());
       ASSERT_FALSE(frames.empty());
       EXPECT_TRUE(frames[0].key) << names[v] << " " << seg.uri;
       starts[v].push_back(frames[0]);
     }
-    EXPECT_EQ(count_decoded_frames({(out.path / names[v] / "index.m3u8").string()}), 75) << names[v];
+    EXPECT_EQ(count_decoded_frames({(out.path() / names[v] / "index.m3u8").string()}), 75) << names[v];
   }
   for (size_t s = 0; s < 2; ++s) EXPECT_NEAR(starts[1][s].pts, starts[0][s].pts, 0.04 / 2);
 }

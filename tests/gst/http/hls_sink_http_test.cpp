@@ -1,57 +1,48 @@
 // hlsadaptivesink with http-port: the sink's notify_playlist() calls must match what its
 // playlists contain. A client follows the live edge of an LL-HLS (fMP4 parts) stream with
 // blocking reloads for the next part, and checks that each answer lists that part and came
-// about one part duration later, never after the 3 x target duration timeout.
+// about one part duration later, never after the 3 x target duration timeout; and a GET for the
+// part named by EXT-X-PRELOAD-HINT, sent before that part exists, is held and answered with the
+// part's bytes once the sink has written it.
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
-#include <sstream>
 
 #include "http_test_util.h"
+#include "playlist_parser.h"
 
 using namespace live::http::test;
+using namespace live::hls::test;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Where the live edge of a media playlist is, read with the strict test parser (tests/lib/hls).
 struct LivePosition {
   int64_t open_msn = -1;    // msn of the segment in progress (parts after the last EXTINF)
   int64_t open_parts = 0;   // its parts listed
   int64_t part_target_ms = 0;
+  std::string preload_hint;  // URI of EXT-X-PRELOAD-HINT:TYPE=PART
   bool ok = false;
 };
 
-LivePosition parse_media_playlist(const std::string& text) {
+LivePosition parse_live_position(const std::string& text) {
   LivePosition pos;
-  std::istringstream in(text);
-  std::string line;
-  int64_t sequence = -1, segments = 0, trailing_parts = 0;
-  while (std::getline(in, line)) {
-    if (line.rfind("#EXT-X-MEDIA-SEQUENCE:", 0) == 0) sequence = std::stoll(line.substr(22));
-    if (line.rfind("#EXT-X-PART-INF:PART-TARGET=", 0) == 0)
-      pos.part_target_ms = static_cast<int64_t>(std::stod(line.substr(28)) * 1000);
-    if (line.rfind("#EXTINF:", 0) == 0) {
-      segments++;
-      trailing_parts = 0;
-    }
-    if (line.rfind("#EXT-X-PART:", 0) == 0) trailing_parts++;
-  }
-  pos.ok = sequence >= 0 && text.rfind("#EXTM3U", 0) == 0;
-  pos.open_msn = sequence + segments;
-  pos.open_parts = trailing_parts;
+  auto parsed = parse_media_playlist(text);
+  if (!parsed.ok()) return pos;
+  const ParsedMediaPlaylist& p = *parsed.playlist;
+  pos.open_msn = static_cast<int64_t>(p.media_sequence + p.segments.size());
+  pos.open_parts = static_cast<int64_t>(p.open_parts.size());
+  if (p.part_target) pos.part_target_ms = static_cast<int64_t>(*p.part_target * 1000);
+  if (p.preload_hint && p.preload_hint->at("TYPE") == "PART") pos.preload_hint = p.preload_hint->at("URI");
+  pos.ok = true;
   return pos;
 }
 
 // First media playlist URI in the multivariant playlist.
 std::string first_variant(const std::string& master) {
-  std::istringstream in(master);
-  std::string line;
-  bool next = false;
-  while (std::getline(in, line)) {
-    if (next && !line.empty() && line[0] != '#') return line;
-    if (line.rfind("#EXT-X-STREAM-INF:", 0) == 0) next = true;
-  }
-  return {};
+  auto parsed = parse_multivariant_playlist(master);
+  return parsed.ok() && !parsed.playlist->variants.empty() ? parsed.playlist->variants.front().uri : std::string();
 }
 
 TEST(HlsSinkHttpTest, BlockingReloadsFollowTheSinksParts) {
@@ -74,11 +65,38 @@ TEST(HlsSinkHttpTest, BlockingReloadsFollowTheSinksParts) {
   for (int i = 0; i < 100 && !(pos.ok && pos.open_msn >= 1); i++) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (media.empty()) media = first_variant(http_request(port, "GET", "/master.m3u8").body);
-    if (!media.empty()) pos = parse_media_playlist(http_request(port, "GET", "/" + media).body);
+    if (!media.empty()) pos = parse_live_position(http_request(port, "GET", "/" + media).body);
   }
   ASSERT_FALSE(media.empty()) << "no master.m3u8 on the sink's http-port";
   ASSERT_TRUE(pos.ok);
   ASSERT_GT(pos.part_target_ms, 0) << "not an LL-HLS playlist";
+
+  // The part the newest playlist hints at: requested before it exists (held), answered with the
+  // part file's bytes once written. Several rounds, as the sink may write it before the GET.
+  const std::string media_dir = media.find('/') == std::string::npos ? "" : media.substr(0, media.rfind('/') + 1);
+  int hints_held = 0;
+  for (int round = 0; round < 6; round++) {
+    const std::string target = "/" + media + "?_HLS_msn=" + std::to_string(pos.open_msn) +
+                               "&_HLS_part=" + std::to_string(pos.open_parts);
+    RawResponse playlist = http_request(port, "GET", target);
+    ASSERT_EQ(playlist.status, 200) << target;
+    pos = parse_live_position(playlist.body);
+    ASSERT_TRUE(pos.ok);
+    ASSERT_FALSE(pos.preload_hint.empty()) << "no EXT-X-PRELOAD-HINT in\n" << playlist.body;
+    const std::string relative = media_dir + pos.preload_hint;
+    const bool absent_before = !std::filesystem::exists(dir.path() / relative);
+    const auto t0 = Clock::now();
+    RawResponse part = http_request(port, "GET", "/" + relative);
+    const double waited = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    ASSERT_EQ(part.status, 200) << relative << " (preload hint) " << part.body;
+    const std::string on_disk = read_file(dir.path() / relative);
+    ASSERT_FALSE(on_disk.empty()) << relative;
+    EXPECT_EQ(part.body.size(), on_disk.size()) << relative;
+    EXPECT_TRUE(part.body == on_disk) << relative << ": served bytes differ from the part file";
+    if (absent_before && waited > 10.0) hints_held++;
+  }
+  printf("preload-hinted parts held until written: %d of 6\n", hints_held);
+  EXPECT_GE(hints_held, 3) << "preload-hinted parts were not held until written";
 
   std::vector<double> waits;
   for (int round = 0; round < 16; round++) {
@@ -89,7 +107,7 @@ TEST(HlsSinkHttpTest, BlockingReloadsFollowTheSinksParts) {
     RawResponse r = http_request(port, "GET", target);
     const double waited = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     ASSERT_EQ(r.status, 200) << target << " " << r.body;
-    LivePosition next = parse_media_playlist(r.body);
+    LivePosition next = parse_live_position(r.body);
     ASSERT_TRUE(next.ok);
     // The answer lists the asked-for part (or a later segment).
     EXPECT_TRUE(next.open_msn > msn || (next.open_msn == msn && next.open_parts > part))

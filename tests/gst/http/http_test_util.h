@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "../../lib/temp_dir.h"
+
 namespace live::http::test {
 
 struct RawResponse {
@@ -107,22 +109,9 @@ inline uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "livehttp-XXXXXX").string();
-    std::vector<char> buffer(pattern.begin(), pattern.end());
-    buffer.push_back('\0');
-    path_ = mkdtemp(buffer.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+// Test directories: /tmp/livehttp-XXXXXX.
+struct TempDir : live::test_util::TempDir {
+  TempDir() : live::test_util::TempDir("livehttp") {}
 };
 
 inline void write_file(const std::filesystem::path& path, const std::string& content) {

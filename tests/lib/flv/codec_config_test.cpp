@@ -237,5 +237,58 @@ TEST(CodecStrings, AudioFourccs) {
   EXPECT_EQ(fourcc_to_string(fourcc::mp3), ".mp3");
 }
 
+// The vectors hlsadaptivesink's own codec-string code was tested with (it now uses lib/flv).
+TEST(CodecStrings, SinkVectors) {
+  // avcC of an x264 High profile level 3.1 stream: version 1, 0x64 0x00 0x1f, SPS + PPS.
+  const B avcc{0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x04, 0x67, 0x64, 0x00, 0x1f,
+               0x01, 0x00, 0x04, 0x68, 0xee, 0x3c, 0xb0};
+  auto avc = parse_avc_config(avcc);
+  ASSERT_TRUE(avc.ok()) << avc.error().describe();
+  EXPECT_EQ(avc->codec_string(), "avc1.64001f");
+  ASSERT_EQ(avc->sps.size(), 1u);
+  ASSERT_EQ(avc->pps.size(), 1u);
+  EXPECT_EQ(avc->sps[0], (B{0x67, 0x64, 0x00, 0x1f}));
+  EXPECT_EQ(avc->pps[0], (B{0x68, 0xee, 0x3c, 0xb0}));
+  EXPECT_EQ(avc->nal_length_size, 4);
+  EXPECT_FALSE(parse_avc_config(B{0x01, 0x64}).ok());
+  EXPECT_FALSE(parse_avc_config(B{0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x10}).ok());  // SPS past the end
+
+  // hvcC header of a Main profile, Main tier, level 3.1 (93) stream, no arrays.
+  const B hvcc{0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00,
+               0x5d, 0xf0, 0x00, 0xfc, 0xfd, 0xf8, 0xf8, 0x00, 0x00, 0x0f, 0x00};
+  auto hevc = parse_hevc_config(hvcc);
+  ASSERT_TRUE(hevc.ok()) << hevc.error().describe();
+  EXPECT_EQ(hevc->codec_string(), "hvc1.1.6.L93.90");
+
+  auto lc = parse_audio_specific_config(B{0x12, 0x10});  // AAC-LC 44.1 kHz stereo
+  ASSERT_TRUE(lc.ok());
+  EXPECT_EQ(lc->codec_string(), "mp4a.40.2");
+  auto lc48 = parse_audio_specific_config(B{0x11, 0x90});  // AAC-LC 48 kHz stereo
+  ASSERT_TRUE(lc48.ok());
+  EXPECT_EQ(lc48->sample_rate, 48000u);
+  EXPECT_EQ(lc48->channel_configuration, 2);
+  auto he = parse_audio_specific_config(B{0x2b, 0x92, 0x08, 0x00});  // HE-AAC (SBR)
+  ASSERT_TRUE(he.ok()) << he.error().describe();
+  EXPECT_EQ(he->codec_string(), "mp4a.40.5");
+  EXPECT_FALSE(parse_audio_specific_config(B{0x17}).ok());  // truncated
+}
+
+TEST(AvcSps, CodecStringFromTheSpsAlone) {
+  // Byte-stream input has no avcC: the string comes from the SPS's profile, constraint flags
+  // and level, as in the avcC built from it.
+  auto c = parse_avc_config(source_sequence_header(9));
+  ASSERT_TRUE(c.ok()) << c.error().describe();
+  auto sps = parse_avc_sps(c->sps[0]);
+  ASSERT_TRUE(sps.ok()) << sps.error().describe();
+  EXPECT_EQ(sps->codec_string(), "avc1.64000c");
+  EXPECT_EQ(sps->codec_string(), c->codec_string());
+  // Constraint flags come through: the hand-assembled Baseline SPS above (constraint_set0/1).
+  const B baseline = {0x67, 66, 0xC0, 30, 0b11011010, 0b00000010, 0b10000000, 0b11110110, 0b01000000};
+  auto b = parse_avc_sps(baseline);
+  ASSERT_TRUE(b.ok()) << b.error().describe();
+  EXPECT_EQ(b->profile_compatibility, 0xC0);
+  EXPECT_EQ(b->codec_string(), "avc1.42c01e");
+}
+
 }  // namespace
 }  // namespace live::flv

@@ -5,23 +5,14 @@
 #include <set>
 
 #include "hls/media_playlist.h"
-#include "playlist_parser.h"
+#include "playlist_checks.h"
 
 namespace live::hls {
 namespace {
 
-using test::check_media_rules;
 using test::check_update_rules;
-using test::parse_media_playlist;
+using test::parse_checked;
 using test::ParsedMediaPlaylist;
-
-ParsedMediaPlaylist parse_checked(const std::string& text) {
-  auto parsed = parse_media_playlist(text);
-  EXPECT_TRUE(parsed.ok()) << parsed.error << "\n" << text;
-  if (!parsed.ok()) return {};
-  for (const auto& problem : check_media_rules(*parsed.playlist)) ADD_FAILURE() << problem << "\n" << text;
-  return *parsed.playlist;
-}
 
 MediaPlaylistConfig ll_config() {
   MediaPlaylistConfig c;

@@ -2,24 +2,16 @@
 
 #include <gtest/gtest.h>
 
-#include "playlist_parser.h"
+#include "playlist_checks.h"
 
 namespace live::hls {
 namespace {
 
 using test::check_media_rules;
 using test::check_update_rules;
+using test::parse_checked;
 using test::parse_media_playlist;
 using test::ParsedMediaPlaylist;
-
-// Parses `text` strictly and checks every single-playlist rule; returns the parsed playlist.
-ParsedMediaPlaylist parse_checked(const std::string& text) {
-  auto parsed = parse_media_playlist(text);
-  EXPECT_TRUE(parsed.ok()) << parsed.error << "\n" << text;
-  if (!parsed.ok()) return {};
-  for (const auto& problem : check_media_rules(*parsed.playlist)) ADD_FAILURE() << problem << "\n" << text;
-  return *parsed.playlist;
-}
 
 void expect_update_ok(const ParsedMediaPlaylist& a, const ParsedMediaPlaylist& b) {
   for (const auto& problem : check_update_rules(a, b)) ADD_FAILURE() << problem;

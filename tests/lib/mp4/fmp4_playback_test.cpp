@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../subprocess.h"
+#include "../temp_dir.h"
 #include "fmp4_fixture.h"
 #include "ogg_packets.h"
 #include "hls/media_playlist.h"
@@ -19,37 +21,13 @@
 namespace live::mp4 {
 namespace {
 
-struct CommandResult {
-  int status = -1;
-  std::string out;
-};
+using test_util::CommandResult;
 
-CommandResult run(const std::string& command) {
-  CommandResult r;
-  FILE* p = popen(command.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+CommandResult run(const std::string& command) { return test_util::run_shell(command); }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/live-fmp4-test-XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    path_ = d ? d : "";
-  }
-  ~TempDir() {
-    if (!path_.empty()) run("rm -rf '" + path_ + "'");
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+// Test directories: /tmp/live-fmp4-test-XXXXXX.
+struct TempDir : test_util::TempDir {
+  TempDir() : test_util::TempDir("live-fmp4-test") {}
 };
 
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
@@ -145,7 +123,7 @@ TEST(Fmp4Playback, FfprobeReadsWholeSegments) {
   test::SourceStreams src;
   ASSERT_TRUE(test::load_source(src));
   TempDir dir;
-  const std::string path = dir.path() + "/segments.mp4";
+  const std::string path = dir.str() + "/segments.mp4";
   write_file(path, build_file(src, 0));
   const auto packets = ffprobe_packets(path);
   expect_packets_match(packets, 0, src.video);
@@ -161,7 +139,7 @@ TEST(Fmp4Playback, FfprobeReadsLowLatencyParts) {
   test::SourceStreams src;
   ASSERT_TRUE(test::load_source(src));
   TempDir dir;
-  const std::string path = dir.path() + "/parts.mp4";
+  const std::string path = dir.str() + "/parts.mp4";
   // 5 frames (200 ms) per part: 15 parts, styp only at the 3 segment starts.
   const std::vector<uint8_t> bytes = build_file(src, 5);
   size_t moofs = 0, styps = 0;
@@ -181,7 +159,7 @@ TEST(Fmp4Playback, GstreamerQtdemuxDecodesEveryFrame) {
   test::SourceStreams src;
   ASSERT_TRUE(test::load_source(src));
   TempDir dir;
-  const std::string path = dir.path() + "/gst.mp4";
+  const std::string path = dir.str() + "/gst.mp4";
   write_file(path, build_file(src, 5));
   // fakesink's last-message (printed by -v) carries each decoded frame's pts.
   const CommandResult r = run("gst-launch-1.0 -v filesrc location='" + path +
@@ -232,7 +210,7 @@ TEST(Fmp4Playback, HevcPlaysInFfprobeAndQtdemux) {
     file.insert(file.end(), frag->begin(), frag->end());
   }
   TempDir dir;
-  const std::string path = dir.path() + "/hevc.mp4";
+  const std::string path = dir.str() + "/hevc.mp4";
   write_file(path, file);
   expect_packets_match(ffprobe_packets(path), 0, video);
   const CommandResult probe = run("ffprobe -v error -select_streams v:0 -count_frames -show_entries "
@@ -268,7 +246,7 @@ TEST(Fmp4Playback, Av1PlaysInFfprobeAndQtdemux) {
     file.insert(file.end(), frag->begin(), frag->end());
   }
   TempDir dir;
-  const std::string path = dir.path() + "/av1.mp4";
+  const std::string path = dir.str() + "/av1.mp4";
   write_file(path, file);
   expect_packets_match(ffprobe_packets(path), 0, video);
   const CommandResult probe = run("ffprobe -v error -select_streams v:0 -count_frames -show_entries "
@@ -303,7 +281,7 @@ TEST(Fmp4Playback, OpusPlaysInFfprobeAndQtdemux) {
     file.insert(file.end(), frag->begin(), frag->end());
   }
   TempDir dir;
-  const std::string path = dir.path() + "/opus.mp4";
+  const std::string path = dir.str() + "/opus.mp4";
   write_file(path, file);
   expect_packets_match(ffprobe_packets(path), 0, audio);
   const CommandResult probe = run("ffprobe -v error -select_streams a:0 -show_entries "
@@ -325,7 +303,7 @@ TEST(Fmp4Playback, FfprobePlaysAnHlsPlaylistOfFmp4Segments) {
   TempDir dir;
   auto writer = Fmp4Writer::create({src.video_track, src.audio_track});
   ASSERT_TRUE(writer.ok());
-  write_file(dir.path() + "/init.mp4", writer->init_segment());
+  write_file(dir.str() + "/init.mp4", writer->init_segment());
   hls::MediaPlaylistConfig config;
   config.target_duration = 1;
   config.window_segments = 0;
@@ -345,7 +323,7 @@ TEST(Fmp4Playback, FfprobePlaysAnHlsPlaylistOfFmp4Segments) {
     auto frag = writer->write_fragment(runs, true);
     ASSERT_TRUE(frag.ok());
     const std::string name = "seg" + std::to_string(k) + ".m4s";
-    write_file(dir.path() + "/" + name, *frag);
+    write_file(dir.str() + "/" + name, *frag);
     hls::SegmentInfo s;
     s.uri = name;
     s.duration = double(src.video[end - 1].dts + src.video[end - 1].duration - src.video[begin].dts) / 90000.0;
@@ -353,10 +331,10 @@ TEST(Fmp4Playback, FfprobePlaysAnHlsPlaylistOfFmp4Segments) {
     a = a_end;
   }
   playlist.end();
-  std::ofstream(dir.path() + "/playlist.m3u8") << playlist.render();
+  std::ofstream(dir.str() + "/playlist.m3u8") << playlist.render();
   const CommandResult r =
       run("ffprobe -v error -allowed_extensions ALL -show_entries packet=stream_index,pts,dts,flags -of csv=p=0 '" +
-          dir.path() + "/playlist.m3u8' 2>&1");
+          dir.str() + "/playlist.m3u8' 2>&1");
   ASSERT_EQ(r.status, 0) << r.out;
   size_t video = 0, audio = 0, keyframes = 0;
   std::istringstream lines(r.out);
@@ -386,12 +364,12 @@ TEST(Fmp4Playback, FfprobePlaysMultivariantWithAudioRenditionAndParts) {
   test::SourceStreams src;
   ASSERT_TRUE(test::load_source(src));
   TempDir dir;
-  ASSERT_EQ(run("mkdir -p '" + dir.path() + "/video' '" + dir.path() + "/audio'").status, 0);
+  ASSERT_EQ(run("mkdir -p '" + dir.str() + "/video' '" + dir.str() + "/audio'").status, 0);
   auto video_writer = Fmp4Writer::create({src.video_track});
   auto audio_writer = Fmp4Writer::create({src.audio_track});
   ASSERT_TRUE(video_writer.ok() && audio_writer.ok());
-  write_file(dir.path() + "/video/init.mp4", video_writer->init_segment());
-  write_file(dir.path() + "/audio/init.mp4", audio_writer->init_segment());
+  write_file(dir.str() + "/video/init.mp4", video_writer->init_segment());
+  write_file(dir.str() + "/audio/init.mp4", audio_writer->init_segment());
 
   hls::MediaPlaylistConfig vc;
   vc.target_duration = 1;
@@ -414,12 +392,12 @@ TEST(Fmp4Playback, FfprobePlaysMultivariantWithAudioRenditionAndParts) {
       auto frag = video_writer->write_fragment({&run_part, 1}, p == begin);
       ASSERT_TRUE(frag.ok());
       const std::string part_name = "seg" + std::to_string(k) + ".part" + std::to_string((p - begin) / 5) + ".m4s";
-      write_file(dir.path() + "/video/" + part_name, *frag);
+      write_file(dir.str() + "/video/" + part_name, *frag);
       segment.insert(segment.end(), frag->begin(), frag->end());
       ASSERT_TRUE(video_pl.add_part(hls::PartInfo{double(p_end - p) * 0.04, part_name, p == begin, std::nullopt}).ok());
     }
     const std::string name = "seg" + std::to_string(k) + ".m4s";
-    write_file(dir.path() + "/video/" + name, segment);
+    write_file(dir.str() + "/video/" + name, segment);
     hls::SegmentInfo vs;
     vs.uri = name;
     vs.duration = double(end - begin) * 0.04;
@@ -431,7 +409,7 @@ TEST(Fmp4Playback, FfprobePlaysMultivariantWithAudioRenditionAndParts) {
     const TrackRun audio_run{2, std::span<const Sample>(src.audio.data() + a, a_end - a)};
     auto audio_frag = audio_writer->write_fragment({&audio_run, 1}, true);
     ASSERT_TRUE(audio_frag.ok());
-    write_file(dir.path() + "/audio/" + name, *audio_frag);
+    write_file(dir.str() + "/audio/" + name, *audio_frag);
     hls::SegmentInfo as;
     as.uri = name;
     as.duration = double(a_end - a) * 1024 / 44100;
@@ -440,17 +418,17 @@ TEST(Fmp4Playback, FfprobePlaysMultivariantWithAudioRenditionAndParts) {
   }
   video_pl.end();
   audio_pl.end();
-  std::ofstream(dir.path() + "/video/index.m3u8") << video_pl.render();
-  std::ofstream(dir.path() + "/audio/index.m3u8") << audio_pl.render();
+  std::ofstream(dir.str() + "/video/index.m3u8") << video_pl.render();
+  std::ofstream(dir.str() + "/audio/index.m3u8") << audio_pl.render();
   hls::MultivariantPlaylist master;
   master.set_version(6);
   master.add_audio(hls::AudioRendition{"aac", "English", "en", "audio/index.m3u8", true, true, 1});
   master.add_variant(hls::VariantStream{"video/index.m3u8", 300'000, 250'000, "avc1.64000d,mp4a.40.2", 320, 180,
                                         25.0, "aac"});
-  std::ofstream(dir.path() + "/master.m3u8") << master.render();
+  std::ofstream(dir.str() + "/master.m3u8") << master.render();
 
   const CommandResult r = run("ffprobe -v error -allowed_extensions ALL -show_entries packet=codec_type -of csv=p=0 '" +
-                              dir.path() + "/master.m3u8' 2>&1");
+                              dir.str() + "/master.m3u8' 2>&1");
   ASSERT_EQ(r.status, 0) << r.out;
   size_t video = 0, audio = 0;
   std::istringstream lines(r.out);

@@ -1,7 +1,7 @@
 // MPEG-2 transport stream writer for HLS segments: one program, one video PID and an
 // optional AAC (ADTS) PID. Each segment starts with PAT and PMT and is self-contained, so
 // the sink can cut at any access unit it chooses (no stock muxer in the way of alignment).
-// Plain C++: access units in, bytes out.
+// Sans-I/O: access units in, bytes out.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace live::hlssink {
+namespace live::ts {
 
 class TsSegmentWriter {
  public:
@@ -44,4 +44,4 @@ class TsSegmentWriter {
 
 uint32_t mpeg2_crc32(std::span<const uint8_t> data);
 
-}  // namespace live::hlssink
+}  // namespace live::ts

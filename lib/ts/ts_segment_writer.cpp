@@ -1,9 +1,9 @@
-#include "ts_segment_writer.h"
+#include "ts/ts_segment_writer.h"
 
 #include <algorithm>
 #include <utility>
 
-namespace live::hlssink {
+namespace live::ts {
 
 namespace {
 constexpr size_t kPacketSize = 188;
@@ -130,4 +130,4 @@ void TsSegmentWriter::write_audio(std::span<const uint8_t> frame, uint64_t pts90
   write_pes(kAudioPid, audio_cc_, pes, true, false, 0);
 }
 
-}  // namespace live::hlssink
+}  // namespace live::ts
