@@ -12,6 +12,7 @@
 
 #include "../subprocess.h"
 #include "../temp_dir.h"
+#include "box_walker.h"
 #include "fmp4_fixture.h"
 #include "ogg_packets.h"
 #include "hls/media_playlist.h"
@@ -44,9 +45,10 @@ struct Packet {
   bool key = false;
 };
 
-std::vector<Packet> ffprobe_packets(const std::string& file) {
-  const CommandResult r = run("ffprobe -v error -show_entries packet=stream_index,pts,dts,flags -of csv=p=0 '" + file +
-                              "' 2>&1");
+// `options`: extra ffprobe options, e.g. "-allowed_extensions ALL" for playlists of .m4s files.
+std::vector<Packet> ffprobe_packets(const std::string& file, const std::string& options = "") {
+  const CommandResult r = run("ffprobe -v error " + options + (options.empty() ? "" : " ") +
+                              "-show_entries packet=stream_index,pts,dts,flags -of csv=p=0 '" + file + "' 2>&1");
   EXPECT_EQ(r.status, 0) << "ffprobe failed (is it installed?):\n" << r.out;
   std::vector<Packet> out;
   std::istringstream lines(r.out);
@@ -89,6 +91,39 @@ size_t count_decoded(const std::string& gst_output) {
   return n;
 }
 
+// Init segment + one fragment per GOP of a single track (track id 1); keys are the decode
+// indexes where GOPs start.
+std::vector<uint8_t> fragment_per_gop(Fmp4Writer& writer, const std::vector<Sample>& samples,
+                                      const std::vector<size_t>& keys) {
+  std::vector<uint8_t> file = writer.init_segment();
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const size_t begin = keys[k], end = k + 1 < keys.size() ? keys[k + 1] : samples.size();
+    const TrackRun run{1, std::span<const Sample>(samples.data() + begin, end - begin)};
+    auto frag = writer.write_fragment({&run, 1}, true);
+    EXPECT_TRUE(frag.ok()) << frag.error().describe();
+    if (!frag.ok()) return {};
+    file.insert(file.end(), frag->begin(), frag->end());
+  }
+  return file;
+}
+
+// ffprobe's csv line of `entries` for the selected stream ("v:0", "a:0"); -count_frames with video.
+std::string ffprobe_stream(const std::string& path, const std::string& stream, const std::string& entries) {
+  const bool video = stream[0] == 'v';
+  const CommandResult r = run("ffprobe -v error -select_streams " + stream + (video ? " -count_frames" : "") +
+                              " -show_entries stream=" + entries + " -of csv=p=0 '" + path + "' 2>&1");
+  EXPECT_EQ(r.status, 0) << r.out;
+  return r.out;
+}
+
+// gst-launch-1.0 -v filesrc ! qtdemux ! <decode> ! fakesink: its output (a failed run is a test failure).
+std::string gst_decode(const std::string& path, const std::string& decode) {
+  const CommandResult r = run("gst-launch-1.0 -v filesrc location='" + path + "' ! qtdemux ! " + decode +
+                              " ! fakesink silent=false sync=false 2>&1");
+  EXPECT_EQ(r.status, 0) << r.out;
+  return r.out;
+}
+
 // Writes init + one fragment per `fragment_frames` video frames (0 = per GOP), audio samples
 // grouped with the video time range they fall into; styp at every segment (GOP) start.
 std::vector<uint8_t> build_file(const test::SourceStreams& src, size_t fragment_frames) {
@@ -129,10 +164,7 @@ TEST(Fmp4Playback, FfprobeReadsWholeSegments) {
   expect_packets_match(packets, 0, src.video);
   expect_packets_match(packets, 1, src.audio);
   // And every video frame decodes.
-  const CommandResult r = run("ffprobe -v error -select_streams v:0 -count_frames -show_entries "
-                              "stream=nb_read_frames,codec_name,width,height -of csv=p=0 '" + path + "' 2>&1");
-  EXPECT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(r.out, "h264,320,180,75\n");
+  EXPECT_EQ(ffprobe_stream(path, "v:0", "nb_read_frames,codec_name,width,height"), "h264,320,180,75\n");
 }
 
 TEST(Fmp4Playback, FfprobeReadsLowLatencyParts) {
@@ -142,10 +174,13 @@ TEST(Fmp4Playback, FfprobeReadsLowLatencyParts) {
   const std::string path = dir.str() + "/parts.mp4";
   // 5 frames (200 ms) per part: 15 parts, styp only at the 3 segment starts.
   const std::vector<uint8_t> bytes = build_file(src, 5);
+  std::vector<test::Box> boxes;
+  std::string error;
+  ASSERT_TRUE(test::walk_boxes(bytes, boxes, error)) << error;
   size_t moofs = 0, styps = 0;
-  for (size_t i = 4; i + 4 <= bytes.size(); ++i) {
-    moofs += std::equal(bytes.begin() + long(i), bytes.begin() + long(i) + 4, "moof");
-    styps += std::equal(bytes.begin() + long(i), bytes.begin() + long(i) + 4, "styp");
+  for (const auto& box : boxes) {
+    moofs += box.type == "moof";
+    styps += box.type == "styp";
   }
   EXPECT_EQ(moofs, 15u);
   EXPECT_EQ(styps, 3u);
@@ -199,29 +234,17 @@ TEST(Fmp4Playback, HevcPlaysInFfprobeAndQtdemux) {
   }
   auto writer = Fmp4Writer::create({TrackConfig{1, Codec::h265, 90000, flv.hevc_config, 160, 90, 0, 0, "und"}});
   ASSERT_TRUE(writer.ok()) << writer.error().describe();
-  std::vector<uint8_t> file = writer->init_segment();
   const auto keys = test::keyframe_indexes(video);
   ASSERT_EQ(keys, (std::vector<size_t>{0, 4}));  // decode order
-  for (size_t k = 0; k < keys.size(); ++k) {
-    const size_t begin = keys[k], end = k + 1 < keys.size() ? keys[k + 1] : video.size();
-    const TrackRun run{1, std::span<const Sample>(video.data() + begin, end - begin)};
-    auto frag = writer->write_fragment({&run, 1}, true);
-    ASSERT_TRUE(frag.ok()) << frag.error().describe();
-    file.insert(file.end(), frag->begin(), frag->end());
-  }
+  const std::vector<uint8_t> file = fragment_per_gop(*writer, video, keys);
+  ASSERT_FALSE(file.empty());
   TempDir dir;
   const std::string path = dir.str() + "/hevc.mp4";
   write_file(path, file);
   expect_packets_match(ffprobe_packets(path), 0, video);
-  const CommandResult probe = run("ffprobe -v error -select_streams v:0 -count_frames -show_entries "
-                                  "stream=nb_read_frames,codec_name,codec_tag_string,width,height -of csv=p=0 '" +
-                                  path + "' 2>&1");
-  EXPECT_EQ(probe.status, 0) << probe.out;
-  EXPECT_EQ(probe.out, "hevc,hvc1,160,90,12\n");
-  const CommandResult gst = run("gst-launch-1.0 -v filesrc location='" + path +
-                                "' ! qtdemux ! h265parse ! avdec_h265 ! fakesink silent=false sync=false 2>&1");
-  ASSERT_EQ(gst.status, 0) << gst.out;
-  EXPECT_EQ(count_decoded(gst.out), 12u);
+  EXPECT_EQ(ffprobe_stream(path, "v:0", "nb_read_frames,codec_name,codec_tag_string,width,height"),
+            "hevc,hvc1,160,90,12\n");
+  EXPECT_EQ(count_decoded(gst_decode(path, "h265parse ! avdec_h265")), 12u);
 }
 
 // AV1 (av01 + av1C) from the Enhanced RTMP fixture: 12 frames 160x90, keyframes at 0 and 6.
@@ -235,29 +258,17 @@ TEST(Fmp4Playback, Av1PlaysInFfprobeAndQtdemux) {
   for (const auto& f : flv.video) video.push_back(Sample{f.dts_ms * 90, f.dts_ms * 90, 3600, f.keyframe, f.data});
   auto writer = Fmp4Writer::create({TrackConfig{1, Codec::av1, 90000, flv.av1_config, 160, 90, 0, 0, "und"}});
   ASSERT_TRUE(writer.ok()) << writer.error().describe();
-  std::vector<uint8_t> file = writer->init_segment();
   const auto keys = test::keyframe_indexes(video);
   ASSERT_EQ(keys, (std::vector<size_t>{0, 6}));
-  for (size_t k = 0; k < keys.size(); ++k) {
-    const size_t begin = keys[k], end = k + 1 < keys.size() ? keys[k + 1] : video.size();
-    const TrackRun run{1, std::span<const Sample>(video.data() + begin, end - begin)};
-    auto frag = writer->write_fragment({&run, 1}, true);
-    ASSERT_TRUE(frag.ok()) << frag.error().describe();
-    file.insert(file.end(), frag->begin(), frag->end());
-  }
+  const std::vector<uint8_t> file = fragment_per_gop(*writer, video, keys);
+  ASSERT_FALSE(file.empty());
   TempDir dir;
   const std::string path = dir.str() + "/av1.mp4";
   write_file(path, file);
   expect_packets_match(ffprobe_packets(path), 0, video);
-  const CommandResult probe = run("ffprobe -v error -select_streams v:0 -count_frames -show_entries "
-                                  "stream=nb_read_frames,codec_name,codec_tag_string,width,height -of csv=p=0 '" +
-                                  path + "' 2>&1");
-  EXPECT_EQ(probe.status, 0) << probe.out;
-  EXPECT_EQ(probe.out, "av1,av01,160,90,12\n");
-  const CommandResult gst = run("gst-launch-1.0 -v filesrc location='" + path +
-                                "' ! qtdemux ! av1parse ! av1dec ! fakesink silent=false sync=false 2>&1");
-  ASSERT_EQ(gst.status, 0) << gst.out;
-  EXPECT_EQ(count_decoded(gst.out), 12u);
+  EXPECT_EQ(ffprobe_stream(path, "v:0", "nb_read_frames,codec_name,codec_tag_string,width,height"),
+            "av1,av01,160,90,12\n");
+  EXPECT_EQ(count_decoded(gst_decode(path, "av1parse ! av1dec")), 12u);
 }
 
 // Opus (Opus + dOps) from an Ogg fixture: 26 packets of 20 ms, 48 kHz stereo, one fragment
@@ -284,15 +295,9 @@ TEST(Fmp4Playback, OpusPlaysInFfprobeAndQtdemux) {
   const std::string path = dir.str() + "/opus.mp4";
   write_file(path, file);
   expect_packets_match(ffprobe_packets(path), 0, audio);
-  const CommandResult probe = run("ffprobe -v error -select_streams a:0 -show_entries "
-                                  "stream=codec_name,sample_rate,channels -of csv=p=0 '" + path + "' 2>&1");
-  EXPECT_EQ(probe.status, 0) << probe.out;
-  EXPECT_EQ(probe.out, "opus,48000,2\n");
-  const CommandResult gst = run("gst-launch-1.0 -v filesrc location='" + path +
-                                "' ! qtdemux ! opusparse ! opusdec ! fakesink silent=false sync=false 2>&1");
-  ASSERT_EQ(gst.status, 0) << gst.out;
-  const size_t decoded = count_decoded(gst.out);
-  EXPECT_EQ(decoded, 26u) << gst.out.substr(0, 2000);
+  EXPECT_EQ(ffprobe_stream(path, "a:0", "codec_name,sample_rate,channels"), "opus,48000,2\n");
+  const std::string gst = gst_decode(path, "opusparse ! opusdec");
+  EXPECT_EQ(count_decoded(gst), 26u) << gst.substr(0, 2000);
 }
 
 // The whole chain a player sees: a media playlist (MediaPlaylist) naming an init section and
@@ -332,21 +337,11 @@ TEST(Fmp4Playback, FfprobePlaysAnHlsPlaylistOfFmp4Segments) {
   }
   playlist.end();
   std::ofstream(dir.str() + "/playlist.m3u8") << playlist.render();
-  const CommandResult r =
-      run("ffprobe -v error -allowed_extensions ALL -show_entries packet=stream_index,pts,dts,flags -of csv=p=0 '" +
-          dir.str() + "/playlist.m3u8' 2>&1");
-  ASSERT_EQ(r.status, 0) << r.out;
   size_t video = 0, audio = 0, keyframes = 0;
-  std::istringstream lines(r.out);
-  std::string line;
-  while (std::getline(lines, line)) {
-    int stream;
-    long long pts, dts;
-    char flags[16] = {};
-    ASSERT_EQ(std::sscanf(line.c_str(), "%d,%lld,%lld,%15s", &stream, &pts, &dts, flags), 4) << line;
-    if (stream == 0) {
+  for (const Packet& packet : ffprobe_packets(dir.str() + "/playlist.m3u8", "-allowed_extensions ALL")) {
+    if (packet.stream == 0) {
       ++video;
-      keyframes += flags[0] == 'K';
+      keyframes += packet.key;
     } else {
       ++audio;
     }
