@@ -59,6 +59,12 @@ Connection::Connection(ConnectionOwner& owner, IoPoller& poller, uint64_t id,
   }
 }
 
+uint64_t Connection::poller_key() const { return reinterpret_cast<uintptr_t>(this); }
+
+Connection* Connection::from_poller_key(uint64_t key) {
+  return reinterpret_cast<Connection*>(static_cast<uintptr_t>(key));
+}
+
 Connection::~Connection() {
   stop_watching_input();
   if (write_source_) g_source_destroy(write_source_), g_source_unref(write_source_);
@@ -112,7 +118,7 @@ void Connection::pause_reading() {
 
 void Connection::stop_watching_input() {
   if (!watching_input_) return;
-  poller_.unwatch(fd_);  // before the fd is closed: it could be reused by the next accept
+  poller_.unwatch(fd_, poller_key());  // before the fd is closed: the next accept may reuse it
   watching_input_ = false;
 }
 
@@ -127,7 +133,7 @@ void Connection::start_reading() {
   reading_started_ = true;
   if (reading_paused_) return;
   if (!watching_input_) {
-    if (!poller_.watch_input(fd_, id_)) {
+    if (!poller_.watch_input(fd_, poller_key())) {
       close(std::string("cannot watch the socket: ") + g_strerror(errno));
       return;
     }
@@ -173,7 +179,7 @@ void Connection::read_available() {
   for (int round = 0; is_open() && !reading_paused_; ++round) {
     if (round == kReadsPerWakeup) {
       // TLS may hold decrypted input that the socket no longer signals: come back for it.
-      if (stream_ != G_IO_STREAM(socket_connection_)) poller_.run_again(id_);
+      if (stream_ != G_IO_STREAM(socket_connection_)) poller_.run_again(poller_key());
       return;
     }
     std::string error;
@@ -188,7 +194,13 @@ void Connection::read_available() {
       return;
     }
     last_received_at_ = g_get_monotonic_time();
-    if (state_ == State::lingering) continue;  // discard: we are only waiting for the close
+    // Plain TCP: a short read emptied the socket; skip the read that would only say EAGAIN
+    // (level-triggered epoll reports bytes that arrive later). TLS reads until it would block.
+    const bool drained = size_t(n) < buffer.size() && stream_ == G_IO_STREAM(socket_connection_);
+    if (state_ == State::lingering) {  // discard: we are only waiting for the close
+      if (drained) return;
+      continue;
+    }
     auto fed = session_.feed(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
     owner_.session_has_events(*this);  // events before the error still count
     if (!is_open()) return;
@@ -197,6 +209,7 @@ void Connection::read_available() {
       return;
     }
     flush();
+    if (drained) return;
   }
 }
 

@@ -31,7 +31,7 @@ class Connection {
  public:
   // Takes a reference on `stream` (a GSocketConnection); with `tls_certificate` the stream is
   // wrapped in a GTlsServerConnection and the TLS handshake runs first. Input readiness comes
-  // from `poller` (the listener's epoll set) under the key id; call on_input() then.
+  // from `poller` (the listener's epoll set) under poller_key(); call on_input() then.
   Connection(ConnectionOwner& owner, IoPoller& poller, uint64_t id, GSocketConnection* stream,
              std::string peer, GTlsCertificate* tls_certificate,
              const rtmp::ServerSessionConfig& session_config);
@@ -55,6 +55,11 @@ class Connection {
 
   // The poller saw the socket readable (or hung up): read within a budget, feed the session.
   void on_input();
+  // The connection's key in the poller: its address, valid while the poller may report it
+  // (the fd leaves the poller in close(); closed connections are freed only from a later
+  // main-loop dispatch, never during the poller's own).
+  uint64_t poller_key() const;
+  static Connection* from_poller_key(uint64_t key);
 
   // Writes what the session has queued, as far as the socket takes it now.
   void flush();

@@ -55,8 +55,9 @@ bool IoPoller::watch_input(int fd, uint64_t key) {
   return epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) == 0;
 }
 
-void IoPoller::unwatch(int fd) {
+void IoPoller::unwatch(int fd, uint64_t key) {
   if (epoll_fd_ >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  std::erase(again_, key);
 }
 
 void IoPoller::run_again(uint64_t key) {

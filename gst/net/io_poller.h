@@ -33,7 +33,8 @@ class IoPoller {
 
   // Watch `fd` for input; events come to the handler under `key`.
   bool watch_input(int fd, uint64_t key);
-  void unwatch(int fd);
+  // Stops watching `fd` and drops a pending run_again(key).
+  void unwatch(int fd, uint64_t key);
   // Calls the handler for `key` on the next iteration without waiting for the fd (TLS may
   // hold decrypted input the socket no longer signals).
   void run_again(uint64_t key);

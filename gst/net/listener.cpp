@@ -192,8 +192,8 @@ Result<void> Listener::Impl::start() {
 
   context = g_main_context_new();
   loop = g_main_loop_new(context, FALSE);
-  if (!poller.start(context, [this](uint64_t id, uint32_t) {
-        if (Connection* connection = find_connection(id)) connection->on_input();
+  if (!poller.start(context, [](uint64_t key, uint32_t) {
+        Connection::from_poller_key(key)->on_input();
       })) {
     return make_error(Errc::closed, std::string("cannot create epoll set: ") + g_strerror(errno));
   }
@@ -392,10 +392,8 @@ void Listener::Impl::session_has_events(Connection& connection) {
 void Listener::Impl::report_bytes(Connection& connection) {
   if (!connection.publish_mount) return;
   uint64_t total = connection.session().bytes_in();
-  if (total > connection.bytes_reported) {
-    connection.publish_mount->bytes_received(total - connection.bytes_reported);
-    connection.bytes_reported = total;
-  }
+  connection.publish_mount->bytes_received(total - connection.bytes_reported);  // may be 0
+  connection.bytes_reported = total;
 }
 
 void Listener::Impl::handle_publish(Connection& connection, const rtmp::SessionEvent& event) {

@@ -153,6 +153,7 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   bool ever_published_ = false;
   bool dropped_since_output_ = false;
   bool reading_paused_ = false;  // media() asked the listener to stop reading
+  bool consumer_waiting_ = false;  // create() waits for the queue
   uint64_t pauses_ = 0;
   int64_t publish_ended_at_ = 0;  // monotonic us
   uint64_t publish_serial_ = 0;
@@ -287,10 +288,13 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
           GST_INFO_OBJECT(element_, "no publisher for %u s: end of stream", idle_timeout);
           return GST_FLOW_EOS;
         }
+        consumer_waiting_ = true;
         state_cv_.wait_for(lock, std::chrono::microseconds(left));
       } else {
+        consumer_waiting_ = true;
         state_cv_.wait(lock);
       }
+      consumer_waiting_ = false;
     }
     tag = std::move(queue_.front());
     queue_.pop_front();
@@ -431,7 +435,8 @@ bool RtmpServerSrcImpl::media(rtmp::Message&& message) {
   queued_bytes_ += message.payload.size();
   queue_.push_back(QueuedTag{message.type, message.timestamp, publish_serial_,
                              std::move(message.payload)});
-  state_cv_.notify_all();
+  // No wakeup here: bytes_received() follows each read's messages and wakes the streaming
+  // thread once for all of them.
   if (queued_bytes_ >= kPauseReadingBytes) {
     if (!reading_paused_) {
       ++pauses_;
@@ -445,11 +450,19 @@ bool RtmpServerSrcImpl::media(rtmp::Message&& message) {
 
 void RtmpServerSrcImpl::bytes_received(uint64_t count) {
   const int64_t now = g_get_monotonic_time();
-  std::lock_guard lock(state_lock_);
-  bytes_in_ += count;
-  recent_bytes_.emplace_back(now, count);
-  while (!recent_bytes_.empty() && now - recent_bytes_.front().first > kBitrateWindowMicros)
-    recent_bytes_.pop_front();
+  bool wake;
+  {
+    std::lock_guard lock(state_lock_);
+    if (count > 0) {
+      bytes_in_ += count;
+      recent_bytes_.emplace_back(now, count);
+      while (!recent_bytes_.empty() && now - recent_bytes_.front().first > kBitrateWindowMicros)
+        recent_bytes_.pop_front();
+    }
+    wake = consumer_waiting_ && !queue_.empty();
+  }
+  // Outside the lock: the woken thread does not block on the mutex we still hold.
+  if (wake) state_cv_.notify_all();
 }
 
 void RtmpServerSrcImpl::publish_stopped(const std::string& reason) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "common/byte_io.h"
 
@@ -18,6 +19,21 @@ ChunkReader::ChunkReader(ChunkReaderLimits limits) : limits_(limits) {
   limits_.max_chunk_size = std::min(limits_.max_chunk_size, max_protocol_chunk_size);
 }
 
+ChunkReader::StreamState* ChunkReader::find_stream(uint32_t csid) {
+  return const_cast<StreamState*>(std::as_const(*this).find_stream(csid));
+}
+
+const ChunkReader::StreamState* ChunkReader::find_stream(uint32_t csid) const {
+  if (csid < kDirectIds) {
+    const uint32_t index = direct_index_[csid];
+    return index == 0 ? nullptr : &streams_[index - 1].state;
+  }
+  for (const Stream& stream : streams_) {
+    if (stream.csid == csid) return &stream.state;
+  }
+  return nullptr;
+}
+
 size_t ChunkReader::header_size_needed() const {
   if (header_len_ < 1) return 1;
   const uint8_t fmt = header_[0] >> 6;
@@ -30,15 +46,19 @@ size_t ChunkReader::header_size_needed() const {
   }
   // fmt 3 repeats the extended timestamp field when the stream's last header had one.
   const uint32_t csid = csid_field == 0 ? 64u + header_[1] : csid_field == 1 ? 64u + header_[1] + 256u * header_[2] : csid_field;
-  auto it = streams_.find(csid);
-  if (it != streams_.end() && it->second.extended) return fixed + 4;
+  const StreamState* stream = find_stream(csid);
+  if (stream && stream->extended) return fixed + 4;
   return fixed;
 }
 
 bool ChunkReader::same_state(const ChunkReader& o) const {
   if (failed_ != o.failed_ || chunk_size_ != o.chunk_size_ || phase_ != o.phase_ || partial_bytes_ != o.partial_bytes_ ||
-      streams_ != o.streams_) {
+      streams_.size() != o.streams_.size()) {
     return false;
+  }
+  for (const Stream& stream : streams_) {  // the same streams, whatever order they came in
+    const StreamState* other = o.find_stream(stream.csid);
+    if (!other || !(*other == stream.state)) return false;
   }
   if (limits_.max_message_size != o.limits_.max_message_size || limits_.max_chunk_streams != o.limits_.max_chunk_streams ||
       limits_.max_chunk_size != o.limits_.max_chunk_size || limits_.max_partial_bytes != o.limits_.max_partial_bytes) {
@@ -87,7 +107,7 @@ Result<void> ChunkReader::process(std::span<const uint8_t> in, std::vector<Messa
       }
       continue;
     }
-    StreamState& current = streams_.find(current_csid_)->second;
+    StreamState& current = *find_stream(current_csid_);
     const size_t take = std::min(chunk_left_, in.size() - pos);
     if (partial_bytes_ + take > limits_.max_partial_bytes) {
       return make_error(Errc::limit_exceeded, "unfinished messages hold more than " +
@@ -120,8 +140,8 @@ Result<void> ChunkReader::finish_header(std::vector<Message>& out, size_t& repla
     csid = 64u + header_[1] + 256u * header_[2];
     basic = 3;
   }
-  auto it = streams_.find(csid);
-  if (it == streams_.end()) {
+  StreamState* found = find_stream(csid);
+  if (!found) {
     if (fmt != 0) {
       return make_error(Errc::protocol_violation,
                         "chunk stream " + std::to_string(csid) + " starts with a fmt " + std::to_string(fmt) + " header");
@@ -129,9 +149,11 @@ Result<void> ChunkReader::finish_header(std::vector<Message>& out, size_t& repla
     if (streams_.size() >= limits_.max_chunk_streams) {
       return make_error(Errc::limit_exceeded, "more than " + std::to_string(limits_.max_chunk_streams) + " chunk streams");
     }
-    it = streams_.emplace(csid, StreamState{}).first;
+    streams_.push_back(Stream{csid, StreamState{}});
+    if (csid < kDirectIds) direct_index_[csid] = uint32_t(streams_.size());
+    found = &streams_.back().state;
   }
-  StreamState& s = it->second;
+  StreamState& s = *found;
   const uint8_t* h = header_ + basic;
   const size_t fixed = basic + message_header_size[fmt];
 
@@ -212,11 +234,11 @@ Result<void> ChunkReader::complete_message(StreamState& s, uint32_t csid, std::v
     chunk_size_ = size;
   } else if (m.message_type() == MessageType::abort) {
     if (m.payload.size() < 4) return make_error(Errc::malformed, "Abort message shorter than 4 bytes");
-    auto it = streams_.find(load_be32(m.payload.data()));
-    if (it != streams_.end() && &it->second != &s && it->second.in_message) {
-      partial_bytes_ -= it->second.payload.size();
-      it->second.in_message = false;
-      it->second.payload.clear();
+    StreamState* aborted = find_stream(load_be32(m.payload.data()));
+    if (aborted && aborted != &s && aborted->in_message) {
+      partial_bytes_ -= aborted->payload.size();
+      aborted->in_message = false;
+      aborted->payload.clear();
     }
   }
   out.push_back(std::move(m));

@@ -4,10 +4,10 @@
 // spec requires; they are also passed out so a session can see them.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
@@ -63,7 +63,18 @@ class ChunkReader {
     bool operator==(const StreamState&) const = default;
   };
 
+  struct Stream {
+    uint32_t csid = 0;
+    StreamState state;
+  };
+  // Ids below this (every id a one-byte basic header can name, the usual case) are found
+  // through a flat table, others by a scan; at most limits_.max_chunk_streams exist.
+  static constexpr uint32_t kDirectIds = 64;
+
   enum class Phase { header, payload };
+
+  StreamState* find_stream(uint32_t csid);
+  const StreamState* find_stream(uint32_t csid) const;
 
   // Header bytes needed given what is buffered so far; 0 if undecidable yet (never).
   size_t header_size_needed() const;
@@ -73,7 +84,8 @@ class ChunkReader {
 
   ChunkReaderLimits limits_;
   uint32_t chunk_size_ = default_chunk_size;
-  std::unordered_map<uint32_t, StreamState> streams_;
+  std::vector<Stream> streams_;                     // in the order first seen
+  std::array<uint32_t, kDirectIds> direct_index_{};  // csid -> index in streams_ + 1, 0 = none
   Phase phase_ = Phase::header;
   uint8_t header_[3 + 11 + 4] = {};
   size_t header_len_ = 0;
