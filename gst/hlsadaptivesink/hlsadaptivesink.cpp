@@ -39,6 +39,7 @@
 #include "http/hls_http_server.h"
 #include "http/http_uploader.h"
 #include "mp4/fmp4_writer.h"
+#include "ts/adts.h"
 #include "ts/ts_segment_writer.h"
 
 GST_DEBUG_CATEGORY_STATIC(hls_sink_debug);
@@ -482,15 +483,9 @@ static std::vector<uint8_t> to_annexb(const Frame& f) {
   return out;
 }
 
-static std::vector<uint8_t> to_adts(const Frame& f) {
+static Result<std::vector<uint8_t>> to_adts(const Frame& f) {
   const flv::AudioSpecificConfig& a = f.config->aac;
-  const size_t len = f.data.size() + 7;
-  const unsigned profile = a.object_type >= 1 && a.object_type <= 4 ? a.object_type - 1 : 1;
-  std::vector<uint8_t> out = {0xff, 0xf1, uint8_t((profile << 6) | ((a.sampling_frequency_index & 0xf) << 2) | ((a.channel_configuration >> 2) & 1)),
-                              uint8_t(((a.channel_configuration & 3) << 6) | ((len >> 11) & 3)), uint8_t(len >> 3),
-                              uint8_t(((len & 7) << 5) | 0x1f), 0xfc};
-  out.insert(out.end(), f.data.begin(), f.data.end());
-  return out;
+  return ts::adts_frame({a.object_type, a.sampling_frequency_index, a.channel_configuration}, f.data);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -726,15 +721,20 @@ static bool audio_ready_until(Runtime& r, int64_t limit, int64_t video_progress)
 
 // TS: video frames and the audio frames given, interleaved by decode time.
 static std::vector<uint8_t> mux_ts(Rendition& out, const std::vector<Frame>& video, const std::vector<Frame>& audio) {
+  auto write_audio = [&](const Frame& a) {
+    auto adts = to_adts(a);
+    if (!adts) {
+      GST_WARNING("%s: AAC frame of %zu bytes dropped: %s", out.name.c_str(), a.data.size(), adts.error().describe().c_str());
+      return;
+    }
+    out.ts->write_audio(*adts, to_90k(a.pts));
+  };
   size_t ai = 0;
   for (auto& f : video) {
-    while (ai < audio.size() && audio[ai].pts <= f.dts) {
-      out.ts->write_audio(to_adts(audio[ai]), to_90k(audio[ai].pts));
-      ai++;
-    }
+    while (ai < audio.size() && audio[ai].pts <= f.dts) write_audio(audio[ai++]);
     out.ts->write_video(to_annexb(f), to_90k(f.pts), to_90k(f.dts), f.keyframe);
   }
-  for (; ai < audio.size(); ++ai) out.ts->write_audio(to_adts(audio[ai]), to_90k(audio[ai].pts));
+  for (; ai < audio.size(); ++ai) write_audio(audio[ai]);
   return out.ts->take();
 }
 
