@@ -11,18 +11,18 @@
 #include "flv/fourcc.h"
 #include "flv/hevc_config.h"
 #include "flv/video_tag.h"
-#include "test_data.h"
+#include "../test_data.h"
 
 namespace live::flv {
 namespace {
 
 using B = std::vector<uint8_t>;
-using testing::read_all_tags;
-using testing::read_test_file;
+using test_data::read_flv_tags;
+using test_data::read_file;
 
 // The body of the first sequence start of the given tag type in source.flv.
 B source_sequence_header(uint8_t type) {
-  for (const auto& t : read_all_tags(read_test_file("captures/source.flv"))) {
+  for (const auto& t : read_flv_tags(read_file("captures/source.flv"))) {
     if (t.type != type) continue;
     if (type == 9) {
       auto v = parse_video_tag(t.payload);
@@ -74,7 +74,7 @@ TEST(AvcConfig, BaselineSpsWithoutCroppingAndBadRecords) {
 }
 
 TEST(HevcConfig, X265Record) {
-  auto c = parse_hevc_config(read_test_file("flv/hevc.hvcC.bin"));
+  auto c = parse_hevc_config(read_file("flv/hevc.hvcC.bin"));
   ASSERT_TRUE(c.ok()) << c.error().describe();
   EXPECT_EQ(c->profile_idc, 1);
   EXPECT_EQ(c->level_idc, 30);
@@ -120,7 +120,7 @@ TEST(HevcConfig, CodecStringFields) {
 }
 
 TEST(Av1Config, LibaomRecordAndCodecStrings) {
-  auto c = parse_av1_config(read_test_file("flv/av1.av1C.bin"));
+  auto c = parse_av1_config(read_file("flv/av1.av1C.bin"));
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->seq_profile, 0);
   EXPECT_EQ(c->seq_level_idx_0, 0);
@@ -138,7 +138,7 @@ TEST(Av1Config, LibaomRecordAndCodecStrings) {
 }
 
 TEST(Vp9Config, LibvpxRecordWithAndWithoutFullBoxHeader) {
-  B full = read_test_file("flv/vp9.vpcC.bin");
+  B full = read_file("flv/vp9.vpcC.bin");
   for (B rec : {full, B(full.begin() + 4, full.end())}) {
     auto c = parse_vp9_config(rec);
     ASSERT_TRUE(c.ok()) << rec.size();
@@ -205,7 +205,7 @@ TEST(AudioSpecificConfig, HandBuiltSignalling) {
 }
 
 TEST(OpusHead, LibopusHeaderAndMappingFamily1) {
-  auto h = parse_opus_head(read_test_file("flv/opus.OpusHead.bin"));
+  auto h = parse_opus_head(read_file("flv/opus.OpusHead.bin"));
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(h->channels, 2);
   EXPECT_EQ(h->pre_skip, 312);
