@@ -178,8 +178,10 @@ void Connection::read_available() {
   // is level-triggered, so a socket with input left is reported again on the next iteration.
   for (int round = 0; is_open() && !reading_paused_; ++round) {
     if (round == kReadsPerWakeup) {
-      // TLS may hold decrypted input that the socket no longer signals: come back for it.
-      if (stream_ != G_IO_STREAM(socket_connection_)) poller_.run_again(poller_key());
+      // Come back on the next iteration, without the poller's coalescing delay (a fast
+      // publisher is not slowed down by it); TLS may also hold decrypted input that the
+      // socket no longer signals.
+      poller_.run_again(poller_key());
       return;
     }
     std::string error;

@@ -46,6 +46,7 @@ void IoPoller::stop() {
     epoll_fd_ = -1;
   }
   again_.clear();
+  coalescing_ = false;
 }
 
 bool IoPoller::watch_input(int fd, uint64_t key) {
@@ -72,22 +73,38 @@ gboolean IoPoller::prepare(GSource* source, gint* timeout) {
 
 gboolean IoPoller::check(GSource* source) {
   IoPoller* self = reinterpret_cast<Source*>(source)->poller;
-  return !self->again_.empty() || (g_source_query_unix_fd(source, self->fd_tag_) & G_IO_IN);
+  // While coalescing the fd is not polled; GLib dispatches at the ready time by itself.
+  return !self->again_.empty() ||
+         (!self->coalescing_ && (g_source_query_unix_fd(source, self->fd_tag_) & G_IO_IN));
 }
 
 gboolean IoPoller::dispatch(GSource* source, GSourceFunc, gpointer) {
-  reinterpret_cast<Source*>(source)->poller->dispatch_ready();
+  IoPoller* self = reinterpret_cast<Source*>(source)->poller;
+  const bool coalescing = self->coalescing_;
+  if (self->dispatch_ready() > 0) {
+    // Work was found: let input gather for a while before looking again.
+    if (!coalescing) g_source_modify_unix_fd(source, self->fd_tag_, GIOCondition(0));
+    self->coalescing_ = true;
+    g_source_set_ready_time(source, g_source_get_time(source) + kInputCoalesceMicros);
+  } else if (coalescing) {
+    // Nothing came in the interval: wait for the epoll fd again.
+    g_source_modify_unix_fd(source, self->fd_tag_, G_IO_IN);
+    self->coalescing_ = false;
+    g_source_set_ready_time(source, -1);
+  }
   return G_SOURCE_CONTINUE;
 }
 
-void IoPoller::dispatch_ready() {
+int IoPoller::dispatch_ready() {
   running_again_.swap(again_);
   again_.clear();
+  int handled = int(running_again_.size());
   for (uint64_t key : running_again_) handler_(key, EPOLLIN);
   running_again_.clear();
   std::array<epoll_event, kMaxEventsPerWakeup> events;
   const int count = epoll_wait(epoll_fd_, events.data(), int(events.size()), 0);
   for (int i = 0; i < count; ++i) handler_(events[i].data.u64, events[i].events);
+  return handled + std::max(count, 0);
 }
 
 }  // namespace live::net
