@@ -619,6 +619,15 @@ static void setup_rendition(Runtime& r, Rendition& out, const std::string& name)
   out.playlist = std::make_unique<hls::MediaPlaylist>(pc);
 }
 
+// How long a variant may wait for the other video pads' caps before naming itself anyway.
+constexpr int64_t kNamingWait = 3 * kSecond;
+
+static bool all_videos_configured(const Runtime& r) {
+  for (const auto& o : r.videos)
+    if (!o->config && !o->eos) return false;
+  return true;
+}
+
 static std::string variant_name_for(Runtime& r, VideoTrack& t) {
   std::string name;
   if (auto* sp = GST_HLS_SINK_PAD(t.pad)) {
@@ -986,6 +995,12 @@ static bool advance_video(GstHlsAdaptiveSink* self, Runtime& r, VideoTrack& t, O
       progress = true;
     }
     if (t.pending.empty()) return progress;
+    // Default names depend on the other variants' heights: wait until every video pad has
+    // caps so the names do not depend on thread timing (bounded: a pad that never gets caps
+    // must not hold the others back for more than kNamingWait).
+    if (out.name.empty() && !all_videos_configured(r) &&
+        t.pending.back().pts - t.pending.front().pts < kNamingWait)
+      return progress;
     out.started = true;
     out.seg_start = t.pending.front().pts;
     if (out.name.empty()) {
