@@ -795,10 +795,19 @@ TEST_F(RtmpServerSrcTest, SlowDownstreamPausesThePublisherInsteadOfDropping) {
   Client client(port);
   std::thread sender([&] { client.send(stream); });
   ASSERT_TRUE(client.wait_status("NetStream.Publish.Start"));
-  std::this_thread::sleep_for(2000ms);
+  // Wait for the pause (a busy machine may need more than a moment to read 8 MiB), then
+  // check that the queue stopped growing at the pause mark.
   GstStructure* stats = nullptr;
-  g_object_get(p.get("src"), "stats", &stats, nullptr);
   guint64 queued = 0, pauses = 0, dropped = 1;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (pauses == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+    g_object_get(p.get("src"), "stats", &stats, nullptr);
+    gst_structure_get_uint64(stats, "flow-control-pauses", &pauses);
+    gst_structure_free(stats);
+  }
+  std::this_thread::sleep_for(500ms);  // a paused reader must not queue any further
+  g_object_get(p.get("src"), "stats", &stats, nullptr);
   gst_structure_get_uint64(stats, "queued-bytes", &queued);
   gst_structure_get_uint64(stats, "flow-control-pauses", &pauses);
   gst_structure_get_uint64(stats, "dropped-messages", &dropped);
