@@ -15,6 +15,8 @@ packages=(
   ffmpeg rtmpdump nginx libnginx-mod-rtmp python3 procps psmisc
   # browser playback test
   chromium nodejs npm
+  # HTTP load generator (tests/bench/hls_http_bench.py)
+  wrk
 )
 
 missing=()

@@ -61,6 +61,7 @@ constexpr size_t kMaxPendingFramesPerPad = 20000;  // frames held waiting for a 
 constexpr size_t kMaxFrameBytes = 64 * 1024 * 1024;
 constexpr guint kMaxVideoPads = 16;
 constexpr guint kMaxAudioPads = 1;
+constexpr size_t kPackagingLatencyWindow = 1000;  // samples behind the packaging-latency stats
 constexpr int64_t kDefaultAlignTolerance = 5 * GST_MSECOND;
 constexpr int64_t kMaxAudioLag = 5 * kSecond;  // TS segments stop waiting for audio this far behind
 // "No decode time": DTS running times can be negative, so -1 cannot mean none.
@@ -217,6 +218,11 @@ struct Runtime {
   uint64_t upload_failures = 0;
   std::string last_error;  // why the last write failed
   uint64_t audio_lag_events = 0;  // TS segments written without waiting for late audio
+  // Packaging latency: monotonic arrival of the buffer being processed (-1 outside chain) to the
+  // rename of the playlist that lists the segment/part it completed.
+  int64_t chain_arrival_us = -1;
+  std::deque<int64_t> packaging_latency_us;  // last kPackagingLatencyWindow samples
+  uint64_t packaging_latency_count = 0;
 };
 
 struct Private {
@@ -534,7 +540,8 @@ static std::vector<Rendition*> all_renditions(Runtime& r) {
   return v;
 }
 
-static void write_playlist(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, Outbox& box, bool& ok) {
+static void write_playlist(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, Outbox& box, bool& ok,
+                           bool lists_new_media = false) {
   if (r.cfg.low_latency) {
     std::vector<hls::RenditionReport> reports;
     for (Rendition* other : all_renditions(r)) {
@@ -549,6 +556,13 @@ static void write_playlist(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
     ok = false;
     return;
   }
+  int64_t latency_us = -1;
+  if (lists_new_media && r.chain_arrival_us >= 0) {
+    latency_us = g_get_monotonic_time() - r.chain_arrival_us;
+    r.packaging_latency_us.push_back(latency_us);
+    if (r.packaging_latency_us.size() > kPackagingLatencyWindow) r.packaging_latency_us.pop_front();
+    r.packaging_latency_count++;
+  }
   if (r.uploader)
     r.uploader->put_bytes(out.playlist_path, std::vector<uint8_t>(text.begin(), text.end()), http::UploadKind::playlist);
   if (r.server) {
@@ -561,9 +575,10 @@ static void write_playlist(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
     }
   }
   retire_files(r, out);
-  post_element_message(self, box,
-                       gst_structure_new("hls-playlist-updated", "variant", G_TYPE_STRING, out.name.c_str(), "location",
-                                         G_TYPE_STRING, join(r.cfg.location, out.playlist_path).c_str(), nullptr));
+  GstStructure* msg = gst_structure_new("hls-playlist-updated", "variant", G_TYPE_STRING, out.name.c_str(), "location",
+                                        G_TYPE_STRING, join(r.cfg.location, out.playlist_path).c_str(), nullptr);
+  if (latency_us >= 0) gst_structure_set(msg, "packaging-latency-us", G_TYPE_INT64, gint64(latency_us), nullptr);
+  post_element_message(self, box, msg);
 }
 
 // EXT-X-PRELOAD-HINT for the next part; the built-in server holds a GET for it until it exists.
@@ -840,7 +855,7 @@ static void write_parts(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out, bo
     set_preload_hint(r, out, out.uri_prefix + "seg" + std::to_string(msn) + ".part" + std::to_string(out.parts_in_segment) + ext);
     wrote = true;
   }
-  if (wrote) write_playlist(self, r, out, box, ok);
+  if (wrote) write_playlist(self, r, out, box, ok, true);
 }
 
 // Completes segment k of a rendition: frames of the segment are out.seg_frames (+ parts already
@@ -911,7 +926,7 @@ static void finish_segment(GstHlsAdaptiveSink* self, Runtime& r, Rendition& out,
   out.total_bytes += bytes.size();
   out.total_seconds += si.duration;
   if (si.duration > 0.05) out.peak_bps = std::max<uint64_t>(out.peak_bps, uint64_t(bytes.size() * 8 / si.duration));
-  write_playlist(self, r, out, box, ok);
+  write_playlist(self, r, out, box, ok, true);
   post_element_message(self, box,
                        gst_structure_new("hls-segment-added", "variant", G_TYPE_STRING, out.name.c_str(), "sequence",
                                          G_TYPE_UINT64, guint64(msn), "duration", G_TYPE_UINT64,
@@ -1222,6 +1237,7 @@ static GstFlowReturn sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) 
   Private& p = P(self);
   Outbox box;
   GstFlowReturn ret = GST_FLOW_OK;
+  const int64_t arrived_us = g_get_monotonic_time();  // before the lock: waiting for it is latency too
   {
     std::lock_guard lock(p.state_lock);
     Runtime& r = p.rt;
@@ -1338,7 +1354,9 @@ static GstFlowReturn sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) 
       else a->frames.push_back(std::move(f));
     }
     gst_buffer_unref(buf);
+    r.chain_arrival_us = arrived_us;
     process(self, r, box);
+    r.chain_arrival_us = -1;
     if (r.failed) ret = GST_FLOW_ERROR;
   }
   flush_outbox(self, box);
@@ -1644,6 +1662,15 @@ static GstStructure* make_stats(GstHlsAdaptiveSink* self) {
     auto us = r.uploader->stats();
     gst_structure_set(s, "uploads-ok", G_TYPE_UINT64, guint64(us.puts_ok), "deletes-ok", G_TYPE_UINT64,
                       guint64(us.deletes_ok), "upload-failures", G_TYPE_UINT64, guint64(us.failures), nullptr);
+  }
+  {
+    std::vector<int64_t> v(r.packaging_latency_us.begin(), r.packaging_latency_us.end());
+    std::sort(v.begin(), v.end());
+    auto pct = [&](size_t q) { return v.empty() ? 0 : v[std::min(v.size() - 1, v.size() * q / 100)]; };
+    gst_structure_set(s, "packaging-latency-count", G_TYPE_UINT64, guint64(r.packaging_latency_count),
+                      "packaging-latency-p50-us", G_TYPE_INT64, gint64(pct(50)), "packaging-latency-p99-us",
+                      G_TYPE_INT64, gint64(pct(99)), "packaging-latency-max-us", G_TYPE_INT64,
+                      gint64(v.empty() ? 0 : v.back()), nullptr);
   }
   for (auto& t : r.videos) {
     std::string prefix = t->out.name.empty() ? t->pad_name : t->out.name;

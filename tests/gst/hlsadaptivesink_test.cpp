@@ -326,6 +326,21 @@ TEST(HlsAdaptiveSink, Fmp4LowLatencyPartsAndAudioRendition) {
                    out.path().string() + kVideoSource + encoders({{640, 360}, {320, 180}}, 700) + kAudioSource,
                r);
   ASSERT_TRUE(r.eos) << r.error;
+  {  // packaging latency: one sample per playlist write that listed a new part or segment
+    guint64 count = 0, parts = 0, segments = 0;
+    gint64 p50 = 0, p99 = 0, max = 0;
+    ASSERT_TRUE(r.stats && gst_structure_get_uint64(r.stats, "packaging-latency-count", &count) &&
+                gst_structure_get_uint64(r.stats, "parts-written", &parts) &&
+                gst_structure_get_uint64(r.stats, "segments-written", &segments) &&
+                gst_structure_get_int64(r.stats, "packaging-latency-p50-us", &p50) &&
+                gst_structure_get_int64(r.stats, "packaging-latency-p99-us", &p99) &&
+                gst_structure_get_int64(r.stats, "packaging-latency-max-us", &max));
+    EXPECT_GT(count, 0u);
+    EXPECT_LE(count, parts + segments);  // the last ones at EOS come from no buffer
+    EXPECT_GT(p50, 0);
+    EXPECT_LE(p50, p99);
+    EXPECT_LE(p99, max);
+  }
 
   auto master = load_master(out.path() / "master.m3u8");
   ASSERT_EQ(master.variants.size(), 2u);
