@@ -429,7 +429,7 @@ rtmp {{
         else:
             parts = []
             for i in range(streams):
-                src = f"rtmpserversrc address=127.0.0.1 port={port} application=live stream-key=s{i}"
+                src = f"rtmpserversrc address=127.0.0.1 port={port} application=live stream-key=s{i} max-connections-per-address=0"
                 # async=false: the mounts are independent live branches; with async sinks one
                 # mount without a publisher keeps every other mount's sink waiting in preroll.
                 if ours_demux:
