@@ -218,6 +218,8 @@ def main():
                 lua_script(script, playlists, media, args.interval if mode == 'paced' else 0)
                 r = run_wrk(ports[server], script, args)
                 r.update(server=server, mode=mode, playlists=len(playlists), media=len(media))
+                if r['non_2xx'] > r['requests'] // 100:  # e.g. files the server cannot read: not comparable
+                    sys.exit(f'FAIL: {server} answered {r["non_2xx"]} of {r["requests"]} requests with non-2xx')
                 log(f'{mode:9} {server:5}: p50 {r["p50_ms"]:.2f} ms, p99 {r["p99_ms"]:.2f} ms, '
                     f'{r["rps"]:.0f} req/s ({r["transfer_per_s"]}/s), non-2xx {r["non_2xx"]}, '
                     f'{r["socket_errors_detail"] or "no socket errors"}')

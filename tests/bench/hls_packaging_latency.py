@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import re
+import selectors
 import shutil
 import signal
 import subprocess
@@ -48,7 +49,6 @@ def run(fmt, args, work):
     lines = []
     deadline = time.monotonic() + args.seconds
     try:
-        import selectors
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ)
         while time.monotonic() < deadline and proc.poll() is None:
