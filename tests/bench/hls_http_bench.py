@@ -69,7 +69,7 @@ def start_pipeline(out_dir, port, args):
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def start_nginx(work, root_dir, port, workers):
+def start_nginx(work, root_dir, port, workers, keepalive):
     nginx = shutil.which('nginx') or '/usr/sbin/nginx'
     if not os.path.exists(nginx):
         sys.exit('FAIL: nginx not found (Debian package nginx)')
@@ -85,7 +85,7 @@ error_log {d}/error.log;
 events {{ worker_connections 4096; }}
 http {{
   access_log off;
-  sendfile on; tcp_nopush on; keepalive_requests 100000;
+  sendfile on; tcp_nopush on; keepalive_requests 100000; keepalive_timeout {75 if keepalive else 0};
   client_body_temp_path {d}/tmp/body; proxy_temp_path {d}/tmp/proxy;
   fastcgi_temp_path {d}/tmp/fastcgi; uwsgi_temp_path {d}/tmp/uwsgi; scgi_temp_path {d}/tmp/scgi;
   types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; video/iso.segment m4s; video/mp4 mp4; }}
@@ -188,6 +188,8 @@ def main():
     p.add_argument('--modes', default='paced,saturated')
     p.add_argument('--variants', type=int, default=2, choices=[1, 2])
     p.add_argument('--nginx-workers', type=int, default=1)
+    p.add_argument('--nginx-no-keepalive', action='store_true',
+                   help='nginx closes after every response (keepalive_timeout 0), for a connection-per-request comparison')
     p.add_argument('--json')
     args = p.parse_args()
     for tool in ('wrk', 'gst-launch-1.0'):
@@ -202,7 +204,7 @@ def main():
     try:
         ours_port, nginx_port = free_port(), free_port()
         pipeline = start_pipeline(out_dir, ours_port, args)
-        nginx = start_nginx(work, out_dir, nginx_port, args.nginx_workers)
+        nginx = start_nginx(work, out_dir, nginx_port, args.nginx_workers, not args.nginx_no_keepalive)
         wait_port(ours_port, pipeline, 'pipeline')
         time.sleep(8)  # a few segments in the window
         ports = {'ours': ours_port, 'nginx': nginx_port}
