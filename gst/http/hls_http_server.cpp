@@ -5,6 +5,7 @@
 #include "http/quit_loop.h"
 
 #include <gst/gst.h>
+#include <gio/gunixsocketaddress.h>
 #include <libsoup/soup.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -564,8 +565,24 @@ struct HlsHttpServer::Impl {
       g_signal_connect(service, "incoming", G_CALLBACK(on_incoming), this);
       ok = g_socket_listener_add_socket(G_SOCKET_LISTENER(service), socket, nullptr, error);
       if (ok) g_socket_service_start(service);
+      if (ok) ok = give_libsoup_a_listener(error);
     }
     g_object_unref(socket);
+    return ok;
+  }
+
+  // libsoup keeps a connection open after a response only while the server has a listener of
+  // its own (request_finished() in soup-server.c); connections handed over by our accept loop
+  // would otherwise be closed after every response (no HTTP keep-alive). Give it an inert one:
+  // an unnamed Unix socket nobody is told about.
+  bool give_libsoup_a_listener(GError** error) {
+    GSocket* inert = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
+    if (inert == nullptr) return false;
+    GSocketAddress* unnamed = g_unix_socket_address_new_with_type("", 0, G_UNIX_SOCKET_ADDRESS_ANONYMOUS);
+    bool ok = g_socket_bind(inert, unnamed, FALSE, error) && g_socket_listen(inert, error) &&
+              soup_server_listen_socket(server, inert, SoupServerListenOptions(0), error);
+    g_object_unref(unnamed);
+    g_object_unref(inert);
     return ok;
   }
 

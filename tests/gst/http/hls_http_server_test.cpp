@@ -76,6 +76,39 @@ TEST_F(HlsHttpServerTest, ServesFilesWithHlsTypesCacheAndCors) {
   EXPECT_EQ(server->stats().bytes_sent, 2 * ts.size() + playlist.size() + part.size() + init.size() + 16 + 3);
 }
 
+// HLS players fetch playlists and parts back to back: one TCP connection must carry many
+// requests (HTTP/1.1 keep-alive), not be closed after the first response.
+TEST_F(HlsHttpServerTest, KeepsTheConnectionOpenBetweenRequests) {
+  const std::string playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nseg0.ts\n";
+  write_file(root / "v0/index.m3u8", playlist);
+  start();
+  int fd = connect_loopback(port);
+  ASSERT_GE(fd, 0);
+  const std::string request = "GET /v0/index.m3u8 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  std::string raw;
+  char buffer[4096];
+  for (int n = 0; n < 3; ++n) {
+    SCOPED_TRACE(n);
+    ASSERT_EQ(send(fd, request.data(), request.size(), MSG_NOSIGNAL), ssize_t(request.size()));
+    raw.clear();
+    // Read one whole response (headers + Content-Length bytes) without waiting for a close.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      const size_t end = raw.find("\r\n\r\n");
+      if (end != std::string::npos && raw.size() >= end + 4 + playlist.size()) break;
+      pollfd pfd{fd, POLLIN, 0};
+      if (poll(&pfd, 1, 100) <= 0) continue;
+      ssize_t got = recv(fd, buffer, sizeof buffer, 0);
+      ASSERT_GT(got, 0) << "the server closed the connection after " << n << " responses";
+      raw.append(buffer, size_t(got));
+    }
+    RawResponse r = parse_response(raw, false);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, playlist);
+  }
+  close(fd);
+}
+
 TEST_F(HlsHttpServerTest, HeadGivesHeadersWithoutBody) {
   const std::string ts = random_bytes(10000, 4);
   write_file(root / "seg.ts", ts);
