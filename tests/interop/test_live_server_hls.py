@@ -98,6 +98,13 @@ def run_format(h, fmt, low_latency, src, expected):
 
     rc = h.wait_exit(pub, SECONDS + 30, "publishing in real time")
     H.check(rc == 0, f"ffmpeg failed to publish (exit {rc}):\n{H.tail(pub.log())}")
+    # Stop only once the server has seen the publisher leave and had a moment to pass on what
+    # it received: SIGINT is an EOS from the application, which ends the stream where it is.
+    deadline = time.monotonic() + 15
+    while "rtmp-publish-stop" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    H.check("rtmp-publish-stop" in server.log(), f"live-server never reported rtmp-publish-stop:\n{H.tail(server.log())}")
+    time.sleep(1.5)
     server.signal(signal.SIGINT)  # EOS: final segments and EXT-X-ENDLIST
     rc = h.wait_exit(server, 30, "SIGINT")
     H.check(rc == 0, f"live-server exited with {rc}:\n{H.tail(server.log())}")
