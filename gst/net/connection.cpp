@@ -122,6 +122,13 @@ void Connection::stop_watching_input() {
   watching_input_ = false;
 }
 
+void Connection::set_input_batched(bool batched) {
+  if (input_batched_ == batched) return;
+  input_batched_ = batched;
+  if (watching_input_ && !poller_.set_batched(fd_, poller_key(), batched))
+    close(std::string("cannot watch the socket: ") + g_strerror(errno));
+}
+
 void Connection::resume_reading() {
   if (!reading_paused_) return;
   reading_paused_ = false;
@@ -133,7 +140,7 @@ void Connection::start_reading() {
   reading_started_ = true;
   if (reading_paused_) return;
   if (!watching_input_) {
-    if (!poller_.watch_input(fd_, poller_key())) {
+    if (!poller_.watch_input(fd_, poller_key(), input_batched_)) {
       close(std::string("cannot watch the socket: ") + g_strerror(errno));
       return;
     }

@@ -49,6 +49,8 @@ class Connection {
   bool is_lingering() const { return state_ == State::lingering; }
 
   // Flow control towards the peer: stop / restart reading (and feeding the session).
+  // Publishing media: input is read in batches (IoPoller's batched set) instead of at once.
+  void set_input_batched(bool batched);
   void pause_reading();
   void resume_reading();
   bool reading_paused() const { return reading_paused_; }
@@ -97,7 +99,8 @@ class Connection {
   GCancellable* cancellable_ = nullptr;
   IoPoller& poller_;
   int fd_ = -1;                 // the socket's fd (owned by socket_connection_)
-  bool watching_input_ = false;  // fd_ is in the poller's set
+  bool watching_input_ = false;  // fd_ is in one of the poller's sets
+  bool input_batched_ = false;   // ... the batched one
   GSource* write_source_ = nullptr;
   rtmp::ServerSession session_;
   State state_ = State::open;

@@ -19,9 +19,16 @@ GSourceFuncs source_funcs = {};
 
 IoPoller::~IoPoller() { stop(); }
 
-bool IoPoller::start(GMainContext* context, Handler handler) {
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) return false;
+bool IoPoller::start(GMainContext* context, Handler handler, int64_t read_interval_micros) {
+  read_interval_micros_ = read_interval_micros;
+  prompt_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  batched_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (prompt_fd_ < 0 || batched_fd_ < 0) {
+    const int saved = errno;
+    stop();
+    errno = saved;
+    return false;
+  }
   handler_ = std::move(handler);
   source_funcs.prepare = prepare;
   source_funcs.check = check;
@@ -29,7 +36,8 @@ bool IoPoller::start(GMainContext* context, Handler handler) {
   source_ = g_source_new(&source_funcs, sizeof(Source));
   reinterpret_cast<Source*>(source_)->poller = this;
   g_source_set_name(source_, "live-net-epoll");
-  fd_tag_ = g_source_add_unix_fd(source_, epoll_fd_, G_IO_IN);
+  prompt_tag_ = g_source_add_unix_fd(source_, prompt_fd_, G_IO_IN);
+  batched_tag_ = g_source_add_unix_fd(source_, batched_fd_, G_IO_IN);
   g_source_attach(source_, context);
   return true;
 }
@@ -39,25 +47,32 @@ void IoPoller::stop() {
     g_source_destroy(source_);
     g_source_unref(source_);
     source_ = nullptr;
-    fd_tag_ = nullptr;
+    prompt_tag_ = batched_tag_ = nullptr;
   }
-  if (epoll_fd_ >= 0) {
-    close(epoll_fd_);
-    epoll_fd_ = -1;
+  for (int* fd : {&prompt_fd_, &batched_fd_}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
   }
   again_.clear();
   coalescing_ = false;
 }
 
-bool IoPoller::watch_input(int fd, uint64_t key) {
+bool IoPoller::watch_input(int fd, uint64_t key, bool batched) {
   epoll_event event{};
   event.events = EPOLLIN;
   event.data.u64 = key;
-  return epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) == 0;
+  return epoll_ctl(batched ? batched_fd_ : prompt_fd_, EPOLL_CTL_ADD, fd, &event) == 0;
+}
+
+bool IoPoller::set_batched(int fd, uint64_t key, bool batched) {
+  epoll_ctl(batched ? prompt_fd_ : batched_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  return watch_input(fd, key, batched);
 }
 
 void IoPoller::unwatch(int fd, uint64_t key) {
-  if (epoll_fd_ >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  // In one of the two sets; the other says ENOENT.
+  for (int set : {prompt_fd_, batched_fd_})
+    if (set >= 0) epoll_ctl(set, EPOLL_CTL_DEL, fd, nullptr);
   std::erase(again_, key);
 }
 
@@ -73,38 +88,48 @@ gboolean IoPoller::prepare(GSource* source, gint* timeout) {
 
 gboolean IoPoller::check(GSource* source) {
   IoPoller* self = reinterpret_cast<Source*>(source)->poller;
-  // While coalescing the fd is not polled; GLib dispatches at the ready time by itself.
+  // While coalescing the batched set is not polled; GLib dispatches at the ready time itself.
   return !self->again_.empty() ||
-         (!self->coalescing_ && (g_source_query_unix_fd(source, self->fd_tag_) & G_IO_IN));
+         (g_source_query_unix_fd(source, self->prompt_tag_) & G_IO_IN) ||
+         (!self->coalescing_ && (g_source_query_unix_fd(source, self->batched_tag_) & G_IO_IN));
 }
 
 gboolean IoPoller::dispatch(GSource* source, GSourceFunc, gpointer) {
   IoPoller* self = reinterpret_cast<Source*>(source)->poller;
-  const bool coalescing = self->coalescing_;
-  if (self->dispatch_ready() > 0) {
+  self->running_again_.swap(self->again_);
+  self->again_.clear();
+  for (uint64_t key : self->running_again_) self->handler_(key, EPOLLIN);
+  self->running_again_.clear();
+  self->dispatch_set(self->prompt_fd_);
+
+  const int64_t now = g_source_get_time(source);
+  if (self->coalescing_ && now < self->coalesce_until_) return G_SOURCE_CONTINUE;  // not yet
+  if (self->dispatch_set(self->batched_fd_) > 0 && self->read_interval_micros_ > 0) {
     // Work was found: let input gather for a while before looking again.
-    if (!coalescing) g_source_modify_unix_fd(source, self->fd_tag_, GIOCondition(0));
+    if (!self->coalescing_) g_source_modify_unix_fd(source, self->batched_tag_, GIOCondition(0));
     self->coalescing_ = true;
-    g_source_set_ready_time(source, g_source_get_time(source) + kInputCoalesceMicros);
-  } else if (coalescing) {
-    // Nothing came in the interval: wait for the epoll fd again.
-    g_source_modify_unix_fd(source, self->fd_tag_, G_IO_IN);
+    self->coalesce_until_ = now + self->read_interval_micros_;
+    g_source_set_ready_time(source, self->coalesce_until_);
+  } else if (self->coalescing_) {
+    // Nothing came in the interval: wait for the batched set's fd again.
+    g_source_modify_unix_fd(source, self->batched_tag_, G_IO_IN);
     self->coalescing_ = false;
     g_source_set_ready_time(source, -1);
   }
   return G_SOURCE_CONTINUE;
 }
 
-int IoPoller::dispatch_ready() {
-  running_again_.swap(again_);
-  again_.clear();
-  int handled = int(running_again_.size());
-  for (uint64_t key : running_again_) handler_(key, EPOLLIN);
-  running_again_.clear();
+int IoPoller::dispatch_set(int epoll_fd) {
   std::array<epoll_event, kMaxEventsPerWakeup> events;
-  const int count = epoll_wait(epoll_fd_, events.data(), int(events.size()), 0);
-  for (int i = 0; i < count; ++i) handler_(events[i].data.u64, events[i].events);
-  return handled + std::max(count, 0);
+  int handled = 0;
+  // More ready connections than one call returns: take them all now, not one interval later.
+  for (int round = 0; round < kMaxEpollRoundsPerWakeup; ++round) {
+    const int count = epoll_wait(epoll_fd, events.data(), int(events.size()), 0);
+    for (int i = 0; i < count; ++i) handler_(events[i].data.u64, events[i].events);
+    handled += std::max(count, 0);
+    if (count < int(events.size())) break;
+  }
+  return handled;
 }
 
 }  // namespace live::net

@@ -1,16 +1,18 @@
-// IoPoller: one epoll set for all connections of a listener, driven by a single GSource on the
-// I/O thread's GMainContext. The GMainContext polls only the epoll fd (plus the few other
+// IoPoller: the epoll sets of all connections of a listener, driven by a single GSource on the
+// I/O thread's GMainContext. The GMainContext polls only the epoll fds (plus the few other
 // sources), so a wakeup costs O(ready connections), not O(all connections) as one GSource
 // per socket would (poll() over every fd, source ref/unref and checks on every iteration).
 // Level-triggered: a handler that stops before EAGAIN (a read budget) is called again on the
 // next iteration. All methods run on the I/O thread.
 //
-// Coalescing: after a wakeup that found input, the epoll fd is not polled again for
-// kInputCoalesceMicros; what arrives meanwhile is read in one batch when that time is up
-// (20 ms: see docs/benchmarks.md for the CPU it saves against 5 ms).
-// Under load this turns one thread wakeup per arriving packet into one per interval, for at
-// most that much added latency; an idle poller still wakes at once for new input, and a key
-// given to run_again() (a connection that used up its read budget) is served at once.
+// Two sets. "Prompt" fds (handshakes, commands, players) are handled as soon as they are
+// readable. "Batched" fds (publishers' media) are coalesced: after a wakeup that found batched
+// input, that set is not polled again for the read interval given to start(), and what
+// arrives meanwhile is read in one batch when that time is up. Under load this turns one
+// wakeup of this thread, and of each stream's consumer, per arriving packet into one per
+// interval, for at most that much added latency (docs/benchmarks.md has the CPU it saves),
+// while a connecting client's round trips are not slowed down. A key given to run_again() (a
+// connection that used up its read budget) is served on the next iteration, at once.
 #pragma once
 
 #include <glib.h>
@@ -22,7 +24,7 @@
 namespace live::net {
 
 inline constexpr int kMaxEventsPerWakeup = 64;
-inline constexpr int64_t kInputCoalesceMicros = 20000;
+inline constexpr int kMaxEpollRoundsPerWakeup = 16;  // up to 1024 ready connections at once
 
 class IoPoller {
  public:
@@ -36,11 +38,15 @@ class IoPoller {
   IoPoller& operator=(const IoPoller&) = delete;
 
   // Creates the epoll fd and attaches its source to `context`. false (errno set) on failure.
-  bool start(GMainContext* context, Handler handler);
+  // read_interval_micros: the coalescing interval (0 = read as soon as input arrives).
+  bool start(GMainContext* context, Handler handler, int64_t read_interval_micros);
   void stop();  // detaches the source, closes the epoll fd
 
-  // Watch `fd` for input; events come to the handler under `key`.
-  bool watch_input(int fd, uint64_t key);
+  // Watch `fd` for input, in the batched or the prompt set; events come to the handler under
+  // `key`.
+  bool watch_input(int fd, uint64_t key, bool batched);
+  // Moves a watched `fd` to the other set.
+  bool set_batched(int fd, uint64_t key, bool batched);
   // Stops watching `fd` and drops a pending run_again(key).
   void unwatch(int fd, uint64_t key);
   // Calls the handler for `key` on the next iteration, at once (no coalescing delay), without
@@ -52,12 +58,16 @@ class IoPoller {
   static gboolean prepare(GSource* source, gint* timeout);
   static gboolean check(GSource* source);
   static gboolean dispatch(GSource* source, GSourceFunc, gpointer);
-  int dispatch_ready();  // returns how many keys it handled
+  int dispatch_set(int epoll_fd);  // returns how many keys it handled
 
-  int epoll_fd_ = -1;
+  int prompt_fd_ = -1;
+  int batched_fd_ = -1;
   GSource* source_ = nullptr;
-  gpointer fd_tag_ = nullptr;
-  bool coalescing_ = false;  // fd not polled until the source's ready time
+  gpointer prompt_tag_ = nullptr;
+  gpointer batched_tag_ = nullptr;
+  int64_t read_interval_micros_ = 0;
+  bool coalescing_ = false;      // the batched set is not polled until coalesce_until_
+  int64_t coalesce_until_ = 0;   // g_source_get_time() clock
   Handler handler_;
   std::vector<uint64_t> again_;
   std::vector<uint64_t> running_again_;

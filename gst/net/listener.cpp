@@ -194,7 +194,7 @@ Result<void> Listener::Impl::start() {
   loop = g_main_loop_new(context, FALSE);
   if (!poller.start(context, [](uint64_t key, uint32_t) {
         Connection::from_poller_key(key)->on_input();
-      })) {
+      }, int64_t(config.read_interval_ms) * 1000)) {
     return make_error(Errc::closed, std::string("cannot create epoll set: ") + g_strerror(errno));
   }
   accept_source = g_socket_create_source(socket, G_IO_IN, nullptr);
@@ -430,6 +430,7 @@ void Listener::Impl::handle_publish(Connection& connection, const rtmp::SessionE
   connection.established = true;
   connection.publish_mount = mount;
   connection.bytes_reported = 0;  // bytes-in counts the whole connection, handshake included
+  connection.set_input_batched(true);
   entry->publisher = connection.id();
   GST_INFO("%s: publishing to app '%s'", connection.peer().c_str(), event.app.c_str());
   mount->publish_started(request);
@@ -461,6 +462,7 @@ void Listener::Impl::end_publish(Connection& connection, const std::string& reas
   if (!mount) return;
   report_bytes(connection);
   connection.publish_mount = nullptr;
+  connection.set_input_batched(false);  // commands again (deleteStream, a new publish...)
   for (auto& entry : publish_mounts) {
     if (entry.mount == mount && entry.publisher == connection.id()) entry.publisher = 0;
   }
@@ -516,9 +518,10 @@ Result<std::shared_ptr<Listener>> Listener::acquire(const ListenerConfig& config
       }
       if (have.max_connections != config.max_connections ||
           have.max_connections_per_address != config.max_connections_per_address ||
-          have.session.outgoing_chunk_size != config.session.outgoing_chunk_size) {
-        GST_WARNING("%s:%u is shared: max-connections(-per-address)/chunk-size of the first "
-                    "element apply",
+          have.session.outgoing_chunk_size != config.session.outgoing_chunk_size ||
+          have.read_interval_ms != config.read_interval_ms) {
+        GST_WARNING("%s:%u is shared: max-connections(-per-address)/chunk-size/read-interval "
+                    "of the first element apply",
                     config.address.c_str(), config.port);
       }
       return existing;
@@ -609,6 +612,7 @@ void Listener::remove_play_mount(PlayMount* mount) {
 
 uint16_t Listener::port() const { return impl_->bound_port; }
 bool Listener::uses_tls() const { return impl_->certificate != nullptr; }
+uint32_t Listener::read_interval_ms() const { return impl_->config.read_interval_ms; }
 uint32_t Listener::connection_count() const { return impl_->open_connections.load(); }
 
 }  // namespace live::net

@@ -36,12 +36,13 @@ constexpr guint kMaxChunkSize = 16 * 1024 * 1024;
 constexpr guint kDefaultIdleTimeout = 0;
 constexpr guint kDefaultMaxConnections = live::net::kDefaultMaxConnections;
 constexpr guint kDefaultMaxConnectionsPerAddress = live::net::kDefaultMaxConnectionsPerAddress;
+constexpr guint kDefaultReadInterval = live::net::kDefaultReadIntervalMs;
+constexpr guint kMaxReadInterval = 1000;
 // Messages waiting for the streaming thread. Above the pause mark the publisher's connection
-// is not read any more (TCP pushes back to it) until the queue is below the resume mark. The
-// hard limit is a safety net only (one read burst cannot reach it): beyond it the oldest are
+// is not read any more (TCP pushes back to it) until the streaming thread has taken the queue
+// (it takes all of it at once). The hard limit is a safety net only (one read burst cannot reach it): beyond it the oldest are
 // dropped and the next buffer is marked DISCONT.
 constexpr size_t kPauseReadingBytes = 8 * 1024 * 1024;
-constexpr size_t kResumeReadingBytes = 2 * 1024 * 1024;
 constexpr size_t kMaxQueuedBytes = 64 * 1024 * 1024;
 constexpr int64_t kBitrateWindowMicros = 5 * G_USEC_PER_SEC;
 
@@ -58,6 +59,7 @@ enum {
   PROP_MAX_CONNECTIONS,
   PROP_MAX_CONNECTIONS_PER_ADDRESS,
   PROP_PUBLISHER_TAKEOVER,
+  PROP_READ_INTERVAL,
   PROP_STATS,
 };
 
@@ -99,7 +101,7 @@ namespace live::gst {
 class RtmpServerSrcImpl final : public net::PublishMount {
  public:
   explicit RtmpServerSrcImpl(GstRtmpServerSrc* element) : element_(element) {}
-  ~RtmpServerSrcImpl() override { gst_clear_buffer(&pending_buffer_); }
+  ~RtmpServerSrcImpl() override = default;
 
   struct Settings {
     std::string address = kDefaultAddress;
@@ -113,6 +115,7 @@ class RtmpServerSrcImpl final : public net::PublishMount {
     guint max_connections = kDefaultMaxConnections;
     guint max_connections_per_address = kDefaultMaxConnectionsPerAddress;
     bool publisher_takeover = false;
+    guint read_interval = kDefaultReadInterval;
   };
 
   std::mutex settings_lock;
@@ -121,6 +124,7 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   bool start();
   void stop();
   GstFlowReturn create(GstBuffer** out);
+  GstClockTime latency();
   void set_flushing(bool flushing);
   GstStructure* stats();
 
@@ -133,7 +137,8 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   void publish_stopped(const std::string& reason) override;
 
  private:
-  GstBuffer* make_header_buffer(const QueuedTag& first);
+  GstBuffer* make_output_buffer(QueuedTag&& tag, bool discont);
+  GstBuffer* make_header_buffer(uint8_t first_type, const std::vector<uint8_t>& first_payload);
   GstBuffer* make_tag_buffer(QueuedTag&& tag);
   GstClockTime running_time_now();
   void post_publish_message(const char* name, const net::StreamRequest& request,
@@ -168,7 +173,8 @@ class RtmpServerSrcImpl final : public net::PublishMount {
 
   // --- streaming thread only ---
   bool header_sent_ = false;
-  GstBuffer* pending_buffer_ = nullptr;  // owned; the first tag while the header goes out
+  uint8_t first_tag_type_ = 0;  // the first tag, for what the FLV header declares
+  std::vector<uint8_t> first_tag_payload_;
   uint64_t output_serial_ = 0;     // publish_serial of the session being output
   int64_t session_base_ms_ = 0;    // output time of the session's first tag
   int64_t session_first_ts_ = 0;   // the publisher's (unwrapped) first timestamp
@@ -191,6 +197,7 @@ bool RtmpServerSrcImpl::start() {
   config.max_connections = s.max_connections;
   config.max_connections_per_address = s.max_connections_per_address;
   config.session.outgoing_chunk_size = s.chunk_size;
+  config.read_interval_ms = s.read_interval;
   auto acquired = net::Listener::acquire(config);
   if (!acquired) {
     GST_ELEMENT_ERROR(element_, RESOURCE, OPEN_READ, ("Cannot start the RTMP server"),
@@ -209,7 +216,6 @@ bool RtmpServerSrcImpl::start() {
     recent_bytes_.clear();
   }
   header_sent_ = false;
-  gst_clear_buffer(&pending_buffer_);
   output_serial_ = 0;
   last_output_ms_ = -1;
   {
@@ -240,7 +246,6 @@ void RtmpServerSrcImpl::stop() {
     listener->remove_publish_mount(this);  // waits: no callback runs after this
     listener.reset();                       // the last user closes the port and its thread
   }
-  gst_clear_buffer(&pending_buffer_);  // the streaming thread is stopped by now
   std::lock_guard lock(state_lock_);
   queue_.clear();
   queued_bytes_ = 0;
@@ -262,18 +267,26 @@ GstClockTime RtmpServerSrcImpl::running_time_now() {
   return now > base ? now - base : 0;
 }
 
+// Input reaches create() up to one read interval after it arrived (the I/O thread reads in
+// batches), so buffers stamped with their arrival time can be that late.
+GstClockTime RtmpServerSrcImpl::latency() {
+  {
+    std::lock_guard lock(state_lock_);
+    if (listener_) return listener_->read_interval_ms() * GST_MSECOND;  // the one in use
+  }
+  std::lock_guard lock(settings_lock);
+  return settings.read_interval * GST_MSECOND;
+}
+
 GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
   guint idle_timeout;
   {
     std::lock_guard lock(settings_lock);
     idle_timeout = settings.idle_timeout;
   }
-  if (pending_buffer_) {  // the first tag, held back for the FLV header
-    *out = pending_buffer_;
-    pending_buffer_ = nullptr;
-    return GST_FLOW_OK;
-  }
-  QueuedTag tag;
+  // Everything queued goes out in one buffer list: one wakeup and one push per read batch of
+  // the I/O thread, not one per message.
+  std::deque<QueuedTag> tags;
   bool discont = false;
   std::shared_ptr<net::Listener> resume_via;
   {
@@ -296,18 +309,45 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
       }
       consumer_waiting_ = false;
     }
-    tag = std::move(queue_.front());
-    queue_.pop_front();
-    queued_bytes_ -= tag.payload.size();
+    tags.swap(queue_);
+    queued_bytes_ = 0;
     discont = dropped_since_output_;
     dropped_since_output_ = false;
-    if (reading_paused_ && queued_bytes_ < kResumeReadingBytes) {
+    if (reading_paused_) {
       reading_paused_ = false;
       resume_via = listener_;
     }
   }
   if (resume_via) resume_via->resume_publisher(this);
 
+  GstBufferList* list = gst_buffer_list_new_sized(tags.size() + 1);
+  for (auto& tag : tags) {
+    GstBuffer* buffer = make_output_buffer(std::move(tag), discont);
+    if (!buffer) {
+      gst_buffer_list_unref(list);
+      return GST_FLOW_ERROR;
+    }
+    discont = false;
+    if (!header_sent_) {
+      // The FLV header goes first, stamped like the first tag.
+      header_sent_ = true;
+      GstBuffer* header = make_header_buffer(first_tag_type_, first_tag_payload_);
+      GST_BUFFER_PTS(header) = GST_BUFFER_DTS(header) = GST_BUFFER_PTS(buffer);
+      gst_buffer_list_add(list, header);
+    }
+    gst_buffer_list_add(list, buffer);
+  }
+  if (gst_buffer_list_length(list) == 1) {
+    *out = gst_buffer_ref(gst_buffer_list_get(list, 0));
+    gst_buffer_list_unref(list);
+    return GST_FLOW_OK;
+  }
+  gst_base_src_submit_buffer_list(GST_BASE_SRC(element_), list);  // takes the list
+  *out = nullptr;
+  return GST_FLOW_OK;
+}
+
+GstBuffer* RtmpServerSrcImpl::make_output_buffer(QueuedTag&& tag, bool discont) {
   if (tag.publish_serial != output_serial_) {
     // A new publisher (first one or a reconnect): start its timeline at the current running
     // time, and never before what was already output.
@@ -327,36 +367,32 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
   const int64_t out_ms = std::max<int64_t>(0, session_base_ms_ + unwrapped_ts_ - session_first_ts_);
   last_output_ms_ = std::max(last_output_ms_, out_ms);
 
-  GstBuffer* header = header_sent_ ? nullptr : make_header_buffer(tag);
+  if (!header_sent_) {
+    // What the FLV header declares depends on the first tag (onMetaData or not).
+    first_tag_type_ = tag.type;
+    first_tag_payload_ = tag.type == 18 ? tag.payload : std::vector<uint8_t>{};
+  }
   const uint8_t type = tag.type;
   const bool delta = type == 9 && !tag.payload.empty() && ((tag.payload[0] >> 4) & 0x07) != 1;
   // FLV time = buffer time in ms, except script data (onMetaData), which keeps 0 as in FLV
   // files: ffmpeg reads script data at another time as a data stream, not as metadata.
   tag.timestamp = type == 18 ? 0 : static_cast<uint32_t>(out_ms);
   GstBuffer* buffer = make_tag_buffer(std::move(tag));
-  if (!buffer) return GST_FLOW_ERROR;
+  if (!buffer) return nullptr;
   GST_BUFFER_PTS(buffer) = GST_BUFFER_DTS(buffer) = out_ms * GST_MSECOND;
   if (delta) GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
   if (discont) GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DISCONT);
-  if (header) {
-    // The FLV header goes first, stamped like the first tag, which follows on the next call.
-    header_sent_ = true;
-    GST_BUFFER_PTS(header) = GST_BUFFER_DTS(header) = GST_BUFFER_PTS(buffer);
-    pending_buffer_ = buffer;
-    *out = header;
-    return GST_FLOW_OK;
-  }
-  *out = buffer;
-  return GST_FLOW_OK;
+  return buffer;
 }
 
-GstBuffer* RtmpServerSrcImpl::make_header_buffer(const QueuedTag& first) {
+GstBuffer* RtmpServerSrcImpl::make_header_buffer(uint8_t first_type,
+                                                 const std::vector<uint8_t>& first_payload) {
   flv::FileHeader header;
   header.has_audio = header.has_video = true;
-  if (first.type == 18 && contains(first.payload, "onMetaData")) {
+  if (first_type == 18 && contains(first_payload, "onMetaData")) {
     // Declare what the metadata announces; without metadata, declare both.
-    header.has_video = contains(first.payload, "videocodecid");
-    header.has_audio = contains(first.payload, "audiocodecid");
+    header.has_video = contains(first_payload, "videocodecid");
+    header.has_audio = contains(first_payload, "audiocodecid");
     if (!header.has_video && !header.has_audio) header.has_audio = header.has_video = true;
   }
   std::vector<uint8_t> bytes;
@@ -537,6 +573,7 @@ static void gst_rtmp_server_src_set_property(GObject* object, guint id, const GV
     case PROP_MAX_CONNECTIONS: s.max_connections = g_value_get_uint(value); break;
     case PROP_MAX_CONNECTIONS_PER_ADDRESS: s.max_connections_per_address = g_value_get_uint(value); break;
     case PROP_PUBLISHER_TAKEOVER: s.publisher_takeover = g_value_get_boolean(value); break;
+    case PROP_READ_INTERVAL: s.read_interval = g_value_get_uint(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -562,6 +599,7 @@ static void gst_rtmp_server_src_get_property(GObject* object, guint id, GValue* 
     case PROP_MAX_CONNECTIONS: g_value_set_uint(value, s.max_connections); break;
     case PROP_MAX_CONNECTIONS_PER_ADDRESS: g_value_set_uint(value, s.max_connections_per_address); break;
     case PROP_PUBLISHER_TAKEOVER: g_value_set_boolean(value, s.publisher_takeover); break;
+    case PROP_READ_INTERVAL: g_value_set_uint(value, s.read_interval); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -578,6 +616,15 @@ static gboolean gst_rtmp_server_src_unlock(GstBaseSrc* src) {
 static gboolean gst_rtmp_server_src_unlock_stop(GstBaseSrc* src) {
   impl_of(src).set_flushing(false);
   return TRUE;
+}
+static gboolean gst_rtmp_server_src_query(GstBaseSrc* src, GstQuery* query) {
+  if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
+    // Live: buffers can be up to one read interval late; no upper bound on how long they may
+    // be held downstream.
+    gst_query_set_latency(query, TRUE, impl_of(src).latency(), GST_CLOCK_TIME_NONE);
+    return TRUE;
+  }
+  return GST_BASE_SRC_CLASS(gst_rtmp_server_src_parent_class)->query(src, query);
 }
 static GstFlowReturn gst_rtmp_server_src_create(GstPushSrc* src, GstBuffer** out) {
   return impl_of(src).create(out);
@@ -656,6 +703,13 @@ static void gst_rtmp_server_src_class_init(GstRtmpServerSrcClass* klass) {
       g_param_spec_boolean("publisher-takeover", "Publisher takeover",
                            "A new publisher for a busy stream replaces the current one (FALSE: "
                            "it is refused with NetStream.Publish.BadName)", FALSE, live_rw));
+  g_object_class_install_property(gobject_class, PROP_READ_INTERVAL,
+      g_param_spec_uint("read-interval", "Read interval",
+                        "Milliseconds input from busy connections gathers between reads: fewer, "
+                        "larger batches cost less CPU with many publishers, for up to this much "
+                        "added latency, reported in the latency query (0 = read at once; per "
+                        "listener: the first element on a port decides)", 0, kMaxReadInterval,
+                        kDefaultReadInterval, ready));
   g_object_class_install_property(gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "rtmp-server-src-stats: bytes-in, messages, publisher-address, bitrate "
@@ -681,6 +735,7 @@ static void gst_rtmp_server_src_class_init(GstRtmpServerSrcClass* klass) {
   basesrc_class->stop = gst_rtmp_server_src_stop;
   basesrc_class->unlock = gst_rtmp_server_src_unlock;
   basesrc_class->unlock_stop = gst_rtmp_server_src_unlock_stop;
+  basesrc_class->query = gst_rtmp_server_src_query;
   pushsrc_class->create = gst_rtmp_server_src_create;
 }
 

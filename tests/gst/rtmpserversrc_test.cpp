@@ -158,6 +158,10 @@ class Client {
     cv_.wait_for(lock, timeout, [&] { return closed_ || contains(received_, needle); });
     return contains(received_, needle);
   }
+  bool wait_for_size(size_t size, std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return received_.size() >= size; });
+  }
   bool wait_closed(std::chrono::milliseconds timeout = 5000ms) {
     std::unique_lock lock(mutex_);
     return cv_.wait_for(lock, timeout, [&] { return closed_; });
@@ -458,7 +462,7 @@ TEST_F(RtmpServerSrcTest, UnknownStreamKeyIsRefusedWithBadName) {
 
 TEST_F(RtmpServerSrcTest, TwoElementsOnOnePortEachGetTheirOwnStream) {
   Pipeline p(src("stream-key=capff") + " ! appsink name=sink0 sync=false " +
-             src("stream-key=caplib") + " ! appsink name=sink1 sync=false");
+             src("stream-key=caplib read-interval=1000") + " ! appsink name=sink1 sync=false");
   ASSERT_TRUE(play_ok(p.play()));
   Bytes librtmp = read_capture("librtmp-publish.c2s.bin");
   Client a(port), b(port);
@@ -771,6 +775,64 @@ PublishPoint find_publish(const Bytes& c2s) {
     messages.clear();
   }
   return point;
+}
+
+// Publishers' media is read in batches (read-interval), but a connecting client's handshake
+// and commands are answered at once, even while the batches of a running publisher are timed.
+TEST_F(RtmpServerSrcTest, CommandsAreAnsweredAtOnceWhileMediaIsReadInBatches) {
+  Pipeline p(src("name=batched stream-key=capff read-interval=1000") + " ! appsink name=sink0 sync=false " +
+             src("stream-key=caplib read-interval=1000") + " ! appsink name=sink1 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  GstElement* first = gst_bin_get_by_name(GST_BIN(p.pipeline_), "batched");
+  ASSERT_NE(first, nullptr);
+  GstQuery* latency = gst_query_new_latency();
+  ASSERT_TRUE(gst_element_query(first, latency));
+  gboolean live = FALSE;
+  GstClockTime min_latency = 0, max_latency = 0;
+  gst_query_parse_latency(latency, &live, &min_latency, &max_latency);
+  EXPECT_TRUE(live);
+  EXPECT_EQ(min_latency, GST_SECOND);  // media can be up to one read interval late
+  gst_query_unref(latency);
+  gst_object_unref(first);
+
+  // Publisher A goes on sending media in small pieces for 3 s: the batched set keeps timing.
+  const PublishPoint publish = find_publish(capture);
+  ASSERT_GT(publish.offset, 0u);
+  Client a(port);
+  ASSERT_TRUE(a.send(capture, 0, publish.offset));
+  ASSERT_TRUE(a.wait_status("NetStream.Publish.Start"));
+  std::thread a_media([&] {
+    const size_t piece = (capture.size() - publish.offset) / 60 + 1;
+    for (size_t at = publish.offset; at < capture.size(); at += piece) {
+      a.send(capture, at, at + piece);
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  std::this_thread::sleep_for(300ms);
+
+  // Client B: two round trips (C0+C1 -> S0+S1+S2; C2 and the commands -> Publish.Start).
+  const Bytes librtmp = read_capture("librtmp-publish.c2s.bin");
+  const PublishPoint b_publish = find_publish(librtmp);
+  ASSERT_GT(b_publish.offset, 0u);
+  Client b(port);
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(b.send(librtmp, 0, 1 + 1536));
+  ASSERT_TRUE(b.wait_for_size(1 + 1536 + 1536));
+  ASSERT_TRUE(b.send(librtmp, 1 + 1536, b_publish.offset));
+  ASSERT_TRUE(b.wait_status("NetStream.Publish.Start"));
+  const auto took = std::chrono::steady_clock::now() - started;
+  // Batched like media, each round trip would wait for the next 1 s read.
+  EXPECT_LT(took, 900ms) << "handshake and publish took "
+                         << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                         << " ms";
+  ASSERT_TRUE(b.send(librtmp, b_publish.offset));
+  a_media.join();
+
+  // Both streams come out whole, A's in its one-second batches.
+  auto out_a = p.pull("sink0", source_media.size() + 2, 2500ms);
+  expect_same_media(media_tags(read_flv_tags(concat(out_a))), source_media);
+  auto out_b = p.pull("sink1", 10);
+  EXPECT_GT(media_tags(read_flv_tags(concat(out_b))).size(), 100u);
 }
 
 TEST_F(RtmpServerSrcTest, SlowDownstreamPausesThePublisherInsteadOfDropping) {

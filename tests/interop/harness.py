@@ -500,7 +500,8 @@ def ingest_branch(port, key, out_prefix, name="in", extra="", idle_timeout=IDLE_
     for several independent mounts in one pipeline: async sinks would wait for every mount's
     preroll, i.e. for every mount to have a publisher (stock GStreamer behaviour)."""
     q = "queue max-size-time=0 max-size-buffers=0 max-size-bytes=0"
-    sink = "filesink" if sink_async else "filesink async=false"
+    # Unbuffered: a test that looks at the files while the stream runs sees what came out so far.
+    sink = "filesink buffer-mode=unbuffered" + ("" if sink_async else " async=false")
     desc = (f"rtmpserversrc name={name}src address=127.0.0.1 port={port} application={application} "
             f"stream-key={key} idle-timeout={idle_timeout} {extra} "
             f"! rtmpchunkdemux name={name}d "
