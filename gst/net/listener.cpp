@@ -588,6 +588,15 @@ void Listener::resume_publisher(PublishMount* mount) {
       [](gpointer data) { std::unique_ptr<Resume>(static_cast<Resume*>(data)); });
 }
 
+void Listener::read_publisher_now(PublishMount* mount) {
+  impl_->run_sync([&] {
+    for (auto& entry : impl_->publish_mounts) {
+      if (entry.mount != mount) continue;
+      if (Connection* publisher = impl_->find_connection(entry.publisher)) publisher->on_input();
+    }
+  });
+}
+
 Result<void> Listener::add_play_mount(const std::string& application,
                                       const std::string& stream_key, PlayMount* mount) {
   Result<void> result;

@@ -66,6 +66,10 @@ class Listener {
   // Reading from the mount's publisher was paused (media() returned false): start again.
   // Asynchronous, callable from any thread (e.g. the streaming thread).
   void resume_publisher(PublishMount* mount);
+  // Reads what the mount's publisher has sent so far now, without waiting for the read
+  // interval, and returns once its messages went to the mount (before end-of-stream). Not
+  // from the I/O thread's callbacks.
+  void read_publisher_now(PublishMount* mount);
 
   Result<void> add_play_mount(const std::string& application, const std::string& stream_key,
                               PlayMount* mount);

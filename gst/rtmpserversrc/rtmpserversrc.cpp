@@ -124,6 +124,7 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   bool start();
   void stop();
   GstFlowReturn create(GstBuffer** out);
+  bool begin_drain();
   GstClockTime latency();
   void set_flushing(bool flushing);
   GstStructure* stats();
@@ -154,6 +155,8 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   std::deque<QueuedTag> queue_;
   size_t queued_bytes_ = 0;
   bool flushing_ = false;
+  bool draining_ = false;      // end-of-stream asked: output what was received, then EOS
+  bool drain_read_ = false;    // ... and the publisher's unread input was fetched for it
   bool publishing_ = false;
   bool ever_published_ = false;
   bool dropped_since_output_ = false;
@@ -209,6 +212,7 @@ bool RtmpServerSrcImpl::start() {
     queue_.clear();
     queued_bytes_ = 0;
     publishing_ = ever_published_ = dropped_since_output_ = false;
+    draining_ = drain_read_ = false;
     publish_serial_ = 0;
     current_ = {};
     bytes_in_ = messages_ = publishes_ = dropped_messages_ = refused_ = pauses_ = 0;
@@ -293,7 +297,20 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
     std::unique_lock lock(state_lock_);
     for (;;) {
       if (flushing_) return GST_FLOW_FLUSHING;
+      if (draining_ && !drain_read_ && listener_) {
+        // Input that arrived but waits for the next batched read goes out before EOS too.
+        drain_read_ = true;
+        std::shared_ptr<net::Listener> listener = listener_;
+        lock.unlock();
+        listener->read_publisher_now(this);
+        lock.lock();
+        continue;
+      }
       if (!queue_.empty()) break;
+      if (draining_) {
+        GST_INFO_OBJECT(element_, "end of stream asked: everything received went out");
+        return GST_FLOW_EOS;
+      }
       if (idle_timeout > 0 && ever_published_ && !publishing_) {
         int64_t deadline = publish_ended_at_ + int64_t(idle_timeout) * G_USEC_PER_SEC;
         int64_t left = deadline - g_get_monotonic_time();
@@ -345,6 +362,17 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
   gst_base_src_submit_buffer_list(GST_BASE_SRC(element_), list);  // takes the list
   *out = nullptr;
   return GST_FLOW_OK;
+}
+
+// An application's end-of-stream (gst_element_send_event(pipeline, eos), gst-launch -e): the
+// streaming thread outputs everything received so far, then returns EOS. False when it does
+// not run (not PLAYING): the base class handles the event then.
+bool RtmpServerSrcImpl::begin_drain() {
+  std::lock_guard lock(state_lock_);
+  if (flushing_ || !listener_) return false;
+  draining_ = true;
+  state_cv_.notify_all();
+  return true;
 }
 
 GstBuffer* RtmpServerSrcImpl::make_output_buffer(QueuedTag&& tag, bool discont) {
@@ -617,6 +645,15 @@ static gboolean gst_rtmp_server_src_unlock_stop(GstBaseSrc* src) {
   impl_of(src).set_flushing(false);
   return TRUE;
 }
+static gboolean gst_rtmp_server_src_send_event(GstElement* element, GstEvent* event) {
+  if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && GST_STATE(element) == GST_STATE_PLAYING &&
+      impl_of(element).begin_drain()) {
+    gst_event_unref(event);
+    return TRUE;
+  }
+  return GST_ELEMENT_CLASS(gst_rtmp_server_src_parent_class)->send_event(element, event);
+}
+
 static gboolean gst_rtmp_server_src_query(GstBaseSrc* src, GstQuery* query) {
   if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
     // Live: buffers can be up to one read interval late; no upper bound on how long they may
@@ -731,6 +768,7 @@ static void gst_rtmp_server_src_class_init(GstRtmpServerSrcClass* klass) {
       "Source/Network", "Receives a stream published over RTMP or RTMPS and outputs it as FLV",
       "gst-live-server");
 
+  element_class->send_event = gst_rtmp_server_src_send_event;
   basesrc_class->start = gst_rtmp_server_src_start;
   basesrc_class->stop = gst_rtmp_server_src_stop;
   basesrc_class->unlock = gst_rtmp_server_src_unlock;

@@ -3,17 +3,21 @@
 
 N publishers (default 50) push a ~2.5 Mbit/s H.264+AAC stream in real time into one server on a
 loopback port; we read the server's CPU time (utime+stime of the server process and its
-children, from /proc) over a measurement window and the bytes the publishers wrote, and report
-CPU seconds per Gbit. Servers:
+children, from /proc) over a measurement window and the bytes the server's sockets received
+(`ss`), and report CPU seconds per Gbit. Servers:
   nginx   Debian's nginx with libnginx-mod-rtmp, one worker, `live on`, own config in a temp dir
   ours    one gst-launch-1.0 with N rtmpserversrc elements on one port (keys s0..sN-1), each
           `! fakesink` (or `! rtmpchunkdemux` and `queue ! fakesink` per pad with --ours-demux)
 Runs alternate (nginx, ours, ours, nginx, ...) for --rounds rounds; medians are reported.
 
-The publishers are one Python asyncio process (this one) doing real RTMP publish sessions
-(handshake, connect, createStream, publish, onMetaData, then the FLV file's audio/video tags as
-RTMP messages with 4096-byte chunks, paced on their timestamps and looped). That costs far less
-CPU than N ffmpeg processes, which matters on a 2-core machine shared with the server under test.
+Publishers (--publisher):
+  ffmpeg  (default) N `ffmpeg -re -stream_loop -1 -i FILE -c copy -f flv rtmp://...` processes:
+          the real client, writing each chunk as it goes (many small TCP segments).
+  python  one Python asyncio process (this one) doing real RTMP publish sessions (handshake,
+          connect, createStream, publish, onMetaData, then the FLV file's tags as RTMP messages
+          with 4096-byte chunks, one write per message, paced on their timestamps and looped).
+The publisher model changes what a server spends per Gbit (nginx-rtmp spends ~3x more with
+ffmpeg's small writes), so the two are reported separately, never mixed.
 
 Python 3 standard library only. Not a test: it reports figures, it does not pass or fail.
 """
@@ -24,6 +28,7 @@ import json
 import os
 import platform
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -321,6 +326,30 @@ class Publisher:
             self.state = "failed"
 
 
+class FfmpegPublisher:
+    """One ffmpeg process publishing the media file in real time, looped."""
+
+    def __init__(self, port, app, key, media, log):
+        self.key = key
+        self.proc = subprocess.Popen(
+            ["ffmpeg", "-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i", media, "-c", "copy",
+             "-f", "flv", f"rtmp://127.0.0.1:{port}/{app}/{key}"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+
+    def error(self):
+        code = self.proc.poll()
+        return None if code is None else f"ffmpeg exited with {code}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
 # ---------------------------------------------------------------------------------------------
 # Servers
 
@@ -353,6 +382,13 @@ def process_tree(pid):
         except OSError:
             pass
     return pids
+
+
+def bytes_received(port):
+    """Bytes received so far by the established server-side sockets on `port` (from `ss`)."""
+    out = subprocess.run(["ss", "-tinH", "state", "established", "sport", "=", f":{port}"],
+                         capture_output=True, text=True, check=True).stdout
+    return sum(int(x) for x in re.findall(r"bytes_received:(\d+)", out))
 
 
 def cpu_seconds(pid):
@@ -403,7 +439,7 @@ def rss_mib(pid):
 
 
 class Server:
-    def __init__(self, kind, workdir, port, streams, ours_demux):
+    def __init__(self, kind, workdir, port, streams, ours_demux, ours_props=""):
         self.kind, self.port = kind, port
         self.log = open(os.path.join(workdir, f"{kind}.log"), "ab")
         if kind == "nginx":
@@ -429,7 +465,7 @@ rtmp {{
         else:
             parts = []
             for i in range(streams):
-                src = f"rtmpserversrc address=127.0.0.1 port={port} application=live stream-key=s{i} max-connections-per-address=0"
+                src = f"rtmpserversrc address=127.0.0.1 port={port} application=live stream-key=s{i} max-connections-per-address=0 {ours_props}"
                 # async=false: the mounts are independent live branches; with async sinks one
                 # mount without a publisher keeps every other mount's sink waiting in preroll.
                 if ours_demux:
@@ -470,25 +506,56 @@ async def measure(server, tags, duration_ms, streams, warmup, window):
     pubs = [Publisher(server.port, "live", f"s{i}", tags, duration_ms, start_delay=i * 0.02) for i in range(streams)]
     tasks = [asyncio.create_task(p.run(stop)) for p in pubs]
     await asyncio.sleep(warmup)
-    cpu0, bytes0, t0 = cpu_seconds(server.proc.pid), sum(p.bytes_sent for p in pubs), time.monotonic()
+    cpu0, bytes0, t0 = cpu_seconds(server.proc.pid), bytes_received(server.port), time.monotonic()
     threads0 = thread_cpu(server.proc.pid)
     await asyncio.sleep(window)
-    cpu1, bytes1, t1 = cpu_seconds(server.proc.pid), sum(p.bytes_sent for p in pubs), time.monotonic()
+    cpu1, bytes1, t1 = cpu_seconds(server.proc.pid), bytes_received(server.port), time.monotonic()
     rss = rss_mib(server.proc.pid)
     threads1 = thread_cpu(server.proc.pid)
-    by_thread = {k: round(v - threads0.get(k, 0), 2) for k, v in threads1.items() if v - threads0.get(k, 0) >= 0.01}
     lag = max(p.max_lag for p in pubs)
     stop.set()
     await asyncio.wait(tasks, timeout=10)
     failed = [f"s{i}: {p.error}" for i, p in enumerate(pubs) if p.error or p.state not in ("publishing", "done")]
-    cpu, bits = cpu1 - cpu0, (bytes1 - bytes0) * 8
-    return {
-        "server": server.kind, "cpu_s": round(cpu, 3), "wall_s": round(t1 - t0, 3), "gbit": round(bits / 1e9, 4),
-        "mbit_per_s": round(bits / 1e6 / (t1 - t0), 1), "cpu_s_per_gbit": round(cpu / (bits / 1e9), 4) if bits else None,
-        "cpu_percent": round(100 * cpu / (t1 - t0), 1), "rss_mib": round(rss, 1), "max_publisher_lag_s": round(lag, 3),
+    return figures(server.kind, cpu1 - cpu0, (bytes1 - bytes0) * 8, t1 - t0, rss, threads0, threads1, failed,
+                   {"max_publisher_lag_s": round(lag, 3)})
+
+
+def measure_ffmpeg(server, media, streams, warmup, window, workdir):
+    log = open(os.path.join(workdir, "ffmpeg-publishers.log"), "ab")
+    pubs = []
+    try:
+        for i in range(streams):
+            pubs.append(FfmpegPublisher(server.port, "live", f"s{i}", media, log))
+            time.sleep(0.02)
+        time.sleep(warmup)
+        cpu0, bytes0, t0 = cpu_seconds(server.proc.pid), bytes_received(server.port), time.monotonic()
+        threads0 = thread_cpu(server.proc.pid)
+        pub0 = sum(cpu_seconds(p.proc.pid) for p in pubs)
+        time.sleep(window)
+        cpu1, bytes1, t1 = cpu_seconds(server.proc.pid), bytes_received(server.port), time.monotonic()
+        threads1 = thread_cpu(server.proc.pid)
+        pub1 = sum(cpu_seconds(p.proc.pid) for p in pubs)
+        rss = rss_mib(server.proc.pid)
+        failed = [f"{p.key}: {p.error()}" for p in pubs if p.error()]
+    finally:
+        for p in pubs:
+            p.stop()
+        log.close()
+    return figures(server.kind, cpu1 - cpu0, (bytes1 - bytes0) * 8, t1 - t0, rss, threads0, threads1, failed,
+                   {"publishers_cpu_s": round(pub1 - pub0, 2)})
+
+
+def figures(kind, cpu, bits, wall, rss, threads0, threads1, failed, extra):
+    by_thread = {k: round(v - threads0.get(k, 0), 2) for k, v in threads1.items() if v - threads0.get(k, 0) >= 0.01}
+    res = {
+        "server": kind, "cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "gbit": round(bits / 1e9, 4),
+        "mbit_per_s": round(bits / 1e6 / wall, 1), "cpu_s_per_gbit": round(cpu / (bits / 1e9), 4) if bits else None,
+        "cpu_percent": round(100 * cpu / wall, 1), "rss_mib": round(rss, 1),
         "publishers_failed": failed,
         "cpu_s_by_thread": dict(sorted(by_thread.items(), key=lambda kv: -kv[1])),
     }
+    res.update(extra)
+    return res
 
 
 def main():
@@ -498,11 +565,17 @@ def main():
     ap.add_argument("--warmup", type=float, default=4.0, help="seconds after the publishers start, not measured")
     ap.add_argument("--window", type=float, default=20.0, help="measured seconds per run")
     ap.add_argument("--servers", default="nginx,ours", help="comma list of nginx,ours")
+    ap.add_argument("--publisher", choices=("ffmpeg", "python"), default="ffmpeg",
+                    help="ffmpeg processes (default) or this script's own asyncio publishers")
     ap.add_argument("--ours-demux", action="store_true", help="ours: rtmpserversrc ! rtmpchunkdemux, queue ! fakesink per pad")
+    ap.add_argument("--ours-props", default="", help="extra rtmpserversrc properties, e.g. read-interval=20")
     ap.add_argument("--media", default=None, help="FLV file to publish (default: made by ffmpeg, ~2.5 Mbit/s)")
     ap.add_argument("--json", default=None, help="also write every run's figures here")
     args = ap.parse_args()
 
+    for tool in ("ss", "ffmpeg"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is required (scripts/install-deps.sh installs it)")
     workdir = tempfile.mkdtemp(prefix="ingest-bench-")
     media = args.media or os.path.join(workdir, "bench-2500k.flv")
     if not args.media:
@@ -514,6 +587,7 @@ def main():
     duration_ms = max(t[1] for t in media_tags) + 33
     rate = sum(len(t[2]) for t in media_tags) * 8 / (duration_ms / 1000) / 1e6
     print(f"media {media}: {len(media_tags)} tags, {duration_ms} ms, {rate:.2f} Mbit/s payload per publisher")
+    print(f"publishers: {args.streams} x {args.publisher}")
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
           f"{open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
 
@@ -523,10 +597,13 @@ def main():
         order = kinds if rnd % 2 == 0 else list(reversed(kinds))
         for kind in order:
             port = free_port()
-            server = Server(kind, workdir, port, args.streams, args.ours_demux)
+            server = Server(kind, workdir, port, args.streams, args.ours_demux, args.ours_props)
             try:
                 server.wait_ready()
-                res = asyncio.run(measure(server, tags, duration_ms, args.streams, args.warmup, args.window))
+                if args.publisher == "ffmpeg":
+                    res = measure_ffmpeg(server, media, args.streams, args.warmup, args.window, workdir)
+                else:
+                    res = asyncio.run(measure(server, tags, duration_ms, args.streams, args.warmup, args.window))
             except Exception as e:  # noqa: BLE001
                 res = {"server": kind, "error": str(e)}
             finally:

@@ -835,6 +835,29 @@ TEST_F(RtmpServerSrcTest, CommandsAreAnsweredAtOnceWhileMediaIsReadInBatches) {
   EXPECT_GT(media_tags(read_flv_tags(concat(out_b))).size(), 100u);
 }
 
+// An application's EOS (gst-launch -e, Ctrl-C in live-server) first outputs everything the
+// publisher sent, including input still waiting for its batched read, then ends the stream.
+TEST_F(RtmpServerSrcTest, EndOfStreamOutputsEverythingReceivedFirst) {
+  Pipeline p(src("stream-key=capff read-interval=1000") + " ! appsink name=sink0 sync=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  const PublishPoint publish = find_publish(capture);
+  ASSERT_GT(publish.offset, 0u);
+  Client client(port);
+  ASSERT_TRUE(client.send(capture, 0, publish.offset));
+  ASSERT_TRUE(client.wait_status("NetStream.Publish.Start"));
+  // The first half is read at once and starts a one-second batch; the second half waits in
+  // the socket for the next read when the EOS comes.
+  const size_t half = publish.offset + (capture.size() - publish.offset) / 2;
+  ASSERT_TRUE(client.send(capture, publish.offset, half));
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(client.send(capture, half));
+  ASSERT_TRUE(gst_element_send_event(p.pipeline_, gst_event_new_eos()));
+  auto out = p.pull("sink0", source_media.size() + 2, 500ms);
+  expect_same_media(media_tags(read_flv_tags(concat(out))), source_media);
+  EXPECT_TRUE(gst_app_sink_is_eos(GST_APP_SINK(p.get("sink0"))));
+  EXPECT_TRUE(p.wait_message("eos"));
+}
+
 TEST_F(RtmpServerSrcTest, SlowDownstreamPausesThePublisherInsteadOfDropping) {
   // appsink holds at most 2 buffers and is not pulled at first: the streaming thread blocks.
   Pipeline p(src("name=src stream-key=capff") + " ! appsink name=sink0 sync=false max-buffers=2");
