@@ -12,7 +12,7 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav glib-networking openssl
   # interop peers and baselines
-  ffmpeg rtmpdump nginx libnginx-mod-rtmp python3 procps psmisc
+  ffmpeg rtmpdump nginx libnginx-mod-rtmp python3 procps psmisc iproute2
   # browser playback test
   chromium nodejs npm
   # HTTP load generator (tests/bench/hls_http_bench.py)

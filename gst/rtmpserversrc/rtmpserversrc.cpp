@@ -431,18 +431,26 @@ GstBuffer* RtmpServerSrcImpl::make_header_buffer(uint8_t first_type,
 }
 
 GstBuffer* RtmpServerSrcImpl::make_tag_buffer(QueuedTag&& tag) {
-  auto bytes = std::make_unique<std::vector<uint8_t>>();
-  bytes->reserve(flv::kTagHeaderSize + tag.payload.size() + flv::kPreviousTagSizeSize);
-  auto written = flv::write_tag(*bytes, tag.type, tag.timestamp, tag.payload);
+  // One allocation for the buffer's memory, written in place.
+  const size_t size = flv::kTagHeaderSize + tag.payload.size() + flv::kPreviousTagSizeSize;
+  GstBuffer* buffer = gst_buffer_new_allocate(nullptr, size, nullptr);
+  GstMapInfo map;
+  if (!buffer || !gst_buffer_map(buffer, &map, GST_MAP_WRITE)) {
+    if (buffer) gst_buffer_unref(buffer);
+    GST_ELEMENT_ERROR(element_, RESOURCE, FAILED, ("Cannot allocate a buffer of %zu bytes", size),
+                      (nullptr));
+    return nullptr;
+  }
+  auto written = flv::write_tag(std::span<uint8_t>(map.data, map.size), tag.type, tag.timestamp,
+                                tag.payload);
+  gst_buffer_unmap(buffer, &map);
   if (!written) {
+    gst_buffer_unref(buffer);
     GST_ELEMENT_ERROR(element_, STREAM, FAILED, ("Cannot write FLV tag"),
                       ("%s", written.error().describe().c_str()));
     return nullptr;
   }
-  std::vector<uint8_t>* raw = bytes.release();  // owned by the GstMemory from here
-  return gst_buffer_new_wrapped_full(
-      GST_MEMORY_FLAG_READONLY, raw->data(), raw->size(), 0, raw->size(), raw,
-      [](gpointer data) { std::unique_ptr<std::vector<uint8_t>>(static_cast<std::vector<uint8_t>*>(data)); });
+  return buffer;
 }
 
 bool RtmpServerSrcImpl::authorize_publish(const net::StreamRequest& request) {

@@ -1,6 +1,7 @@
 #include "flv/flv_tag.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "common/byte_io.h"
@@ -29,18 +30,28 @@ void write_file_header(std::vector<uint8_t>& out, const FileHeader& h) {
   w.be32(0);
 }
 
+Result<void> write_tag(std::span<uint8_t> out, uint8_t type, uint32_t timestamp,
+                       std::span<const uint8_t> payload, uint32_t stream_id) {
+  if (payload.size() > kMaxTagPayloadSize) return make_error(Errc::limit_exceeded, "flv tag payload size");
+  if (out.size() != kTagHeaderSize + payload.size() + kPreviousTagSizeSize)
+    return make_error(Errc::malformed, "flv tag output size does not match the payload");
+  uint8_t* p = out.data();
+  p[0] = type & 0x1F;
+  store_be24(p + 1, uint32_t(payload.size()));
+  store_be24(p + 4, timestamp & 0xFFFFFF);
+  p[7] = uint8_t(timestamp >> 24);
+  store_be24(p + 8, stream_id & 0xFFFFFF);
+  if (!payload.empty()) std::memcpy(p + kTagHeaderSize, payload.data(), payload.size());
+  store_be32(p + kTagHeaderSize + payload.size(), uint32_t(kTagHeaderSize + payload.size()));
+  return {};
+}
+
 Result<void> write_tag(std::vector<uint8_t>& out, uint8_t type, uint32_t timestamp,
                        std::span<const uint8_t> payload, uint32_t stream_id) {
   if (payload.size() > kMaxTagPayloadSize) return make_error(Errc::limit_exceeded, "flv tag payload size");
-  ByteWriter w(out);
-  w.u8(type & 0x1F);
-  w.be24(uint32_t(payload.size()));
-  w.be24(timestamp & 0xFFFFFF);
-  w.u8(uint8_t(timestamp >> 24));
-  w.be24(stream_id & 0xFFFFFF);
-  w.bytes(payload);
-  w.be32(uint32_t(kTagHeaderSize + payload.size()));
-  return {};
+  const size_t at = out.size();
+  out.resize(at + kTagHeaderSize + payload.size() + kPreviousTagSizeSize);
+  return write_tag(std::span<uint8_t>(out).subspan(at), type, timestamp, payload, stream_id);
 }
 
 void FlvReader::reset() {

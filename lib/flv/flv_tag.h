@@ -82,6 +82,10 @@ void write_file_header(std::vector<uint8_t>& out, const FileHeader& header);
 // Payloads above kMaxTagPayloadSize are refused.
 Result<void> write_tag(std::vector<uint8_t>& out, uint8_t type, uint32_t timestamp,
                        std::span<const uint8_t> payload, uint32_t stream_id = 0);
+// The same bytes into memory the caller sized: kTagHeaderSize + payload + kPreviousTagSizeSize
+// (e.g. a GstBuffer, without an intermediate vector). Payload sizes as for write_tag.
+Result<void> write_tag(std::span<uint8_t> out, uint8_t type, uint32_t timestamp,
+                       std::span<const uint8_t> payload, uint32_t stream_id = 0);
 inline Result<void> write_tag(std::vector<uint8_t>& out, const Tag& tag) {
   return write_tag(out, tag.type, tag.timestamp, tag.payload, tag.stream_id);
 }

@@ -115,6 +115,25 @@ TEST(FlvReader, AcceptsTagsWithoutFileHeaderAndAfterReset) {
   EXPECT_FALSE(reader.file_header()->has_audio);
 }
 
+TEST(FlvWriter, TagIntoCallerMemoryHasTheKnownBytes) {
+  const std::vector<uint8_t> payload = {0x27, 1, 0, 0, 0, 9};
+  // Type 9, size 6, timestamp 0x12345678 (lower 24 bits, then the extension), stream id 0,
+  // payload, PreviousTagSize 17.
+  const std::vector<uint8_t> want = {9, 0, 0, 6, 0x34, 0x56, 0x78, 0x12, 0, 0, 0,
+                                     0x27, 1, 0, 0, 0, 9, 0, 0, 0, 17};
+  std::vector<uint8_t> memory(want.size(), 0xEE);
+  ASSERT_TRUE(write_tag(std::span<uint8_t>(memory), 9, 0x12345678, payload).ok());
+  EXPECT_EQ(memory, want);
+  std::vector<uint8_t> appended = {0xAA};
+  ASSERT_TRUE(write_tag(appended, 9, 0x12345678, payload).ok());
+  EXPECT_EQ(std::vector<uint8_t>(appended.begin() + 1, appended.end()), want);
+
+  std::vector<uint8_t> short_memory(want.size() - 1);
+  auto r = write_tag(std::span<uint8_t>(short_memory), 9, 0, payload);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::malformed);
+}
+
 TEST(FlvReader, RejectsGarbage) {
   {
     FlvReader reader;
