@@ -48,6 +48,7 @@ Connection::Connection(ConnectionOwner& owner, IoPoller& poller, uint64_t id,
     if (tls) {
       g_object_set(tls, "authentication-mode", G_TLS_AUTHENTICATION_NONE, nullptr);
       stream_ = tls;
+      tls_ = true;
       state_ = State::tls_handshake;
     } else {
       GST_WARNING("%s: cannot create TLS connection: %s", peer_.c_str(), error->message);
@@ -156,7 +157,7 @@ void Connection::on_input() {
 }
 
 gssize Connection::read_some(uint8_t* data, size_t size, std::string& error) {
-  if (stream_ != G_IO_STREAM(socket_connection_)) {  // TLS: decrypt through the stream
+  if (tls_) {  // decrypt through the TLS stream
     GPollableInputStream* in = G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream_));
     GError* gerror = nullptr;
     gssize n = g_pollable_input_stream_read_nonblocking(in, data, size, cancellable_, &gerror);

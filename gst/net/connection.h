@@ -96,6 +96,7 @@ class Connection {
   std::string peer_;
   GSocketConnection* socket_connection_ = nullptr;  // owned ref
   GIOStream* stream_ = nullptr;                      // owned ref: socket_connection_ or TLS
+  bool tls_ = false;                                 // stream_ is the TLS connection
   GCancellable* cancellable_ = nullptr;
   IoPoller& poller_;
   int fd_ = -1;                 // the socket's fd (owned by socket_connection_)

@@ -244,7 +244,6 @@ struct ServerSession::Impl {
     if (role == Role::publishing) {
       SessionEvent e{SessionEventKind::media};
       e.stream_id = active_stream_id;
-      e.stream_key = stream_key;
       e.message = std::move(m);
       emit(std::move(e));
     } else {

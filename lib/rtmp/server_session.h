@@ -52,7 +52,7 @@ struct SessionEvent {
   // connect / publish_requested / play_requested
   std::string app;          // application name from connect, without query string
   std::string tc_url;       // tcUrl from connect
-  std::string stream_key;   // stream name from publish/play, without query string
+  std::string stream_key;   // stream name from publish/play, without query string (not on media)
   std::string query;        // query string of the stream name (after '?'), or of tcUrl/app
   std::string publish_type; // "live", "record", "append"
   uint32_t stream_id = 0;   // message stream id of the publish/play
