@@ -486,6 +486,9 @@ rtmp {{
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited with {self.proc.returncode} before listening")
             if listening(self.port):
+                # The first element opened the port; give the others time to register their
+                # mounts, or an early publisher is refused as "no such stream".
+                time.sleep(1.0)
                 return
             time.sleep(0.05)
         raise RuntimeError(f"{self.kind} is not listening on {self.port} after {timeout} s")
