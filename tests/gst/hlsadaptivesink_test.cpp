@@ -182,18 +182,16 @@ const std::string kAudioSource =
     " audiotestsrc is-live=false num-buffers=880 samplesperbuffer=1024 ! audio/x-raw,rate=44100,channels=2 ! "
     "avenc_aac ! aacparse ! queue ! hls.audio_0";
 
-// Encodes `frames` frames of videotestsrc at the given size into samples (avc, 1 s GOPs).
-std::vector<GstSample*> encode_samples(int width, int height, int frames) {
+// Runs `description` (ending in "appsink name=sink") to the end and returns every sample.
+std::vector<GstSample*> pull_all_samples(const std::string& description) {
   GError* error = nullptr;
-  GstElement* enc = gst_parse_launch(
-      ("videotestsrc num-buffers=" + std::to_string(frames) + " ! video/x-raw,format=I420,width=" +
-       std::to_string(width) + ",height=" + std::to_string(height) +
-       ",framerate=30/1 ! x264enc speed-preset=ultrafast key-int-max=30 ! h264parse ! "
-       "video/x-h264,stream-format=avc,alignment=au ! appsink name=sink sync=false")
-          .c_str(),
-      &error);
+  GstElement* enc = gst_parse_launch(description.c_str(), &error);
   std::vector<GstSample*> samples;
-  if (!enc) return samples;
+  if (!enc) {
+    ADD_FAILURE() << "cannot build " << description << ": " << (error ? error->message : "?");
+    g_clear_error(&error);
+    return samples;
+  }
   GstElement* appsink = gst_bin_get_by_name(GST_BIN(enc), "sink");
   gst_element_set_state(enc, GST_STATE_PLAYING);
   for (;;) {
@@ -206,6 +204,15 @@ std::vector<GstSample*> encode_samples(int width, int height, int frames) {
   gst_object_unref(appsink);
   gst_object_unref(enc);
   return samples;
+}
+
+// Encodes `frames` frames of videotestsrc at the given size into samples (avc, 1 s GOPs).
+std::vector<GstSample*> encode_samples(int width, int height, int frames) {
+  return pull_all_samples(
+      "videotestsrc num-buffers=" + std::to_string(frames) + " ! video/x-raw,format=I420,width=" +
+      std::to_string(width) + ",height=" + std::to_string(height) +
+      ",framerate=30/1 ! x264enc speed-preset=ultrafast key-int-max=30 ! h264parse ! "
+      "video/x-h264,stream-format=avc,alignment=au ! appsink name=sink sync=false");
 }
 
 }  // namespace
@@ -592,25 +599,10 @@ TEST(HlsAdaptiveSink, LiveLowLatencyServedWithBlockingReload) {
 // starts a new segment with EXT-X-DISCONTINUITY; PTS/DTS survive into the TS segments.
 TEST(HlsAdaptiveSink, DiscontinuityAndBFramesFromAppsrc) {
   // 10 s, closed GOPs of 1 s, B-frames.
-  GError* error = nullptr;
-  GstElement* enc = gst_parse_launch(
+  std::vector<GstSample*> samples = pull_all_samples(
       "videotestsrc num-buffers=300 ! video/x-raw,format=I420,width=320,height=180,framerate=30/1 ! "
       "x264enc speed-preset=superfast bframes=2 b-adapt=false key-int-max=30 ! h264parse ! "
-      "video/x-h264,stream-format=avc,alignment=au ! appsink name=sink sync=false",
-      &error);
-  ASSERT_TRUE(enc) << error->message;
-  GstElement* appsink = gst_bin_get_by_name(GST_BIN(enc), "sink");
-  gst_element_set_state(enc, GST_STATE_PLAYING);
-  std::vector<GstSample*> samples;
-  for (;;) {
-    GstSample* sample = nullptr;
-    g_signal_emit_by_name(appsink, "pull-sample", &sample);
-    if (!sample) break;
-    samples.push_back(sample);
-  }
-  gst_element_set_state(enc, GST_STATE_NULL);
-  gst_object_unref(appsink);
-  gst_object_unref(enc);
+      "video/x-h264,stream-format=avc,alignment=au ! appsink name=sink sync=false");
   ASSERT_EQ(samples.size(), 300u);
   int reordered = 0;
   for (auto* smp : samples) {

@@ -154,6 +154,23 @@ std::vector<uint8_t> build_file(const test::SourceStreams& src, size_t fragment_
   return file;
 }
 
+// One fragment per GOP in <name>.mp4, checked as players see it: ffprobe reads the samples as
+// they went in and reports `probe` for the video stream, and GStreamer decodes every frame
+// through `decoder`.
+void expect_plays(Fmp4Writer& writer, const std::vector<Sample>& video,
+                  const std::vector<size_t>& keys, const std::string& name,
+                  const std::string& probe, const std::string& decoder) {
+  const std::vector<uint8_t> file = fragment_per_gop(writer, video, keys);
+  ASSERT_FALSE(file.empty());
+  TempDir dir;
+  const std::string path = dir.str() + "/" + name + ".mp4";
+  write_file(path, file);
+  expect_packets_match(ffprobe_packets(path), 0, video);
+  EXPECT_EQ(ffprobe_stream(path, "v:0", "nb_read_frames,codec_name,codec_tag_string,width,height"),
+            probe);
+  EXPECT_EQ(count_decoded(gst_decode(path, decoder)), video.size());
+}
+
 TEST(Fmp4Playback, FfprobeReadsWholeSegments) {
   test::SourceStreams src;
   ASSERT_TRUE(test::load_source(src));
@@ -236,15 +253,7 @@ TEST(Fmp4Playback, HevcPlaysInFfprobeAndQtdemux) {
   ASSERT_TRUE(writer.ok()) << writer.error().describe();
   const auto keys = test::keyframe_indexes(video);
   ASSERT_EQ(keys, (std::vector<size_t>{0, 4}));  // decode order
-  const std::vector<uint8_t> file = fragment_per_gop(*writer, video, keys);
-  ASSERT_FALSE(file.empty());
-  TempDir dir;
-  const std::string path = dir.str() + "/hevc.mp4";
-  write_file(path, file);
-  expect_packets_match(ffprobe_packets(path), 0, video);
-  EXPECT_EQ(ffprobe_stream(path, "v:0", "nb_read_frames,codec_name,codec_tag_string,width,height"),
-            "hevc,hvc1,160,90,12\n");
-  EXPECT_EQ(count_decoded(gst_decode(path, "h265parse ! avdec_h265")), 12u);
+  expect_plays(*writer, video, keys, "hevc", "hevc,hvc1,160,90,12\n", "h265parse ! avdec_h265");
 }
 
 // AV1 (av01 + av1C) from the Enhanced RTMP fixture: 12 frames 160x90, keyframes at 0 and 6.
@@ -260,15 +269,7 @@ TEST(Fmp4Playback, Av1PlaysInFfprobeAndQtdemux) {
   ASSERT_TRUE(writer.ok()) << writer.error().describe();
   const auto keys = test::keyframe_indexes(video);
   ASSERT_EQ(keys, (std::vector<size_t>{0, 6}));
-  const std::vector<uint8_t> file = fragment_per_gop(*writer, video, keys);
-  ASSERT_FALSE(file.empty());
-  TempDir dir;
-  const std::string path = dir.str() + "/av1.mp4";
-  write_file(path, file);
-  expect_packets_match(ffprobe_packets(path), 0, video);
-  EXPECT_EQ(ffprobe_stream(path, "v:0", "nb_read_frames,codec_name,codec_tag_string,width,height"),
-            "av1,av01,160,90,12\n");
-  EXPECT_EQ(count_decoded(gst_decode(path, "av1parse ! av1dec")), 12u);
+  expect_plays(*writer, video, keys, "av1", "av1,av01,160,90,12\n", "av1parse ! av1dec");
 }
 
 // Opus (Opus + dOps) from an Ogg fixture: 26 packets of 20 ms, 48 kHz stereo, one fragment
