@@ -40,8 +40,8 @@ constexpr guint kDefaultReadInterval = live::net::kDefaultReadIntervalMs;
 constexpr guint kMaxReadInterval = 1000;
 // Messages waiting for the streaming thread. Above the pause mark the publisher's connection
 // is not read any more (TCP pushes back to it) until the streaming thread has taken the queue
-// (it takes all of it at once). The hard limit is a safety net only (one read burst cannot reach it): beyond it the oldest are
-// dropped and the next buffer is marked DISCONT.
+// (it takes all of it at once). The hard limit is a safety net only (one read burst cannot
+// reach it): beyond it the oldest are dropped and the next buffer is marked DISCONT.
 constexpr size_t kPauseReadingBytes = 8 * 1024 * 1024;
 constexpr size_t kMaxQueuedBytes = 64 * 1024 * 1024;
 constexpr int64_t kBitrateWindowMicros = 5 * G_USEC_PER_SEC;
@@ -139,7 +139,7 @@ class RtmpServerSrcImpl final : public net::PublishMount {
 
  private:
   GstBuffer* make_output_buffer(QueuedTag&& tag, bool discont);
-  GstBuffer* make_header_buffer(uint8_t first_type, const std::vector<uint8_t>& first_payload);
+  GstBuffer* make_header_buffer(const QueuedTag& first);
   GstBuffer* make_tag_buffer(QueuedTag&& tag);
   GstClockTime running_time_now();
   void post_publish_message(const char* name, const net::StreamRequest& request,
@@ -176,8 +176,6 @@ class RtmpServerSrcImpl final : public net::PublishMount {
 
   // --- streaming thread only ---
   bool header_sent_ = false;
-  uint8_t first_tag_type_ = 0;  // the first tag, for what the FLV header declares
-  std::vector<uint8_t> first_tag_payload_;
   uint64_t output_serial_ = 0;     // publish_serial of the session being output
   int64_t session_base_ms_ = 0;    // output time of the session's first tag
   int64_t session_first_ts_ = 0;   // the publisher's (unwrapped) first timestamp
@@ -339,16 +337,17 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
 
   GstBufferList* list = gst_buffer_list_new_sized(tags.size() + 1);
   for (auto& tag : tags) {
+    GstBuffer* header = header_sent_ ? nullptr : make_header_buffer(tag);
     GstBuffer* buffer = make_output_buffer(std::move(tag), discont);
     if (!buffer) {
+      if (header) gst_buffer_unref(header);
       gst_buffer_list_unref(list);
       return GST_FLOW_ERROR;
     }
     discont = false;
-    if (!header_sent_) {
+    if (header) {
       // The FLV header goes first, stamped like the first tag.
       header_sent_ = true;
-      GstBuffer* header = make_header_buffer(first_tag_type_, first_tag_payload_);
       GST_BUFFER_PTS(header) = GST_BUFFER_DTS(header) = GST_BUFFER_PTS(buffer);
       gst_buffer_list_add(list, header);
     }
@@ -395,11 +394,6 @@ GstBuffer* RtmpServerSrcImpl::make_output_buffer(QueuedTag&& tag, bool discont) 
   const int64_t out_ms = std::max<int64_t>(0, session_base_ms_ + unwrapped_ts_ - session_first_ts_);
   last_output_ms_ = std::max(last_output_ms_, out_ms);
 
-  if (!header_sent_) {
-    // What the FLV header declares depends on the first tag (onMetaData or not).
-    first_tag_type_ = tag.type;
-    first_tag_payload_ = tag.type == 18 ? tag.payload : std::vector<uint8_t>{};
-  }
   const uint8_t type = tag.type;
   const bool delta = type == 9 && !tag.payload.empty() && ((tag.payload[0] >> 4) & 0x07) != 1;
   // FLV time = buffer time in ms, except script data (onMetaData), which keeps 0 as in FLV
@@ -413,14 +407,13 @@ GstBuffer* RtmpServerSrcImpl::make_output_buffer(QueuedTag&& tag, bool discont) 
   return buffer;
 }
 
-GstBuffer* RtmpServerSrcImpl::make_header_buffer(uint8_t first_type,
-                                                 const std::vector<uint8_t>& first_payload) {
+GstBuffer* RtmpServerSrcImpl::make_header_buffer(const QueuedTag& first) {
   flv::FileHeader header;
   header.has_audio = header.has_video = true;
-  if (first_type == 18 && contains(first_payload, "onMetaData")) {
+  if (first.type == 18 && contains(first.payload, "onMetaData")) {
     // Declare what the metadata announces; without metadata, declare both.
-    header.has_video = contains(first_payload, "videocodecid");
-    header.has_audio = contains(first_payload, "audiocodecid");
+    header.has_video = contains(first.payload, "videocodecid");
+    header.has_audio = contains(first.payload, "audiocodecid");
     if (!header.has_video && !header.has_audio) header.has_audio = header.has_video = true;
   }
   std::vector<uint8_t> bytes;
