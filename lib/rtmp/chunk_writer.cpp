@@ -9,7 +9,21 @@ namespace live::rtmp {
 
 namespace {
 constexpr uint32_t timestamp_escape = 0xffffff;
+
+void append_basic_header(uint8_t fmt, uint32_t csid, std::vector<uint8_t>& out) {
+  if (csid <= 63) {
+    out.push_back(uint8_t((fmt << 6) | csid));
+  } else if (csid <= 319) {
+    out.push_back(uint8_t(fmt << 6));
+    out.push_back(uint8_t(csid - 64));
+  } else {
+    const uint32_t v = csid - 64;
+    out.push_back(uint8_t((fmt << 6) | 1));
+    out.push_back(uint8_t(v & 0xff));
+    out.push_back(uint8_t(v >> 8));
+  }
 }
+}  // namespace
 
 ChunkWriter::ChunkWriter(uint32_t chunk_size) : chunk_size_(std::clamp<uint32_t>(chunk_size, 1, max_protocol_chunk_size)) {}
 
@@ -87,6 +101,34 @@ void ChunkWriter::write(uint32_t csid, uint32_t timestamp, uint8_t type, uint32_
   s.stream_id = stream_id;
   s.delta = delta;
   s.delta_known = fmt != 0;
+}
+
+void write_message_fmt0(uint32_t csid, uint32_t timestamp, uint8_t type, uint32_t stream_id,
+                        std::span<const uint8_t> payload, uint32_t chunk_size, std::vector<uint8_t>& out) {
+  csid = std::clamp(csid, min_chunk_stream_id, max_chunk_stream_id);
+  chunk_size = std::clamp<uint32_t>(chunk_size, 1, max_protocol_chunk_size);
+  payload = payload.first(std::min<size_t>(payload.size(), 0xffffff));
+  const size_t length = payload.size();
+  const bool extended = timestamp >= timestamp_escape;
+  const size_t continuations = length == 0 ? 0 : (length - 1) / chunk_size;
+  out.reserve(out.size() + 3 + 11 + (extended ? 4 : 0) + length + continuations * (3 + (extended ? 4 : 0)));
+
+  ByteWriter w(out);
+  append_basic_header(0, csid, out);
+  w.be24(extended ? timestamp_escape : timestamp);
+  w.be24(uint32_t(length));
+  w.u8(type);
+  w.le32(stream_id);
+  if (extended) w.be32(timestamp);
+  size_t pos = 0;
+  for (;;) {
+    const size_t take = std::min<size_t>(chunk_size, length - pos);
+    w.bytes(payload.subspan(pos, take));
+    pos += take;
+    if (pos >= length) break;
+    append_basic_header(3, csid, out);
+    if (extended) w.be32(timestamp);
+  }
 }
 
 }  // namespace live::rtmp

@@ -55,4 +55,13 @@ class ChunkWriter {
   std::unordered_map<uint32_t, StreamState> streams_;
 };
 
+// One message as a standalone chunk sequence: a fmt 0 first chunk (full header, so the bytes do
+// not depend on what was written on the chunk stream before), fmt 3 continuations, the extended
+// timestamp (0xFFFFFF in the header + 4 bytes) on every chunk when timestamp >= 0xFFFFFF, a
+// basic header of 1, 2 or 3 bytes by chunk stream id. Ids are clamped to 2..65599, chunk sizes
+// to 1..2^31-1, payloads to 0xFFFFFF bytes, as ChunkWriter does. flvrelaysink encodes each
+// relayed message once with this and shares the bytes among viewers.
+void write_message_fmt0(uint32_t chunk_stream_id, uint32_t timestamp, uint8_t type, uint32_t stream_id,
+                        std::span<const uint8_t> payload, uint32_t chunk_size, std::vector<uint8_t>& out);
+
 }  // namespace live::rtmp

@@ -110,3 +110,75 @@ TEST(ChunkWriter, ExtendedTimestampOnEveryChunk) {
                                       0xc3, 0x01, 0, 0, 0, 5, 6};
   EXPECT_EQ(bytes, expected);
 }
+
+TEST(WriteMessageFmt0, DecodesBackAtEveryChunkSizeAndBasicHeaderLength) {
+  std::mt19937 rng(7);
+  for (uint32_t chunk_size : {1u, 128u, 129u, 4096u, 65536u}) {
+    for (uint32_t csid : {2u, 6u, 63u, 64u, 319u, 320u, 65599u}) {
+      SCOPED_TRACE("chunk size " + std::to_string(chunk_size) + " csid " + std::to_string(csid));
+      // Several messages on one chunk stream, each standalone: timestamps jump backwards and
+      // into the extended range, lengths and types change, all without header compression.
+      std::vector<Message> messages;
+      const uint32_t timestamps[] = {1000, 40, 0xfffffe, 0xffffff, 0x01000000, 5, 0xffffffff};
+      const size_t sizes[] = {0, 1, chunk_size, size_t(chunk_size) + 1, 20000};
+      for (size_t i = 0; i < std::size(timestamps); ++i) {
+        Message m;
+        m.chunk_stream_id = csid;
+        m.timestamp = timestamps[i];
+        m.type = uint8_t(i % 2 ? 9 : 8);
+        m.stream_id = uint32_t(i % 3);
+        m.payload.resize(chunk_size == 1 && sizes[i % 5] > 300 ? 300 : sizes[i % 5]);
+        for (auto& b : m.payload) b = uint8_t(rng());
+        messages.push_back(std::move(m));
+      }
+      std::vector<uint8_t> bytes;
+      for (const auto& m : messages)
+        write_message_fmt0(m.chunk_stream_id, m.timestamp, m.type, m.stream_id, m.payload, chunk_size, bytes);
+      for (size_t piece : {bytes.size(), size_t(1), size_t(7)}) {
+        ChunkReader reader;
+        reader.set_chunk_size(chunk_size);  // agreed elsewhere (Set Chunk Size is the session's job)
+        std::vector<Message> out;
+        for (size_t pos = 0; pos < bytes.size(); pos += piece) {
+          auto r = reader.feed(std::span(bytes).subspan(pos, std::min(piece, bytes.size() - pos)), out);
+          ASSERT_TRUE(r.ok()) << r.error().describe();
+        }
+        ASSERT_EQ(out.size(), messages.size());
+        for (size_t i = 0; i < messages.size(); ++i)
+          EXPECT_TRUE(same_message(out[i], messages[i])) << "message " << i << " ts " << messages[i].timestamp;
+      }
+    }
+  }
+}
+
+TEST(WriteMessageFmt0, HeaderBytes) {
+  // Extended timestamp: in the fmt 0 header and repeated after every fmt 3 basic header.
+  std::vector<uint8_t> bytes;
+  const std::vector<uint8_t> payload{1, 2, 3, 4, 5, 6};
+  write_message_fmt0(3, 0x01000000, 9, 1, payload, 4, bytes);
+  const std::vector<uint8_t> extended{0x03, 0xff, 0xff, 0xff, 0, 0, 6, 9, 1, 0, 0, 0, 0x01, 0, 0, 0, 1, 2, 3, 4,
+                                      0xc3, 0x01, 0, 0, 0, 5, 6};
+  EXPECT_EQ(bytes, extended);
+
+  // A plain timestamp, a two-byte basic header (csid 64..319), no continuation at size 6.
+  bytes.clear();
+  write_message_fmt0(300, 0x123456, 8, 0x01020304, payload, 6, bytes);
+  const std::vector<uint8_t> two_byte{0x00, 300 - 64, 0x12, 0x34, 0x56, 0, 0, 6, 8, 4, 3, 2, 1, 1, 2, 3, 4, 5, 6};
+  EXPECT_EQ(bytes, two_byte);
+
+  // Three-byte basic header (csid >= 320): fmt bits + 1, then (csid - 64) little-endian.
+  bytes.clear();
+  write_message_fmt0(1000, 0, 8, 0, std::span(payload).first(2), 1, bytes);
+  const std::vector<uint8_t> three_byte{0x01, (1000 - 64) & 0xff, (1000 - 64) >> 8, 0, 0, 0, 0, 0, 2, 8, 0, 0, 0, 0,
+                                        1, 0xc1, (1000 - 64) & 0xff, (1000 - 64) >> 8, 2};
+  EXPECT_EQ(bytes, three_byte);
+
+  // The same bytes as a fresh ChunkWriter's first message on a chunk stream (always fmt 0).
+  for (uint32_t ts : {0u, 1234u, 0xffffffu, 0xfffffffeu}) {
+    std::vector<uint8_t> ours, writer_bytes;
+    std::vector<uint8_t> big(1000, 0x42);
+    write_message_fmt0(7, ts, 9, 1, big, 128, ours);
+    ChunkWriter writer(128);
+    writer.write(7, ts, 9, 1, big, writer_bytes);
+    EXPECT_EQ(ours, writer_bytes) << "timestamp " << ts;
+  }
+}
