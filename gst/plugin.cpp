@@ -4,15 +4,17 @@
 GST_ELEMENT_REGISTER_DECLARE(rtmpserversrc);
 GST_ELEMENT_REGISTER_DECLARE(rtmpchunkdemux);
 GST_ELEMENT_REGISTER_DECLARE(hlsadaptivesink);
+GST_ELEMENT_REGISTER_DECLARE(flvrelaysink);
 
 static gboolean plugin_init(GstPlugin* plugin) {
   gboolean ok = FALSE;
   ok |= GST_ELEMENT_REGISTER(rtmpserversrc, plugin);
   ok |= GST_ELEMENT_REGISTER(rtmpchunkdemux, plugin);
   ok |= GST_ELEMENT_REGISTER(hlsadaptivesink, plugin);
+  ok |= GST_ELEMENT_REGISTER(flvrelaysink, plugin);
   return ok;
 }
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, liveserver,
-                  "RTMP/RTMPS server, RTMP demuxer and adaptive HLS sink", plugin_init, VERSION,
+                  "RTMP/RTMPS server, RTMP demuxer, FLV relay and adaptive HLS sink", plugin_init, VERSION,
                   "LGPL", GST_PACKAGE_NAME, GST_PACKAGE_ORIGIN)

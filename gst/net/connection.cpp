@@ -3,9 +3,12 @@
 #include "net/io_poller.h"
 #include "net/listener.h"
 #include "net/mount.h"
+#include "net/viewer_output.h"
 
 #include <gst/gst.h>
 #include <sys/socket.h>
+
+#include <sys/epoll.h>
 
 #include <array>
 #include <cerrno>
@@ -60,15 +63,8 @@ Connection::Connection(ConnectionOwner& owner, IoPoller& poller, uint64_t id,
   }
 }
 
-uint64_t Connection::poller_key() const { return reinterpret_cast<uintptr_t>(this); }
-
-Connection* Connection::from_poller_key(uint64_t key) {
-  return reinterpret_cast<Connection*>(static_cast<uintptr_t>(key));
-}
-
 Connection::~Connection() {
-  stop_watching_input();
-  if (write_source_) g_source_destroy(write_source_), g_source_unref(write_source_);
+  update_watch(false, false, false);
   g_cancellable_cancel(cancellable_);
   g_object_unref(cancellable_);
   if (stream_) g_object_unref(stream_);
@@ -117,17 +113,45 @@ void Connection::pause_reading() {
   stop_watching_input();
 }
 
+// One epoll registration for both directions; the fd leaves the poller before it is closed
+// (the next accept may reuse the number).
+bool Connection::update_watch(bool input, bool batched, bool output) {
+  const bool was = watching_input_ || watching_output_;
+  const uint32_t events = (input ? EPOLLIN : 0) | (output ? EPOLLOUT : 0);
+  if (input == watching_input_ && output == watching_output_ && (!was || batched == in_batched_set_))
+    return true;
+  const bool ok = poller_.watch(fd_, poll_key(), batched, in_batched_set_, events, was);
+  watching_input_ = ok && input;
+  watching_output_ = ok && output;
+  in_batched_set_ = batched;
+  return ok || events == 0;
+}
+
 void Connection::stop_watching_input() {
   if (!watching_input_) return;
-  poller_.unwatch(fd_, poller_key());  // before the fd is closed: the next accept may reuse it
-  watching_input_ = false;
+  update_watch(false, input_batched_, watching_output_);
+}
+
+void Connection::watch_writable(bool on) {
+  if (state_ == State::closed) on = false;
+  if (!update_watch(watching_input_, input_batched_, on))
+    close(std::string("cannot watch the socket: ") + g_strerror(errno));
 }
 
 void Connection::set_input_batched(bool batched) {
   if (input_batched_ == batched) return;
   input_batched_ = batched;
-  if (watching_input_ && !poller_.set_batched(fd_, poller_key(), batched))
+  if ((watching_input_ || watching_output_) &&
+      !update_watch(watching_input_, batched, watching_output_))
     close(std::string("cannot watch the socket: ") + g_strerror(errno));
+}
+
+void Connection::on_poll(uint32_t events) {
+  if (events & EPOLLOUT) {
+    flush();
+    if (!is_open()) return;
+  }
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_input();
 }
 
 void Connection::resume_reading() {
@@ -140,12 +164,9 @@ void Connection::resume_reading() {
 void Connection::start_reading() {
   reading_started_ = true;
   if (reading_paused_) return;
-  if (!watching_input_) {
-    if (!poller_.watch_input(fd_, poller_key(), input_batched_)) {
-      close(std::string("cannot watch the socket: ") + g_strerror(errno));
-      return;
-    }
-    watching_input_ = true;
+  if (!watching_input_ && !update_watch(true, input_batched_, watching_output_)) {
+    close(std::string("cannot watch the socket: ") + g_strerror(errno));
+    return;
   }
   // Data may already be buffered (TLS) before the socket polls readable again.
   read_available();
@@ -189,7 +210,7 @@ void Connection::read_available() {
       // Come back on the next iteration, without the poller's coalescing delay (a fast
       // publisher is not slowed down by it); TLS may also hold decrypted input that the
       // socket no longer signals.
-      poller_.run_again(poller_key());
+      poller_.run_again(poll_key());
       return;
     }
     std::string error;
@@ -225,6 +246,10 @@ void Connection::read_available() {
 
 void Connection::flush() {
   if (state_ == State::closed || state_ == State::tls_handshake) return;
+  if (viewer_) {
+    flush_viewer();
+    return;
+  }
   GPollableOutputStream* out =
       G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream_));
   while (!session_.pending_output().empty()) {
@@ -256,27 +281,32 @@ void Connection::flush() {
   }
 }
 
-void Connection::watch_writable(bool on) {
-  if (on && !write_source_) {
-    GOutputStream* out = g_io_stream_get_output_stream(stream_);
-    write_source_ = g_pollable_output_stream_create_source(G_POLLABLE_OUTPUT_STREAM(out), nullptr);
-    g_source_set_callback(write_source_, G_SOURCE_FUNC(on_writable), this, nullptr);
-    g_source_attach(write_source_, g_main_context_get_thread_default());
-  } else if (!on && write_source_) {
-    g_source_destroy(write_source_);
-    g_source_unref(write_source_);
-    write_source_ = nullptr;
-  }
+relay::ViewerQueue& Connection::start_viewer(const relay::ViewerQueueLimits& limits) {
+  viewer_ = std::make_unique<relay::ViewerQueue>(relay::WireFormat::rtmp, session_.play_stream_id(),
+                                                 session_.outgoing_chunk_size(), limits);
+  return *viewer_;
 }
 
-gboolean Connection::on_writable(GObject*, gpointer data) {
-  auto* self = static_cast<Connection*>(data);
-  // flush() may destroy this very source; keep it alive until we return.
-  GSource* source = g_source_ref(self->write_source_);
-  self->flush();
-  gboolean keep = !g_source_is_destroyed(source);
-  g_source_unref(source);
-  return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+// A player: the session's own messages (status, pings, acks) join the queue in order, between
+// whole relayed messages, and everything goes out with vectored writes.
+void Connection::flush_viewer() {
+  const int64_t now = g_get_monotonic_time();
+  auto pending = session_.pending_output();
+  if (!pending.empty()) {
+    viewer_->push_bytes(std::vector<uint8_t>(pending.begin(), pending.end()), now);
+    session_.consume_output(pending.size());
+  }
+  std::string error;
+  const WriteOutcome outcome =
+      write_viewer_queue(*viewer_, fd_, tls_ ? stream_ : nullptr, cancellable_, now, error);
+  if (outcome == WriteOutcome::failed) {
+    close("write error: " + error);
+    return;
+  }
+  watch_writable(outcome == WriteOutcome::blocked);
+  if (outcome == WriteOutcome::drained && state_ == State::lingering && !tls_) {
+    g_socket_shutdown(g_socket_connection_get_socket(socket_connection_), FALSE, TRUE, nullptr);
+  }
 }
 
 void Connection::close_after_flush(const std::string& reason) {
@@ -294,8 +324,7 @@ void Connection::close_after_flush(const std::string& reason) {
 void Connection::close(const std::string& reason) {
   if (state_ == State::closed) return;
   state_ = State::closed;
-  stop_watching_input();
-  watch_writable(false);
+  update_watch(false, input_batched_, false);
   g_cancellable_cancel(cancellable_);
   // Close the socket itself: closing a TLS stream would try to send close_notify and could block.
   g_socket_close(g_socket_connection_get_socket(socket_connection_), nullptr);

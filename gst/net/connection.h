@@ -6,15 +6,18 @@
 #include <gio/gio.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "net/io_poller.h"
+#include "relay/viewer_queue.h"
 #include "rtmp/server_session.h"
 
 namespace live::net {
 
 class Connection;
-class IoPoller;
 class PublishMount;
+class RelayHub;
 
 class ConnectionOwner {
  public:
@@ -27,15 +30,15 @@ class ConnectionOwner {
   virtual Connection* find_connection(uint64_t id) = 0;
 };
 
-class Connection {
+class Connection final : public PollClient {
  public:
   // Takes a reference on `stream` (a GSocketConnection); with `tls_certificate` the stream is
-  // wrapped in a GTlsServerConnection and the TLS handshake runs first. Input readiness comes
-  // from `poller` (the listener's epoll set) under poller_key(); call on_input() then.
+  // wrapped in a GTlsServerConnection and the TLS handshake runs first. Input and output
+  // readiness come from `poller` (the listener's epoll sets) under poll_key().
   Connection(ConnectionOwner& owner, IoPoller& poller, uint64_t id, GSocketConnection* stream,
              std::string peer, GTlsCertificate* tls_certificate,
              const rtmp::ServerSessionConfig& session_config);
-  ~Connection();
+  ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -55,16 +58,19 @@ class Connection {
   void resume_reading();
   bool reading_paused() const { return reading_paused_; }
 
-  // The poller saw the socket readable (or hung up): read within a budget, feed the session.
+  // The poller saw the socket readable / writable (or hung up).
+  void on_poll(uint32_t events) override;
+  // Reads within a budget and feeds the session.
   void on_input();
-  // The connection's key in the poller: its address, valid while the poller may report it
-  // (the fd leaves the poller in close(); closed connections are freed only from a later
-  // main-loop dispatch, never during the poller's own).
-  uint64_t poller_key() const;
-  static Connection* from_poller_key(uint64_t key);
 
-  // Writes what the session has queued, as far as the socket takes it now.
+  // Writes what the session (and, for a player, the viewer queue) has queued, as far as the
+  // socket takes it now.
   void flush();
+
+  // Player mode (after accept_play): from now on everything written goes through a
+  // ViewerQueue (session output as owned bytes, relayed media shared), in order.
+  relay::ViewerQueue& start_viewer(const relay::ViewerQueueLimits& limits);
+  relay::ViewerQueue* viewer() { return viewer_.get(); }
   // Ends at once: sources removed, socket closed, owner told. Idempotent.
   void close(const std::string& reason);
   // Ends gracefully: stop feeding the session, send what is queued (e.g. an onStatus error),
@@ -77,19 +83,21 @@ class Connection {
   int64_t linger_deadline() const { return linger_deadline_; }
   bool established = false;              // publish or play accepted: handshake timeout off
   PublishMount* publish_mount = nullptr;  // set while this connection publishes to a mount
+  RelayHub* play_hub = nullptr;           // set while this connection plays from a hub
   uint64_t bytes_reported = 0;            // session bytes_in() already given to the mount
 
  private:
   enum class State { tls_handshake, open, lingering, closed };
 
   static void on_tls_handshake_done(GObject* source, GAsyncResult* result, gpointer token);
-  static gboolean on_writable(GObject* stream, gpointer self);
   void start_reading();
   void read_available();
   void stop_watching_input();
   // One nonblocking read: bytes read, 0 at end of stream, -1 would block, -2 error (`error`).
   gssize read_some(uint8_t* data, size_t size, std::string& error);
   void watch_writable(bool on);
+  bool update_watch(bool input, bool batched, bool output);
+  void flush_viewer();
 
   ConnectionOwner& owner_;
   uint64_t id_;
@@ -100,9 +108,11 @@ class Connection {
   GCancellable* cancellable_ = nullptr;
   IoPoller& poller_;
   int fd_ = -1;                 // the socket's fd (owned by socket_connection_)
-  bool watching_input_ = false;  // fd_ is in one of the poller's sets
-  bool input_batched_ = false;   // ... the batched one
-  GSource* write_source_ = nullptr;
+  bool watching_input_ = false;  // fd_ is watched for EPOLLIN
+  bool watching_output_ = false;  // ... for EPOLLOUT (output waits for room)
+  bool input_batched_ = false;   // ... in the batched set
+  bool in_batched_set_ = false;  // where fd_ is now, when watched at all
+  std::unique_ptr<relay::ViewerQueue> viewer_;
   rtmp::ServerSession session_;
   State state_ = State::open;
   bool reading_paused_ = false;

@@ -64,6 +64,23 @@ bool IoPoller::watch_input(int fd, uint64_t key, bool batched) {
   return epoll_ctl(batched ? batched_fd_ : prompt_fd_, EPOLL_CTL_ADD, fd, &event) == 0;
 }
 
+bool IoPoller::watch(int fd, uint64_t key, bool batched, bool was_batched, uint32_t events,
+                     bool was_watched) {
+  if (was_watched && (events == 0 || batched != was_batched)) {
+    epoll_ctl(was_batched ? batched_fd_ : prompt_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    was_watched = false;
+  }
+  if (events == 0) {
+    std::erase(again_, key);
+    return true;
+  }
+  epoll_event event{};
+  event.events = events;
+  event.data.u64 = key;
+  return epoll_ctl(batched ? batched_fd_ : prompt_fd_, was_watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+                   fd, &event) == 0;
+}
+
 bool IoPoller::set_batched(int fd, uint64_t key, bool batched) {
   epoll_ctl(batched ? prompt_fd_ : batched_fd_, EPOLL_CTL_DEL, fd, nullptr);
   return watch_input(fd, key, batched);

@@ -26,6 +26,19 @@ namespace live::net {
 inline constexpr int kMaxEventsPerWakeup = 64;
 inline constexpr int kMaxEpollRoundsPerWakeup = 16;  // up to 1024 ready connections at once
 
+// What the poller reports to: a connection or an HTTP-FLV viewer. Its key in the poller is its
+// address, valid while it is watched (objects leave the poller before they are freed, and are
+// freed only from a later main-loop dispatch, never during the poller's own).
+class PollClient {
+ public:
+  virtual ~PollClient() = default;
+  virtual void on_poll(uint32_t events) = 0;  // EPOLLIN / EPOLLOUT / EPOLLERR / EPOLLHUP bits
+  uint64_t poll_key() const { return reinterpret_cast<uintptr_t>(this); }
+  static PollClient* from_poll_key(uint64_t key) {
+    return reinterpret_cast<PollClient*>(static_cast<uintptr_t>(key));
+  }
+};
+
 class IoPoller {
  public:
   // Called for each ready key with the epoll event bits (EPOLLIN, EPOLLERR, EPOLLHUP...), or
@@ -45,6 +58,10 @@ class IoPoller {
   // Watch `fd` for input, in the batched or the prompt set; events come to the handler under
   // `key`.
   bool watch_input(int fd, uint64_t key, bool batched);
+  // Sets what `fd` is watched for (EPOLLIN and/or EPOLLOUT; 0 = not watched) and in which set;
+  // `was_watched` says whether it is in a set now (in the other one when `batched` changed).
+  bool watch(int fd, uint64_t key, bool batched, bool was_batched, uint32_t events,
+             bool was_watched);
   // Moves a watched `fd` to the other set.
   bool set_batched(int fd, uint64_t key, bool batched);
   // Stops watching `fd` and drops a pending run_again(key).

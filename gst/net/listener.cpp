@@ -4,7 +4,9 @@
 #include <gst/gst.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <functional>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "net/connection.h"
+#include "net/decision_runner.h"
 #include "net/io_poller.h"
 
 GST_DEBUG_CATEGORY(live_net_debug);
@@ -40,6 +43,16 @@ void init_debug() {
   static std::once_flag once;
   std::call_once(once, [] {
     GST_DEBUG_CATEGORY_INIT(live_net_debug, "livenet", 0, "shared RTMP listener and connections");
+    // A server holds a socket per viewer: the soft limit of open files (often 1024) is raised to
+    // the hard limit, as nginx's worker_rlimit_nofile does.
+    rlimit files{};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+      const rlim_t before = files.rlim_cur;
+      files.rlim_cur = files.rlim_max;
+      if (setrlimit(RLIMIT_NOFILE, &files) == 0)
+        GST_INFO("open file limit raised from %lu to %lu", (unsigned long)before,
+                 (unsigned long)files.rlim_cur);
+    }
   });
 }
 
@@ -72,9 +85,11 @@ struct Listener::Impl : ConnectionOwner {
     std::string application;
     std::string stream_key;
     PlayMount* mount = nullptr;
+    std::unique_ptr<RelayHub> hub;
   };
 
   ListenerConfig config;
+  std::weak_ptr<Listener> self;  // for decisions that come back after the listener may be gone
   uint16_t bound_port = 0;
   GMainContext* context = nullptr;
   GMainLoop* loop = nullptr;
@@ -113,6 +128,16 @@ struct Listener::Impl : ConnectionOwner {
   void check_timeouts();
   void handle_publish(Connection& connection, const rtmp::SessionEvent& event);
   void handle_play(Connection& connection, const rtmp::SessionEvent& event);
+  void finish_publish(uint64_t connection_id, PublishMount* mount, const StreamRequest& request,
+                      bool allowed);
+  void finish_play(uint64_t connection_id, PlayMount* mount, const StreamRequest& request,
+                   bool allowed);
+  void refuse_play(Connection& connection, const std::string& app, const std::string& code,
+                   const std::string& why);
+  void establish(Connection& connection);
+  // Runs `work` on the I/O thread later (dropped if the listener stops first).
+  void post(std::function<void()> work);
+  PlayEntry* find_play_entry(PlayMount* mount);
   void end_publish(Connection& connection, const std::string& reason);
   PublishEntry* find_publish_entry(const std::string& app, const std::string& key);
   void schedule_reap();
@@ -192,8 +217,8 @@ Result<void> Listener::Impl::start() {
 
   context = g_main_context_new();
   loop = g_main_loop_new(context, FALSE);
-  if (!poller.start(context, [](uint64_t key, uint32_t) {
-        Connection::from_poller_key(key)->on_input();
+  if (!poller.start(context, [](uint64_t key, uint32_t events) {
+        PollClient::from_poll_key(key)->on_poll(events);
       }, int64_t(config.read_interval_ms) * 1000)) {
     return make_error(Errc::closed, std::string("cannot create epoll set: ") + g_strerror(errno));
   }
@@ -219,6 +244,7 @@ Result<void> Listener::Impl::start() {
 void Listener::Impl::shutdown() {
   if (thread) {
     run_sync([this] {
+      for (auto& entry : play_mounts) entry.hub.reset();
       std::vector<uint64_t> ids;
       for (auto& [id, connection] : connections) ids.push_back(id);
       for (uint64_t id : ids) {
@@ -326,6 +352,9 @@ void Listener::Impl::accept_pending() {
 
 void Listener::Impl::check_timeouts() {
   const int64_t now = g_get_monotonic_time();
+  for (auto& entry : play_mounts) {
+    if (entry.hub) entry.hub->check_viewers(now);
+  }
   std::vector<std::pair<uint64_t, std::string>> expired;
   for (auto& [id, connection] : connections) {
     if (connection->is_lingering()) {
@@ -334,8 +363,11 @@ void Listener::Impl::check_timeouts() {
                now - connection->accepted_at() > kHandshakeTimeoutSeconds * G_USEC_PER_SEC) {
       expired.emplace_back(id, "no publish/play within " +
                                    std::to_string(kHandshakeTimeoutSeconds) + " s");
-    } else if (!connection->reading_paused() && now - connection->last_received_at() >
-               kIdleConnectionTimeoutSeconds * G_USEC_PER_SEC) {
+    } else if (!connection->reading_paused() && !connection->play_hub &&
+               now - connection->last_received_at() >
+                   kIdleConnectionTimeoutSeconds * G_USEC_PER_SEC) {
+      // Players may stay silent for long (an acknowledgement per window only): their
+      // liveness is the hub's write progress rule instead.
       expired.emplace_back(id, "nothing received for " +
                                    std::to_string(kIdleConnectionTimeoutSeconds) + " s");
     }
@@ -384,6 +416,15 @@ void Listener::Impl::session_has_events(Connection& connection) {
         end_publish(connection, "publisher closed the stream");
         connection.close_after_flush("session ended by the peer");
         break;
+      case rtmp::SessionEventKind::play_paused:
+      case rtmp::SessionEventKind::receive_audio:
+      case rtmp::SessionEventKind::receive_video:
+        if (connection.play_hub) connection.play_hub->player_event(connection, event);
+        break;
+      case rtmp::SessionEventKind::play_stopped:
+        if (connection.play_hub) connection.play_hub->remove_player(connection, "play stopped");
+        connection.close_after_flush("play stopped by the peer");
+        break;
     }
   }
   report_bytes(connection);
@@ -394,6 +435,27 @@ void Listener::Impl::report_bytes(Connection& connection) {
   uint64_t total = connection.session().bytes_in();
   connection.publish_mount->bytes_received(total - connection.bytes_reported);  // may be 0
   connection.bytes_reported = total;
+}
+
+void Listener::Impl::post(std::function<void()> work) {
+  g_main_context_invoke_full(
+      context, G_PRIORITY_DEFAULT,
+      [](gpointer data) -> gboolean {
+        (*static_cast<std::function<void()>*>(data))();
+        return G_SOURCE_REMOVE;
+      },
+      new std::function<void()>(std::move(work)),
+      [](gpointer data) { delete static_cast<std::function<void()>*>(data); });
+}
+
+// Publish or play accepted: no longer counted against the per-address limit of connections
+// that hold resources without any authorization.
+void Listener::Impl::establish(Connection& connection) {
+  if (connection.established) return;
+  connection.established = true;
+  auto counted = connections_per_address.find(address_of(connection.peer()));
+  if (counted != connections_per_address.end() && --counted->second == 0)
+    connections_per_address.erase(counted);
 }
 
 void Listener::Impl::handle_publish(Connection& connection, const rtmp::SessionEvent& event) {
@@ -411,10 +473,33 @@ void Listener::Impl::handle_publish(Connection& connection, const rtmp::SessionE
   PublishEntry* entry = find_publish_entry(event.app, event.stream_key);
   if (!entry) return refuse("no such stream");
   PublishMount* mount = entry->mount;
-  if (!mount->authorize_publish(request)) return refuse("not authorized");
-  // The signal handler ran application code: the entry may have moved, look it up again.
-  entry = find_publish_entry(event.app, event.stream_key);
+  // The application decides on another thread; the session holds later input meanwhile.
+  std::weak_ptr<Listener> listener = self;
+  const uint64_t id = connection.id();
+  DecisionRunner::get().decide(mount, [this, listener, mount, request, id] {
+    const bool allowed = mount->authorize_publish(request);
+    if (auto alive = listener.lock()) {
+      post([this, mount, request, id, allowed] { finish_publish(id, mount, request, allowed); });
+    }
+  });
+}
+
+void Listener::Impl::finish_publish(uint64_t connection_id, PublishMount* mount,
+                                    const StreamRequest& request, bool allowed) {
+  Connection* found = find_connection(connection_id);
+  if (!found || !found->is_open() || found->is_lingering()) return;
+  Connection& connection = *found;
+  auto refuse = [&](const std::string& why) {
+    GST_INFO("%s: publish to app '%s' refused: %s", connection.peer().c_str(),
+             request.application.c_str(), why.c_str());
+    connection.session().reject_publish("NetStream.Publish.BadName", why);
+    connection.close_after_flush("publish refused: " + why);
+  };
+  if (!allowed) return refuse("not authorized");
+  // The application ran meanwhile: the entry may have moved or gone, look it up again.
+  PublishEntry* entry = find_publish_entry(request.application, request.stream_key);
   if (!entry || entry->mount != mount) return refuse("no such stream");
+  if (connection.publish_mount) return refuse("this connection already publishes");
   if (entry->publisher != 0) {
     if (!mount->allows_takeover()) return refuse("already publishing");
     if (Connection* previous = find_connection(entry->publisher)) {
@@ -427,34 +512,74 @@ void Listener::Impl::handle_publish(Connection& connection, const rtmp::SessionE
     entry->publisher = 0;
   }
   connection.session().accept_publish();
-  connection.established = true;
+  establish(connection);
   connection.publish_mount = mount;
   connection.bytes_reported = 0;  // bytes-in counts the whole connection, handshake included
   connection.set_input_batched(true);
   entry->publisher = connection.id();
-  GST_INFO("%s: publishing to app '%s'", connection.peer().c_str(), event.app.c_str());
+  GST_INFO("%s: publishing to app '%s'", connection.peer().c_str(), request.application.c_str());
   mount->publish_started(request);
+  // Input held while the decision was pending is now in the session's events.
+  session_has_events(connection);
+  connection.flush();
+}
+
+Listener::Impl::PlayEntry* Listener::Impl::find_play_entry(PlayMount* mount) {
+  for (auto& entry : play_mounts)
+    if (entry.mount == mount) return &entry;
+  return nullptr;
+}
+
+void Listener::Impl::refuse_play(Connection& connection, const std::string& app,
+                                 const std::string& code, const std::string& why) {
+  GST_INFO("%s: play of app '%s' refused: %s", connection.peer().c_str(), app.c_str(),
+           why.c_str());
+  connection.session().reject_play(code, why);
+  connection.close_after_flush("play refused: " + why);
 }
 
 void Listener::Impl::handle_play(Connection& connection, const rtmp::SessionEvent& event) {
   StreamRequest request{connection.id(), connection.peer(), event.app, event.stream_key,
                         event.query};
-  const PlayEntry* found = nullptr;
+  PlayMount* mount = nullptr;
   for (auto& entry : play_mounts) {
-    if (entry.application == event.app && entry.stream_key == event.stream_key) found = &entry;
+    if (entry.application == event.app && entry.stream_key == event.stream_key) mount = entry.mount;
   }
-  std::string code = "NetStream.Play.StreamNotFound";
-  std::string why = "no such stream";
-  if (found) {
-    // Routing exists; sending media to players arrives with flvrelaysink.
-    code = "NetStream.Play.Failed";
-    why = found->mount->authorize_play(request) ? "playing is not supported on this server yet"
-                                                : "not authorized";
+  if (!mount) return refuse_play(connection, event.app, "NetStream.Play.StreamNotFound", "no such stream");
+  if (connection.play_hub || connection.publish_mount)
+    return refuse_play(connection, event.app, "NetStream.Play.Failed", "this connection is busy");
+  std::weak_ptr<Listener> listener = self;
+  const uint64_t id = connection.id();
+  DecisionRunner::get().decide(mount, [this, listener, mount, request, id] {
+    const bool allowed = mount->authorize_play(request);
+    if (auto alive = listener.lock()) {
+      post([this, mount, request, id, allowed] { finish_play(id, mount, request, allowed); });
+    }
+  });
+}
+
+void Listener::Impl::finish_play(uint64_t connection_id, PlayMount* mount,
+                                 const StreamRequest& request, bool allowed) {
+  Connection* found = find_connection(connection_id);
+  if (!found || !found->is_open() || found->is_lingering()) return;
+  Connection& connection = *found;
+  if (!allowed)
+    return refuse_play(connection, request.application, "NetStream.Play.Failed", "not authorized");
+  PlayEntry* entry = find_play_entry(mount);
+  if (!entry || !entry->hub)
+    return refuse_play(connection, request.application, "NetStream.Play.StreamNotFound", "no such stream");
+  if (entry->hub->full())
+    return refuse_play(connection, request.application, "NetStream.Play.Failed", "too many viewers");
+  connection.session().accept_play();
+  establish(connection);
+  if (!entry->hub->add_player(connection, request)) {
+    connection.session().close("NetStream.Play.Failed", "too many viewers");
+    connection.close_after_flush("too many viewers");
+    return;
   }
-  GST_INFO("%s: play of app '%s' refused: %s", connection.peer().c_str(), event.app.c_str(),
-           why.c_str());
-  connection.session().reject_play(code, why);
-  connection.close_after_flush("play refused: " + why);
+  GST_INFO("%s: playing app '%s'", connection.peer().c_str(), request.application.c_str());
+  session_has_events(connection);  // commands held while the decision was pending
+  connection.flush();
 }
 
 void Listener::Impl::end_publish(Connection& connection, const std::string& reason) {
@@ -474,11 +599,14 @@ void Listener::Impl::connection_closed(Connection& connection, const std::string
   GST_INFO("port %u: connection %" G_GUINT64_FORMAT " from %s closed: %s", bound_port,
            connection.id(), connection.peer().c_str(), reason.c_str());
   end_publish(connection, reason);
+  if (connection.play_hub) connection.play_hub->remove_player(connection, reason);
   auto it = connections.find(connection.id());
   if (it == connections.end()) return;
-  auto counted = connections_per_address.find(address_of(connection.peer()));
-  if (counted != connections_per_address.end() && --counted->second == 0)
-    connections_per_address.erase(counted);
+  if (!connection.established) {
+    auto counted = connections_per_address.find(address_of(connection.peer()));
+    if (counted != connections_per_address.end() && --counted->second == 0)
+      connections_per_address.erase(counted);
+  }
   closed_connections.push_back(std::move(it->second));
   connections.erase(it);
   open_connections = connections.size();
@@ -530,7 +658,9 @@ Result<std::shared_ptr<Listener>> Listener::acquire(const ListenerConfig& config
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   if (auto started = impl->start(); !started) return started.error();
+  Impl* raw = impl.get();
   std::shared_ptr<Listener> listener(new Listener(std::move(impl)));
+  raw->self = listener;
   if (config.port != 0) registry()[key] = listener;  // port 0: a private ephemeral port
   return listener;
 }
@@ -565,6 +695,7 @@ void Listener::remove_publish_mount(PublishMount* mount) {
       return;
     }
   });
+  DecisionRunner::get().forget(mount);  // no decision or notification of it runs after this
 }
 
 void Listener::resume_publisher(PublishMount* mount) {
@@ -597,9 +728,10 @@ void Listener::read_publisher_now(PublishMount* mount) {
   });
 }
 
-Result<void> Listener::add_play_mount(const std::string& application,
-                                      const std::string& stream_key, PlayMount* mount) {
-  Result<void> result;
+Result<RelayHub*> Listener::add_play_mount(const std::string& application,
+                                           const std::string& stream_key, PlayMount* mount,
+                                           const RelayConfig& config) {
+  Result<RelayHub*> result = make_error(Errc::closed, "listener stopped");
   impl_->run_sync([&] {
     for (auto& entry : impl_->play_mounts) {
       if (entry.application == application && entry.stream_key == stream_key) {
@@ -608,15 +740,34 @@ Result<void> Listener::add_play_mount(const std::string& application,
         return;
       }
     }
-    impl_->play_mounts.push_back({application, stream_key, mount});
+    auto hub = std::make_unique<RelayHub>(impl_->context, impl_->poller, mount, config);
+    RelayHub* raw = hub.get();
+    impl_->play_mounts.push_back({application, stream_key, mount, std::move(hub)});
+    result = raw;
   });
   return result;
 }
 
 void Listener::remove_play_mount(PlayMount* mount) {
   impl_->run_sync([&] {
-    std::erase_if(impl_->play_mounts, [&](const Impl::PlayEntry& e) { return e.mount == mount; });
+    auto& mounts = impl_->play_mounts;
+    auto it = std::find_if(mounts.begin(), mounts.end(),
+                           [&](const Impl::PlayEntry& e) { return e.mount == mount; });
+    if (it == mounts.end()) return;
+    std::vector<uint64_t> players;
+    for (auto& [id, connection] : impl_->connections)
+      if (connection->play_hub == it->hub.get()) players.push_back(id);
+    for (uint64_t id : players) {
+      Connection* player = impl_->find_connection(id);
+      if (!player) continue;
+      it->hub->remove_player(*player, "element stopped");
+      player->session().close("NetStream.Play.UnpublishNotify", "stream stopped by the server");
+      player->close_after_flush("element stopped");
+    }
+    it->hub.reset();
+    mounts.erase(it);
   });
+  DecisionRunner::get().forget(mount);
 }
 
 uint16_t Listener::port() const { return impl_->bound_port; }

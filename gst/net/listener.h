@@ -4,7 +4,8 @@
 // registered for (application, stream key), or refused with NetStream.Publish.BadName.
 //
 // Threading: the I/O thread (a GMainContext + GMainLoop in a GThread) owns every connection,
-// the mount tables and all sockets. Public methods may be called from any thread except where
+// the mount tables, the relay hubs and all sockets. Authorization decisions (application code)
+// run on DecisionRunner threads and come back to the I/O thread; the I/O thread never waits. Public methods may be called from any thread except where
 // noted; they run their work on the I/O thread and wait for it, so after remove_*_mount()
 // returns no callback into that mount is running or will run. Mount callbacks must therefore
 // never wait for a thread that may be inside add/remove (see docs/elements/rtmpserversrc.md).
@@ -17,13 +18,17 @@
 
 #include "common/result.h"
 #include "net/mount.h"
+#include "net/relay_hub.h"
 #include "rtmp/server_session.h"
 
 namespace live::net {
 
 // Named limits of a listener (see docs/elements/rtmpserversrc.md).
-inline constexpr uint32_t kDefaultMaxConnections = 128;
-inline constexpr uint32_t kDefaultMaxConnectionsPerAddress = 16;  // one client IP; 0 = no limit
+inline constexpr uint32_t kDefaultMaxConnections = 4096;  // publishers, players and pending
+// Connections from one client IP that have not yet been accepted as a publisher or player
+// (handshake, commands, a pending decision): what an attacker can hold without any
+// authorization. Players behind one address (a NAT, a load test) are not limited by it.
+inline constexpr uint32_t kDefaultMaxConnectionsPerAddress = 16;  // 0 = no limit
 // How long input gathers between reads of busy connections (see IoPoller): 40 ms halves the
 // CPU of 50 publishers against 20 ms (docs/benchmarks.md) for at most 40 ms of added latency.
 inline constexpr uint32_t kDefaultReadIntervalMs = 40;
@@ -71,8 +76,11 @@ class Listener {
   // from the I/O thread's callbacks.
   void read_publisher_now(PublishMount* mount);
 
-  Result<void> add_play_mount(const std::string& application, const std::string& stream_key,
-                              PlayMount* mount);
+  // A played stream: play requests for (application, stream key) are authorized by `mount`
+  // and served by the returned hub (owned by the listener, valid until remove_play_mount()).
+  Result<RelayHub*> add_play_mount(const std::string& application, const std::string& stream_key,
+                                   PlayMount* mount, const RelayConfig& config);
+  // Ends the mount's players (NetStream.Play.UnpublishNotify, then close) and unregisters it.
   void remove_play_mount(PlayMount* mount);
 
   uint16_t port() const;

@@ -1,7 +1,9 @@
 // Mounts: what an element registers on a shared listener to receive (publish) or serve (play)
-// one stream, named by RTMP application + stream key. Every method is called on the listener's
-// I/O thread; implementations must return quickly and never block on the I/O thread (no
-// waiting for the streaming thread, no state changes).
+// one stream, named by RTMP application + stream key. The authorize_* decisions run on a
+// DecisionRunner thread (application code: a signal handler may even stop the pipeline);
+// every other method is called on the listener's I/O thread and must return quickly and never
+// block it (no waiting for the streaming thread, no state changes, no signals or messages:
+// post those through DecisionRunner::notify).
 #pragma once
 
 #include <cstdint>
@@ -24,7 +26,8 @@ struct StreamRequest {
 class PublishMount {
  public:
   virtual ~PublishMount() = default;
-  // The application's decision (e.g. the authorize-publish signal). false -> BadName.
+  // The application's decision (e.g. the authorize-publish signal), on a decision thread.
+  // false -> BadName.
   virtual bool authorize_publish(const StreamRequest& request) = 0;
   // Whether a new publisher for this mount replaces a current one (else: refused as busy).
   virtual bool allows_takeover() const = 0;
@@ -42,12 +45,23 @@ class PublishMount {
   virtual void publish_stopped(const std::string& reason) = 0;
 };
 
-// A sending end for one stream to players (flvrelaysink, later). Only the routing exists so
-// far: a play request for a mount nobody registered is refused with NetStream.Play.StreamNotFound.
+// A sending end for one stream to players (flvrelaysink). The listener keeps the stream's
+// RelayHub (viewers, GOP cache); the mount only decides and is told. A play request for a
+// mount nobody registered is refused with NetStream.Play.StreamNotFound.
 class PlayMount {
  public:
   virtual ~PlayMount() = default;
+  // The application's decision (the authorize-play signal), on a decision thread; RTMP and
+  // HTTP-FLV viewers alike. false -> NetStream.Play.Failed / HTTP 403.
   virtual bool authorize_play(const StreamRequest& request) = 0;
+  // A viewer started or stopped ("rtmp" or "http-flv"); on the I/O thread: post, do not act.
+  virtual void play_started(const StreamRequest& request, const char* protocol) = 0;
+  virtual void play_stopped(const StreamRequest& request, const char* protocol,
+                            const std::string& reason) = 0;
+  // A push target started publishing (connected) or stopped (reason); `location` has no key.
+  // Called from a DecisionRunner notification thread.
+  virtual void push_state_changed(const std::string& location, bool connected,
+                                  const std::string& reason) = 0;
 };
 
 }  // namespace live::net

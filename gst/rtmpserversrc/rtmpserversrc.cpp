@@ -1,8 +1,9 @@
 // rtmpserversrc: RTMP/RTMPS server endpoint for one stream, output as video/x-flv.
 //
-// Threads: the shared listener's I/O thread calls the PublishMount methods (authorize, media,
-// start/stop) and emits "authorize-publish"; the streaming thread runs create(); the
-// application thread changes state and properties.
+// Threads: the shared listener's I/O thread calls the PublishMount methods (media, start/stop);
+// "authorize-publish" is emitted and element messages are posted from DecisionRunner threads,
+// never from the I/O thread, so a handler may stop the pipeline; the streaming thread runs
+// create(); the application thread changes state and properties.
 // Locks: settings_lock (properties) and state_lock (queue, publisher state, stats) are never
 // held together; no lock is held while calling into the listener, emitting a signal or posting
 // a message. Streaming-thread-only state (timestamps) needs no lock.
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "flv/flv_tag.h"
+#include "net/decision_runner.h"
 #include "net/listener.h"
 #include "net/mount.h"
 
@@ -551,8 +553,13 @@ void RtmpServerSrcImpl::post_publish_message(const char* name, const net::Stream
                                       request.application.c_str(), "stream-key", G_TYPE_STRING,
                                       request.stream_key.c_str(), nullptr);
   if (reason) gst_structure_set(s, "reason", G_TYPE_STRING, reason->c_str(), nullptr);
-  gst_element_post_message(GST_ELEMENT(element_),
-                           gst_message_new_element(GST_OBJECT(element_), s));
+  // Off the I/O thread: a bus sync handler may act on it (even stop this pipeline).
+  GstRtmpServerSrc* element = element_;
+  std::shared_ptr<GstStructure> fields(s, gst_structure_free);  // freed if the task is dropped
+  net::DecisionRunner::get().notify(this, [element, fields] {
+    gst_element_post_message(GST_ELEMENT(element),
+                             gst_message_new_element(GST_OBJECT(element), gst_structure_copy(fields.get())));
+  });
 }
 
 GstStructure* RtmpServerSrcImpl::stats() {

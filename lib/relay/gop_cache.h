@@ -17,7 +17,7 @@
 namespace live::relay {
 
 inline constexpr int64_t kDefaultGopCacheDurationMs = 10000;
-inline constexpr size_t kDefaultGopCacheBytes = 16 * 1024 * 1024;
+inline constexpr size_t kDefaultGopCacheBytes = 8 * 1024 * 1024;
 inline constexpr int64_t kDefaultAudioOnlyCacheMs = 1000;
 // Configuration messages kept (video, audio, per E-RTMP track): one per distinct kind/track.
 inline constexpr size_t kMaxConfigMessages = 16;

@@ -26,7 +26,7 @@ namespace live::relay {
 
 inline constexpr int64_t kDefaultMaxViewerLagUs = 2'000'000;
 inline constexpr int64_t kDefaultViewerTimeoutUs = 10'000'000;
-inline constexpr size_t kDefaultMaxViewerQueuedBytes = 8 * 1024 * 1024;
+inline constexpr size_t kDefaultMaxViewerQueuedBytes = 16 * 1024 * 1024;  // > the GOP cache: a new viewer takes it whole
 inline constexpr size_t kMaxViewerQueueEntries = 8192;
 
 enum class WireFormat : uint8_t { rtmp, http_flv };

@@ -17,6 +17,7 @@ namespace {
 // User control event types (RTMP spec 7.1.7).
 constexpr uint16_t user_control_stream_begin = 0;
 constexpr uint16_t user_control_stream_eof = 1;
+constexpr uint16_t user_control_stream_dry = 2;
 constexpr uint16_t user_control_ping_request = 6;
 constexpr uint16_t user_control_ping_response = 7;
 
@@ -353,7 +354,11 @@ struct ServerSession::Impl {
       return {};
     }
     if (c.name == "closeStream") {
-      if (role == Role::playing || role == Role::play_pending) role = Role::none;
+      if (role == Role::playing || role == Role::play_pending) {
+        const bool was_playing = role == Role::playing;
+        role = Role::none;
+        if (was_playing) emit_play_event(SessionEventKind::play_stopped, false);
+      }
       end_publish();
       return {};
     }
@@ -361,7 +366,29 @@ struct ServerSession::Impl {
       if (txn != 0) send_result(txn, AmfValue::make_null(), {AmfValue::make_number(0)});
       return {};
     }
-    if (c.name == "receiveAudio" || c.name == "receiveVideo" || c.name == "pause" || c.name == "seek") return {};
+    if (c.name == "receiveAudio" || c.name == "receiveVideo") {
+      // receiveAudio(flag) / receiveVideo(flag): the first argument after the null object.
+      if (role == Role::playing && !c.arguments.empty() && c.arguments[0].type == AmfType::boolean) {
+        emit_play_event(c.name == "receiveAudio" ? SessionEventKind::receive_audio : SessionEventKind::receive_video,
+                        c.arguments[0].boolean);
+      }
+      return {};
+    }
+    if (c.name == "pause") {
+      // pause(flag, milliseconds): live streams cannot seek, so the position is only echoed.
+      if (role == Role::playing && !c.arguments.empty() && c.arguments[0].type == AmfType::boolean) {
+        const bool paused = c.arguments[0].boolean;
+        send_status(active_stream_id, "status", paused ? "NetStream.Pause.Notify" : "NetStream.Unpause.Notify",
+                    paused ? "Paused live stream." : "Unpaused live stream.");
+        emit_play_event(SessionEventKind::play_paused, paused);
+      }
+      return {};
+    }
+    if (c.name == "seek") {
+      // Live: seeking is not possible; say so instead of leaving the player waiting.
+      if (role == Role::playing) send_status(active_stream_id, "error", "NetStream.Seek.Failed", "Live streams cannot seek.");
+      return {};
+    }
     if (txn != 0) send_error(txn, "NetConnection.Call.Failed", "Method not found (" + c.name + ")");
     return {};
   }
@@ -445,6 +472,14 @@ struct ServerSession::Impl {
     e.stream_id = sid;
     emit(std::move(e));
     return {};
+  }
+
+  void emit_play_event(SessionEventKind kind, bool flag) {
+    SessionEvent e = event(kind);
+    e.stream_key = stream_key;
+    e.stream_id = active_stream_id;
+    e.flag = flag;
+    emit(std::move(e));
   }
 
   // Ends a running publish (FCUnpublish, closeStream, deleteStream); idempotent.
@@ -542,6 +577,32 @@ void ServerSession::send_media(uint8_t type, uint32_t timestamp, std::span<const
                         : type == uint8_t(MessageType::video) ? video_chunk_stream
                                                               : status_chunk_stream;
   d.send(csid, type, d.active_stream_id, payload, timestamp);
+}
+
+uint32_t ServerSession::play_stream_id() const {
+  return impl_->role == Impl::Role::playing ? impl_->active_stream_id : 0;
+}
+
+uint32_t ServerSession::outgoing_chunk_size() const { return impl_->writer.chunk_size(); }
+
+void ServerSession::send_play_status(const std::string& code, const std::string& description) {
+  auto& d = *impl_;
+  if (d.role == Impl::Role::playing) d.send_status(d.active_stream_id, "status", code, description);
+}
+
+void ServerSession::send_stream_begin() {
+  auto& d = *impl_;
+  if (d.role == Impl::Role::playing) d.send_user_control(user_control_stream_begin, d.active_stream_id);
+}
+
+void ServerSession::send_stream_eof() {
+  auto& d = *impl_;
+  if (d.role == Impl::Role::playing) d.send_user_control(user_control_stream_eof, d.active_stream_id);
+}
+
+void ServerSession::send_stream_dry() {
+  auto& d = *impl_;
+  if (d.role == Impl::Role::playing) d.send_user_control(user_control_stream_dry, d.active_stream_id);
 }
 
 void ServerSession::close(const std::string& code, const std::string& description) {

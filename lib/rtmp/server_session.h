@@ -45,6 +45,12 @@ enum class SessionEventKind {
   media,              // audio (8), video (9) or data (18: @setDataFrame stripped to onMetaData ...)
   unpublished,        // FCUnpublish / deleteStream / closeStream ended the publish
   closed,             // the peer will send nothing more that matters (e.g. after deleteStream)
+  // Player controls while playing (flag carries the new state); the session has answered the
+  // peer already (NetStream.Pause.Notify / NetStream.Unpause.Notify for pause).
+  play_paused,        // "pause": flag = true paused, false resumed
+  receive_audio,      // "receiveAudio": flag = wanted
+  receive_video,      // "receiveVideo": flag = wanted
+  play_stopped,       // "closeStream" on the playing stream: the play ended, the connection stays
 };
 
 struct SessionEvent {
@@ -56,6 +62,7 @@ struct SessionEvent {
   std::string query;        // query string of the stream name (after '?'), or of tcUrl/app
   std::string publish_type; // "live", "record", "append"
   uint32_t stream_id = 0;   // message stream id of the publish/play
+  bool flag = false;        // play_paused / receive_audio / receive_video: the new state
   // media: one complete audio, video or data message; for data messages the @setDataFrame
   // wrapper is removed so the payload starts with the "onMetaData" string, as in an FLV file.
   Message message;
@@ -91,6 +98,18 @@ class ServerSession {
   void reject_play(const std::string& code, const std::string& description);
   // Queue one audio/video/data message towards a player on the accepted play stream.
   void send_media(uint8_t type, uint32_t timestamp, std::span<const uint8_t> payload);
+
+  // While playing: the message stream id media must be sent on (0 when not playing), and the
+  // chunk size announced to the peer (for media chunked elsewhere and shared among players).
+  uint32_t play_stream_id() const;
+  uint32_t outgoing_chunk_size() const;
+  // While playing: an onStatus on the play stream (e.g. NetStream.Play.PublishNotify /
+  // UnpublishNotify when the source starts or stops), and the StreamBegin / StreamDry user
+  // control events (source back, source has no data).
+  void send_play_status(const std::string& code, const std::string& description);
+  void send_stream_begin();
+  void send_stream_eof();
+  void send_stream_dry();
 
   // Server-initiated end, e.g. publisher takeover or shutdown: sends onStatus
   // NetStream.Publish.Unpublish... / NetStream.Play.UnpublishNotify as appropriate.

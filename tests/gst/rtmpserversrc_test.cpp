@@ -920,24 +920,29 @@ TEST_F(RtmpServerSrcTest, SlowDownstreamPausesThePublisherInsteadOfDropping) {
 
 namespace {
 
+// The per-address limit counts connections not yet accepted as a publisher or player (what a
+// client can hold without any authorization); an accepted publisher frees its place.
 TEST_F(RtmpServerSrcTest, ConnectionsBeyondThePerAddressLimitAreClosedAtAccept) {
   Pipeline p(src("stream-key=capff max-connections-per-address=2") +
              " ! appsink name=sink0 sync=false");
   ASSERT_TRUE(play_ok(p.play()));
-  Client publisher(port), waiting(port);
+  Client publisher(port);
   ASSERT_TRUE(publisher.send(capture, 0, capture.size() / 2));
   EXPECT_TRUE(publisher.wait_status("NetStream.Publish.Start"));
+  Client waiting(port), second_waiting(port);
   ASSERT_TRUE(waiting.send(capture, 0, 1537));  // C0 C1: the server answers S0 S1 S2
   EXPECT_TRUE(waiting.wait_for(std::string(1, '\x03')));
+  ASSERT_TRUE(second_waiting.send(capture, 0, 1537));
+  EXPECT_TRUE(second_waiting.wait_for(std::string(1, '\x03')));
   {
-    Client third(port), fourth(port);  // both from 127.0.0.1 too
+    Client third(port), fourth(port);  // both from 127.0.0.1 too: two pending already
     EXPECT_TRUE(third.wait_closed(2000ms));
     EXPECT_TRUE(fourth.wait_closed(2000ms));
     EXPECT_TRUE(third.received().empty());
     EXPECT_TRUE(fourth.received().empty());
   }
-  // The refusals touched neither existing connection; the publisher streams on to the end
-  // of its session: all of source.flv comes out.
+  // The refusals touched no existing connection; the publisher streams on to the end of its
+  // session: all of source.flv comes out.
   EXPECT_FALSE(publisher.wait_closed(100ms));
   EXPECT_FALSE(waiting.wait_closed(100ms));
   ASSERT_TRUE(publisher.send(capture, capture.size() / 2));
