@@ -165,9 +165,9 @@ RelayHub::RelayHub(GMainContext* io_context, IoPoller& poller, PlayMount* mount,
 RelayHub::~RelayHub() {
   for (auto& push : pushes_) push->stop();
   pushes_.clear();
+  for (HttpFlvViewer* viewer : http_viewer_list()) viewer->close("relay stopped");
   g_source_destroy(source_);
   g_source_unref(source_);
-  for (auto& viewer : http_viewers_) viewer->close("relay stopped");
   std::lock_guard lock(incoming_lock_);
   adopted_.clear();
 }
@@ -286,7 +286,7 @@ void RelayHub::run() {
       s.send_stream_eof();
       s.send_play_status("NetStream.Play.UnpublishNotify", "The stream ended.");
     });
-    for (auto& viewer : http_viewers_) viewer->end_response(now, true);
+    for (HttpFlvViewer* viewer : http_viewer_list()) viewer->end_response(now, true);
   }
   check_health(now);
   update_stats();
@@ -344,15 +344,32 @@ void RelayHub::fan_out(const relay::RelayMessagePtr& message, int64_t now_us) {
   ++stats_.messages_in;
 }
 
+// Snapshots: a write error closes a viewer, which leaves the tables while we go through them
+// (closed connections and viewers are freed only on a later dispatch, so pointers stay valid).
+std::vector<Connection*> RelayHub::player_list() const {
+  std::vector<Connection*> list;
+  list.reserve(players_.size());
+  for (auto& [id, player] : players_) list.push_back(player.connection);
+  return list;
+}
+
+std::vector<HttpFlvViewer*> RelayHub::http_viewer_list() const {
+  std::vector<HttpFlvViewer*> list;
+  list.reserve(http_viewers_.size());
+  for (auto& viewer : http_viewers_) list.push_back(viewer.get());
+  return list;
+}
+
 void RelayHub::flush_all(int64_t now_us) {
-  for (auto& [id, player] : players_) player.connection->flush();
-  for (auto& viewer : http_viewers_) viewer->flush(now_us);
+  for (Connection* player : player_list()) player->flush();
+  for (HttpFlvViewer* viewer : http_viewer_list()) viewer->flush(now_us);
 }
 
 void RelayHub::send_to_players(void (*action)(rtmp::ServerSession&)) {
-  for (auto& [id, player] : players_) {
-    action(player.connection->session());
-    player.connection->flush();
+  for (Connection* player : player_list()) {
+    if (!player->is_open()) continue;
+    action(player->session());
+    player->flush();
   }
 }
 

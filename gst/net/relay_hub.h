@@ -97,6 +97,8 @@ class RelayHub {
   void fan_out(const relay::RelayMessagePtr& message, int64_t now_us);
   void start_viewer(relay::ViewerQueue& queue, int64_t now_us);
   void flush_all(int64_t now_us);
+  std::vector<Connection*> player_list() const;
+  std::vector<HttpFlvViewer*> http_viewer_list() const;
   void check_health(int64_t now_us);
   void send_to_players(void (*action)(rtmp::ServerSession&));
   void http_viewer_closed(HttpFlvViewer* viewer, const std::string& reason);
