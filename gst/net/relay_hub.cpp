@@ -111,6 +111,9 @@ class HttpFlvViewer final : public PollClient {
 
   bool closed() const { return closed_; }
   bool head_only() const { return head_only_; }
+  // A GET that streams (not a HEAD, not refused): counted, and announced when it leaves.
+  void count_as_viewer() { viewer_ = true; }
+  bool is_viewer() const { return viewer_; }
   relay::ViewerQueue& queue() { return queue_; }
   const StreamRequest& request() const { return request_; }
 
@@ -130,6 +133,7 @@ class HttpFlvViewer final : public PollClient {
   uint32_t watched_events_ = EPOLLIN;
   bool closed_ = false;
   bool ending_ = false;
+  bool viewer_ = false;
 };
 
 RelayHub::RelayHub(GMainContext* io_context, IoPoller& poller, PlayMount* mount,
@@ -207,12 +211,6 @@ void RelayHub::adopt_http_viewer(GIOStream* stream, int fd, StreamRequest reques
                                  bool head_only) {
   auto viewer = std::make_unique<HttpFlvViewer>(*this, stream, fd, std::move(request),
                                                 config_.viewer, head_only);
-  // The response head now; the body (for GET) starts on the I/O thread.
-  std::string head =
-      "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache\r\n"
-      "Access-Control-Allow-Origin: *\r\nConnection: close\r\nServer: gst-live-server\r\n";
-  head += head_only ? "\r\n" : "Transfer-Encoding: chunked\r\n\r\n";
-  viewer->queue().push_bytes(bytes_of(head), g_get_monotonic_time());
   {
     std::lock_guard lock(incoming_lock_);
     adopted_.push_back(std::move(viewer));
@@ -249,16 +247,32 @@ void RelayHub::run() {
     eos_pending_ = false;
   }
   for (auto& viewer : adopted) {
-    if (config_.max_viewers != 0 && players_.size() + http_viewers_.size() >= config_.max_viewers) {
-      GST_INFO("%s: HTTP-FLV viewer refused: max-viewers (%u) reached",
-               viewer->request().client_address.c_str(), config_.max_viewers);
-      std::lock_guard lock(stats_lock_);
-      ++stats_.viewers_refused;
-      continue;  // closed by its destructor, without a response body
-    }
-    if (!viewer->start()) continue;
+    if (!viewer->start()) continue;  // closed by its destructor
     HttpFlvViewer* raw = viewer.get();
     http_viewers_.push_back(std::move(viewer));
+    if (full_after_adding()) {
+      GST_INFO("%s: HTTP-FLV viewer refused: max-viewers (%u) reached",
+               raw->request().client_address.c_str(), config_.max_viewers);
+      {
+        std::lock_guard lock(stats_lock_);
+        ++stats_.viewers_refused;
+      }
+      raw->queue().push_bytes(bytes_of("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                                       "Content-Length: 17\r\nConnection: close\r\n\r\ntoo many viewers\n"),
+                              now);
+      raw->end_response(now, false);
+      continue;
+    }
+    std::string head =
+        "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache\r\n"
+        "Access-Control-Allow-Origin: *\r\nConnection: close\r\nServer: gst-live-server\r\n";
+    head += raw->head_only() ? "\r\n" : "Transfer-Encoding: chunked\r\n\r\n";
+    raw->queue().push_bytes(bytes_of(head), now);
+    if (raw->head_only()) {
+      raw->end_response(now, false);
+      continue;
+    }
+    raw->count_as_viewer();
     {
       std::lock_guard lock(stats_lock_);
       ++stats_.viewers_total;
@@ -266,11 +280,7 @@ void RelayHub::run() {
     PlayMount* mount = mount_;
     StreamRequest request = raw->request();
     DecisionRunner::get().notify(mount_, [mount, request] { mount->play_started(request, kHttpFlv); });
-    if (raw->head_only()) {
-      raw->end_response(now, false);
-      continue;
-    }
-    // GET: the FLV file header, then what the GOP cache has, then live messages.
+    // The FLV file header, then what the GOP cache has, then live messages.
     raw->queue().push_bytes(flv_file_header_chunk(), now);
     start_viewer(raw->queue(), now);
     raw->flush(now);
@@ -337,7 +347,7 @@ void RelayHub::fan_out(const relay::RelayMessagePtr& message, int64_t now_us) {
     if (relay::ViewerQueue* queue = player.connection->viewer()) queue->push(message, now_us, has_video);
   }
   for (auto& viewer : http_viewers_) {
-    if (!viewer->closed()) viewer->queue().push(message, now_us, has_video);
+    if (!viewer->closed() && viewer->is_viewer()) viewer->queue().push(message, now_us, has_video);
   }
   for (auto& push : pushes_) push->push(message);
   std::lock_guard lock(stats_lock_);
@@ -408,8 +418,18 @@ void RelayHub::check_viewers(int64_t now_us) {
   update_stats();
 }
 
+size_t RelayHub::viewer_count() const {
+  size_t n = players_.size();
+  for (auto& viewer : http_viewers_) n += viewer->is_viewer() ? 1 : 0;
+  return n;
+}
+
 bool RelayHub::full() const {
-  return config_.max_viewers != 0 && players_.size() + http_viewers_.size() >= config_.max_viewers;
+  return config_.max_viewers != 0 && viewer_count() >= config_.max_viewers;
+}
+
+bool RelayHub::full_after_adding() const {
+  return config_.max_viewers != 0 && viewer_count() + 1 > config_.max_viewers;
 }
 
 bool RelayHub::add_player(Connection& connection, const StreamRequest& request) {
@@ -484,13 +504,15 @@ void RelayHub::http_viewer_closed(HttpFlvViewer* viewer, const std::string& reas
   closed_bytes_out_ += viewer->queue().bytes_sent();
   closed_dropped_ += viewer->queue().messages_dropped();
   closed_skips_ += viewer->queue().skips();
-  GST_INFO("%s: HTTP-FLV viewer left: %s", viewer->request().client_address.c_str(),
-           reason.c_str());
-  PlayMount* mount = mount_;
-  StreamRequest request = viewer->request();
-  DecisionRunner::get().notify(mount_, [mount, request, reason] {
-    mount->play_stopped(request, kHttpFlv, reason);
-  });
+  if (viewer->is_viewer()) {
+    GST_INFO("%s: HTTP-FLV viewer left: %s", viewer->request().client_address.c_str(),
+             reason.c_str());
+    PlayMount* mount = mount_;
+    StreamRequest request = viewer->request();
+    DecisionRunner::get().notify(mount_, [mount, request, reason] {
+      mount->play_stopped(request, kHttpFlv, reason);
+    });
+  }
   // Freed on a later dispatch: the poller may be inside this viewer's on_poll right now.
   closed_http_viewers_.push_back(std::move(*it));
   http_viewers_.erase(it);
@@ -517,7 +539,7 @@ void RelayHub::update_stats() {
   std::lock_guard lock(stats_lock_);
   push_stats_ = std::move(pushes);
   stats_.rtmp_viewers = uint32_t(players_.size());
-  stats_.http_flv_viewers = uint32_t(http_viewers_.size());
+  stats_.http_flv_viewers = uint32_t(viewer_count() - players_.size());
   stats_.bytes_out = bytes;
   stats_.dropped_messages = dropped;
   stats_.lag_skips = skips;

@@ -98,6 +98,8 @@ class RelayHub {
   void start_viewer(relay::ViewerQueue& queue, int64_t now_us);
   void flush_all(int64_t now_us);
   std::vector<Connection*> player_list() const;
+  size_t viewer_count() const;       // RTMP players + streaming HTTP-FLV viewers
+  bool full_after_adding() const;
   std::vector<HttpFlvViewer*> http_viewer_list() const;
   void check_health(int64_t now_us);
   void send_to_players(void (*action)(rtmp::ServerSession&));
