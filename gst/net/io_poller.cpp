@@ -55,19 +55,20 @@ void IoPoller::stop() {
   }
   again_.clear();
   coalescing_ = false;
+  batched_count_ = 0;
 }
 
-bool IoPoller::watch_input(int fd, uint64_t key, bool batched) {
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.u64 = key;
-  return epoll_ctl(batched ? batched_fd_ : prompt_fd_, EPOLL_CTL_ADD, fd, &event) == 0;
+int64_t IoPoller::effective_interval_micros() const {
+  if (batched_count_ >= kPublishersForFullInterval) return read_interval_micros_;
+  return read_interval_micros_ * batched_count_ / kPublishersForFullInterval;
 }
 
 bool IoPoller::watch(int fd, uint64_t key, bool batched, bool was_batched, uint32_t events,
                      bool was_watched) {
   if (was_watched && (events == 0 || batched != was_batched)) {
-    epoll_ctl(was_batched ? batched_fd_ : prompt_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    if (epoll_ctl(was_batched ? batched_fd_ : prompt_fd_, EPOLL_CTL_DEL, fd, nullptr) == 0 &&
+        was_batched)
+      --batched_count_;
     was_watched = false;
   }
   if (events == 0) {
@@ -77,20 +78,11 @@ bool IoPoller::watch(int fd, uint64_t key, bool batched, bool was_batched, uint3
   epoll_event event{};
   event.events = events;
   event.data.u64 = key;
-  return epoll_ctl(batched ? batched_fd_ : prompt_fd_, was_watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
-                   fd, &event) == 0;
-}
-
-bool IoPoller::set_batched(int fd, uint64_t key, bool batched) {
-  epoll_ctl(batched ? prompt_fd_ : batched_fd_, EPOLL_CTL_DEL, fd, nullptr);
-  return watch_input(fd, key, batched);
-}
-
-void IoPoller::unwatch(int fd, uint64_t key) {
-  // In one of the two sets; the other says ENOENT.
-  for (int set : {prompt_fd_, batched_fd_})
-    if (set >= 0) epoll_ctl(set, EPOLL_CTL_DEL, fd, nullptr);
-  std::erase(again_, key);
+  if (epoll_ctl(batched ? batched_fd_ : prompt_fd_, was_watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+                fd, &event) != 0)
+    return false;
+  if (batched && !was_watched) ++batched_count_;
+  return true;
 }
 
 void IoPoller::run_again(uint64_t key) {
@@ -121,11 +113,12 @@ gboolean IoPoller::dispatch(GSource* source, GSourceFunc, gpointer) {
 
   const int64_t now = g_source_get_time(source);
   if (self->coalescing_ && now < self->coalesce_until_) return G_SOURCE_CONTINUE;  // not yet
-  if (self->dispatch_set(self->batched_fd_) > 0 && self->read_interval_micros_ > 0) {
+  const int64_t interval = self->effective_interval_micros();
+  if (self->dispatch_set(self->batched_fd_) > 0 && interval > 0) {
     // Work was found: let input gather for a while before looking again.
     if (!self->coalescing_) g_source_modify_unix_fd(source, self->batched_tag_, GIOCondition(0));
     self->coalescing_ = true;
-    self->coalesce_until_ = now + self->read_interval_micros_;
+    self->coalesce_until_ = now + interval;
     g_source_set_ready_time(source, self->coalesce_until_);
   } else if (self->coalescing_) {
     // Nothing came in the interval: wait for the batched set's fd again.

@@ -13,6 +13,11 @@
 // interval, for at most that much added latency (docs/benchmarks.md has the CPU it saves),
 // while a connecting client's round trips are not slowed down. A key given to run_again() (a
 // connection that used up its read budget) is served on the next iteration, at once.
+//
+// The interval adapts to the load: with n fds in the batched set it is
+// read_interval x min(1, n / kPublishersForFullInterval). A few publishers (where batching saves
+// little CPU) get their media almost at once, which keeps a relay's publish-to-viewer latency
+// low; many publishers get the whole interval, which is where the CPU is saved.
 #pragma once
 
 #include <glib.h>
@@ -25,6 +30,7 @@ namespace live::net {
 
 inline constexpr int kMaxEventsPerWakeup = 64;
 inline constexpr int kMaxEpollRoundsPerWakeup = 16;  // up to 1024 ready connections at once
+inline constexpr int kPublishersForFullInterval = 32;
 
 // What the poller reports to: a connection or an HTTP-FLV viewer. Its key in the poller is its
 // address, valid while it is watched (objects leave the poller before they are freed, and are
@@ -54,18 +60,14 @@ class IoPoller {
   // read_interval_micros: the coalescing interval (0 = read as soon as input arrives).
   bool start(GMainContext* context, Handler handler, int64_t read_interval_micros);
   void stop();  // detaches the source, closes the epoll fd
+  // The coalescing interval in use now (see above).
+  int64_t effective_interval_micros() const;
 
-  // Watch `fd` for input, in the batched or the prompt set; events come to the handler under
-  // `key`.
-  bool watch_input(int fd, uint64_t key, bool batched);
   // Sets what `fd` is watched for (EPOLLIN and/or EPOLLOUT; 0 = not watched) and in which set;
-  // `was_watched` says whether it is in a set now (in the other one when `batched` changed).
+  // `was_watched` says whether it is in a set now (in the `was_batched` one). Events come to
+  // the handler under `key`; unwatching also drops a pending run_again(key).
   bool watch(int fd, uint64_t key, bool batched, bool was_batched, uint32_t events,
              bool was_watched);
-  // Moves a watched `fd` to the other set.
-  bool set_batched(int fd, uint64_t key, bool batched);
-  // Stops watching `fd` and drops a pending run_again(key).
-  void unwatch(int fd, uint64_t key);
   // Calls the handler for `key` on the next iteration, at once (no coalescing delay), without
   // waiting for the fd (TLS may hold decrypted input the socket no longer signals).
   void run_again(uint64_t key);
@@ -83,6 +85,7 @@ class IoPoller {
   gpointer prompt_tag_ = nullptr;
   gpointer batched_tag_ = nullptr;
   int64_t read_interval_micros_ = 0;
+  int batched_count_ = 0;  // fds in the batched set
   bool coalescing_ = false;      // the batched set is not polled until coalesce_until_
   int64_t coalesce_until_ = 0;   // g_source_get_time() clock
   Handler handler_;
