@@ -105,6 +105,7 @@ struct Settings {
   guint http_port = 0;
   std::string http_address = "0.0.0.0";
   std::string http_index_file;
+  std::string http_prefix;  // URL path the playlists are served under on http-port ("" = "/")
   std::string upload_location;
   bool encrypt = false;
   std::string key_uri;
@@ -318,6 +319,7 @@ enum {
   PROP_HTTP_PORT,
   PROP_HTTP_ADDRESS,
   PROP_HTTP_INDEX_FILE,
+  PROP_HTTP_PREFIX,
   PROP_UPLOAD_LOCATION,
   PROP_ENCRYPT,
   PROP_KEY_URI,
@@ -1593,19 +1595,21 @@ static bool start(GstHlsAdaptiveSink* self) {
     http::HlsHttpServerConfig sc;
     sc.root_dir = r.cfg.location;
     sc.index_file = r.cfg.http_index_file;
+    sc.url_prefix = r.cfg.http_prefix;
     sc.target_duration_ms = r.cfg.target_duration / int64_t(GST_MSECOND);
     r.server = std::make_unique<http::HlsHttpServer>(sc);
     if (r.cfg.low_latency) r.server->set_part_target_ms(r.cfg.part_duration / int64_t(GST_MSECOND));
     auto port = r.server->start(r.cfg.http_address, uint16_t(r.cfg.http_port));
     if (!port) {
       GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ_WRITE,
-                        ("Cannot listen on %s:%u: %s", r.cfg.http_address.c_str(), r.cfg.http_port,
-                         port.error().describe().c_str()),
+                        ("Cannot serve HTTP on %s:%u%s: %s", r.cfg.http_address.c_str(), r.cfg.http_port,
+                         r.cfg.http_prefix.c_str(), port.error().describe().c_str()),
                         (nullptr));
       r.server.reset();
       return false;
     }
-    GST_INFO_OBJECT(self, "serving %s on http://%s:%u/", r.cfg.location.c_str(), r.cfg.http_address.c_str(), *port);
+    GST_INFO_OBJECT(self, "serving %s on http://%s:%u%s/", r.cfg.location.c_str(), r.cfg.http_address.c_str(), *port,
+                    r.cfg.http_prefix.c_str());
   }
   r.running = true;
   return true;
@@ -1696,6 +1700,7 @@ static void set_property(GObject* object, guint id, const GValue* value, GParamS
     case PROP_HTTP_PORT: s.http_port = g_value_get_uint(value); break;
     case PROP_HTTP_ADDRESS: s.http_address = str(); break;
     case PROP_HTTP_INDEX_FILE: s.http_index_file = str(); break;
+    case PROP_HTTP_PREFIX: s.http_prefix = str(); break;
     case PROP_UPLOAD_LOCATION: s.upload_location = str(); break;
     case PROP_ENCRYPT: s.encrypt = g_value_get_boolean(value); break;
     case PROP_KEY_URI: s.key_uri = str(); break;
@@ -1729,6 +1734,7 @@ static void get_property(GObject* object, guint id, GValue* value, GParamSpec* p
     case PROP_HTTP_PORT: g_value_set_uint(value, s.http_port); break;
     case PROP_HTTP_ADDRESS: g_value_set_string(value, s.http_address.c_str()); break;
     case PROP_HTTP_INDEX_FILE: g_value_set_string(value, s.http_index_file.c_str()); break;
+    case PROP_HTTP_PREFIX: g_value_set_string(value, s.http_prefix.c_str()); break;
     case PROP_UPLOAD_LOCATION: g_value_set_string(value, s.upload_location.c_str()); break;
     case PROP_ENCRYPT: g_value_set_boolean(value, s.encrypt); break;
     case PROP_KEY_URI: g_value_set_string(value, s.key_uri.c_str()); break;
@@ -1788,6 +1794,12 @@ static void gst_hls_adaptive_sink_class_init(GstHlsAdaptiveSinkClass* klass) {
   g_object_class_install_property(gobject_class, PROP_HTTP_INDEX_FILE,
       g_param_spec_string("http-index-file", "HTTP index file",
                           "File served at / by the HTTP server (e.g. a player page); empty = none", "", rw));
+  g_object_class_install_property(gobject_class, PROP_HTTP_PREFIX,
+      g_param_spec_string("http-prefix", "HTTP prefix",
+                          "URL path under which the playlists are served on http-port (e.g. /live/cam1 serves "
+                          "/live/cam1/master.m3u8), so several sinks (and flvrelaysink) can share one port; "
+                          "empty = /",
+                          "", rw));
   g_object_class_install_property(gobject_class, PROP_UPLOAD_LOCATION,
       g_param_spec_string("upload-location", "Upload location",
                           "URL prefix to PUT every file to (and DELETE old segments from); empty = no upload", "", rw));

@@ -1,11 +1,10 @@
-// HlsHttpServer: see the header. Everything that touches libsoup runs on the server thread
-// (server_thread_main); other threads only update PlaylistState under state_lock and wake the
-// server context. Lock order: state_lock only (never held while calling into libsoup).
+// HlsHttpServer: see the header. Everything that touches libsoup runs on the port's server
+// thread (the HttpSite callbacks and tasks posted to the port); other threads only update
+// PlaylistState under state_lock and post a wake-up. Lock order: state_lock -> the port's task
+// queue (post); state_lock is never held while calling into libsoup.
 #include "http/hls_http_server.h"
-#include "http/quit_loop.h"
 
 #include <gst/gst.h>
-#include <gio/gunixsocketaddress.h>
 #include <libsoup/soup.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,14 +15,12 @@
 #include <charconv>
 #include <climits>
 #include <cstdlib>
-#include <future>
 #include <algorithm>
 #include <deque>
 #include <list>
 #include <memory>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 GST_DEBUG_CATEGORY_STATIC(live_http_server_debug);
@@ -119,7 +116,7 @@ const char* hls_cache_control(const std::string& path) {
   return "no-cache";  // playlists, the player page
 }
 
-struct HlsHttpServer::Impl {
+struct HlsHttpServer::Impl : HttpSite {
   struct HeldRequest {
     SoupServerMessage* msg = nullptr;  // a reference we own
     std::string relative_path;
@@ -142,42 +139,14 @@ struct HlsHttpServer::Impl {
 
   HlsHttpServerConfig config;
   std::string root_real;  // realpath of root_dir, checked against every served file
+  std::string prefix;     // normalized url_prefix: "" or "/live/a"
 
-  // Server thread objects (touched only on the server thread once started).
-  GMainContext* context = nullptr;
-  GMainLoop* loop = nullptr;
-  SoupServer* server = nullptr;
-  GSocketService* service = nullptr;
-  // Open connections by remote "address:port" (libsoup gives no GSocket for connections handed
-  // over as streams). Shared with each connection's weak-ref callback, which may outlive us.
-  struct ConnectionTable {
-    std::mutex lock;
-    std::map<std::string, GSocket*> sockets;  // not owned: an entry goes with its connection
-    std::atomic<uint32_t> count{0};
-  };
-  struct ConnectionEntry {
-    std::shared_ptr<ConnectionTable> table;
-    std::string key;
-  };
-  std::shared_ptr<ConnectionTable> connections = std::make_shared<ConnectionTable>();
+  // Set by start() before the site is added, cleared by stop() after it is removed.
+  std::shared_ptr<HttpPort> port;  // under state_lock
+  GMainContext* context = nullptr;  // the port's: held requests' sources
+  bool cors = true;                 // the port's setting
 
-  static std::string address_key(GSocketAddress* address) {
-    if (address == nullptr || !G_IS_INET_SOCKET_ADDRESS(address)) return {};
-    auto* inet = G_INET_SOCKET_ADDRESS(address);
-    char* ip = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
-    std::string key = std::string(ip) + ":" + std::to_string(g_inet_socket_address_get_port(inet));
-    g_free(ip);
-    return key;
-  }
-
-  GSocket* socket_of(SoupServerMessage* msg) {
-    const std::string key = address_key(soup_server_message_get_remote_address(msg));
-    std::lock_guard<std::mutex> lock(connections->lock);
-    auto it = connections->sockets.find(key);
-    return it == connections->sockets.end() ? nullptr : it->second;
-  }
-  std::thread thread;
-  std::thread::id server_thread_id;
+  // Server thread only.
   std::list<std::unique_ptr<HeldRequest>> held;
 
   std::atomic<bool> is_running{false};
@@ -188,7 +157,7 @@ struct HlsHttpServer::Impl {
   mutable std::mutex state_lock;
   std::map<std::string, PlaylistState> playlists;  // under state_lock
   std::deque<std::string> expected_files;          // under state_lock; newest last
-  GMainContext* wake_context = nullptr;            // under state_lock; set while running
+  HttpPort* wake_port = nullptr;                   // under state_lock; set while the site is registered
 
   bool is_expected(const std::string& relative) {
     std::lock_guard<std::mutex> lock(state_lock);
@@ -197,34 +166,29 @@ struct HlsHttpServer::Impl {
 
   struct Counters {
     std::atomic<uint64_t> requests{0}, ok{0}, client_errors{0}, server_errors{0}, bytes{0},
-        blocking{0}, timeouts{0}, refused{0}, held_now{0}, connections_refused{0};
+        blocking{0}, timeouts{0}, refused{0}, held_now{0};
   } counters;
 
   // ---- responses ----
 
   void add_common_headers(SoupServerMessage* msg) {
-    SoupMessageHeaders* headers = soup_server_message_get_response_headers(msg);
-    if (config.cors) {
-      soup_message_headers_replace(headers, "Access-Control-Allow-Origin", "*");
-      soup_message_headers_replace(headers, "Access-Control-Expose-Headers",
-                                   "Content-Length, Content-Range, Age, Date");
-    }
+    if (cors) add_cors_headers(msg);
   }
 
-  void set_status(SoupServerMessage* msg, unsigned status) {
-    soup_server_message_set_status(msg, status, nullptr);
+  void count_status(unsigned status) {
     if (status >= 500) counters.server_errors++;
     else if (status >= 400) counters.client_errors++;
     else if (status >= 200 && status < 300) counters.ok++;
   }
 
+  void set_status(SoupServerMessage* msg, unsigned status) {
+    soup_server_message_set_status(msg, status, nullptr);
+    count_status(status);
+  }
+
   void respond_error(SoupServerMessage* msg, unsigned status, const char* text) {
-    add_common_headers(msg);
-    SoupMessageHeaders* headers = soup_server_message_get_response_headers(msg);
-    soup_message_headers_replace(headers, "Cache-Control", "no-cache");
-    std::string body = std::string(text) + "\n";
-    soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY, body.data(), body.size());
-    set_status(msg, status);
+    respond_text(msg, status, text, cors);
+    count_status(status);
   }
 
   // Answers with the file's current bytes. False (and a 404) when it vanished meanwhile.
@@ -253,10 +217,10 @@ struct HlsHttpServer::Impl {
   }
 
   // Request path -> normalized path relative to root ("a/b.ts"), or "" when refused
-  // (traversal, hidden names, encoded '/' or NUL, backslashes).
-  static std::string normalize(const char* request_path) {
+  // (traversal, hidden names, the sink's "*.tmp" files, encoded '/' or NUL, backslashes).
+  static std::string normalize(const std::string& request_path) {
     // Refuse an encoded '/' or NUL rather than reinterpreting it.
-    char* decoded = g_uri_unescape_string(request_path, "/");
+    char* decoded = g_uri_unescape_string(request_path.c_str(), "/");
     if (decoded == nullptr) return {};
     std::string path(decoded);
     g_free(decoded);
@@ -269,7 +233,9 @@ struct HlsHttpServer::Impl {
       std::string part = path.substr(pos, next - pos);
       pos = next + 1;
       if (part.empty()) continue;
-      if (part[0] == '.') return {};  // "..", ".", and the sink's hidden temp files
+      if (part[0] == '.') return {};  // "..", ".", hidden names
+      // The sink writes every file as "<name>.tmp" first, then renames it: never half a file.
+      if (extension_of(part) == "tmp") return {};
       if (!relative.empty()) relative += '/';
       relative += part;
     }
@@ -339,8 +305,6 @@ struct HlsHttpServer::Impl {
 
   // Runs on the server thread after notify_playlist / forget_playlist.
   void answer_ready(const std::string& relative_path) {
-    // g_main_context_invoke runs us in the caller's thread once the server thread is gone.
-    if (std::this_thread::get_id() != server_thread_id) return;
     PlaylistState state;
     bool known = false;
     {
@@ -370,20 +334,6 @@ struct HlsHttpServer::Impl {
     for (auto& [request, file] : written) {
       respond_file(request->msg, file, request->relative_path, hls_cache_control(request->relative_path));
       release(request);
-    }
-  }
-
-  void on_request_aborted(SoupServerMessage* msg) {
-    for (auto& request : held) {
-      if (request->msg == msg) {
-        GST_DEBUG("held request for %s aborted by the client", request->relative_path.c_str());
-        drop_source(&request->timeout);
-        drop_source(&request->watch);
-        counters.held_now--;
-        held.remove_if([msg](const std::unique_ptr<HeldRequest>& r) { return r->msg == msg; });
-        g_object_unref(msg);
-        return;
-      }
     }
   }
 
@@ -420,29 +370,14 @@ struct HlsHttpServer::Impl {
     return true;
   }
 
-  // From any thread: re-check the held requests for relative_path on the server thread.
-  struct WakeData {
-    Impl* impl;
-    std::string relative_path;
-  };
+  // From any thread: re-check the held requests for relative_path on the server thread. The
+  // port runs posted work in order, so stop()'s remove_site() comes after every wake-up posted
+  // before it, while this site still exists.
   void wake(const std::string& relative_path) {
-    GMainContext* target = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(state_lock);  // stop() clears wake_context under it
-      if (wake_context == nullptr) return;
-      target = g_main_context_ref(wake_context);
-    }
-    g_main_context_invoke_full(
-        target, G_PRIORITY_HIGH,
-        [](gpointer data) -> gboolean {
-          auto* w = static_cast<WakeData*>(data);
-          w->impl->answer_ready(w->relative_path);
-          return G_SOURCE_REMOVE;
-        },
-        new WakeData{this, relative_path}, [](gpointer data) { delete static_cast<WakeData*>(data); });
-    g_main_context_unref(target);
+    std::lock_guard<std::mutex> lock(state_lock);  // stop() clears wake_port under it
+    if (wake_port == nullptr) return;
+    wake_port->post([this, relative_path] { answer_ready(relative_path); });
   }
-
 
   // Pauses msg until answer_ready() finds it satisfied, or the timeout. file_path empty: a
   // preload-hinted file that does not exist yet. Returns false (after a 503) over the limit.
@@ -466,7 +401,7 @@ struct HlsHttpServer::Impl {
     g_source_set_callback(request->timeout, on_held_timeout, request.get(), nullptr);
     g_source_attach(request->timeout, context);
     // libsoup does not read a paused connection, so watch it ourselves: EOF means the client left.
-    GSocket* socket = socket_of(msg);
+    GSocket* socket = port_on_server_thread()->socket_of(msg);
     if (socket != nullptr) {
       request->watch = g_socket_create_source(socket, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR), nullptr);
       g_source_set_callback(request->watch, G_SOURCE_FUNC(on_held_socket_event), request.get(), nullptr);
@@ -478,38 +413,19 @@ struct HlsHttpServer::Impl {
     return true;
   }
 
-  // ---- request entry ----
+  // While the site is registered `port` does not change (start() sets it before add_site(),
+  // stop() clears it after remove_site()), so the server thread may read it without the lock.
+  HttpPort* port_on_server_thread() { return port.get(); }
 
-  static void on_early_request(SoupServer*, SoupServerMessage* msg, const char*, GHashTable*, gpointer data) {
-    auto* impl = static_cast<Impl*>(data);
-    // Refuse big request bodies before libsoup reads them.
-    goffset length = soup_message_headers_get_content_length(soup_server_message_get_request_headers(msg));
-    if (length > static_cast<goffset>(kMaxRequestBodyBytes))
-      impl->respond_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "request body too large");
-  }
+  // ---- HttpSite (server thread) ----
 
-  static void on_request(SoupServer*, SoupServerMessage* msg, const char* path, GHashTable* query, gpointer data) {
-    auto* impl = static_cast<Impl*>(data);
-    impl->handle(msg, path, query);
-  }
-
-  void handle(SoupServerMessage* msg, const char* path, GHashTable* query) {
+  void handle_request(SoupServerMessage* msg, const std::string& path, GHashTable* query) override {
     counters.requests++;
-    if (soup_server_message_get_status(msg) != 0) return;  // answered by the early handler
     const char* method = soup_server_message_get_method(msg);
-    GST_LOG("%s %s", method, path);
+    GST_LOG("%s %s%s", method, prefix.c_str(), path.c_str());
     if (method == SOUP_METHOD_OPTIONS) {
-      add_common_headers(msg);
-      SoupMessageHeaders* headers = soup_server_message_get_response_headers(msg);
-      soup_message_headers_replace(headers, "Allow", "GET, HEAD, OPTIONS");
-      if (config.cors) {
-        soup_message_headers_replace(headers, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
-        const char* asked = soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
-                                                         "Access-Control-Request-Headers");
-        soup_message_headers_replace(headers, "Access-Control-Allow-Headers", asked ? asked : "Range");
-        soup_message_headers_replace(headers, "Access-Control-Max-Age", "86400");
-      }
-      set_status(msg, SOUP_STATUS_NO_CONTENT);
+      respond_preflight(msg, cors);
+      count_status(SOUP_STATUS_NO_CONTENT);
       return;
     }
     if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD) {
@@ -517,9 +433,15 @@ struct HlsHttpServer::Impl {
       respond_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method not allowed");
       return;
     }
-    if (strcmp(path, "/") == 0) {
+    if (path.empty() || path == "/") {
       if (config.index_file.empty()) {
         respond_error(msg, SOUP_STATUS_NOT_FOUND, "not found");
+        return;
+      }
+      if (path.empty()) {
+        // "/live/a" -> "/live/a/", so relative links of the page resolve under the prefix.
+        soup_server_message_set_redirect(msg, SOUP_STATUS_MOVED_PERMANENTLY, (prefix + "/").c_str());
+        count_status(SOUP_STATUS_MOVED_PERMANENTLY);
         return;
       }
       respond_file(msg, config.index_file, config.index_file, "no-cache");
@@ -540,131 +462,26 @@ struct HlsHttpServer::Impl {
     respond_file(msg, file_path, relative, hls_cache_control(relative));
   }
 
-  static void on_aborted(SoupServer*, SoupServerMessage* msg, gpointer data) {
-    static_cast<Impl*>(data)->on_request_aborted(msg);
-  }
-
-  // ---- thread ----
-
-  // Our own listening socket and accept loop: soup_server_listen() keeps GLib's backlog of 10
-  // (a burst of viewers would wait for SYN retransmissions) and has no connection limit or
-  // idle timeout. Accepted connections are handed to libsoup.
-  bool listen_on(GSocketAddress* socket_address, GError** error) {
-    GSocket* socket = g_socket_new(g_socket_address_get_family(socket_address), G_SOCKET_TYPE_STREAM,
-                                   G_SOCKET_PROTOCOL_TCP, error);
-    if (socket == nullptr) return false;
-    g_socket_set_listen_backlog(socket, kListenBacklog);
-    bool ok = g_socket_bind(socket, socket_address, TRUE, error) && g_socket_listen(socket, error);
-    if (ok) {
-      GSocketAddress* local = g_socket_get_local_address(socket, nullptr);
-      if (local != nullptr) {
-        bound_port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
-        g_object_unref(local);
+  void request_aborted(SoupServerMessage* msg) override {
+    for (auto& request : held) {
+      if (request->msg == msg) {
+        GST_DEBUG("held request for %s aborted by the client", request->relative_path.c_str());
+        drop_source(&request->timeout);
+        drop_source(&request->watch);
+        counters.held_now--;
+        held.remove_if([msg](const std::unique_ptr<HeldRequest>& r) { return r->msg == msg; });
+        g_object_unref(msg);
+        return;
       }
-      service = g_socket_service_new();  // accepts on this thread's (pushed) context
-      g_signal_connect(service, "incoming", G_CALLBACK(on_incoming), this);
-      ok = g_socket_listener_add_socket(G_SOCKET_LISTENER(service), socket, nullptr, error);
-      if (ok) g_socket_service_start(service);
-      if (ok) ok = give_libsoup_a_listener(error);
     }
-    g_object_unref(socket);
-    return ok;
   }
 
-  // libsoup keeps a connection open after a response only while the server has a listener of
-  // its own (request_finished() in soup-server.c); connections handed over by our accept loop
-  // would otherwise be closed after every response (no HTTP keep-alive). Give it an inert one:
-  // an unnamed Unix socket nobody is told about.
-  bool give_libsoup_a_listener(GError** error) {
-    GSocket* inert = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
-    if (inert == nullptr) return false;
-    GSocketAddress* unnamed = g_unix_socket_address_new_with_type("", 0, G_UNIX_SOCKET_ADDRESS_ANONYMOUS);
-    bool ok = g_socket_bind(inert, unnamed, FALSE, error) && g_socket_listen(inert, error) &&
-              soup_server_listen_socket(server, inert, SoupServerListenOptions(0), error);
-    g_object_unref(unnamed);
-    g_object_unref(inert);
-    return ok;
-  }
-
-  static void on_connection_gone(gpointer data, GObject*) {
-    std::unique_ptr<ConnectionEntry> entry(static_cast<ConnectionEntry*>(data));
-    std::lock_guard<std::mutex> lock(entry->table->lock);
-    entry->table->sockets.erase(entry->key);
-    entry->table->count--;
-  }
-
-  static gboolean on_incoming(GSocketService*, GSocketConnection* connection, GObject*, gpointer data) {
-    auto* impl = static_cast<Impl*>(data);
-    if (impl->connections->count >= impl->config.max_connections) {
-      impl->counters.connections_refused++;
-      g_io_stream_close(G_IO_STREAM(connection), nullptr, nullptr);
-      return TRUE;
+  void site_removed() override {
+    while (!held.empty()) {
+      HeldRequest* request = held.front().get();
+      respond_error(request->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "server stopping");
+      release(request);
     }
-    // No progress for this long on a connection (idle keep-alive, slow or stalled client): closed.
-    GSocket* socket = g_socket_connection_get_socket(connection);
-    g_socket_set_timeout(socket, impl->config.idle_timeout_s);
-    GSocketAddress* local = g_socket_connection_get_local_address(connection, nullptr);
-    GSocketAddress* remote = g_socket_connection_get_remote_address(connection, nullptr);
-    auto entry = std::make_unique<ConnectionEntry>(ConnectionEntry{impl->connections, address_key(remote)});
-    {
-      std::lock_guard<std::mutex> lock(impl->connections->lock);
-      impl->connections->sockets[entry->key] = socket;
-      impl->connections->count++;
-    }
-    g_object_weak_ref(G_OBJECT(connection), on_connection_gone, entry.release());
-    GError* error = nullptr;
-    if (!soup_server_accept_iostream(impl->server, G_IO_STREAM(connection), local, remote, &error)) {
-      GST_DEBUG("libsoup refused a connection: %s", error->message);
-      g_error_free(error);
-    }
-    if (local) g_object_unref(local);
-    if (remote) g_object_unref(remote);
-    return TRUE;
-  }
-
-  void server_thread_main(std::string address, uint16_t port, std::promise<Result<uint16_t>> started) {
-    server_thread_id = std::this_thread::get_id();
-    g_main_context_push_thread_default(context);
-    server = SOUP_SERVER(g_object_new(SOUP_TYPE_SERVER, "server-header", "gst-live-server ", nullptr));
-    soup_server_add_early_handler(server, nullptr, on_early_request, this, nullptr);
-    soup_server_add_handler(server, nullptr, on_request, this, nullptr);
-    g_signal_connect(server, "request-aborted", G_CALLBACK(on_aborted), this);
-    GError* error = nullptr;
-    GSocketAddress* socket_address = g_inet_socket_address_new_from_string(address.c_str(), port);
-    if (socket_address == nullptr) {
-      started.set_value(make_error(Errc::malformed, "not an IP address: " + address));
-    } else if (!listen_on(socket_address, &error)) {
-      started.set_value(make_error(Errc::refused, std::string("cannot listen on ") + address + ":" +
-                                                     std::to_string(port) + ": " + error->message));
-      g_error_free(error);
-    } else {
-      const uint16_t bound = bound_port;
-      started.set_value(bound);
-      GST_INFO("serving %s on %s:%u", config.root_dir.c_str(), address.c_str(), bound);
-      g_main_loop_run(loop);
-      // Stopping: answer what is held, then close.
-      while (!held.empty()) {
-        HeldRequest* request = held.front().get();
-        respond_error(request->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "server stopping");
-        release(request);
-      }
-      // Let libsoup write the last responses before the listener goes.
-      while (g_main_context_iteration(context, FALSE)) {
-      }
-      soup_server_disconnect(server);
-    }
-    if (service != nullptr) {
-      g_socket_service_stop(service);
-      g_socket_listener_close(G_SOCKET_LISTENER(service));
-      g_object_unref(service);
-      service = nullptr;
-    }
-    if (socket_address != nullptr) g_object_unref(socket_address);
-    g_object_unref(server);
-    server = nullptr;
-    while (g_main_context_iteration(context, FALSE)) {
-    }
-    g_main_context_pop_thread_default(context);
   }
 };
 
@@ -683,41 +500,53 @@ Result<uint16_t> HlsHttpServer::start(const std::string& address, uint16_t port)
   if (impl_->is_running) return make_error(Errc::protocol_violation, "server already running");
   impl_->root_real = real_path(impl_->config.root_dir);
   if (impl_->root_real.empty()) return make_error(Errc::refused, "root directory does not exist: " + impl_->config.root_dir);
-  impl_->context = g_main_context_new();
-  impl_->loop = g_main_loop_new(impl_->context, FALSE);
-  std::promise<Result<uint16_t>> started;
-  auto result_future = started.get_future();
-  impl_->thread = std::thread(&Impl::server_thread_main, impl_.get(), address, port, std::move(started));
-  Result<uint16_t> result = result_future.get();
-  if (!result.ok()) {
-    impl_->thread.join();
-    g_main_loop_unref(impl_->loop);
-    g_main_context_unref(impl_->context);
-    impl_->loop = nullptr;
-    impl_->context = nullptr;
-    return result;
-  }
-  impl_->is_running = true;
+  auto prefix = HttpPort::normalize_prefix(impl_->config.url_prefix);
+  if (!prefix) return prefix.error();
+  HttpPortConfig port_config;
+  port_config.max_connections = impl_->config.max_connections;
+  port_config.idle_timeout_s = impl_->config.idle_timeout_s;
+  port_config.cors = impl_->config.cors;
+  auto acquired = HttpPort::acquire(address, port, port_config);
+  if (!acquired) return acquired.error();
+  std::shared_ptr<HttpPort> shared = std::move(*acquired);
   {
     std::lock_guard<std::mutex> lock(impl_->state_lock);
-    impl_->wake_context = impl_->context;
+    impl_->port = shared;
   }
-  return result;
+  impl_->prefix = *prefix;
+  impl_->context = shared->context();
+  impl_->cors = shared->config().cors;
+  if (auto added = shared->add_site(impl_->prefix, impl_.get()); !added) {
+    std::lock_guard<std::mutex> lock(impl_->state_lock);
+    impl_->port.reset();
+    return added.error();
+  }
+  {
+    std::lock_guard<std::mutex> lock(impl_->state_lock);
+    impl_->wake_port = shared.get();
+  }
+  impl_->bound_port = shared->port();
+  impl_->is_running = true;
+  GST_INFO("serving %s at %s/ on %s:%u", impl_->config.root_dir.c_str(), impl_->prefix.c_str(), address.c_str(),
+           shared->port());
+  return shared->port();
 }
 
 void HlsHttpServer::stop() {
   if (!impl_->is_running.exchange(false)) return;
+  std::shared_ptr<HttpPort> shared;
   {
     std::lock_guard<std::mutex> lock(impl_->state_lock);
-    impl_->wake_context = nullptr;  // notify_playlist() from other threads no longer wakes us
+    impl_->wake_port = nullptr;  // notify_playlist() from other threads no longer posts
+    shared = impl_->port;
   }
-  quit_loop_from_inside(impl_->context, impl_->loop);
-  impl_->thread.join();
-  g_main_loop_unref(impl_->loop);
-  g_main_context_unref(impl_->context);
-  impl_->loop = nullptr;
-  impl_->context = nullptr;
+  shared->remove_site(impl_.get());
+  {
+    std::lock_guard<std::mutex> lock(impl_->state_lock);
+    impl_->port.reset();
+  }
   impl_->bound_port = 0;
+  shared.reset();  // the port's last user closes it
 }
 
 bool HlsHttpServer::running() const { return impl_->is_running; }
@@ -769,8 +598,12 @@ HlsHttpServerStats HlsHttpServer::stats() const {
   s.blocking_timeouts = c.timeouts;
   s.blocking_refused = c.refused;
   s.blocking_held = c.held_now;
-  s.connections = impl_->connections->count;
-  s.connections_refused = c.connections_refused;
+  std::lock_guard<std::mutex> lock(impl_->state_lock);
+  if (impl_->port) {
+    const HttpPortStats port_stats = impl_->port->stats();
+    s.connections = port_stats.connections;
+    s.connections_refused = port_stats.connections_refused;
+  }
   return s;
 }
 

@@ -1,10 +1,12 @@
-// HlsHttpServer: the built-in HTTP server of hlsadaptivesink. Serves the files under one root
-// directory (what the sink writes with atomic renames) with HLS MIME types, CORS and cache
-// headers, and implements LL-HLS blocking playlist reload (_HLS_msn / _HLS_part): such requests
-// are held, without a thread each, until the sink reports with notify_playlist() that the
-// playlist has the requested segment/part, or answered 503 after 3 x target duration.
+// HlsHttpServer: the built-in HTTP server of hlsadaptivesink, a site on the process's shared
+// HttpPort. Serves the files under one root directory (what the sink writes with atomic renames)
+// under a URL prefix with HLS MIME types, CORS and cache headers, and implements LL-HLS blocking
+// playlist reload (_HLS_msn / _HLS_part): such requests are held, without a thread each, until
+// the sink reports with notify_playlist() that the playlist has the requested segment/part, or
+// answered 503 after 3 x target duration. Several servers (sinks) share one port with different
+// prefixes.
 //
-// Threading: the server runs its own GMainContext on its own thread, so it works whether or not
+// Threading: the port runs its own GMainContext on its own thread, so it works whether or not
 // the application runs a GMainLoop. Every public method is thread-safe and may be called from
 // streaming threads; notify_playlist() only queues work for the server thread.
 #pragma once
@@ -14,23 +16,24 @@
 #include <string>
 
 #include "common/result.h"
+#include "http/http_port.h"
 
 namespace live::http {
 
 // Limits on what HTTP clients control.
 inline constexpr uint32_t kDefaultMaxHeldRequests = 1000;   // blocking reloads held at once
-inline constexpr uint64_t kMaxRequestBodyBytes = 64 * 1024;  // we serve GET/HEAD/OPTIONS only
-inline constexpr int kListenBacklog = 1024;                 // pending TCP connections
-inline constexpr uint32_t kDefaultMaxConnections = 4096;     // open connections, then closed at once
-inline constexpr uint32_t kDefaultIdleTimeoutS = 60;         // no progress on a connection: closed
 inline constexpr uint32_t kMaxExpectedFiles = 64;           // preload hints remembered
 inline constexpr uint32_t kMaxBlockingAdvanceSegments = 2;   // _HLS_msn > last + 2 -> 400
 inline constexpr uint32_t kMaxBlockingAdvanceParts = 3;      // Advance Part Limit, PART-TARGET >= 1 s
 
 struct HlsHttpServerConfig {
   std::string root_dir;            // files served: only regular files under this directory
-  std::string index_file;          // served at "/" when non-empty (e.g. examples/web/player.html)
+  // URL path the files are served under: "" = "/", "/live/cam1" serves root_dir/master.m3u8 at
+  // /live/cam1/master.m3u8. One server per prefix and port.
+  std::string url_prefix;
+  std::string index_file;          // served at prefix + "/" when non-empty (e.g. examples/web/player.html)
   uint32_t max_held_requests = kDefaultMaxHeldRequests;
+  // Port settings: those of the port's first user apply (HttpPortConfig).
   uint32_t max_connections = kDefaultMaxConnections;
   uint32_t idle_timeout_s = kDefaultIdleTimeoutS;  // keep it above 3 x target duration
   // Held blocking reloads time out after 3 x target duration with 503 (LL-HLS spec). Update it
@@ -49,8 +52,8 @@ struct HlsHttpServerStats {
   uint64_t blocking_held = 0;      // currently held
   uint64_t blocking_timeouts = 0;  // answered 503 after 3 x target duration
   uint64_t blocking_refused = 0;   // over max_held_requests (503) or too far ahead (400)
-  uint64_t connections = 0;        // open now
-  uint64_t connections_refused = 0;  // closed at accept: over max_connections
+  uint64_t connections = 0;        // open now on the port (shared with its other users)
+  uint64_t connections_refused = 0;  // closed at accept: over max_connections (the port's)
 };
 
 class HlsHttpServer {
@@ -60,10 +63,11 @@ class HlsHttpServer {
   HlsHttpServer(const HlsHttpServer&) = delete;
   HlsHttpServer& operator=(const HlsHttpServer&) = delete;
 
-  // Listens on address:port ("0.0.0.0", "127.0.0.1", "::"; port 0 = any free port) and starts the
-  // server thread. Returns the bound port.
+  // Serves root_dir under url_prefix on the shared HttpPort address:port ("0.0.0.0", "127.0.0.1",
+  // "::"; port 0 = a private server on any free port), which it starts if it is the first user.
+  // Returns the bound port. Error: cannot listen, or the prefix is already served on that port.
   Result<uint16_t> start(const std::string& address, uint16_t port);
-  // Answers held requests with 503, closes the listener and joins the thread. Idempotent.
+  // Unregisters the site (held requests answered 503); the port's last user closes it. Idempotent.
   void stop();
   bool running() const;
   uint16_t port() const;  // bound port, 0 when not running

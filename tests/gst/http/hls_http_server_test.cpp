@@ -139,6 +139,9 @@ TEST_F(HlsHttpServerTest, RefusesEverythingOutsideRoot) {
   write_file(dir.path() / "secret.txt", "SECRET");
   write_file(root / "ok.m3u8", "#EXTM3U\n");
   write_file(root / ".index.m3u8.tmp", "half written");
+  // hlsadaptivesink writes "<name>.tmp" and renames it: a half-written file is never served.
+  write_file(root / "index.m3u8.tmp", "half written");
+  write_file(root / "sub/seg1.ts.TMP", "half written");
   std::filesystem::create_directories(root / "sub");
   std::filesystem::create_symlink(dir.path() / "secret.txt", root / "link.txt");
   std::filesystem::create_directory_symlink(dir.path(), root / "up");
@@ -147,12 +150,14 @@ TEST_F(HlsHttpServerTest, RefusesEverythingOutsideRoot) {
                            "/sub/%2e%2e/%2e%2e/secret.txt", "/..%2fsecret.txt", "/%2E%2E%2Fsecret.txt",
                            "/link.txt",             "/up/secret.txt",        "/.index.m3u8.tmp",
                            "/sub",                  "/sub/",                 "/ok.m3u8%00.ts",
-                           "/..\\secret.txt",       "/nonexistent.ts"};
+                           "/..\\secret.txt",       "/nonexistent.ts",       "/index.m3u8.tmp",
+                           "/sub/seg1.ts.TMP"};
   for (const char* target : targets) {
     SCOPED_TRACE(target);
     RawResponse r = http_request(port, "GET", target);
     EXPECT_TRUE(r.status == 404 || r.status == 400) << r.status;
     EXPECT_EQ(r.body.find("SECRET"), std::string::npos);
+    EXPECT_EQ(r.body.find("half written"), std::string::npos);
   }
   EXPECT_EQ(http_request(port, "GET", "/ok.m3u8").status, 200);
   EXPECT_EQ(http_request(port, "GET", "/").status, 404);  // no index page configured

@@ -1,5 +1,5 @@
-// hlsadaptivesink with http-port: the sink's notify_playlist() calls must match what its
-// playlists contain. A client follows the live edge of an LL-HLS (fMP4 parts) stream with
+// hlsadaptivesink with http-port. Two sinks share a port under their http-prefix. And the
+// sink's notify_playlist() calls must match what its playlists contain: a client follows the live edge of an LL-HLS (fMP4 parts) stream with
 // blocking reloads for the next part, and checks that each answer lists that part and came
 // about one part duration later, never after the 3 x target duration timeout; and a GET for the
 // part named by EXT-X-PRELOAD-HINT, sent before that part exists, is held and answered with the
@@ -131,6 +131,72 @@ TEST(HlsSinkHttpTest, BlockingReloadsFollowTheSinksParts) {
   EXPECT_LT(waits.back(), 3.0 * 1000 * 0.8);
   EXPECT_LT(waits[waits.size() / 2], 2.0 * static_cast<double>(pos.part_target_ms) + 100);
   EXPECT_GT(waits[waits.size() / 2], 10.0);  // really held, not answered at once from a stale state
+}
+
+// Two sinks in one pipeline share one http-port under their http-prefix: each prefix serves its
+// own sink's multivariant and media playlists and segments; "/" and a "*.tmp" file are 404.
+TEST(HlsSinkHttpTest, SinksShareAPortUnderTheirHttpPrefix) {
+  TempDir dir_a, dir_b;
+  const uint16_t port = free_port();
+  auto branch = [port](const TempDir& dir, const std::string& prefix, const char* pattern) {
+    return "videotestsrc is-live=true pattern=" + std::string(pattern) +
+           " ! video/x-raw,width=160,height=90,framerate=30/1 ! x264enc tune=zerolatency speed-preset=ultrafast "
+           "bitrate=200 key-int-max=15 ! h264parse ! hlsadaptivesink location=" + dir.path().string() +
+           " target-duration=500000000 http-address=127.0.0.1 http-port=" + std::to_string(port) +
+           " http-prefix=" + prefix + " ";
+  };
+  const std::string description = branch(dir_a, "/live/a", "ball") + branch(dir_b, "/live/b", "snow");
+  GError* error = nullptr;
+  GstElement* pipeline = gst_parse_launch(description.c_str(), &error);
+  ASSERT_NE(pipeline, nullptr) << (error ? error->message : "");
+  GstElement* first = gst_bin_get_by_name(GST_BIN(pipeline), "hlsadaptivesink0");
+  ASSERT_NE(first, nullptr);
+  gchar* prefix = nullptr;
+  g_object_get(first, "http-prefix", &prefix, nullptr);
+  EXPECT_STREQ(prefix, "/live/a");
+  g_free(prefix);
+  gst_object_unref(first);
+  ASSERT_NE(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+
+  struct Site {
+    const TempDir& dir;
+    std::string prefix;
+    std::string media;
+  } sites[] = {{dir_a, "/live/a", ""}, {dir_b, "/live/b", ""}};
+  for (auto& site : sites) {
+    SCOPED_TRACE(site.prefix);
+    // Wait for a media playlist that lists a segment.
+    std::string playlist;
+    for (int i = 0; i < 100 && playlist.find("#EXTINF") == std::string::npos; i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      RawResponse master = http_request(port, "GET", site.prefix + "/master.m3u8");
+      if (master.status != 200) continue;
+      EXPECT_EQ(master.body, read_file(site.dir.path() / "master.m3u8"));
+      site.media = first_variant(master.body);
+      if (site.media.empty()) continue;
+      RawResponse media = http_request(port, "GET", site.prefix + "/" + site.media);
+      if (media.status == 200) playlist = media.body;
+    }
+    ASSERT_NE(playlist.find("#EXTINF"), std::string::npos) << "no media playlist under " << site.prefix;
+    EXPECT_EQ(playlist.rfind("#EXTM3U", 0), 0u);
+    auto parsed = parse_media_playlist(playlist);
+    ASSERT_TRUE(parsed.ok()) << playlist;
+    ASSERT_FALSE(parsed.playlist->segments.empty());
+    const std::string media_dir = site.media.find('/') == std::string::npos ? "" : site.media.substr(0, site.media.rfind('/') + 1);
+    const std::string segment = media_dir + parsed.playlist->segments.back().uri;
+    RawResponse bytes = http_request(port, "GET", site.prefix + "/" + segment);
+    EXPECT_EQ(bytes.status, 200) << segment;
+    EXPECT_EQ(bytes.header("content-type"), "video/mp2t");
+    EXPECT_TRUE(bytes.body == read_file(site.dir.path() / segment)) << segment << ": served bytes differ";
+    // A temporary file of the sink (written, then renamed) is never served.
+    write_file(site.dir.path() / "stale.m3u8.tmp", "#EXTM3U\nhalf written\n");
+    EXPECT_EQ(http_request(port, "GET", site.prefix + "/stale.m3u8.tmp").status, 404);
+  }
+  EXPECT_EQ(http_request(port, "GET", "/master.m3u8").status, 404);  // no sink at "/"
+
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+  EXPECT_EQ(http_request(port, "GET", "/live/a/master.m3u8").status, 0);  // the port closed with its last sink
 }
 
 }  // namespace

@@ -1,0 +1,494 @@
+// HttpPort: see the header. Everything that touches libsoup runs on the server thread
+// (server_thread_main and the tasks of its TaskQueue); other threads only post tasks. The
+// routing tables and waiting stream requests belong to the server thread, so need no lock.
+#include "http/http_port.h"
+#include "http/quit_loop.h"
+#include "http/stream_requests.h"
+#include "http/task_queue.h"
+
+#include <gio/gunixsocketaddress.h>
+#include <gst/gst.h>
+
+#include <atomic>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+GST_DEBUG_CATEGORY(live_http_port_debug);
+#define GST_CAT_DEFAULT live_http_port_debug
+
+namespace live::http {
+
+namespace {
+
+using PortKey = std::pair<std::string, uint16_t>;
+
+// The process-wide table of ports. Its mutex is taken by acquire() and by ~HttpPort (so a port
+// is really closed before another user can bind it again); server threads never take it.
+std::mutex& registry_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+std::map<PortKey, std::weak_ptr<HttpPort>>& registry() {
+  static std::map<PortKey, std::weak_ptr<HttpPort>> table;
+  return table;
+}
+
+void init_debug() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GST_DEBUG_CATEGORY_INIT(live_http_port_debug, "livehttpport", 0, "shared HTTP server per port");
+  });
+}
+
+std::string address_key(GSocketAddress* address) {
+  if (address == nullptr || !G_IS_INET_SOCKET_ADDRESS(address)) return {};
+  auto* inet = G_INET_SOCKET_ADDRESS(address);
+  char* ip = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
+  std::string key = std::string(ip) + ":" + std::to_string(g_inet_socket_address_get_port(inet));
+  g_free(ip);
+  return key;
+}
+
+}  // namespace
+
+void add_cors_headers(SoupServerMessage* msg) {
+  SoupMessageHeaders* headers = soup_server_message_get_response_headers(msg);
+  soup_message_headers_replace(headers, "Access-Control-Allow-Origin", "*");
+  soup_message_headers_replace(headers, "Access-Control-Expose-Headers", "Content-Length, Content-Range, Age, Date");
+}
+
+void respond_text(SoupServerMessage* msg, unsigned status, const std::string& text, bool cors) {
+  if (cors) add_cors_headers(msg);
+  SoupMessageHeaders* headers = soup_server_message_get_response_headers(msg);
+  soup_message_headers_replace(headers, "Cache-Control", "no-cache");
+  const std::string body = text + "\n";
+  soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY, body.data(), body.size());
+  soup_server_message_set_status(msg, status, nullptr);
+}
+
+void respond_preflight(SoupServerMessage* msg, bool cors) {
+  SoupMessageHeaders* headers = soup_server_message_get_response_headers(msg);
+  soup_message_headers_replace(headers, "Allow", "GET, HEAD, OPTIONS");
+  if (cors) {
+    add_cors_headers(msg);
+    soup_message_headers_replace(headers, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+    const char* asked = soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
+                                                     "Access-Control-Request-Headers");
+    soup_message_headers_replace(headers, "Access-Control-Allow-Headers", asked ? asked : "Range");
+    soup_message_headers_replace(headers, "Access-Control-Max-Age", "86400");
+  }
+  soup_server_message_set_status(msg, SOUP_STATUS_NO_CONTENT, nullptr);
+}
+
+struct HttpPort::Impl {
+  std::string address;
+  uint16_t requested_port = 0;  // the registry key with address (0: private, not registered)
+  HttpPortConfig config;
+  std::atomic<uint16_t> bound_port{0};
+  std::shared_ptr<TaskQueue> queue = std::make_shared<TaskQueue>();
+
+  // Server thread objects.
+  GMainContext* context = nullptr;
+  GMainLoop* loop = nullptr;
+  std::thread thread;
+  SoupServer* server = nullptr;
+  GSocketService* service = nullptr;
+
+  // Open connections by remote "address:port" (libsoup gives no GSocket for connections handed
+  // over as streams). Shared with each connection's weak-ref callback, which may outlive us
+  // (an adopted stream lives as long as its new owner keeps it).
+  struct ConnectionTable {
+    std::mutex lock;
+    std::map<std::string, GSocket*> sockets;  // not owned: an entry goes with its connection
+    std::atomic<uint32_t> count{0};
+  };
+  struct ConnectionEntry {
+    std::shared_ptr<ConnectionTable> table;
+    std::string key;
+  };
+  std::shared_ptr<ConnectionTable> connections = std::make_shared<ConnectionTable>();
+
+  // Routing, server thread only.
+  std::map<std::string, std::shared_ptr<StreamRouteHandler>> stream_routes;
+  std::map<std::string, HttpSite*> sites;  // by normalized prefix
+
+  std::unique_ptr<StreamRequests> stream_requests;  // made by start(); used on the server thread
+
+  std::atomic<uint64_t> connections_refused{0};
+
+  bool on_server_thread() const { return context != nullptr && g_main_context_is_owner(context); }
+
+  // Runs work on the server thread (FIFO after earlier posts) and waits; inline when there.
+  void run_sync(const std::function<void()>& work) {
+    if (on_server_thread()) {
+      work();
+      return;
+    }
+    // Shared: if the queue dropped the task (port stopping) the promise breaks and we return.
+    auto done = std::make_shared<std::promise<void>>();
+    auto finished = done->get_future();
+    queue->post([&work, done] {
+      work();
+      done->set_value();
+    });
+    finished.wait();
+  }
+
+  GSocket* socket_of(SoupServerMessage* msg) const {
+    const std::string key = address_key(soup_server_message_get_remote_address(msg));
+    std::lock_guard<std::mutex> lock(connections->lock);
+    auto it = connections->sockets.find(key);
+    return it == connections->sockets.end() ? nullptr : it->second;
+  }
+
+  void handle_stream_request(SoupServerMessage* msg, const std::string& path, const StreamRouteHandler& handler) {
+    const char* method = soup_server_message_get_method(msg);
+    if (method == SOUP_METHOD_OPTIONS) {
+      respond_preflight(msg, config.cors);
+    } else if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD) {
+      soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow", "GET, HEAD, OPTIONS");
+      respond_text(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method not allowed", config.cors);
+    } else {
+      stream_requests->start(msg, path, address_key(soup_server_message_get_remote_address(msg)), handler);
+    }
+  }
+
+  // ---- requests ----
+
+  static void on_early_request(SoupServer*, SoupServerMessage* msg, const char*, GHashTable*, gpointer data) {
+    auto* impl = static_cast<Impl*>(data);
+    // Refuse big request bodies before libsoup reads them.
+    goffset length = soup_message_headers_get_content_length(soup_server_message_get_request_headers(msg));
+    if (length > static_cast<goffset>(kMaxRequestBodyBytes))
+      respond_text(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "request body too large", impl->config.cors);
+  }
+
+  static void on_request(SoupServer*, SoupServerMessage* msg, const char* path, GHashTable* query, gpointer data) {
+    static_cast<Impl*>(data)->route(msg, path ? path : "/", query);
+  }
+
+  // The site with the longest prefix matching path: whole segments only ("/live/a" serves
+  // "/live/a" and "/live/a/x", not "/live/ab").
+  HttpSite* find_site(const std::string& path, std::string* rest) {
+    std::string candidate = path;
+    for (;;) {
+      auto it = sites.find(candidate);
+      if (it != sites.end()) {
+        *rest = path.substr(candidate.size());
+        return it->second;
+      }
+      if (candidate.empty()) return nullptr;
+      const size_t slash = candidate.rfind('/');
+      candidate.resize(slash == std::string::npos ? 0 : slash);
+    }
+  }
+
+  void route(SoupServerMessage* msg, const std::string& path, GHashTable* query) {
+    if (soup_server_message_get_status(msg) != 0) return;  // answered by the early handler
+    auto stream = stream_routes.find(path);
+    if (stream != stream_routes.end()) {
+      std::shared_ptr<StreamRouteHandler> handler = stream->second;  // it may remove its own route
+      handle_stream_request(msg, path, *handler);
+      return;
+    }
+    std::string rest;
+    if (HttpSite* site = find_site(path, &rest)) {
+      site->handle_request(msg, rest, query);
+      return;
+    }
+    if (soup_server_message_get_method(msg) == SOUP_METHOD_OPTIONS) {
+      respond_preflight(msg, config.cors);
+      return;
+    }
+    respond_text(msg, SOUP_STATUS_NOT_FOUND, "not found", config.cors);
+  }
+
+  static void on_aborted(SoupServer*, SoupServerMessage* msg, gpointer data) {
+    auto* impl = static_cast<Impl*>(data);
+    if (impl->stream_requests->aborted(msg)) return;
+    for (auto& [prefix, site] : impl->sites) site->request_aborted(msg);
+  }
+
+  // ---- accept loop ----
+
+  // Our own listening socket and accept loop: soup_server_listen() keeps GLib's backlog of 10
+  // (a burst of viewers would wait for SYN retransmissions) and has no connection limit or
+  // idle timeout. Accepted connections are handed to libsoup.
+  bool listen_on(GSocketAddress* socket_address, GError** error) {
+    GSocket* socket = g_socket_new(g_socket_address_get_family(socket_address), G_SOCKET_TYPE_STREAM,
+                                   G_SOCKET_PROTOCOL_TCP, error);
+    if (socket == nullptr) return false;
+    g_socket_set_listen_backlog(socket, kListenBacklog);
+    bool ok = g_socket_bind(socket, socket_address, TRUE, error) && g_socket_listen(socket, error);
+    if (ok) {
+      GSocketAddress* local = g_socket_get_local_address(socket, nullptr);
+      if (local != nullptr) {
+        bound_port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
+        g_object_unref(local);
+      }
+      service = g_socket_service_new();  // accepts on this thread's (pushed) context
+      g_signal_connect(service, "incoming", G_CALLBACK(on_incoming), this);
+      ok = g_socket_listener_add_socket(G_SOCKET_LISTENER(service), socket, nullptr, error);
+      if (ok) g_socket_service_start(service);
+      if (ok) ok = give_libsoup_a_listener(error);
+    }
+    g_object_unref(socket);
+    return ok;
+  }
+
+  // libsoup keeps a connection open after a response only while the server has a listener of
+  // its own (request_finished() in soup-server.c); connections handed over by our accept loop
+  // would otherwise be closed after every response (no HTTP keep-alive). Give it an inert one:
+  // an unnamed Unix socket nobody is told about.
+  bool give_libsoup_a_listener(GError** error) {
+    GSocket* inert = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
+    if (inert == nullptr) return false;
+    GSocketAddress* unnamed = g_unix_socket_address_new_with_type("", 0, G_UNIX_SOCKET_ADDRESS_ANONYMOUS);
+    bool ok = g_socket_bind(inert, unnamed, FALSE, error) && g_socket_listen(inert, error) &&
+              soup_server_listen_socket(server, inert, SoupServerListenOptions(0), error);
+    g_object_unref(unnamed);
+    g_object_unref(inert);
+    return ok;
+  }
+
+  static void on_connection_gone(gpointer data, GObject*) {
+    std::unique_ptr<ConnectionEntry> entry(static_cast<ConnectionEntry*>(data));
+    std::lock_guard<std::mutex> lock(entry->table->lock);
+    entry->table->sockets.erase(entry->key);
+    entry->table->count--;
+  }
+
+  // Counts a connection from accept until its GSocketConnection is finalized: with libsoup, or
+  // with the owner of an adopted stream (the stolen stream holds the connection).
+  static gboolean on_incoming(GSocketService*, GSocketConnection* connection, GObject*, gpointer data) {
+    auto* impl = static_cast<Impl*>(data);
+    if (impl->connections->count >= impl->config.max_connections) {
+      impl->connections_refused++;
+      g_io_stream_close(G_IO_STREAM(connection), nullptr, nullptr);
+      return TRUE;
+    }
+    // No progress for this long on a connection (idle keep-alive, slow or stalled client): closed.
+    GSocket* socket = g_socket_connection_get_socket(connection);
+    g_socket_set_timeout(socket, impl->config.idle_timeout_s);
+    GSocketAddress* local = g_socket_connection_get_local_address(connection, nullptr);
+    GSocketAddress* remote = g_socket_connection_get_remote_address(connection, nullptr);
+    auto entry = std::make_unique<ConnectionEntry>(ConnectionEntry{impl->connections, address_key(remote)});
+    {
+      std::lock_guard<std::mutex> lock(impl->connections->lock);
+      impl->connections->sockets[entry->key] = socket;
+      impl->connections->count++;
+    }
+    g_object_weak_ref(G_OBJECT(connection), on_connection_gone, entry.release());
+    GError* error = nullptr;
+    if (!soup_server_accept_iostream(impl->server, G_IO_STREAM(connection), local, remote, &error)) {
+      GST_DEBUG("libsoup refused a connection: %s", error->message);
+      g_error_free(error);
+    }
+    if (local) g_object_unref(local);
+    if (remote) g_object_unref(remote);
+    return TRUE;
+  }
+
+  // ---- thread ----
+
+  void server_thread_main(uint16_t port, std::promise<Result<void>> started) {
+    g_main_context_push_thread_default(context);
+    server = SOUP_SERVER(g_object_new(SOUP_TYPE_SERVER, "server-header", "gst-live-server ", nullptr));
+    soup_server_add_early_handler(server, nullptr, on_early_request, this, nullptr);
+    soup_server_add_handler(server, nullptr, on_request, this, nullptr);
+    g_signal_connect(server, "request-aborted", G_CALLBACK(on_aborted), this);
+    GError* error = nullptr;
+    GSocketAddress* socket_address = g_inet_socket_address_new_from_string(address.c_str(), port);
+    if (socket_address == nullptr) {
+      started.set_value(make_error(Errc::malformed, "not an IP address: " + address));
+    } else if (!listen_on(socket_address, &error)) {
+      started.set_value(make_error(Errc::refused, std::string("cannot listen on ") + address + ":" +
+                                                     std::to_string(port) + ": " + error->message));
+      g_error_free(error);
+    } else {
+      queue->open(context);
+      started.set_value(Result<void>());
+      GST_INFO("HTTP server on %s:%u", address.c_str(), bound_port.load());
+      g_main_loop_run(loop);
+      // Stopping (the shutdown task answered what was pending): let libsoup write the last
+      // responses before the listener goes.
+      while (g_main_context_iteration(context, FALSE)) {
+      }
+      soup_server_disconnect(server);
+    }
+    if (service != nullptr) {
+      g_socket_service_stop(service);
+      g_socket_listener_close(G_SOCKET_LISTENER(service));
+      g_object_unref(service);
+      service = nullptr;
+    }
+    if (socket_address != nullptr) g_object_unref(socket_address);
+    g_object_unref(server);
+    server = nullptr;
+    while (g_main_context_iteration(context, FALSE)) {
+    }
+    g_main_context_pop_thread_default(context);
+  }
+
+  Result<void> start(uint16_t port) {
+    context = g_main_context_new();
+    loop = g_main_loop_new(context, FALSE);
+    stream_requests = std::make_unique<StreamRequests>(context, queue, config,
+                                                       [this](SoupServerMessage* msg) { return socket_of(msg); });
+    std::promise<Result<void>> started;
+    auto result_future = started.get_future();
+    thread = std::thread(&Impl::server_thread_main, this, port, std::move(started));
+    Result<void> result = result_future.get();
+    if (!result.ok()) thread.join();
+    return result;
+  }
+
+  void shutdown() {
+    if (thread.joinable()) {
+      run_sync([this] {
+        stream_requests->refuse_all();
+        for (auto& [prefix, site] : sites) {
+          GST_WARNING("port %u stops with a site still registered at '%s'", bound_port.load(), prefix.c_str());
+          site->site_removed();
+        }
+        sites.clear();
+        stream_routes.clear();
+        // No task runs after this one: decisions of PendingStreams still out are dropped.
+        queue->close();
+      });
+      quit_loop_from_inside(context, loop);
+      thread.join();
+    }
+    queue->close();
+    if (loop) g_main_loop_unref(loop), loop = nullptr;
+    if (context) g_main_context_unref(context), context = nullptr;
+  }
+};
+
+HttpPort::HttpPort(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpPort::~HttpPort() {
+  if (impl_->on_server_thread()) {
+    // Joining the thread from itself is impossible: leave the port running (a bug of the caller).
+    GST_ERROR("the last reference to HTTP port %u was dropped on its own server thread", impl_->bound_port.load());
+    (void)impl_.release();
+    return;
+  }
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  auto it = registry().find({impl_->address, impl_->requested_port});
+  if (it != registry().end() && it->second.expired()) registry().erase(it);
+  impl_->shutdown();
+  GST_INFO("HTTP server on %s:%u stopped", impl_->address.c_str(), impl_->bound_port.load());
+}
+
+Result<std::shared_ptr<HttpPort>> HttpPort::acquire(const std::string& address, uint16_t port,
+                                                    const HttpPortConfig& config) {
+  init_debug();
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  const PortKey key{address, port};
+  auto it = registry().find(key);
+  if (port != 0 && it != registry().end()) {
+    if (auto existing = it->second.lock()) {
+      const HttpPortConfig& have = existing->impl_->config;
+      if (have.max_connections != config.max_connections || have.idle_timeout_s != config.idle_timeout_s ||
+          have.cors != config.cors || have.stream_decision_timeout_ms != config.stream_decision_timeout_ms) {
+        GST_WARNING("HTTP port %s:%u is shared: the connection limit, idle timeout, CORS and stream decision "
+                    "timeout of its first user apply",
+                    address.c_str(), port);
+      }
+      return existing;
+    }
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->address = address;
+  impl->requested_port = port;
+  impl->config = config;
+  if (auto started = impl->start(port); !started) return started.error();
+  std::shared_ptr<HttpPort> shared(new HttpPort(std::move(impl)));
+  if (port != 0) registry()[key] = shared;  // port 0: a private ephemeral port
+  return shared;
+}
+
+uint16_t HttpPort::port() const { return impl_->bound_port; }
+const HttpPortConfig& HttpPort::config() const { return impl_->config; }
+
+HttpPortStats HttpPort::stats() const {
+  HttpPortStats s;
+  s.connections = impl_->connections->count;
+  s.connections_refused = impl_->connections_refused;
+  const StreamRequests::Counters& c = impl_->stream_requests->counters();
+  s.stream_requests = c.requests;
+  s.streams_adopted = c.adopted;
+  s.streams_refused = c.refused;
+  s.streams_unanswered = c.unanswered;
+  return s;
+}
+
+Result<void> HttpPort::add_stream_route(const std::string& path, StreamRouteHandler handler) {
+  if (path.empty() || path[0] != '/' || path.find_first_of("?#") != std::string::npos)
+    return make_error(Errc::malformed, "not a request path: '" + path + "'");
+  if (!handler) return make_error(Errc::malformed, "no handler for stream route " + path);
+  auto shared = std::make_shared<StreamRouteHandler>(std::move(handler));
+  Result<void> result;
+  impl_->run_sync([&] {
+    if (!impl_->stream_routes.emplace(path, shared).second)
+      result = make_error(Errc::refused, path + " is already served on port " + std::to_string(port()));
+  });
+  return result;
+}
+
+void HttpPort::remove_stream_route(const std::string& path) {
+  impl_->run_sync([&] { impl_->stream_routes.erase(path); });
+}
+
+Result<std::string> HttpPort::normalize_prefix(const std::string& prefix) {
+  const size_t first = prefix.find_first_not_of('/');
+  if (first == std::string::npos) return std::string();  // "" or "/": the whole port
+  const std::string inner = prefix.substr(first, prefix.find_last_not_of('/') - first + 1);
+  std::string normalized;
+  size_t pos = 0;
+  while (pos <= inner.size()) {
+    size_t next = inner.find('/', pos);
+    if (next == std::string::npos) next = inner.size();
+    const std::string segment = inner.substr(pos, next - pos);
+    pos = next + 1;
+    // Compared with the raw request path: nothing a client could spell another way.
+    if (segment.empty() || segment[0] == '.' || segment.find_first_of("%?#\\") != std::string::npos)
+      return make_error(Errc::malformed, "bad URL prefix '" + prefix + "'");
+    normalized += "/" + segment;
+  }
+  return normalized;
+}
+
+Result<void> HttpPort::add_site(const std::string& prefix, HttpSite* site) {
+  auto normalized = normalize_prefix(prefix);
+  if (!normalized) return normalized.error();
+  Result<void> result;
+  impl_->run_sync([&] {
+    if (!impl_->sites.emplace(*normalized, site).second)
+      result = make_error(Errc::refused, "'" + (normalized->empty() ? std::string("/") : *normalized) +
+                                             "' is already served on port " + std::to_string(port()));
+  });
+  return result;
+}
+
+void HttpPort::remove_site(HttpSite* site) {
+  impl_->run_sync([&] {
+    for (auto it = impl_->sites.begin(); it != impl_->sites.end(); ++it) {
+      if (it->second != site) continue;
+      impl_->sites.erase(it);
+      site->site_removed();
+      return;
+    }
+  });
+}
+
+GMainContext* HttpPort::context() const { return impl_->context; }
+bool HttpPort::on_server_thread() const { return impl_->on_server_thread(); }
+GSocket* HttpPort::socket_of(SoupServerMessage* msg) const { return impl_->socket_of(msg); }
+void HttpPort::post(std::function<void()> work) { impl_->queue->post(std::move(work)); }
+
+}  // namespace live::http
