@@ -117,7 +117,7 @@ void Connection::pause_reading() {
 // (the next accept may reuse the number).
 bool Connection::update_watch(bool input, bool batched, bool output) {
   const bool was = watching_input_ || watching_output_;
-  const uint32_t events = (input ? EPOLLIN : 0) | (output ? EPOLLOUT : 0);
+  const uint32_t events = (input ? uint32_t(EPOLLIN) : 0u) | (output ? uint32_t(EPOLLOUT) : 0u);
   if (input == watching_input_ && output == watching_output_ && (!was || batched == in_batched_set_))
     return true;
   const bool ok = poller_.watch(fd_, poll_key(), batched, in_batched_set_, events, was);

@@ -248,7 +248,7 @@ void PushClient::flush() {
     }
     session_->consume_output(size_t(n));
   }
-  watch(EPOLLIN | (session_->pending_output_size() > 0 ? EPOLLOUT : 0));
+  watch(EPOLLIN | (session_->pending_output_size() > 0 ? uint32_t(EPOLLOUT) : 0u));
 }
 
 void PushClient::close_connection() {

@@ -85,7 +85,7 @@ class HttpFlvViewer final : public PollClient {
       close("stream ended");
       return;
     }
-    const uint32_t events = EPOLLIN | (outcome == WriteOutcome::blocked ? EPOLLOUT : 0);
+    const uint32_t events = EPOLLIN | (outcome == WriteOutcome::blocked ? uint32_t(EPOLLOUT) : 0u);
     if (events != watched_events_) {
       hub_.poller_.watch(fd_, poll_key(), false, false, events, watched_);
       watched_events_ = events;
