@@ -41,6 +41,8 @@ constexpr guint kDefaultMaxViewerLagMs = guint(live::relay::kDefaultMaxViewerLag
 constexpr guint kDefaultViewerTimeoutMs = guint(live::relay::kDefaultViewerTimeoutUs / 1000);
 constexpr guint kDefaultMaxViewers = live::net::kDefaultMaxViewers;
 constexpr size_t kMaxPushLocations = 16;
+constexpr guint kDefaultWriteIntervalMs = guint(live::net::kDefaultFlushDelayUs / 1000);
+constexpr guint kMaxWriteIntervalMs = 100;
 
 enum {
   PROP_0,
@@ -61,6 +63,7 @@ enum {
   PROP_MAX_VIEWERS,
   PROP_PUSH_LOCATIONS,
   PROP_PUSH_TLS_VERIFY,
+  PROP_WRITE_INTERVAL,
   PROP_STATS,
 };
 
@@ -109,6 +112,7 @@ class FlvRelaySinkImpl final : public net::PlayMount {
     guint max_viewers = kDefaultMaxViewers;
     std::vector<std::string> push_locations;
     bool push_tls_verify = true;
+    guint write_interval = kDefaultWriteIntervalMs;
   };
 
   std::mutex settings_lock;
@@ -194,6 +198,7 @@ bool FlvRelaySinkImpl::start() {
   relay_config.viewer.max_lag_us = int64_t(s.max_viewer_lag) * 1000;
   relay_config.viewer.timeout_us = int64_t(s.viewer_timeout) * 1000;
   relay_config.max_viewers = s.max_viewers;
+  relay_config.flush_delay_us = int64_t(s.write_interval) * 1000;
   for (const auto& location : s.push_locations)
     relay_config.push_targets.push_back(rtmp::parse_rtmp_url(location).value());
   relay_config.push_tls_verify = s.push_tls_verify;
@@ -527,6 +532,7 @@ static void gst_flv_relay_sink_set_property(GObject* object, guint id, const GVa
       break;
     }
     case PROP_PUSH_TLS_VERIFY: s.push_tls_verify = g_value_get_boolean(value); break;
+    case PROP_WRITE_INTERVAL: s.write_interval = g_value_get_uint(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -565,14 +571,25 @@ static void gst_flv_relay_sink_get_property(GObject* object, guint id, GValue* v
       }
       break;
     case PROP_PUSH_TLS_VERIFY: g_value_set_boolean(value, s.push_tls_verify); break;
+    case PROP_WRITE_INTERVAL: g_value_set_uint(value, s.write_interval); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
 
-static gboolean gst_flv_relay_sink_start(GstBaseSink* sink) { return impl_of(sink).start(); }
-static gboolean gst_flv_relay_sink_stop(GstBaseSink* sink) {
-  impl_of(sink).stop();
-  return TRUE;
+// Serving starts at READY->PAUSED and ends at PAUSED->READY, as rtmpserversrc's does
+// (GstBaseSink's start/stop would run at NULL<->READY): in READY the stream is not served (its
+// viewers are told and closed, the port is free) and properties set there apply at the next start.
+static GstStateChangeReturn gst_flv_relay_sink_change_state(GstElement* element,
+                                                            GstStateChange transition) {
+  auto& impl = impl_of(element);
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && !impl.start())
+    return GST_STATE_CHANGE_FAILURE;
+  const GstStateChangeReturn result =
+      GST_ELEMENT_CLASS(gst_flv_relay_sink_parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY ||
+      (transition == GST_STATE_CHANGE_READY_TO_PAUSED && result == GST_STATE_CHANGE_FAILURE))
+    impl.stop();
+  return result;
 }
 static GstFlowReturn gst_flv_relay_sink_render(GstBaseSink* sink, GstBuffer* buffer) {
   return impl_of(sink).render(buffer);
@@ -679,6 +696,12 @@ static void gst_flv_relay_sink_class_init(GstFlvRelaySinkClass* klass) {
       g_param_spec_boolean("push-tls-verify", "Push TLS verify",
                            "Check the certificate of rtmps:// push targets (FALSE accepts "
                            "self-signed ones, e.g. your own edge servers)", TRUE, ready));
+  g_object_class_install_property(gobject_class, PROP_WRITE_INTERVAL,
+      g_param_spec_uint("write-interval", "Write interval",
+                        "Milliseconds new messages may wait so that each viewer gets several in "
+                        "one write: fewer system calls and TCP segments per viewer, for up to "
+                        "this much added latency (0 = write each batch at once)", 0,
+                        kMaxWriteIntervalMs, kDefaultWriteIntervalMs, ready));
   g_object_class_install_property(gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "flv-relay-sink-stats: rtmp-viewers, http-flv-viewers, viewers-total, "
@@ -703,8 +726,7 @@ static void gst_flv_relay_sink_class_init(GstFlvRelaySinkClass* klass) {
       "Serves an FLV stream to RTMP and HTTP-FLV viewers with a GOP cache, and pushes it to "
       "other RTMP servers", "gst-live-server");
 
-  basesink_class->start = gst_flv_relay_sink_start;
-  basesink_class->stop = gst_flv_relay_sink_stop;
+  element_class->change_state = gst_flv_relay_sink_change_state;
   basesink_class->render = gst_flv_relay_sink_render;
   basesink_class->render_list = gst_flv_relay_sink_render_list;
   basesink_class->event = gst_flv_relay_sink_event;

@@ -71,6 +71,8 @@ class Connection final : public PollClient {
   // ViewerQueue (session output as owned bytes, relayed media shared), in order.
   relay::ViewerQueue& start_viewer(const relay::ViewerQueueLimits& limits);
   relay::ViewerQueue* viewer() { return viewer_.get(); }
+  // Player: writes the viewer queue (and what the session queued meanwhile).
+  void flush_viewer();
   // Ends at once: sources removed, socket closed, owner told. Idempotent.
   void close(const std::string& reason);
   // Ends gracefully: stop feeding the session, send what is queued (e.g. an onStatus error),
@@ -97,7 +99,6 @@ class Connection final : public PollClient {
   gssize read_some(uint8_t* data, size_t size, std::string& error);
   void watch_writable(bool on);
   bool update_watch(bool input, bool batched, bool output);
-  void flush_viewer();
 
   ConnectionOwner& owner_;
   uint64_t id_;

@@ -286,7 +286,18 @@ void RelayHub::run() {
     raw->flush(now);
   }
   for (auto& message : messages) fan_out(message, now);
-  if (!messages.empty()) flush_all(now);
+  if (!messages.empty() && unflushed_since_us_ < 0) unflushed_since_us_ = now;
+  if (unflushed_since_us_ >= 0) {
+    // Merged writes: messages that arrive within flush_delay go out in one write per viewer
+    // (fewer system calls and TCP segments for every viewer), for at most that much latency.
+    const int64_t due = unflushed_since_us_ + config_.flush_delay_us;
+    if (now >= due || eos) {
+      unflushed_since_us_ = -1;
+      flush_all(now);
+    } else {
+      g_source_set_ready_time(source_, due);
+    }
+  }
   if (eos) {
     source_ended_ = true;
     have_timestamp_ = false;
@@ -343,7 +354,7 @@ void RelayHub::fan_out(const relay::RelayMessagePtr& message, int64_t now_us) {
   dry_sent_ = false;
   gop_cache_.push(message);
   const bool has_video = last_video_at_us_ >= 0 && now_us - last_video_at_us_ < kVideoPresentUs;
-  for (auto& [id, player] : players_) {
+  for (auto& player : players_) {
     if (relay::ViewerQueue* queue = player.connection->viewer()) queue->push(message, now_us, has_video);
   }
   for (auto& viewer : http_viewers_) {
@@ -359,7 +370,7 @@ void RelayHub::fan_out(const relay::RelayMessagePtr& message, int64_t now_us) {
 std::vector<Connection*> RelayHub::player_list() const {
   std::vector<Connection*> list;
   list.reserve(players_.size());
-  for (auto& [id, player] : players_) list.push_back(player.connection);
+  for (auto& player : players_) list.push_back(player.connection);
   return list;
 }
 
@@ -371,7 +382,7 @@ std::vector<HttpFlvViewer*> RelayHub::http_viewer_list() const {
 }
 
 void RelayHub::flush_all(int64_t now_us) {
-  for (Connection* player : player_list()) player->flush();
+  for (Connection* player : player_list()) player->flush_viewer();
   for (HttpFlvViewer* viewer : http_viewer_list()) viewer->flush(now_us);
 }
 
@@ -386,7 +397,7 @@ void RelayHub::send_to_players(void (*action)(rtmp::ServerSession&)) {
 void RelayHub::check_health(int64_t now_us) {
   std::vector<Connection*> slow_players;
   std::vector<HttpFlvViewer*> slow_viewers;
-  for (auto& [id, player] : players_) {
+  for (auto& player : players_) {
     relay::ViewerQueue* queue = player.connection->viewer();
     if (queue && queue->check(now_us) == relay::ViewerHealth::timed_out)
       slow_players.push_back(player.connection);
@@ -441,7 +452,7 @@ bool RelayHub::add_player(Connection& connection, const StreamRequest& request) 
   const int64_t now = g_get_monotonic_time();
   relay::ViewerQueue& queue = connection.start_viewer(config_.viewer);
   connection.play_hub = this;
-  players_[connection.id()] = Player{&connection, request};
+  players_.push_back(Player{&connection, request});
   if (source_ended_) {
     connection.session().send_stream_eof();
     connection.session().send_play_status("NetStream.Play.UnpublishNotify", "The stream ended.");
@@ -480,7 +491,8 @@ void RelayHub::player_event(Connection& connection, const rtmp::SessionEvent& ev
 }
 
 void RelayHub::remove_player(Connection& connection, const std::string& reason) {
-  auto it = players_.find(connection.id());
+  auto it = std::find_if(players_.begin(), players_.end(),
+                         [&](const Player& p) { return p.connection == &connection; });
   if (it == players_.end()) return;
   if (relay::ViewerQueue* queue = connection.viewer()) {
     closed_bytes_out_ += queue->bytes_sent();
@@ -488,8 +500,9 @@ void RelayHub::remove_player(Connection& connection, const std::string& reason) 
     closed_skips_ += queue->skips();
   }
   PlayMount* mount = mount_;
-  StreamRequest request = it->second.request;
-  players_.erase(it);
+  StreamRequest request = it->request;
+  *it = std::move(players_.back());  // order does not matter; O(1)
+  players_.pop_back();
   connection.play_hub = nullptr;
   DecisionRunner::get().notify(mount_, [mount, request, reason] {
     mount->play_stopped(request, kRtmp, reason);
@@ -522,7 +535,7 @@ void RelayHub::http_viewer_closed(HttpFlvViewer* viewer, const std::string& reas
 void RelayHub::update_stats() {
   RelayStats s;
   uint64_t bytes = closed_bytes_out_, dropped = closed_dropped_, skips = closed_skips_;
-  for (auto& [id, player] : players_) {
+  for (auto& player : players_) {
     if (relay::ViewerQueue* queue = player.connection->viewer()) {
       bytes += queue->bytes_sent();
       dropped += queue->messages_dropped();

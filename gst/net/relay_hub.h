@@ -33,11 +33,13 @@ class HttpFlvViewer;
 
 inline constexpr uint32_t kDefaultMaxViewers = 10000;
 inline constexpr int64_t kStreamDryAfterUs = 5'000'000;  // no message for this long: StreamDry
+inline constexpr int64_t kDefaultFlushDelayUs = 0;
 
 struct RelayConfig {
   relay::GopCacheLimits gop_cache;
   relay::ViewerQueueLimits viewer;
   uint32_t max_viewers = kDefaultMaxViewers;  // RTMP + HTTP-FLV; 0 = unlimited
+  int64_t flush_delay_us = kDefaultFlushDelayUs;  // merge writes of messages this close
   std::vector<rtmp::RtmpUrl> push_targets;    // published to, with reconnect
   bool push_tls_verify = true;                 // rtmps:// targets: validate the certificate
 };
@@ -122,11 +124,12 @@ class RelayHub {
 
   // --- I/O thread ---
   relay::GopCache gop_cache_;
-  std::map<uint64_t, Player> players_;  // by connection id
+  std::vector<Player> players_;  // a vector: the fan-out goes through all of them per message
   std::vector<std::unique_ptr<HttpFlvViewer>> http_viewers_;
   std::vector<std::unique_ptr<HttpFlvViewer>> closed_http_viewers_;  // freed on the next run
   std::vector<std::unique_ptr<PushClient>> pushes_;
   bool source_ended_ = false;
+  int64_t unflushed_since_us_ = -1;  // messages queued to viewers but not written yet
   bool dry_sent_ = false;
   bool seen_video_ = false, seen_audio_ = false;
   int64_t last_video_at_us_ = -1;
