@@ -346,7 +346,7 @@ def held(res):
 
 def median_of(runs, key):
     vals = [r[key] for r in runs if r.get(key) is not None]
-    return statistics.median(vals) if vals else None
+    return round(statistics.median(vals), 4) if vals else None
 
 
 def summarize(runs, kinds, kbps):
