@@ -289,13 +289,15 @@ relay::ViewerQueue& Connection::start_viewer(const relay::ViewerQueueLimits& lim
 
 // A player: the session's own messages (status, pings, acks) join the queue in order, between
 // whole relayed messages, and everything goes out with vectored writes.
-void Connection::flush_viewer() {
+void Connection::flush_viewer(bool take_session_output) {
   if (state_ == State::closed || state_ == State::tls_handshake || !viewer_) return;
   const int64_t now = g_get_monotonic_time();
-  auto pending = session_.pending_output();
-  if (!pending.empty()) {
-    viewer_->push_bytes(std::vector<uint8_t>(pending.begin(), pending.end()), now);
-    session_.consume_output(pending.size());
+  if (take_session_output) {
+    auto pending = session_.pending_output();
+    if (!pending.empty()) {
+      viewer_->push_bytes(std::vector<uint8_t>(pending.begin(), pending.end()), now);
+      session_.consume_output(pending.size());
+    }
   }
   std::string error;
   const WriteOutcome outcome =

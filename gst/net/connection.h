@@ -71,8 +71,9 @@ class Connection final : public PollClient {
   // ViewerQueue (session output as owned bytes, relayed media shared), in order.
   relay::ViewerQueue& start_viewer(const relay::ViewerQueueLimits& limits);
   relay::ViewerQueue* viewer() { return viewer_.get(); }
-  // Player: writes the viewer queue (and what the session queued meanwhile).
-  void flush_viewer();
+  // Player: writes the viewer queue; with take_session_output first moves what the session
+  // queued into it (after input or a session call; the fan-out of relayed media skips that).
+  void flush_viewer(bool take_session_output = true);
   // Ends at once: sources removed, socket closed, owner told. Idempotent.
   void close(const std::string& reason);
   // Ends gracefully: stop feeding the session, send what is queued (e.g. an onStatus error),

@@ -290,7 +290,7 @@ void RelayHub::run() {
   if (unflushed_since_us_ >= 0) {
     // Merged writes: messages that arrive within flush_delay go out in one write per viewer
     // (fewer system calls and TCP segments for every viewer), for at most that much latency.
-    const int64_t due = unflushed_since_us_ + config_.flush_delay_us;
+    const int64_t due = unflushed_since_us_ + flush_delay_us();
     if (now >= due || eos) {
       unflushed_since_us_ = -1;
       flush_all(now);
@@ -382,7 +382,7 @@ std::vector<HttpFlvViewer*> RelayHub::http_viewer_list() const {
 }
 
 void RelayHub::flush_all(int64_t now_us) {
-  for (Connection* player : player_list()) player->flush_viewer();
+  for (Connection* player : player_list()) player->flush_viewer(false);
   for (HttpFlvViewer* viewer : http_viewer_list()) viewer->flush(now_us);
 }
 
@@ -429,6 +429,13 @@ void RelayHub::check_viewers(int64_t now_us) {
   update_stats();
 }
 
+// A pass over N viewers takes about N x 10 us anyway: waiting about as long merges the writes
+// of the messages that arrive meanwhile at a similar cost in latency. Few viewers: no wait.
+int64_t RelayHub::flush_delay_us() const {
+  const int64_t by_load = int64_t(players_.size() + http_viewers_.size()) * kFlushDelayPerViewerUs;
+  return std::min(config_.flush_delay_us, by_load);
+}
+
 size_t RelayHub::viewer_count() const {
   size_t n = players_.size();
   for (auto& viewer : http_viewers_) n += viewer->is_viewer() ? 1 : 0;
@@ -457,6 +464,9 @@ bool RelayHub::add_player(Connection& connection, const StreamRequest& request) 
     connection.session().send_stream_eof();
     connection.session().send_play_status("NetStream.Play.UnpublishNotify", "The stream ended.");
   }
+  // The play replies (StreamBegin, NetStream.Play.Start) go before the cached media: librtmp
+  // and rtmp2src drop media that comes before Play.Start (sequence headers and keyframe lost).
+  connection.flush_viewer();
   start_viewer(queue, now);
   connection.flush();
   {

@@ -33,7 +33,10 @@ class HttpFlvViewer;
 
 inline constexpr uint32_t kDefaultMaxViewers = 10000;
 inline constexpr int64_t kStreamDryAfterUs = 5'000'000;  // no message for this long: StreamDry
-inline constexpr int64_t kDefaultFlushDelayUs = 0;
+// Writes of messages that arrive close together are merged: up to this long (the most), and
+// kFlushDelayPerViewerUs per viewer below that (see flush_delay_us()).
+inline constexpr int64_t kDefaultFlushDelayUs = 20'000;
+inline constexpr int64_t kFlushDelayPerViewerUs = 10;
 
 struct RelayConfig {
   relay::GopCacheLimits gop_cache;
@@ -101,6 +104,7 @@ class RelayHub {
   void flush_all(int64_t now_us);
   std::vector<Connection*> player_list() const;
   size_t viewer_count() const;       // RTMP players + streaming HTTP-FLV viewers
+  int64_t flush_delay_us() const;    // the write-merging delay in use now
   bool full_after_adding() const;
   std::vector<HttpFlvViewer*> http_viewer_list() const;
   void check_health(int64_t now_us);
