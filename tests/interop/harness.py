@@ -281,10 +281,12 @@ def media_cache_dir():
 
 
 def make_test_flv(name, width=320, height=240, fps=25, seconds=5, pattern="testsrc2", tone=440,
-                  bframes=2, gop=25):
-    """An FLV file made by ffmpeg: libx264 with B-frames + AAC-LC, cached in the build dir."""
+                  bframes=2, gop=25, video_kbps=None):
+    """An FLV file made by ffmpeg: libx264 with B-frames + AAC-LC, cached in the build dir.
+    video_kbps: a constant video bitrate (CBR with filler) instead of x264's default quality."""
     ffmpeg = require_tool("ffmpeg")
-    path = os.path.join(media_cache_dir(), f"{name}-{pattern}-{width}x{height}-{fps}-{seconds}-{tone}-b{bframes}-g{gop}.flv")
+    rate = f"-{video_kbps}k" if video_kbps else ""
+    path = os.path.join(media_cache_dir(), f"{name}-{pattern}-{width}x{height}-{fps}-{seconds}-{tone}-b{bframes}-g{gop}{rate}.flv")
     if os.path.exists(path):
         return path
     tmp = path + f".tmp{os.getpid()}.flv"
@@ -293,6 +295,9 @@ def make_test_flv(name, width=320, height=240, fps=25, seconds=5, pattern="tests
             "-f", "lavfi", "-i", f"sine=frequency={tone}:sample_rate=44100",
             "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-bf", str(bframes),
             "-g", str(gop), "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-f", "flv", tmp]
+    if video_kbps:
+        argv[-2:-2] = ["-b:v", f"{video_kbps}k", "-maxrate", f"{video_kbps}k", "-bufsize", f"{video_kbps}k",
+                       "-x264-params", "nal-hrd=cbr"]
     r = subprocess.run(argv, capture_output=True, timeout=120)
     if r.returncode != 0:
         raise TestFailure(f"ffmpeg could not make test media: {r.stderr.decode(errors='replace')}")
@@ -530,3 +535,573 @@ def ffmpeg_publish(h, name, src, url, realtime=True, extra=()):
         argv += ["-re"]
     argv += ["-i", src, "-c", "copy", *extra, "-f", "flv", url]
     return h.spawn(name, argv)
+
+
+# ----------------------------------------------------------------------------------------------
+# Relay (flvrelaysink): what players receive
+
+NGINX_RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+
+
+def check_relayed_run(expected, actual, what, from_start=False, to_end=True, max_av_start_gap_ms=500):
+    """Asserts a player's recording (MediaFile) is one contiguous run of the source's packets
+    (MediaFile expected): per stream the same bytes in the same order, the same PTS/DTS up to one
+    offset shared by audio and video, video starting at a keyframe. from_start: the run starts at
+    the source's first packets; to_end: it goes on to the source's last packets. Returns
+    (index of the first video packet in the source, offset in ms)."""
+    for kind in ("video", "audio"):
+        check(actual.codec(kind) == expected.codec(kind),
+              f"{what}: {kind} codec {actual.codec(kind)}, source {expected.codec(kind)}")
+        check(actual.extradata_hash(kind) == expected.extradata_hash(kind),
+              f"{what}: {kind} codec configuration differs from the source's")
+    exp_v, act_v = expected.packets["video"], actual.packets.get("video", [])
+    check(act_v, f"{what}: no video packets ({actual.summary()})")
+    candidates = [i for i, e in enumerate(exp_v) if e.hash == act_v[0].hash and e.size == act_v[0].size]
+    check(candidates, f"{what}: the first video packet {act_v[0]} is none of the source's")
+    start = candidates[0]
+    for i in candidates:  # identical frames are possible: take the one the whole run follows
+        if all(e.hash == a.hash for e, a in zip(exp_v[i:], act_v)):
+            start = i
+            break
+    check(exp_v[start].key and act_v[0].key,
+          f"{what}: the first video packet is not a keyframe: {act_v[0]} (source packet {start}: {exp_v[start]})")
+    offset = act_v[0].dts - exp_v[start].dts
+    check(len(act_v) <= len(exp_v) - start,
+          f"{what}: {len(act_v)} video packets from source packet {start}, the source has only {len(exp_v) - start}")
+    runs = {"video": (exp_v, act_v, start)}
+    exp_a, act_a = expected.packets["audio"], actual.packets.get("audio", [])
+    check(act_a, f"{what}: no audio packets ({actual.summary()})")
+    a_start = next((k for k, e in enumerate(exp_a) if e.dts == act_a[0].dts - offset), None)
+    check(a_start is not None, f"{what}: the first audio packet {act_a[0]} is at no source audio DTS "
+                               f"(video offset {offset} ms): audio and video out of sync or audio not the source's")
+    check(len(act_a) <= len(exp_a) - a_start,
+          f"{what}: {len(act_a)} audio packets from source packet {a_start}, the source has only {len(exp_a) - a_start}")
+    runs["audio"] = (exp_a, act_a, a_start)
+    for kind, (exp, act, first) in runs.items():
+        for j, a in enumerate(act):
+            e = exp[first + j]
+            check(a.size == e.size and a.hash == e.hash,
+                  f"{what}: {kind} packet {j} bytes differ from source packet {first + j}: got {a}, expected {e}")
+            check(a.dts is not None and a.dts - offset == e.dts and a.pts is not None and a.pts - offset == e.pts,
+                  f"{what}: {kind} packet {j} timestamps {a} are not source packet {first + j}'s {e} + {offset} ms")
+            check(a.key == e.key, f"{what}: {kind} packet {j} keyframe flag {a.key}, source {e.key}")
+        if from_start:
+            check(first == 0, f"{what}: {kind} starts at source packet {first}, expected the first one")
+        if to_end:
+            check(first + len(act) == len(exp),
+                  f"{what}: {kind} ends at source packet {first + len(act) - 1} of {len(exp)}: "
+                  f"{len(exp) - first - len(act)} missing at the end")
+    if not from_start:
+        gap = abs(act_a[0].dts - act_v[0].dts)
+        check(gap <= max_av_start_gap_ms, f"{what}: audio starts {gap} ms away from the first video keyframe")
+    return start, offset
+
+
+def rss_kib(pid):
+    """Resident set size of a process in KiB (VmRSS), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def wait_for(predicate, timeout, what, interval=0.05):
+    """Polls predicate until it returns something true; returns it, or fails after timeout s."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= end:
+            raise TestFailure(f"{what}: not within {timeout} s")
+        time.sleep(interval)
+
+
+def wait_bus_messages(proc, name, count, timeout):
+    """Waits until gst-launch -m printed at least `count` element messages `name`; returns them."""
+    def enough():
+        found = bus_messages(proc.log(), name)
+        if len(found) >= count:
+            return found
+        check(proc.alive(), f"{proc.name} exited (code {proc.returncode()}) while waiting for {name}:\n{tail(proc.log())}")
+        return None
+    return wait_for(enough, timeout, f"{proc.name}: {count} {name} message(s)")
+
+
+def http_get_raw(port, path, method="GET", body_bytes=0, timeout=5.0):
+    """One HTTP/1.1 request over a plain socket. Returns (status, headers with lower-case names,
+    the first body_bytes raw body bytes (chunk framing included), seconds to the first body byte
+    or None). Raw, so Transfer-Encoding and chunk framing are what the server sent."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: interop\r\n\r\n".encode())
+        started = time.monotonic()
+        data, first_body_at = b"", None
+        while b"\r\n\r\n" not in data:
+            block = s.recv(65536)
+            if not block:
+                break
+            data += block
+        check(b"\r\n\r\n" in data, f"{method} {path}: no complete response head: {data[:200]!r}")
+        head, body = data.split(b"\r\n\r\n", 1)
+        if body:
+            first_body_at = time.monotonic() - started
+        while len(body) < body_bytes:
+            try:
+                block = s.recv(65536)
+            except socket.timeout:
+                break
+            if not block:
+                break
+            if first_body_at is None:
+                first_body_at = time.monotonic() - started
+            body += block
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body[:body_bytes] if body_bytes else body, first_body_at
+
+
+def start_nginx_rtmp(h, port, name="nginx"):
+    """Debian's nginx with the RTMP module as a push target or origin on 127.0.0.1:port: own
+    configuration, pid file, logs and temp paths in the work directory, one worker, `live on`.
+    Its own process group, so Process.kill() ends master and worker."""
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    check(nginx is not None, "required tool 'nginx' is not installed (scripts/install-deps.sh installs it)")
+    check(os.path.exists(NGINX_RTMP_MODULE),
+          f"{NGINX_RTMP_MODULE} is missing: install libnginx-mod-rtmp (scripts/install-deps.sh)")
+    root = h.path(name)
+    os.makedirs(os.path.join(root, "temp"), exist_ok=True)
+    conf = os.path.join(root, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""load_module {NGINX_RTMP_MODULE};
+daemon off;
+master_process on;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log info;
+events {{ worker_connections 256; }}
+rtmp {{
+  server {{
+    listen 127.0.0.1:{port};
+    chunk_size 4096;
+    application live {{ live on; record off; }}
+  }}
+}}
+""")
+    proc = h.spawn(name, [nginx, "-p", root + "/", "-e", f"{root}/error.log", "-c", conf])
+    h.wait_listening(port, proc)
+    return proc
+
+
+# --- FLV tags and a minimal RTMP player, to see exactly which messages a viewer gets and when
+
+def read_flv_tags(path):
+    """[(type, timestamp ms, payload)] of every tag of an FLV file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    check(data[:3] == b"FLV", f"{path} is not an FLV file")
+    pos = struct.unpack(">I", data[5:9])[0] + 4
+    tags = []
+    while pos + 11 <= len(data):
+        size = int.from_bytes(data[pos + 1:pos + 4], "big")
+        ts = int.from_bytes(data[pos + 4:pos + 7], "big") | (data[pos + 7] << 24)
+        payload = data[pos + 11:pos + 11 + size]
+        if len(payload) < size:
+            break
+        tags.append((data[pos] & 0x1F, ts, payload))
+        pos += 11 + size + 4
+    return tags
+
+
+class FlvMessage:
+    """One audio/video/data message (an FLV tag or an RTMP media message), classified:
+    kind video/audio/data, key (a coded video keyframe), config (AVC/AAC sequence header)."""
+    __slots__ = ("type", "ts", "size", "hash", "kind", "key", "config", "received_at")
+
+    def __init__(self, mtype, ts, payload, received_at=None):
+        self.type, self.ts, self.size, self.received_at = mtype, ts, len(payload), received_at
+        self.hash = hashlib.md5(payload).hexdigest()
+        self.kind = {8: "audio", 9: "video"}.get(mtype, "data")
+        b0 = payload[0] if payload else 0
+        b1 = payload[1] if len(payload) > 1 else 0
+        if mtype == 9:
+            self.config = (b0 & 0x0F) == 7 and b1 != 1  # AVC sequence header / end of sequence
+            self.key = (b0 >> 4) == 1 and not self.config
+        elif mtype == 8:
+            self.config = (b0 >> 4) == 10 and b1 == 0  # AAC AudioSpecificConfig
+            self.key = False
+        else:
+            self.config = self.key = False
+
+    def __repr__(self):
+        return f"{self.kind}(ts={self.ts} size={self.size} key={self.key} config={self.config} {self.hash[-8:]})"
+
+
+def flv_file_messages(path):
+    return [FlvMessage(t, ts, p) for (t, ts, p) in read_flv_tags(path)]
+
+
+def check_message_run(source, got, what, from_start=False, to_end=True):
+    """Like check_relayed_run, on FlvMessages (whole RTMP payloads): the frames (sequence headers
+    and metadata aside) a viewer got are, per kind, one contiguous run of the source's with the
+    same bytes and the same timestamps up to one shared offset; video starts at a keyframe, and a
+    sequence header of each kind came before its first frame. Returns (video start, offset)."""
+    offset, result = None, None
+    for kind in ("video", "audio"):
+        exp = [m for m in source if m.kind == kind and not m.config]
+        act = [m for m in got if m.kind == kind and not m.config]
+        check(act, f"{what}: no {kind} frames")
+        first_frame = next(i for i, m in enumerate(got) if m.kind == kind and not m.config)
+        check(any(m.kind == kind and m.config for m in got[:first_frame]),
+              f"{what}: no {kind} sequence header before the first {kind} frame")
+        if kind == "video":
+            candidates = [i for i, e in enumerate(exp) if e.hash == act[0].hash]
+            check(candidates, f"{what}: the first video frame {act[0]} is none of the source's")
+            start = next((i for i in candidates if all(e.hash == a.hash for e, a in zip(exp[i:], act))),
+                         candidates[0])
+            check(act[0].key, f"{what}: the first video frame is not a keyframe: {act[0]}")
+            offset = act[0].ts - exp[start].ts
+            result = start
+        else:
+            start = next((k for k, e in enumerate(exp) if e.ts == act[0].ts - offset), None)
+            check(start is not None, f"{what}: the first audio frame {act[0]} is at no source audio "
+                                     f"timestamp (video offset {offset} ms)")
+        check(len(act) <= len(exp) - start,
+              f"{what}: {len(act)} {kind} frames from source frame {start}, the source has {len(exp) - start}")
+        for j, a in enumerate(act):
+            e = exp[start + j]
+            check(a.hash == e.hash and a.size == e.size,
+                  f"{what}: {kind} frame {j} differs from source frame {start + j}: got {a}, expected {e}")
+            check(a.ts - offset == e.ts,
+                  f"{what}: {kind} frame {j} at {a.ts} ms, source frame {start + j} at {e.ts} + {offset} ms")
+        if from_start:
+            check(start == 0, f"{what}: {kind} starts at source frame {start}, expected the first")
+        if to_end:
+            check(start + len(act) == len(exp),
+                  f"{what}: {kind} stops at source frame {start + len(act) - 1} of {len(exp)}")
+    return result, offset
+
+
+def amf0(value):
+    if isinstance(value, bool):
+        return b"\x01" + bytes([value])
+    if isinstance(value, (int, float)):
+        return b"\x00" + struct.pack(">d", value)
+    if isinstance(value, str):
+        b = value.encode()
+        return b"\x02" + struct.pack(">H", len(b)) + b
+    if value is None:
+        return b"\x05"
+    if isinstance(value, dict):
+        out = b"\x03"
+        for k, v in value.items():
+            kb = k.encode()
+            out += struct.pack(">H", len(kb)) + kb + amf0(v)
+        return out + b"\x00\x00\x09"
+    raise TypeError(f"no AMF0 encoding for {value!r}")
+
+
+def amf0_decode(data):
+    """The AMF0 values of a command or data message (numbers, booleans, strings, objects and
+    ECMA arrays as dicts, null/undefined as None)."""
+    def one(p):
+        t = data[p]
+        p += 1
+        if t == 0x00:
+            return struct.unpack(">d", data[p:p + 8])[0], p + 8
+        if t == 0x01:
+            return data[p] != 0, p + 1
+        if t in (0x02, 0x0C):
+            n, w = (struct.unpack(">H", data[p:p + 2])[0], 2) if t == 0x02 else (struct.unpack(">I", data[p:p + 4])[0], 4)
+            return data[p + w:p + w + n].decode(errors="replace"), p + w + n
+        if t in (0x05, 0x06):
+            return None, p
+        if t in (0x03, 0x08):
+            if t == 0x08:
+                p += 4
+            obj = {}
+            while p + 3 <= len(data):
+                n = struct.unpack(">H", data[p:p + 2])[0]
+                if n == 0 and data[p + 2] == 0x09:
+                    return obj, p + 3
+                key = data[p + 2:p + 2 + n].decode(errors="replace")
+                obj[key], p = one(p + 2 + n)
+            return obj, p
+        if t == 0x0A:
+            n = struct.unpack(">I", data[p:p + 4])[0]
+            p += 4
+            items = []
+            for _ in range(n):
+                v, p = one(p)
+                items.append(v)
+            return items, p
+        raise ValueError(f"AMF0 type {t:#x} not handled")
+    values, p = [], 0
+    while p < len(data):
+        v, p = one(p)
+        values.append(v)
+    return values
+
+
+def rtmp_chunks(csid, mtype, stream_id, ts, payload, chunk_size):
+    """One message as fmt-0 chunk + fmt-3 continuations (csid < 64, ts < 2^24)."""
+    out = bytearray([csid]) + (ts & 0xFFFFFF).to_bytes(3, "big") + len(payload).to_bytes(3, "big")
+    out += bytes([mtype]) + struct.pack("<I", stream_id)
+    for i in range(0, max(len(payload), 1), chunk_size):
+        if i:
+            out.append(0xC0 | csid)
+        out += payload[i:i + chunk_size]
+    return bytes(out)
+
+
+class RtmpChunkReader:
+    """Incoming RTMP chunk stream -> complete messages (type, timestamp, stream id, payload):
+    all four header formats, timestamp deltas, extended timestamps, Set Chunk Size."""
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.pos = 0
+        self.chunk_size = 128
+        self.streams = {}
+
+    def feed(self, data):
+        self.buf += data
+        out = []
+        while True:
+            step = self._chunk()
+            if step is None:
+                break
+            if step is not True:
+                if step[0] == 1 and len(step[3]) >= 4:
+                    self.chunk_size = struct.unpack(">I", step[3][:4])[0] & 0x7FFFFFFF
+                out.append(step)
+        del self.buf[:self.pos]
+        self.pos = 0
+        return out
+
+    def _chunk(self):
+        """One chunk: a complete message, True (a chunk of an unfinished message), or None."""
+        b, p = self.buf, self.pos
+        if p >= len(b):
+            return None
+        fmt, csid = b[p] >> 6, b[p] & 0x3F
+        p += 1
+        if csid == 0:
+            if len(b) < p + 1:
+                return None
+            csid, p = 64 + b[p], p + 1
+        elif csid == 1:
+            if len(b) < p + 2:
+                return None
+            csid, p = 64 + b[p] + 256 * b[p + 1], p + 2
+        st = self.streams.get(csid)
+        if st is None:
+            st = self.streams[csid] = {"ts": 0, "delta": 0, "len": 0, "type": 0, "sid": 0, "parts": [],
+                                       "got": 0, "ext": False}
+        hlen = (11, 7, 3, 0)[fmt]
+        if len(b) < p + hlen:
+            return None
+        h = bytes(b[p:p + hlen])
+        p += hlen
+        field = int.from_bytes(h[0:3], "big") if fmt <= 2 else None
+        ext = st["ext"] if fmt == 3 else field == 0xFFFFFF
+        if ext:
+            if len(b) < p + 4:
+                return None
+            ext_value = struct.unpack(">I", b[p:p + 4])[0]
+            p += 4
+            if field is not None:
+                field = ext_value
+        starting = st["got"] == 0
+        if fmt == 0:
+            st["ts"], st["delta"] = field, field
+        elif fmt <= 2:
+            st["delta"] = field
+            st["ts"] = (st["ts"] + field) & 0xFFFFFFFF
+        elif starting:
+            st["ts"] = (st["ts"] + st["delta"]) & 0xFFFFFFFF
+        if fmt <= 1:
+            st["len"], st["type"] = int.from_bytes(h[3:6], "big"), h[6]
+        if fmt == 0:
+            st["sid"] = struct.unpack("<I", h[7:11])[0]
+        st["ext"] = ext
+        take = min(self.chunk_size, st["len"] - st["got"])
+        if len(b) < p + take:
+            return None
+        st["parts"].append(bytes(b[p:p + take]))
+        st["got"] += take
+        self.pos = p + take
+        if st["got"] < st["len"]:
+            return True
+        payload = b"".join(st["parts"])
+        st["parts"], st["got"] = [], 0
+        return (st["type"], st["ts"], st["sid"], payload)
+
+
+class RtmpPlayer:
+    """A minimal RTMP player over one blocking socket (plain handshake, connect, createStream,
+    play), answering what a server expects of a player (acknowledgements, ping). Keeps every
+    audio/video/data message as an FlvMessage with its arrival time (time.monotonic())."""
+
+    def __init__(self, port, app, key, host="127.0.0.1", timeout=10.0):
+        self.port, self.app, self.key, self.host, self.timeout = port, app, key, host, timeout
+        self.sock = None
+        self.reader = RtmpChunkReader()
+        self.messages = []          # FlvMessage, media and data only
+        self.statuses = []          # onStatus codes in order
+        self.media_before_status = {}  # onStatus code -> media/data messages received before it
+        self.ended = False          # NetStream.Play.UnpublishNotify / Stop / StreamEOF
+        self.closed = False
+        self.play_sent_at = None
+        self.stream_id = None
+        self.window = 2_500_000
+        self.received = 0
+        self.acked = 0
+        self._pending = []
+
+    def _send(self, csid, mtype, payload, stream_id=0):
+        self.sock.sendall(rtmp_chunks(csid, mtype, stream_id, 0, payload, 4096))
+
+    def _command(self, csid, *values, stream_id=0):
+        self._send(csid, 20, b"".join(amf0(v) for v in values), stream_id)
+
+    def connect_and_play(self):
+        self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c1 = struct.pack(">II", 0, 0) + os.urandom(1528)
+        self.sock.sendall(b"\x03" + c1)
+        s = self._read_exactly(1 + 1536 + 1536)
+        check(s[0] == 3, f"server handshake version {s[0]}, expected 3")
+        self.sock.sendall(s[1:1537])
+        self._send(2, 1, struct.pack(">I", 4096))
+        self._command(3, "connect", 1, {"app": self.app, "flashVer": "LNX 9,0,124,2",
+                                        "tcUrl": f"rtmp://{self.host}:{self.port}/{self.app}", "fpad": False,
+                                        "capabilities": 15, "audioCodecs": 4071, "videoCodecs": 252,
+                                        "videoFunction": 1})
+        reply = self._wait_result(1)
+        check(reply[0] == "_result", f"connect refused: {reply}")
+        self._send(2, 5, struct.pack(">I", self.window))
+        self._command(3, "createStream", 2, None)
+        reply = self._wait_result(2)
+        check(reply[0] == "_result" and isinstance(reply[3], float), f"createStream failed: {reply}")
+        self.stream_id = int(reply[3])
+        self._send(2, 4, struct.pack(">HII", 3, self.stream_id, 1000))  # SetBufferLength 1 s
+        self._command(8, "play", 3, None, self.key, -2000, stream_id=self.stream_id)
+        self.play_sent_at = time.monotonic()
+
+    def _read_exactly(self, n):
+        data = b""
+        while len(data) < n:
+            block = self.sock.recv(n - len(data))
+            check(block, "the server closed the connection during the handshake")
+            data += block
+        return data
+
+    def _wait_result(self, transaction):
+        end = time.monotonic() + self.timeout
+        while time.monotonic() < end:
+            for i, values in enumerate(self._pending):
+                if len(values) >= 2 and values[0] in ("_result", "_error") and values[1] == transaction:
+                    return self._pending.pop(i)
+            check(self.poll(self.timeout), f"server closed the connection waiting for the reply to {transaction}")
+        raise TestFailure(f"no reply to command {transaction} within {self.timeout} s")
+
+    def poll(self, timeout):
+        """Reads once (up to timeout s) and handles what arrived; False once the connection closed."""
+        if self.closed:
+            return False
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(1 << 18)
+        except socket.timeout:
+            return True
+        except OSError:
+            data = b""
+        now = time.monotonic()
+        if not data:
+            self.closed = True
+            return False
+        self.received += len(data)
+        for mtype, ts, sid, payload in self.reader.feed(data):
+            self._handle(mtype, ts, payload, now)
+        if self.received - self.acked >= self.window // 2:
+            self.acked = self.received
+            self._send(2, 3, struct.pack(">I", self.received & 0xFFFFFFFF))
+        return True
+
+    def _handle(self, mtype, ts, payload, now):
+        if mtype in (8, 9, 18):
+            self.messages.append(FlvMessage(mtype, ts, payload, now))
+        elif mtype == 20:
+            values = amf0_decode(payload)
+            if values and values[0] == "onStatus":
+                info = next((v for v in values[1:] if isinstance(v, dict)), {})
+                code = info.get("code", "")
+                self.statuses.append(code)
+                self.media_before_status.setdefault(code, len(self.messages))
+                if code in ("NetStream.Play.UnpublishNotify", "NetStream.Play.Stop", "NetStream.Play.Failed",
+                            "NetStream.Play.StreamNotFound"):
+                    self.ended = True
+            else:
+                self._pending.append(values)
+        elif mtype == 5 and len(payload) >= 4:
+            self.window = max(struct.unpack(">I", payload[:4])[0], 4096)
+        elif mtype == 4 and len(payload) >= 2:
+            event = struct.unpack(">H", payload[:2])[0]
+            if event == 1:
+                self.ended = True  # StreamEOF
+            elif event == 6:
+                self._send(2, 4, struct.pack(">H", 7) + payload[2:6])  # ping -> pong
+
+    def video_keyframe_after_play(self):
+        """Seconds from the play command to the first coded video keyframe, and whether the first
+        video message was a sequence header and the first coded video frame a keyframe."""
+        video = [m for m in self.messages if m.kind == "video"]
+        frames = [m for m in video if not m.config]
+        if not frames:
+            return None, False
+        return frames[0].received_at - self.play_sent_at, bool(video[0].config and frames[0].key)
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        self.closed = True
+
+
+class RtmpRecorder(threading.Thread):
+    """An RtmpPlayer reading on its own thread until the stream ends, the server closes, or
+    stop(). Errors are kept in .error for the test to report."""
+
+    def __init__(self, port, app, key, name="rtmp-player"):
+        super().__init__(name=name, daemon=True)
+        self.player = RtmpPlayer(port, app, key)
+        self.error = None
+        self._stop_event = threading.Event()
+        self.started_playing = threading.Event()
+
+    def run(self):
+        try:
+            self.player.connect_and_play()
+            self.started_playing.set()
+            while not self._stop_event.is_set() and not self.player.ended:
+                if not self.player.poll(0.2):
+                    break
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = f"{type(e).__name__}: {e}"
+        finally:
+            self.started_playing.set()
+            self.player.close()
+
+    def stop(self, timeout=5):
+        self._stop_event.set()
+        self.join(timeout)
