@@ -1270,4 +1270,95 @@ TEST_F(FlvRelaySinkTest, EveryStartedViewerGetsAStopMessageWhenTheElementStops) 
   gst_bus_set_sync_handler(p.bus_, nullptr, nullptr, nullptr);
 }
 
+// Players on different message streams (one created a stream before the one it plays) and one
+// that goes away abruptly in the middle: each remaining one gets the stream on its own id.
+TEST_F(FlvRelaySinkTest, PlayersOnOtherStreamIdsAndOneThatVanishes) {
+  Pipeline p(relay(""));
+  ASSERT_TRUE(p.play());
+  auto first = player();
+  auto second = std::make_unique<RtmpPlayClient>(port);
+  ASSERT_TRUE(second->connect("live", 5000ms, /*streams=*/3));
+  ASSERT_EQ(second->stream_id(), 3u);
+  ASSERT_TRUE(second->play("show"));
+  ASSERT_TRUE(second->wait_status("NetStream.Play.Start"));
+  auto leaving = player();
+  p.push_header();
+  p.push_tags(tags, 0, 100);
+  ASSERT_TRUE(leaving->wait_relayed(20));
+  leaving.reset();  // closes its socket in the middle of the stream
+  p.push_tags(tags, 100, tags.size());
+  ASSERT_TRUE(first->wait_relayed(tags.size()));
+  ASSERT_TRUE(second->wait_relayed(tags.size()));
+  std::this_thread::sleep_for(200ms);
+  expect_tags(first->relayed(), tags, range(0, tags.size()), first->stream_id());
+  expect_tags(second->relayed(), tags, range(0, tags.size()), 3);
+  ASSERT_TRUE(p.wait_message("rtmp-play-stop"));
+  EXPECT_EQ(p.stat_soon("rtmp-viewers", 2), 2);
+}
+
+// RTMPS players (the TLS write path): large frames arrive whole and in order.
+TEST_F(FlvRelaySinkTest, RtmpsPlayersGetEveryMessage) {
+  gchar* dir = g_dir_make_tmp("flvrelaysink-tls-XXXXXX", nullptr);
+  ASSERT_NE(dir, nullptr);
+  const std::string cert = std::string(dir) + "/cert.pem", key = std::string(dir) + "/key.pem";
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " +
+                          cert + " -subj /CN=localhost -days 2 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl must be installed";
+  {
+    // Lag rules out of the way (a loaded machine encrypts slowly): this is about the bytes.
+    Pipeline p(relay("max-viewer-lag=60000 viewer-timeout=60000 tls-certificate=" + cert + " tls-key=" + key));
+    ASSERT_TRUE(p.play());
+    std::vector<std::unique_ptr<RtmpPlayClient>> players;
+    for (int i = 0; i < 2; ++i) {
+      players.push_back(std::make_unique<RtmpPlayClient>(port, 0, /*tls=*/true));
+      ASSERT_TRUE(players.back()->connect());
+      ASSERT_TRUE(players.back()->play("show"));
+      ASSERT_TRUE(players.back()->wait_status("NetStream.Play.Start"));
+    }
+    // source.flv, then 40 frames of 300 KB (more than one TLS record and one write each; 12 MB
+    // in all, below the 16 MiB a viewer may have queued).
+    std::vector<Tag> stream = tags;
+    for (size_t n = 0; n < 40; ++n) {
+      Bytes payload(300 * 1024, uint8_t(n * 13));
+      payload[0] = n % 25 == 0 ? 0x17 : 0x27;
+      payload[1] = 1;
+      payload[5] = uint8_t(n);
+      stream.push_back(Tag{9, false, uint32_t(3000 + n * 40), 0, std::move(payload)});
+    }
+    p.push_header();
+    p.push_tags(stream, 0, stream.size());
+    for (auto& player : players) {
+      ASSERT_TRUE(player->wait_relayed(stream.size(), 20000ms)) << "lag-skips " << p.stat("lag-skips");
+      expect_tags(player->relayed(), stream, range(0, stream.size()), player->stream_id());
+    }
+    EXPECT_EQ(p.stat("lag-skips"), 0);
+  }
+  std::filesystem::remove_all(dir);
+  g_free(dir);
+}
+
+// An HTTP-FLV viewer that goes away in the middle is noticed: it leaves the count, its
+// rtmp-play-stop comes, and an RTMP player goes on.
+TEST_F(FlvRelaySinkTest, HttpFlvViewerLeavingInTheMiddleIsNoticed) {
+  const uint16_t http_port = free_port();
+  Pipeline p(relay("http-address=127.0.0.1 http-port=" + std::to_string(http_port)));
+  ASSERT_TRUE(p.play());
+  auto rtmp = player();
+  {
+    RawHttpClient get(http_port, "GET /live/show.flv HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    ASSERT_TRUE(get.wait_for("FLV"));
+    p.push_header();
+    p.push_tags(tags, 0, 100);
+    ASSERT_TRUE(rtmp->wait_relayed(100));
+    EXPECT_EQ(p.stat_soon("http-flv-viewers", 1), 1);
+  }
+  ASSERT_TRUE(p.wait_message("rtmp-play-stop"));
+  GstStructure* stop = p.messages_named("rtmp-play-stop")[0];
+  EXPECT_STREQ(gst_structure_get_string(stop, "protocol"), "http-flv");
+  EXPECT_EQ(p.stat_soon("http-flv-viewers", 0), 0);
+  p.push_tags(tags, 100, tags.size());
+  ASSERT_TRUE(rtmp->wait_relayed(tags.size()));
+  expect_tags(rtmp->relayed(), tags, range(0, tags.size()), rtmp->stream_id());
+}
+
 }  // namespace

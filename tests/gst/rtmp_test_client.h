@@ -3,9 +3,11 @@
 // closeStream). A reader thread reassembles everything the server sends (ChunkReader) and
 // keeps it in arrival order: messages with their type, timestamp, stream id and payload,
 // onStatus codes, user control events. It can stop reading its socket on demand, to play a
-// stalled viewer whose kernel buffers fill up.
+// stalled viewer whose kernel buffers fill up. With `tls` it speaks RTMPS (any certificate
+// accepted), reading with blocking TLS reads (set_reading has no effect then).
 #pragma once
 
+#include <gio/gio.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -72,7 +74,7 @@ class RtmpPlayClient {
 
   // Connects to 127.0.0.1:port. receive_buffer > 0 sets SO_RCVBUF before connecting (the
   // window the server may fill when we stop reading).
-  explicit RtmpPlayClient(uint16_t port, int receive_buffer = 0) {
+  explicit RtmpPlayClient(uint16_t port, int receive_buffer = 0, bool tls = false) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd_ < 0) {
       ADD_FAILURE() << "socket: " << strerror(errno);
@@ -88,18 +90,26 @@ class RtmpPlayClient {
       ADD_FAILURE() << "connect to port " << port << ": " << strerror(errno);
       ::close(fd_);
       fd_ = -1;
+      return;
     }
+    if (tls) start_tls();
   }
   ~RtmpPlayClient() {
     stopping_ = true;
+    if (cancellable_) g_cancellable_cancel(cancellable_);
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);  // ends a blocking TLS read
     if (reader_.joinable()) reader_.join();
+    if (tls_) g_object_unref(tls_);
+    if (cancellable_) g_object_unref(cancellable_);
     if (fd_ >= 0) ::close(fd_);
   }
   RtmpPlayClient(const RtmpPlayClient&) = delete;
   RtmpPlayClient& operator=(const RtmpPlayClient&) = delete;
 
-  // Handshake, connect(app) and createStream; true once the stream exists.
-  bool connect(const std::string& app = "live", std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  // Handshake, connect(app) and createStream (`streams` times: the last one is played);
+  // true once the stream exists.
+  bool connect(const std::string& app = "live", std::chrono::milliseconds timeout = std::chrono::seconds(5),
+               int streams = 1) {
     if (fd_ < 0) return false;
     rtmp::HandshakeInitiator handshake(rtmp::HandshakeMode::digest);
     handshake.start();
@@ -109,10 +119,12 @@ class RtmpPlayClient {
     const auto until = Clock::now() + timeout;
     while (!handshake.done()) {
       uint8_t buffer[4096];
-      pollfd p{fd_, POLLIN, 0};
-      if (Clock::now() > until || ::poll(&p, 1, 100) < 0) return false;
-      if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (!tls_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (Clock::now() > until || ::poll(&p, 1, 100) < 0) return false;
+        if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      }
+      ssize_t n = read_blocking(buffer, sizeof buffer);
       if (n <= 0) return false;
       auto used = handshake.feed(std::span<const uint8_t>(buffer, size_t(n)));
       if (!used) return false;
@@ -133,16 +145,19 @@ class RtmpPlayClient {
     });
     if (!send_command(3, 0, "connect", 1, std::move(object))) return false;
     if (!wait_result(1, timeout)) return false;
-    if (!send_command(3, 0, "createStream", 2, rtmp::AmfValue::make_null())) return false;
-    const ReceivedMessage* created = nullptr;
-    std::unique_lock lock(mutex_);
-    if (!cv_.wait_for(lock, timeout, [&] { return (created = find_result_locked(2)) != nullptr || closed_; }) ||
-        !created)
-      return false;
-    auto command = rtmp::decode_command(created->payload);
-    if (!command || command->arguments.empty() || command->arguments[0].type != rtmp::AmfType::number)
-      return false;
-    stream_id_ = uint32_t(command->arguments[0].number);
+    for (int i = 0; i < streams; ++i) {
+      const double txn = 2 + i;
+      if (!send_command(3, 0, "createStream", txn, rtmp::AmfValue::make_null())) return false;
+      const ReceivedMessage* created = nullptr;
+      std::unique_lock lock(mutex_);
+      if (!cv_.wait_for(lock, timeout, [&] { return (created = find_result_locked(txn)) != nullptr || closed_; }) ||
+          !created)
+        return false;
+      auto command = rtmp::decode_command(created->payload);
+      if (!command || command->arguments.empty() || command->arguments[0].type != rtmp::AmfType::number)
+        return false;
+      stream_id_ = uint32_t(command->arguments[0].number);
+    }
     return stream_id_ != 0;
   }
 
@@ -241,7 +256,49 @@ class RtmpPlayClient {
   }
 
  private:
+  void start_tls() {
+    GError* error = nullptr;
+    GSocket* socket = g_socket_new_from_fd(::dup(fd_), &error);
+    if (!socket) {
+      ADD_FAILURE() << "socket: " << error->message;
+      g_clear_error(&error);
+      return;
+    }
+    GSocketConnection* connection = g_socket_connection_factory_create_connection(socket);
+    g_object_unref(socket);
+    tls_ = g_tls_client_connection_new(G_IO_STREAM(connection), nullptr, &error);
+    g_object_unref(connection);
+    if (!tls_) {
+      ADD_FAILURE() << "TLS: " << error->message;
+      g_clear_error(&error);
+      return;
+    }
+    g_signal_connect(tls_, "accept-certificate",
+                     G_CALLBACK(+[](GTlsConnection*, GTlsCertificate*, GTlsCertificateFlags, gpointer)
+                                    -> gboolean { return TRUE; }),
+                     nullptr);
+    cancellable_ = g_cancellable_new();
+    if (!g_tls_connection_handshake(G_TLS_CONNECTION(tls_), nullptr, &error)) {
+      ADD_FAILURE() << "TLS handshake: " << error->message;
+      g_clear_error(&error);
+    }
+  }
+  // One read, waiting for data: bytes read, 0 at the end, < 0 on error.
+  ssize_t read_blocking(uint8_t* data, size_t size) {
+    if (tls_)
+      return g_input_stream_read(g_io_stream_get_input_stream(tls_), data, size, cancellable_, nullptr);
+    ssize_t n;
+    do {
+      n = ::recv(fd_, data, size, 0);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
   bool send_raw(std::span<const uint8_t> bytes) {
+    if (tls_) {
+      gsize written = 0;
+      return g_output_stream_write_all(g_io_stream_get_output_stream(tls_), bytes.data(), bytes.size(),
+                                       &written, nullptr, nullptr);
+    }
     while (!bytes.empty()) {
       ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
@@ -291,6 +348,17 @@ class RtmpPlayClient {
     };
     if (!leftover.empty() && !take(leftover)) return;
     while (!stopping_) {
+      if (tls_) {
+        const ssize_t n = read_blocking(buffer.data(), buffer.size());
+        if (n <= 0) {
+          std::lock_guard lock(mutex_);
+          closed_ = true;
+          cv_.notify_all();
+          return;
+        }
+        if (!take(std::span<const uint8_t>(buffer.data(), size_t(n)))) return;
+        continue;
+      }
       if (!reading_) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
         continue;
@@ -334,6 +402,8 @@ class RtmpPlayClient {
   }
 
   int fd_ = -1;
+  GIOStream* tls_ = nullptr;  // RTMPS: the TLS connection over a dup of fd_
+  GCancellable* cancellable_ = nullptr;
   uint32_t stream_id_ = 0;
   double next_transaction_ = 10;
   std::thread reader_;
