@@ -102,11 +102,10 @@ void PushClient::connected(GIOStream* stream) {
     return;
   }
   stream_ = stream;
-  GIOStream* base = stream;
-  if (G_IS_TCP_WRAPPER_CONNECTION(stream))
-    base = g_tcp_wrapper_connection_get_base_io_stream(G_TCP_WRAPPER_CONNECTION(stream));
-  GSocket* socket = G_IS_SOCKET_CONNECTION(base)
-                        ? g_socket_connection_get_socket(G_SOCKET_CONNECTION(base))
+  // RTMPS comes as a GTcpWrapperConnection: itself a GSocketConnection over the TCP socket (its
+  // base stream is the TLS connection, which has no socket).
+  GSocket* socket = G_IS_SOCKET_CONNECTION(stream)
+                        ? g_socket_connection_get_socket(G_SOCKET_CONNECTION(stream))
                         : nullptr;
   if (!socket) {
     fail("no socket under the connection");
@@ -264,11 +263,8 @@ void PushClient::close_connection() {
   session_.reset();
   if (stream_) {
     // Close the socket itself: a TLS close_notify could block.
-    GIOStream* base = stream_;
-    if (G_IS_TCP_WRAPPER_CONNECTION(stream_))
-      base = g_tcp_wrapper_connection_get_base_io_stream(G_TCP_WRAPPER_CONNECTION(stream_));
-    if (G_IS_SOCKET_CONNECTION(base))
-      g_socket_close(g_socket_connection_get_socket(G_SOCKET_CONNECTION(base)), nullptr);
+    if (G_IS_SOCKET_CONNECTION(stream_))
+      g_socket_close(g_socket_connection_get_socket(G_SOCKET_CONNECTION(stream_)), nullptr);
     g_object_unref(stream_);
     stream_ = nullptr;
   }
