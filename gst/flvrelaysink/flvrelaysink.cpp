@@ -126,6 +126,9 @@ class FlvRelaySinkImpl final : public net::PlayMount {
   GstStructure* stats();
 
   // net::PlayMount
+  std::shared_ptr<void> keep_alive() override {
+    return std::shared_ptr<void>(gst_object_ref(element_), gst_object_unref);
+  }
   bool authorize_play(const net::StreamRequest& request) override;
   void play_started(const net::StreamRequest& request, const char* protocol) override;
   void play_stopped(const net::StreamRequest& request, const char* protocol,
@@ -266,8 +269,9 @@ void FlvRelaySinkImpl::stop() {
     std::lock_guard lock(handle->lock);
     handle->hub = nullptr;  // adoptions still in flight close their connection
   }
-  if (listener) listener->remove_play_mount(this);  // ends players; no callback after this
-  net::DecisionRunner::get().forget(this);
+  // Ends the players; no I/O-thread callback runs after this. Their rtmp-play-stop messages
+  // are still posted (notification tasks hold the element).
+  if (listener) listener->remove_play_mount(this);
   listener.reset();
   http_port.reset();
 }
@@ -293,7 +297,7 @@ void FlvRelaySinkImpl::handle_http_request(const std::shared_ptr<http::PendingSt
   play.client_address = request->info().client_address;
   play.query = request->info().query;
   const bool head = request->info().head;
-  net::DecisionRunner::get().decide(this, [this, request, handle, play, head] {
+  net::DecisionRunner::get().decide([this, alive = keep_alive(), request, handle, play, head] {
     if (!authorize_play(play)) {
       request->refuse(403, "not authorized");
       return;

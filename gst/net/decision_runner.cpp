@@ -3,18 +3,16 @@
 #include <pthread.h>
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
-#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
-#include <vector>
 
 namespace live::net {
 
 namespace {
 constexpr size_t kDecisionThreads = 4;
-thread_local const void* running_owner = nullptr;
 }  // namespace
 
 // Plain std::threads, started once and never joined (process lifetime), so no element's
@@ -22,7 +20,6 @@ thread_local const void* running_owner = nullptr;
 struct DecisionRunner::Impl {
   struct Task {
     uint64_t serial;
-    const void* owner;
     std::function<void()> work;
   };
   struct Queue {
@@ -33,9 +30,8 @@ struct DecisionRunner::Impl {
   std::mutex lock;
   std::condition_variable idle;  // a task finished
   Queue decisions, notifications;
-  std::multiset<const void*> running;  // owners of tasks running now
   uint64_t next_serial = 1;
-  uint64_t finished_below = 1;  // every task with a lower serial has run or was dropped
+  uint64_t finished_below = 1;  // every task with a lower serial has run
   std::set<uint64_t> done_out_of_order;
 
   void start() {
@@ -52,9 +48,9 @@ struct DecisionRunner::Impl {
     }).detach();
   }
 
-  void post(Queue& queue, const void* owner, std::function<void()> work) {
+  void post(Queue& queue, std::function<void()> work) {
     std::lock_guard guard(lock);
-    queue.tasks.push_back(Task{next_serial++, owner, std::move(work)});
+    queue.tasks.push_back(Task{next_serial++, std::move(work)});
     queue.ready.notify_one();
   }
 
@@ -72,36 +68,12 @@ struct DecisionRunner::Impl {
       queue.ready.wait(guard, [&] { return !queue.tasks.empty(); });
       Task task = std::move(queue.tasks.front());
       queue.tasks.pop_front();
-      running.insert(task.owner);
       guard.unlock();
-      running_owner = task.owner;
       task.work();
-      task.work = nullptr;  // captured state goes before the task counts as done
-      running_owner = nullptr;
+      task.work = nullptr;  // what it held (the element) goes before the task counts as done
       guard.lock();
-      running.erase(running.find(task.owner));
       mark_done(task.serial);
       idle.notify_all();
-    }
-  }
-
-  void drop_queued(const void* owner) {
-    for (Queue* queue : {&decisions, &notifications}) {
-      std::vector<Task> dropped;
-      for (auto it = queue->tasks.begin(); it != queue->tasks.end();) {
-        if (it->owner == owner) {
-          mark_done(it->serial);
-          dropped.push_back(std::move(*it));
-          it = queue->tasks.erase(it);
-        } else {
-          ++it;
-        }
-      }
-      idle.notify_all();
-      // `dropped` may hold references whose release runs code: release outside the lock.
-      lock.unlock();
-      dropped.clear();
-      lock.lock();
     }
   }
 };
@@ -113,19 +85,12 @@ DecisionRunner& DecisionRunner::get() {
   return *runner;
 }
 
-void DecisionRunner::decide(const void* owner, std::function<void()> task) {
-  impl_->post(impl_->decisions, owner, std::move(task));
+void DecisionRunner::decide(std::function<void()> task) {
+  impl_->post(impl_->decisions, std::move(task));
 }
 
-void DecisionRunner::notify(const void* owner, std::function<void()> task) {
-  impl_->post(impl_->notifications, owner, std::move(task));
-}
-
-void DecisionRunner::forget(const void* owner) {
-  std::unique_lock guard(impl_->lock);
-  impl_->drop_queued(owner);
-  const size_t own = running_owner == owner ? 1 : 0;  // the task we are called from
-  impl_->idle.wait(guard, [&] { return impl_->running.count(owner) <= own; });
+void DecisionRunner::notify(std::function<void()> task) {
+  impl_->post(impl_->notifications, std::move(task));
 }
 
 void DecisionRunner::drain() {

@@ -4,9 +4,10 @@
 // a listener released from inside a handler is joined from this thread, not from its own.
 //
 // Process-wide. Decisions run on a small pool (one slow authorization does not hold up the
-// others); notifications run on one thread, in the order they were posted. Each task names
-// the mount (element) it belongs to, and forget() lets an element that goes away wait until
-// none of its tasks runs (from inside one of its own tasks it only drops the queued ones).
+// others); notifications run on one thread, in the order they were posted. Nothing waits for
+// a task and no task is dropped: a task holds what it uses (the element, through
+// PublishMount/PlayMount::keep_alive()), so it may run after its element stopped (a decision
+// then finds no mount and refuses; a message still reaches the bus).
 #pragma once
 
 #include <functional>
@@ -18,13 +19,10 @@ class DecisionRunner {
   static DecisionRunner& get();
 
   // Runs `task` on a decision thread.
-  void decide(const void* owner, std::function<void()> task);
+  void decide(std::function<void()> task);
   // Runs `task` on the notification thread, after every notification posted before it.
-  void notify(const void* owner, std::function<void()> task);
-  // After this returns no task of `owner` runs or will run (queued ones are dropped). Called
-  // from one of owner's own tasks it drops the queued ones and does not wait for itself.
-  void forget(const void* owner);
-  // Waits until every task queued so far has run (tests, orderly shutdown).
+  void notify(std::function<void()> task);
+  // Waits until every task queued so far has run (tests, orderly shutdown). Not from a task.
   void drain();
 
   struct Impl;

@@ -476,7 +476,7 @@ void Listener::Impl::handle_publish(Connection& connection, const rtmp::SessionE
   // The application decides on another thread; the session holds later input meanwhile.
   std::weak_ptr<Listener> listener = self;
   const uint64_t id = connection.id();
-  DecisionRunner::get().decide(mount, [this, listener, mount, request, id] {
+  DecisionRunner::get().decide([this, listener, mount, alive = mount->keep_alive(), request, id] {
     const bool allowed = mount->authorize_publish(request);
     if (auto alive = listener.lock()) {
       post([this, mount, request, id, allowed] { finish_publish(id, mount, request, allowed); });
@@ -550,7 +550,7 @@ void Listener::Impl::handle_play(Connection& connection, const rtmp::SessionEven
     return refuse_play(connection, event.app, "NetStream.Play.Failed", "this connection is busy");
   std::weak_ptr<Listener> listener = self;
   const uint64_t id = connection.id();
-  DecisionRunner::get().decide(mount, [this, listener, mount, request, id] {
+  DecisionRunner::get().decide([this, listener, mount, alive = mount->keep_alive(), request, id] {
     const bool allowed = mount->authorize_play(request);
     if (auto alive = listener.lock()) {
       post([this, mount, request, id, allowed] { finish_play(id, mount, request, allowed); });
@@ -568,7 +568,7 @@ void Listener::Impl::finish_play(uint64_t connection_id, PlayMount* mount,
   PlayEntry* entry = find_play_entry(mount);
   if (!entry || !entry->hub)
     return refuse_play(connection, request.application, "NetStream.Play.StreamNotFound", "no such stream");
-  if (entry->hub->full())
+  if (!entry->hub->admit())
     return refuse_play(connection, request.application, "NetStream.Play.Failed", "too many viewers");
   connection.session().accept_play();
   establish(connection);
@@ -695,7 +695,6 @@ void Listener::remove_publish_mount(PublishMount* mount) {
       return;
     }
   });
-  DecisionRunner::get().forget(mount);  // no decision or notification of it runs after this
 }
 
 void Listener::resume_publisher(PublishMount* mount) {
@@ -767,7 +766,6 @@ void Listener::remove_play_mount(PlayMount* mount) {
     it->hub.reset();
     mounts.erase(it);
   });
-  DecisionRunner::get().forget(mount);
 }
 
 uint16_t Listener::port() const { return impl_->bound_port; }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "rtmp/message.h"
@@ -26,6 +27,9 @@ struct StreamRequest {
 class PublishMount {
  public:
   virtual ~PublishMount() = default;
+  // Keeps the element (and so this mount) alive while a decision or notification task that
+  // uses it is queued or running, which may be after the mount was removed.
+  virtual std::shared_ptr<void> keep_alive() = 0;
   // The application's decision (e.g. the authorize-publish signal), on a decision thread.
   // false -> BadName.
   virtual bool authorize_publish(const StreamRequest& request) = 0;
@@ -51,6 +55,7 @@ class PublishMount {
 class PlayMount {
  public:
   virtual ~PlayMount() = default;
+  virtual std::shared_ptr<void> keep_alive() = 0;  // as PublishMount::keep_alive()
   // The application's decision (the authorize-play signal), on a decision thread; RTMP and
   // HTTP-FLV viewers alike. false -> NetStream.Play.Failed / HTTP 403.
   virtual bool authorize_play(const StreamRequest& request) = 0;

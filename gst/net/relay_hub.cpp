@@ -155,7 +155,7 @@ RelayHub::RelayHub(GMainContext* io_context, IoPoller& poller, PlayMount* mount,
     callbacks.state_changed = [this](const std::string& location, bool connected,
                                      const std::string& reason) {
       PlayMount* mount = mount_;
-      DecisionRunner::get().notify(mount_, [mount, location, connected, reason] {
+      DecisionRunner::get().notify([mount, alive = mount_->keep_alive(), location, connected, reason] {
         mount->push_state_changed(location, connected, reason);
       });
     };
@@ -279,7 +279,9 @@ void RelayHub::run() {
     }
     PlayMount* mount = mount_;
     StreamRequest request = raw->request();
-    DecisionRunner::get().notify(mount_, [mount, request] { mount->play_started(request, kHttpFlv); });
+    DecisionRunner::get().notify([mount, alive = mount_->keep_alive(), request] {
+      mount->play_started(request, kHttpFlv);
+    });
     // The FLV file header, then what the GOP cache has, then live messages.
     raw->queue().push_bytes(flv_file_header_chunk(), now);
     start_viewer(raw->queue(), now);
@@ -450,12 +452,15 @@ bool RelayHub::full_after_adding() const {
   return config_.max_viewers != 0 && viewer_count() + 1 > config_.max_viewers;
 }
 
+bool RelayHub::admit() {
+  if (!full()) return true;
+  std::lock_guard lock(stats_lock_);
+  ++stats_.viewers_refused;
+  return false;
+}
+
 bool RelayHub::add_player(Connection& connection, const StreamRequest& request) {
-  if (full()) {
-    std::lock_guard lock(stats_lock_);
-    ++stats_.viewers_refused;
-    return false;
-  }
+  if (!admit()) return false;
   const int64_t now = g_get_monotonic_time();
   relay::ViewerQueue& queue = connection.start_viewer(config_.viewer);
   connection.play_hub = this;
@@ -475,7 +480,9 @@ bool RelayHub::add_player(Connection& connection, const StreamRequest& request) 
   }
   PlayMount* mount = mount_;
   StreamRequest copy = request;
-  DecisionRunner::get().notify(mount_, [mount, copy] { mount->play_started(copy, kRtmp); });
+  DecisionRunner::get().notify([mount, alive = mount_->keep_alive(), copy] {
+    mount->play_started(copy, kRtmp);
+  });
   update_stats();
   return true;
 }
@@ -514,7 +521,7 @@ void RelayHub::remove_player(Connection& connection, const std::string& reason) 
   *it = std::move(players_.back());  // order does not matter; O(1)
   players_.pop_back();
   connection.play_hub = nullptr;
-  DecisionRunner::get().notify(mount_, [mount, request, reason] {
+  DecisionRunner::get().notify([mount, alive = mount_->keep_alive(), request, reason] {
     mount->play_stopped(request, kRtmp, reason);
   });
   update_stats();
@@ -532,7 +539,7 @@ void RelayHub::http_viewer_closed(HttpFlvViewer* viewer, const std::string& reas
              reason.c_str());
     PlayMount* mount = mount_;
     StreamRequest request = viewer->request();
-    DecisionRunner::get().notify(mount_, [mount, request, reason] {
+    DecisionRunner::get().notify([mount, alive = mount_->keep_alive(), request, reason] {
       mount->play_stopped(request, kHttpFlv, reason);
     });
   }

@@ -89,6 +89,8 @@ class RelayHub {
   void remove_player(Connection& connection, const std::string& reason);
   void check_viewers(int64_t now_us);  // the listener's once-a-second timer
   bool full() const;
+  // false (and counted as refused) when the stream has max-viewers already.
+  bool admit();
 
  private:
   friend class HttpFlvViewer;

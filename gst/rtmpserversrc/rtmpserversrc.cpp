@@ -132,6 +132,9 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   GstStructure* stats();
 
   // net::PublishMount (I/O thread)
+  std::shared_ptr<void> keep_alive() override {
+    return std::shared_ptr<void>(gst_object_ref(element_), gst_object_unref);
+  }
   bool authorize_publish(const net::StreamRequest& request) override;
   bool allows_takeover() const override;
   void publish_started(const net::StreamRequest& request) override;
@@ -555,8 +558,8 @@ void RtmpServerSrcImpl::post_publish_message(const char* name, const net::Stream
   if (reason) gst_structure_set(s, "reason", G_TYPE_STRING, reason->c_str(), nullptr);
   // Off the I/O thread: a bus sync handler may act on it (even stop this pipeline).
   GstRtmpServerSrc* element = element_;
-  std::shared_ptr<GstStructure> fields(s, gst_structure_free);  // freed if the task is dropped
-  net::DecisionRunner::get().notify(this, [element, fields] {
+  std::shared_ptr<GstStructure> fields(s, gst_structure_free);
+  net::DecisionRunner::get().notify([element, alive = keep_alive(), fields] {
     gst_element_post_message(GST_ELEMENT(element),
                              gst_message_new_element(GST_OBJECT(element), gst_structure_copy(fields.get())));
   });
