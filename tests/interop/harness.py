@@ -296,7 +296,7 @@ def make_test_flv(name, width=320, height=240, fps=25, seconds=5, pattern="tests
             "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-bf", str(bframes),
             "-g", str(gop), "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-f", "flv", tmp]
     if video_kbps:
-        argv[-2:-2] = ["-b:v", f"{video_kbps}k", "-maxrate", f"{video_kbps}k", "-bufsize", f"{video_kbps}k",
+        argv[-3:-3] = ["-b:v", f"{video_kbps}k", "-maxrate", f"{video_kbps}k", "-bufsize", f"{video_kbps}k",
                        "-x264-params", "nal-hrd=cbr"]
     r = subprocess.run(argv, capture_output=True, timeout=120)
     if r.returncode != 0:

@@ -22,7 +22,7 @@ FIRST_FRAME_LIMIT_S = 0.200
 RUNS = 5
 
 
-def first_keyframe(h, port, key, source_hashes, what, limit_s):
+def first_keyframe(port, key, source_hashes, what, limit_s):
     player = H.RtmpPlayer(port, "live", key)
     server_closed = False
     try:
@@ -42,7 +42,7 @@ def first_keyframe(h, port, key, source_hashes, what, limit_s):
     early = player.media_before_status["NetStream.Play.Start"]
     H.check(early == 0, f"{what}: {early} media messages came before NetStream.Play.Start "
                         f"(players such as librtmp and rtmp2src drop them): {player.messages[:early][:6]}")
-    delay, ordered = player.video_keyframe_after_play()
+    delay, _ = player.video_keyframe_after_play()
     H.check(delay is not None, f"{what}: no video frame within {limit_s + 3:.1f} s of play "
                                f"(got {player.messages[:6]})")
     video = [m for m in player.messages if m.kind == "video"]
@@ -79,7 +79,7 @@ def body(h):
     for run in range(RUNS):
         H.check(pub.alive(), f"publisher ended:\n{H.tail(pub.log())}")
         time.sleep(rng.uniform(0.2, 0.9))  # join at different points of the GOP
-        cached.append(first_keyframe(h, port, key, keyframes, f"GOP cache, viewer {run + 1}", FIRST_FRAME_LIMIT_S))
+        cached.append(first_keyframe(port, key, keyframes, f"GOP cache, viewer {run + 1}", FIRST_FRAME_LIMIT_S))
     h.log("GOP cache: first keyframe after play: " + ", ".join(f"{d * 1000:.1f} ms" for d in cached)
           + f" (max {max(cached) * 1000:.1f} ms, median {statistics.median(cached) * 1000:.1f} ms)")
 
@@ -87,7 +87,7 @@ def body(h):
     for run in range(3):
         H.check(pub.alive(), f"publisher ended:\n{H.tail(pub.log())}")
         time.sleep(rng.uniform(0.2, 0.9))
-        uncached.append(first_keyframe(h, port, f"{key}-nocache", keyframes, f"gop-cache=false, viewer {run + 1}",
+        uncached.append(first_keyframe(port, f"{key}-nocache", keyframes, f"gop-cache=false, viewer {run + 1}",
                                        GOP_S + 0.5))
     h.log("gop-cache=false: first keyframe after play: " + ", ".join(f"{d * 1000:.1f} ms" for d in uncached))
 

@@ -78,7 +78,7 @@ def body(h):
     h.wait_listening(port, gst)
     h.wait_listening(http_port, gst)
 
-    for bad in (f"/live/other-key.flv", f"/other-app/{key}.flv", f"/live/{key}"):
+    for bad in ("/live/other-key.flv", f"/other-app/{key}.flv", f"/live/{key}"):
         status, _, _, _ = H.http_get_raw(http_port, bad)
         H.check(status == 404, f"GET {bad}: status {status}, expected 404")
     status, headers, rest, _ = H.http_get_raw(http_port, path, method="HEAD", body_bytes=1, timeout=3)
