@@ -42,7 +42,7 @@ constexpr guint kDefaultViewerTimeoutMs = guint(live::relay::kDefaultViewerTimeo
 constexpr guint kDefaultMaxViewers = live::net::kDefaultMaxViewers;
 constexpr size_t kMaxPushLocations = 16;
 constexpr guint kDefaultWriteIntervalMs = guint(live::net::kDefaultFlushDelayUs / 1000);
-constexpr guint kMaxWriteIntervalMs = 100;
+constexpr guint kMaxWriteIntervalMs = 100;  // audio held longer than this would be late
 
 enum {
   PROP_0,
@@ -702,10 +702,11 @@ static void gst_flv_relay_sink_class_init(GstFlvRelaySinkClass* klass) {
                            "self-signed ones, e.g. your own edge servers)", TRUE, ready));
   g_object_class_install_property(gobject_class, PROP_WRITE_INTERVAL,
       g_param_spec_uint("write-interval", "Write interval",
-                        "Milliseconds new messages may wait, at most, so that each viewer gets "
-                        "several in one write (fewer system calls and TCP segments per viewer); "
-                        "the wait in use is 10 us per viewer up to this (100 viewers: 1 ms), "
-                        "0 = write each batch at once", 0,
+                        "Milliseconds audio and data messages may wait, at most, for the next "
+                        "video message so that each viewer gets them in one write (about half "
+                        "the system calls and TCP segments per viewer); video is never held "
+                        "back; the wait in use is 40 us per viewer up to this (100 viewers: "
+                        "4 ms); 0 = write each batch at once", 0,
                         kMaxWriteIntervalMs, kDefaultWriteIntervalMs, ready));
   g_object_class_install_property(gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",

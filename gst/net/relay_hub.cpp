@@ -287,13 +287,18 @@ void RelayHub::run() {
     start_viewer(raw->queue(), now);
     raw->flush(now);
   }
-  for (auto& message : messages) fan_out(message, now);
+  bool video_arrived = false;
+  for (auto& message : messages) {
+    fan_out(message, now);
+    video_arrived |= message->info().is_video();
+  }
   if (!messages.empty() && unflushed_since_us_ < 0) unflushed_since_us_ = now;
   if (unflushed_since_us_ >= 0) {
-    // Merged writes: messages that arrive within flush_delay go out in one write per viewer
-    // (fewer system calls and TCP segments for every viewer), for at most that much latency.
+    // Merged writes: audio and data wait for the next video message (or flush_delay_us() at
+    // most) and go out with it in one write per viewer: about half the system calls and TCP
+    // segments for every viewer; video is never held back.
     const int64_t due = unflushed_since_us_ + flush_delay_us();
-    if (now >= due || eos) {
+    if (video_arrived || now >= due || eos) {
       unflushed_since_us_ = -1;
       flush_all(now);
     } else {
@@ -431,8 +436,8 @@ void RelayHub::check_viewers(int64_t now_us) {
   update_stats();
 }
 
-// A pass over N viewers takes about N x 10 us anyway: waiting about as long merges the writes
-// of the messages that arrive meanwhile at a similar cost in latency. Few viewers: no wait.
+// How long audio and data may wait for a video message to share its write: the longer a pass
+// over all viewers takes (about N x 10 us), the more merging saves; few viewers: hardly any wait.
 int64_t RelayHub::flush_delay_us() const {
   const int64_t by_load = int64_t(players_.size() + http_viewers_.size()) * kFlushDelayPerViewerUs;
   return std::min(config_.flush_delay_us, by_load);

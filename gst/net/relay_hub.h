@@ -33,10 +33,11 @@ class HttpFlvViewer;
 
 inline constexpr uint32_t kDefaultMaxViewers = 10000;
 inline constexpr int64_t kStreamDryAfterUs = 5'000'000;  // no message for this long: StreamDry
-// Writes of messages that arrive close together are merged: up to this long (the most), and
-// kFlushDelayPerViewerUs per viewer below that (see flush_delay_us()).
-inline constexpr int64_t kDefaultFlushDelayUs = 20'000;
-inline constexpr int64_t kFlushDelayPerViewerUs = 10;
+// Audio and data messages wait for the next video message to share its write (merged writes):
+// up to this long (the most), and kFlushDelayPerViewerUs per viewer below that (see
+// flush_delay_us()). Video is written at once. 40 ms covers one frame interval at 25 fps.
+inline constexpr int64_t kDefaultFlushDelayUs = 40'000;
+inline constexpr int64_t kFlushDelayPerViewerUs = 40;
 
 struct RelayConfig {
   relay::GopCacheLimits gop_cache;
