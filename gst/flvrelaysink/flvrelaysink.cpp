@@ -144,6 +144,9 @@ class FlvRelaySinkImpl final : public net::PlayMount {
   };
 
   bool parse(GstBuffer* buffer, std::vector<relay::RelayMessagePtr>& out);
+  void deliver(std::vector<relay::RelayMessagePtr> messages);
+  template <typename Work>
+  void with_hub(Work&& work);
   void handle_http_request(const std::shared_ptr<http::PendingStream>& request);
   void post_message(GstStructure* fields);
 
@@ -315,11 +318,8 @@ void FlvRelaySinkImpl::handle_http_request(const std::shared_ptr<http::PendingSt
 }
 
 bool FlvRelaySinkImpl::parse(GstBuffer* buffer, std::vector<relay::RelayMessagePtr>& out) {
-  if (GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DISCONT) && reader_.bytes_consumed() > 0 &&
-      !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_HEADER)) {
-    // Keep going: a discontinuity in a tag-per-buffer stream needs no reset, and a partial
-    // tag would be garbage anyway; the reader reports that as an error below.
-  }
+  // A DISCONT needs no reset: in a tag-per-buffer stream nothing is partial, and garbage after
+  // a partial tag is reported by the reader below, which then starts again.
   GstMapInfo map;
   if (!gst_buffer_map(buffer, &map, GST_MAP_READ)) return false;
   auto fed = reader_.feed(std::span<const uint8_t>(map.data, map.size));
@@ -343,16 +343,7 @@ bool FlvRelaySinkImpl::parse(GstBuffer* buffer, std::vector<relay::RelayMessageP
 GstFlowReturn FlvRelaySinkImpl::render(GstBuffer* buffer) {
   std::vector<relay::RelayMessagePtr> messages;
   if (!parse(buffer, messages)) return GST_FLOW_ERROR;
-  if (messages.empty()) return GST_FLOW_OK;
-  std::shared_ptr<HubHandle> handle;
-  {
-    std::lock_guard lock(state_lock_);
-    handle = hub_;
-  }
-  if (handle) {
-    std::lock_guard lock(handle->lock);
-    if (handle->hub) handle->hub->deliver(std::move(messages));
-  }
+  deliver(std::move(messages));
   return GST_FLOW_OK;
 }
 
@@ -362,33 +353,33 @@ GstFlowReturn FlvRelaySinkImpl::render_list(GstBufferList* list) {
   for (guint i = 0; i < n; ++i) {
     if (!parse(gst_buffer_list_get(list, i), messages)) return GST_FLOW_ERROR;
   }
-  if (messages.empty()) return GST_FLOW_OK;
+  deliver(std::move(messages));  // one hand-over per list: one wakeup of the I/O thread
+  return GST_FLOW_OK;
+}
+
+// Runs `work` with the hub while the element serves (between start and stop).
+template <typename Work>
+void FlvRelaySinkImpl::with_hub(Work&& work) {
   std::shared_ptr<HubHandle> handle;
   {
     std::lock_guard lock(state_lock_);
     handle = hub_;
   }
-  if (handle) {
-    std::lock_guard lock(handle->lock);
-    if (handle->hub) handle->hub->deliver(std::move(messages));
-  }
-  return GST_FLOW_OK;
+  if (!handle) return;
+  std::lock_guard lock(handle->lock);
+  if (handle->hub) work(*handle->hub);
+}
+
+void FlvRelaySinkImpl::deliver(std::vector<relay::RelayMessagePtr> messages) {
+  if (messages.empty()) return;
+  with_hub([&](net::RelayHub& hub) { hub.deliver(std::move(messages)); });
 }
 
 bool FlvRelaySinkImpl::event(GstEvent* event) {
   switch (GST_EVENT_TYPE(event)) {
-    case GST_EVENT_EOS: {
-      std::shared_ptr<HubHandle> handle;
-      {
-        std::lock_guard lock(state_lock_);
-        handle = hub_;
-      }
-      if (handle) {
-        std::lock_guard lock(handle->lock);
-        if (handle->hub) handle->hub->end_of_stream();
-      }
+    case GST_EVENT_EOS:
+      with_hub([](net::RelayHub& hub) { hub.end_of_stream(); });
       break;
-    }
     case GST_EVENT_FLUSH_STOP:
       reader_.reset();
       break;
@@ -452,21 +443,16 @@ void FlvRelaySinkImpl::post_message(GstStructure* fields) {
 GstStructure* FlvRelaySinkImpl::stats() {
   net::RelayStats r;
   uint64_t refused, parse_errors;
-  std::shared_ptr<HubHandle> handle;
   {
     std::lock_guard lock(state_lock_);
-    handle = hub_;
     refused = refused_;
     parse_errors = parse_errors_;
   }
   std::vector<net::PushTargetStats> pushes;
-  if (handle) {
-    std::lock_guard lock(handle->lock);
-    if (handle->hub) {
-      r = handle->hub->stats();
-      pushes = handle->hub->push_stats();
-    }
-  }
+  with_hub([&](net::RelayHub& hub) {
+    r = hub.stats();
+    pushes = hub.push_stats();
+  });
   GstStructure* s = gst_structure_new(
       "flv-relay-sink-stats", "rtmp-viewers", G_TYPE_UINT, r.rtmp_viewers, "http-flv-viewers",
       G_TYPE_UINT, r.http_flv_viewers, "viewers-total", G_TYPE_UINT64, r.viewers_total,

@@ -3,7 +3,7 @@
 #include "net/io_poller.h"
 #include "net/listener.h"
 #include "net/mount.h"
-#include "net/viewer_output.h"
+#include "net/stream_io.h"
 
 #include <gst/gst.h>
 #include <sys/socket.h>
@@ -178,19 +178,7 @@ void Connection::on_input() {
 }
 
 gssize Connection::read_some(uint8_t* data, size_t size, std::string& error) {
-  if (tls_) {  // decrypt through the TLS stream
-    GPollableInputStream* in = G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream_));
-    GError* gerror = nullptr;
-    gssize n = g_pollable_input_stream_read_nonblocking(in, data, size, cancellable_, &gerror);
-    if (n >= 0) return n;
-    if (g_error_matches(gerror, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
-      g_clear_error(&gerror);
-      return -1;
-    }
-    error = gerror->message;
-    g_clear_error(&gerror);
-    return -2;
-  }
+  if (tls_) return read_nonblocking(stream_, cancellable_, data, size, error);  // decrypt
   for (;;) {  // plain TCP: straight from the socket
     ssize_t n = recv(fd_, data, size, 0);
     if (n >= 0) return n;
@@ -250,21 +238,12 @@ void Connection::flush() {
     flush_viewer();
     return;
   }
-  GPollableOutputStream* out =
-      G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream_));
   while (!session_.pending_output().empty()) {
-    auto pending = session_.pending_output();
-    GError* error = nullptr;
-    gssize n = g_pollable_output_stream_write_nonblocking(out, pending.data(), pending.size(),
-                                                          cancellable_, &error);
+    std::string error;
+    gssize n = write_nonblocking(stream_, cancellable_, session_.pending_output(), error);
+    if (n == -1) break;
     if (n < 0) {
-      if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
-        g_clear_error(&error);
-        break;
-      }
-      std::string reason = std::string("write error: ") + error->message;
-      g_clear_error(&error);
-      close(reason);
+      close("write error: " + error);
       return;
     }
     session_.consume_output(static_cast<size_t>(n));

@@ -137,6 +137,10 @@ struct Listener::Impl : ConnectionOwner {
   void establish(Connection& connection);
   // Runs `work` on the I/O thread later (dropped if the listener stops first).
   void post(std::function<void()> work);
+  // Asks the application (`ask`, holding `alive`) on a decision thread, then runs `finish`
+  // with the answer on the I/O thread.
+  void decide_then(std::shared_ptr<void> alive, std::function<bool()> ask,
+                   std::function<void(bool)> finish);
   PlayEntry* find_play_entry(PlayMount* mount);
   void end_publish(Connection& connection, const std::string& reason);
   PublishEntry* find_publish_entry(const std::string& app, const std::string& key);
@@ -474,13 +478,19 @@ void Listener::Impl::handle_publish(Connection& connection, const rtmp::SessionE
   if (!entry) return refuse("no such stream");
   PublishMount* mount = entry->mount;
   // The application decides on another thread; the session holds later input meanwhile.
-  std::weak_ptr<Listener> listener = self;
   const uint64_t id = connection.id();
-  DecisionRunner::get().decide([this, listener, mount, alive = mount->keep_alive(), request, id] {
-    const bool allowed = mount->authorize_publish(request);
-    if (auto alive = listener.lock()) {
-      post([this, mount, request, id, allowed] { finish_publish(id, mount, request, allowed); });
-    }
+  decide_then(mount->keep_alive(), [mount, request] { return mount->authorize_publish(request); },
+              [this, mount, request, id](bool allowed) { finish_publish(id, mount, request, allowed); });
+}
+
+void Listener::Impl::decide_then(std::shared_ptr<void> alive, std::function<bool()> ask,
+                                 std::function<void(bool)> finish) {
+  std::weak_ptr<Listener> listener = self;
+  DecisionRunner::get().decide([this, listener, alive = std::move(alive), ask = std::move(ask),
+                                finish = std::move(finish)] {
+    const bool allowed = ask();
+    // A listener that stopped meanwhile drops the answer (its connections are gone).
+    if (auto running = listener.lock()) post([finish, allowed] { finish(allowed); });
   });
 }
 
@@ -548,14 +558,9 @@ void Listener::Impl::handle_play(Connection& connection, const rtmp::SessionEven
   if (!mount) return refuse_play(connection, event.app, "NetStream.Play.StreamNotFound", "no such stream");
   if (connection.play_hub || connection.publish_mount)
     return refuse_play(connection, event.app, "NetStream.Play.Failed", "this connection is busy");
-  std::weak_ptr<Listener> listener = self;
   const uint64_t id = connection.id();
-  DecisionRunner::get().decide([this, listener, mount, alive = mount->keep_alive(), request, id] {
-    const bool allowed = mount->authorize_play(request);
-    if (auto alive = listener.lock()) {
-      post([this, mount, request, id, allowed] { finish_play(id, mount, request, allowed); });
-    }
-  });
+  decide_then(mount->keep_alive(), [mount, request] { return mount->authorize_play(request); },
+              [this, mount, request, id](bool allowed) { finish_play(id, mount, request, allowed); });
 }
 
 void Listener::Impl::finish_play(uint64_t connection_id, PlayMount* mount,

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <array>
 
+#include "net/stream_io.h"
+
 GST_DEBUG_CATEGORY_EXTERN(live_net_debug);
 #define GST_CAT_DEFAULT live_net_debug
 
@@ -139,20 +141,13 @@ void PushClient::on_poll(uint32_t events) {
 
 void PushClient::read_input() {
   if (!stream_ || !session_) return;
-  GPollableInputStream* in = G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream_));
   std::array<uint8_t, kReadBytes> buffer;
   for (int round = 0; round < 16 && stream_; ++round) {
-    GError* error = nullptr;
-    gssize n = g_pollable_input_stream_read_nonblocking(in, buffer.data(), buffer.size(),
-                                                        cancellable_, &error);
+    std::string error;
+    gssize n = read_nonblocking(stream_, cancellable_, buffer.data(), buffer.size(), error);
+    if (n == -1) break;
     if (n < 0) {
-      if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
-        g_clear_error(&error);
-        break;
-      }
-      std::string reason = std::string("read error: ") + error->message;
-      g_clear_error(&error);
-      fail(reason);
+      fail("read error: " + error);
       return;
     }
     if (n == 0) {
@@ -229,20 +224,12 @@ void PushClient::send(const relay::RelayMessage& message) {
 
 void PushClient::flush() {
   if (!stream_ || !session_) return;
-  GPollableOutputStream* out = G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream_));
   while (session_->pending_output_size() > 0) {
-    auto pending = session_->pending_output();
-    GError* error = nullptr;
-    gssize n = g_pollable_output_stream_write_nonblocking(out, pending.data(), pending.size(),
-                                                          cancellable_, &error);
+    std::string error;
+    gssize n = write_nonblocking(stream_, cancellable_, session_->pending_output(), error);
+    if (n == -1) break;
     if (n < 0) {
-      if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
-        g_clear_error(&error);
-        break;
-      }
-      std::string reason = std::string("write error: ") + error->message;
-      g_clear_error(&error);
-      fail(reason);
+      fail("write error: " + error);
       return;
     }
     session_->consume_output(size_t(n));

@@ -12,7 +12,7 @@
 #include "flv/flv_tag.h"
 #include "net/connection.h"
 #include "net/decision_runner.h"
-#include "net/viewer_output.h"
+#include "net/stream_io.h"
 
 GST_DEBUG_CATEGORY_EXTERN(live_net_debug);
 #define GST_CAT_DEFAULT live_net_debug

@@ -11,6 +11,7 @@
 #include "rtmp/chunk_writer.h"
 #include "rtmp/command.h"
 #include "rtmp/message.h"
+#include "rtmp/output_buffer.h"
 
 namespace live::rtmp {
 
@@ -89,8 +90,7 @@ struct ClientSession::Impl {
   ChunkWriter writer{default_chunk_size};
   std::vector<Message> incoming;
 
-  std::vector<uint8_t> output;
-  size_t output_offset = 0;
+  OutputBuffer output;
   std::deque<ClientEvent> events;
   bool failed = false;
 
@@ -103,10 +103,10 @@ struct ClientSession::Impl {
   uint32_t peer_window = 0;
   uint64_t chunk_bytes_in = 0;
   uint64_t acked_at = 0;
-  uint64_t bytes_in = 0, bytes_out = 0, media_dropped = 0;
+  uint64_t bytes_in = 0, media_dropped = 0;
 
   // ---- output helpers ----
-  size_t pending() const { return output.size() - output_offset; }
+  size_t pending() const { return output.size(); }
 
   double take_transaction(bool awaits_result) {
     if (!awaits_result && !config.number_every_command) return 0;
@@ -114,7 +114,7 @@ struct ClientSession::Impl {
   }
 
   void send(uint32_t csid, uint8_t type, uint32_t msg_stream, std::span<const uint8_t> payload, uint32_t ts = 0) {
-    writer.write(csid, ts, type, msg_stream, payload, output);
+    writer.write(csid, ts, type, msg_stream, payload, output.back());
   }
   void send_control_u32(MessageType type, uint32_t value) {
     uint8_t p[4];
@@ -144,7 +144,7 @@ struct ClientSession::Impl {
   void on_handshake_done() {
     emit(ClientEventKind::handshake_done);
     if (state != State::handshaking) return;  // unpublish() came first: nothing to ask for
-    writer.set_chunk_size(config.outgoing_chunk_size, output);
+    writer.set_chunk_size(config.outgoing_chunk_size, output.back());
     AmfValue fourccs;
     fourccs.type = AmfType::strict_array;
     for (const char* f : enhanced_fourccs) fourccs.elements.push_back(AmfValue::make_string(f));
@@ -230,7 +230,7 @@ struct ClientSession::Impl {
 
   void move_handshake_output() {
     auto& hs = handshake.output();
-    output.insert(output.end(), hs.begin(), hs.end());
+    output.back().insert(output.back().end(), hs.begin(), hs.end());
     hs.clear();
   }
 
@@ -346,21 +346,11 @@ bool ClientSession::next_event(ClientEvent& out) {
 }
 
 std::span<const uint8_t> ClientSession::pending_output() const {
-  return std::span<const uint8_t>(impl_->output).subspan(impl_->output_offset);
+  return impl_->output.pending();
 }
 
 void ClientSession::consume_output(size_t n) {
-  auto& d = *impl_;
-  n = std::min(n, d.pending());
-  d.output_offset += n;
-  d.bytes_out += n;
-  if (d.output_offset == d.output.size()) {
-    d.output.clear();
-    d.output_offset = 0;
-  } else if (d.output_offset >= 64 * 1024 && d.output_offset * 2 >= d.output.size()) {
-    d.output.erase(d.output.begin(), d.output.begin() + long(d.output_offset));
-    d.output_offset = 0;
-  }
+  impl_->output.consume(n);
 }
 
 size_t ClientSession::pending_output_size() const { return impl_->pending(); }
@@ -404,7 +394,7 @@ void ClientSession::unpublish() {
 }
 
 uint64_t ClientSession::bytes_in() const { return impl_->bytes_in; }
-uint64_t ClientSession::bytes_out() const { return impl_->bytes_out; }
+uint64_t ClientSession::bytes_out() const { return impl_->output.consumed(); }
 uint64_t ClientSession::media_dropped() const { return impl_->media_dropped; }
 uint32_t ClientSession::stream_id() const { return impl_->stream_id; }
 

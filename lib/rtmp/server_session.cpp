@@ -9,6 +9,7 @@
 #include "rtmp/chunk_writer.h"
 #include "rtmp/command.h"
 #include "rtmp/handshake.h"
+#include "rtmp/output_buffer.h"
 
 namespace live::rtmp {
 
@@ -59,8 +60,7 @@ struct ServerSession::Impl {
   ChunkWriter writer{default_chunk_size};
   std::vector<Message> incoming;
 
-  std::vector<uint8_t> output;
-  size_t output_offset = 0;
+  OutputBuffer output;
   std::deque<SessionEvent> events;
   bool failed = false;
 
@@ -80,13 +80,13 @@ struct ServerSession::Impl {
   uint32_t peer_window = 0;
   uint64_t chunk_bytes_in = 0;
   uint64_t acked_at = 0;
-  uint64_t bytes_in = 0, bytes_out = 0, messages_in = 0, media_dropped = 0;
+  uint64_t bytes_in = 0, messages_in = 0, media_dropped = 0;
 
   // ---- output helpers ----
-  size_t pending() const { return output.size() - output_offset; }
+  size_t pending() const { return output.size(); }
 
   void send(uint32_t csid, uint8_t type, uint32_t stream_id, std::span<const uint8_t> payload, uint32_t ts = 0) {
-    writer.write(csid, ts, type, stream_id, payload, output);
+    writer.write(csid, ts, type, stream_id, payload, output.back());
   }
   void send_control_u32(MessageType type, uint32_t value) {
     uint8_t p[4];
@@ -131,7 +131,7 @@ struct ServerSession::Impl {
       auto used = handshake.feed(in);
       if (!used) return used.error();
       if (!handshake.output().empty()) {
-        output.insert(output.end(), handshake.output().begin(), handshake.output().end());
+        output.back().insert(output.back().end(), handshake.output().begin(), handshake.output().end());
         handshake.output().clear();
       }
       in = in.subspan(used.value());
@@ -410,7 +410,7 @@ struct ServerSession::Impl {
     store_be32(bw, config.peer_bandwidth);
     bw[4] = peer_bandwidth_dynamic;
     send(control_chunk_stream, uint8_t(MessageType::set_peer_bandwidth), 0, bw);
-    writer.set_chunk_size(config.outgoing_chunk_size, output);
+    writer.set_chunk_size(config.outgoing_chunk_size, output.back());
 
     AmfValue info = status_object("status", "NetConnection.Connect.Success", "Connection succeeded.");
     info.properties.push_back({"objectEncoding", AmfValue::make_number(object_encoding)});
@@ -519,21 +519,11 @@ bool ServerSession::next_event(SessionEvent& out) {
 }
 
 std::span<const uint8_t> ServerSession::pending_output() const {
-  return std::span<const uint8_t>(impl_->output).subspan(impl_->output_offset);
+  return impl_->output.pending();
 }
 
 void ServerSession::consume_output(size_t n) {
-  auto& d = *impl_;
-  n = std::min(n, d.pending());
-  d.output_offset += n;
-  d.bytes_out += n;
-  if (d.output_offset == d.output.size()) {
-    d.output.clear();
-    d.output_offset = 0;
-  } else if (d.output_offset >= 64 * 1024 && d.output_offset * 2 >= d.output.size()) {
-    d.output.erase(d.output.begin(), d.output.begin() + long(d.output_offset));
-    d.output_offset = 0;
-  }
+  impl_->output.consume(n);
 }
 
 void ServerSession::accept_publish() {
@@ -620,7 +610,7 @@ void ServerSession::close(const std::string& code, const std::string& descriptio
 }
 
 uint64_t ServerSession::bytes_in() const { return impl_->bytes_in; }
-uint64_t ServerSession::bytes_out() const { return impl_->bytes_out; }
+uint64_t ServerSession::bytes_out() const { return impl_->output.consumed(); }
 uint64_t ServerSession::messages_in() const { return impl_->messages_in; }
 uint64_t ServerSession::media_dropped() const { return impl_->media_dropped; }
 bool ServerSession::handshake_used_digest() const {

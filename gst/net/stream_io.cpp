@@ -1,4 +1,4 @@
-#include "net/viewer_output.h"
+#include "net/stream_io.h"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -14,6 +14,31 @@ constexpr size_t kMaxPartsPerWrite = 64;
 constexpr size_t kMaxBytesPerWrite = 256 * 1024;
 constexpr int kWriteRounds = 4;
 }  // namespace
+
+gssize read_nonblocking(GIOStream* stream, GCancellable* cancellable, uint8_t* data, size_t size,
+                        std::string& error) {
+  GPollableInputStream* in = G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream));
+  GError* gerror = nullptr;
+  gssize n = g_pollable_input_stream_read_nonblocking(in, data, size, cancellable, &gerror);
+  if (n >= 0) return n;
+  const bool would_block = g_error_matches(gerror, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  if (!would_block) error = gerror->message;
+  g_clear_error(&gerror);
+  return would_block ? -1 : -2;
+}
+
+gssize write_nonblocking(GIOStream* stream, GCancellable* cancellable,
+                         std::span<const uint8_t> bytes, std::string& error) {
+  GPollableOutputStream* out = G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream));
+  GError* gerror = nullptr;
+  gssize n = g_pollable_output_stream_write_nonblocking(out, bytes.data(), bytes.size(),
+                                                        cancellable, &gerror);
+  if (n >= 0) return n;
+  const bool would_block = g_error_matches(gerror, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  if (!would_block) error = gerror->message;
+  g_clear_error(&gerror);
+  return would_block ? -1 : -2;
+}
 
 WriteOutcome write_viewer_queue(relay::ViewerQueue& queue, int fd, GIOStream* tls_stream,
                                 GCancellable* cancellable, int64_t now_us, std::string& error) {
