@@ -53,6 +53,8 @@ enum {
   PROP_TLS_CERTIFICATE,
   PROP_TLS_KEY,
   PROP_CHUNK_SIZE,
+  PROP_MAX_CONNECTIONS,
+  PROP_MAX_CONNECTIONS_PER_ADDRESS,
   PROP_HTTP_ADDRESS,
   PROP_HTTP_PORT,
   PROP_GOP_CACHE,
@@ -102,6 +104,8 @@ class FlvRelaySinkImpl final : public net::PlayMount {
     std::string tls_certificate;
     std::string tls_key;
     guint chunk_size = kDefaultChunkSize;
+    guint max_connections = live::net::kDefaultMaxConnections;
+    guint max_connections_per_address = live::net::kDefaultMaxConnectionsPerAddress;
     std::string http_address = kDefaultAddress;
     guint http_port = 0;
     bool gop_cache = true;
@@ -189,6 +193,8 @@ bool FlvRelaySinkImpl::start() {
   config.tls_certificate = s.tls_certificate;
   config.tls_key = s.tls_key;
   config.session.outgoing_chunk_size = s.chunk_size;
+  config.max_connections = s.max_connections;
+  config.max_connections_per_address = s.max_connections_per_address;
   auto acquired = net::Listener::acquire(config);
   if (!acquired) {
     GST_ELEMENT_ERROR(element_, RESOURCE, OPEN_WRITE, ("Cannot start the RTMP server"),
@@ -501,6 +507,8 @@ static void gst_flv_relay_sink_set_property(GObject* object, guint id, const GVa
     case PROP_TLS_CERTIFICATE: s.tls_certificate = str(); break;
     case PROP_TLS_KEY: s.tls_key = str(); break;
     case PROP_CHUNK_SIZE: s.chunk_size = g_value_get_uint(value); break;
+    case PROP_MAX_CONNECTIONS: s.max_connections = g_value_get_uint(value); break;
+    case PROP_MAX_CONNECTIONS_PER_ADDRESS: s.max_connections_per_address = g_value_get_uint(value); break;
     case PROP_HTTP_ADDRESS: s.http_address = str(); break;
     case PROP_HTTP_PORT: s.http_port = g_value_get_uint(value); break;
     case PROP_GOP_CACHE: s.gop_cache = g_value_get_boolean(value); break;
@@ -544,6 +552,8 @@ static void gst_flv_relay_sink_get_property(GObject* object, guint id, GValue* v
     case PROP_TLS_CERTIFICATE: g_value_set_string(value, s.tls_certificate.c_str()); break;
     case PROP_TLS_KEY: g_value_set_string(value, s.tls_key.c_str()); break;
     case PROP_CHUNK_SIZE: g_value_set_uint(value, s.chunk_size); break;
+    case PROP_MAX_CONNECTIONS: g_value_set_uint(value, s.max_connections); break;
+    case PROP_MAX_CONNECTIONS_PER_ADDRESS: g_value_set_uint(value, s.max_connections_per_address); break;
     case PROP_HTTP_ADDRESS: g_value_set_string(value, s.http_address.c_str()); break;
     case PROP_HTTP_PORT: g_value_set_uint(value, s.http_port); break;
     case PROP_GOP_CACHE: g_value_set_boolean(value, s.gop_cache); break;
@@ -642,6 +652,17 @@ static void gst_flv_relay_sink_class_init(GstFlvRelaySinkClass* klass) {
       g_param_spec_uint("chunk-size", "Chunk size",
                         "Outgoing RTMP chunk size (per listener: the first element on a port "
                         "decides)", kMinChunkSize, kMaxChunkSize, kDefaultChunkSize, ready));
+  g_object_class_install_property(gobject_class, PROP_MAX_CONNECTIONS,
+      g_param_spec_uint("max-connections", "Max connections",
+                        "Most simultaneous connections on the RTMP listener, players included "
+                        "(per listener: the first element on a port decides)", 1, 65535,
+                        live::net::kDefaultMaxConnections, ready));
+  g_object_class_install_property(gobject_class, PROP_MAX_CONNECTIONS_PER_ADDRESS,
+      g_param_spec_uint("max-connections-per-address", "Max connections per address",
+                        "Most simultaneous connections from one client IP address not yet "
+                        "accepted as a publisher or player, refused at accept beyond it (0 = "
+                        "unlimited; per listener: the first element on a port decides)", 0,
+                        65535, live::net::kDefaultMaxConnectionsPerAddress, ready));
   g_object_class_install_property(gobject_class, PROP_HTTP_ADDRESS,
       g_param_spec_string("http-address", "HTTP address",
                           "Local address of the HTTP-FLV server", kDefaultAddress, ready));

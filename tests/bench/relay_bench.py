@@ -5,7 +5,7 @@ Servers (each on its own free loopback port):
   nginx      Debian's nginx with libnginx-mod-rtmp, one worker, `live on`, chunk_size 4096,
              worker_connections 4096 (more if N needs it), own config in a temp dir
   ours       gst-launch-1.0 rtmpserversrc ! flvrelaysink on one port (element defaults, except
-             max-connections-per-address=0 on rtmpserversrc: every viewer comes from 127.0.0.1)
+             max-connections-per-address=0 on both elements: every viewer comes from 127.0.0.1)
   ours-http  the same with http-port=H; the viewers play HTTP-FLV http://127.0.0.1:H/live/KEY.flv
 Publisher and viewers are tests/bench/rtmp_load_client (C++, epoll): one publisher of a
 synthetic H.264+AAC stream (--kbps of payload, 30 fps, keyframe every --gop-ms, ~43 AAC
@@ -142,7 +142,9 @@ rtmp {{
         else:
             src = (f"rtmpserversrc address=127.0.0.1 port={port} application={APP} stream-key={STREAM_KEY} "
                    f"max-connections-per-address=0 {ours_src_props}")
-            sink = f"flvrelaysink address=127.0.0.1 port={port} application={APP} stream-key={STREAM_KEY} {ours_sink_props}"
+            # The sink starts first and so sets the listener's limits: lift the per-address one there too.
+            sink = (f"flvrelaysink address=127.0.0.1 port={port} application={APP} stream-key={STREAM_KEY} "
+                    f"max-connections-per-address=0 {ours_sink_props}")
             if http_port:
                 sink += f" http-address=127.0.0.1 http-port={http_port}"
             argv = ["gst-launch-1.0", "-q"] + shlex.split(f"{src} ! {sink}")
