@@ -10,6 +10,7 @@ namespace live::rtmp {
 namespace {
 constexpr uint32_t timestamp_escape = 0xffffff;
 
+// csid is already clamped to 2..65599 by the callers.
 void append_basic_header(uint8_t fmt, uint32_t csid, std::vector<uint8_t>& out) {
   if (csid <= 63) {
     out.push_back(uint8_t((fmt << 6) | csid));
@@ -21,6 +22,23 @@ void append_basic_header(uint8_t fmt, uint32_t csid, std::vector<uint8_t>& out) 
     out.push_back(uint8_t((fmt << 6) | 1));
     out.push_back(uint8_t(v & 0xff));
     out.push_back(uint8_t(v >> 8));
+  }
+}
+
+// The payload after a message header: chunk_size bytes a chunk, each further chunk behind a
+// fmt 3 basic header, repeating the extended timestamp when the message has one.
+void append_chunk_bodies(uint32_t csid, std::span<const uint8_t> payload, uint32_t chunk_size,
+                         bool extended, uint32_t extended_field, std::vector<uint8_t>& out) {
+  ByteWriter w(out);
+  const size_t length = payload.size();
+  size_t pos = 0;
+  for (;;) {
+    const size_t take = std::min<size_t>(chunk_size, length - pos);
+    w.bytes(payload.subspan(pos, take));
+    pos += take;
+    if (pos >= length) break;
+    append_basic_header(3, csid, out);
+    if (extended) w.be32(extended_field);
   }
 }
 }  // namespace
@@ -37,20 +55,6 @@ void ChunkWriter::set_chunk_size(uint32_t size, std::vector<uint8_t>& out) {
   store_be32(payload, clamped);
   write(control_chunk_stream, 0, uint8_t(MessageType::set_chunk_size), 0, payload, out);
   chunk_size_ = clamped;
-}
-
-void ChunkWriter::basic_header(uint8_t fmt, uint32_t csid, std::vector<uint8_t>& out) {
-  if (csid >= 2 && csid <= 63) {
-    out.push_back(uint8_t((fmt << 6) | csid));
-  } else if (csid >= 64 && csid <= 319) {
-    out.push_back(uint8_t(fmt << 6));
-    out.push_back(uint8_t(csid - 64));
-  } else {
-    const uint32_t v = csid - 64;
-    out.push_back(uint8_t((fmt << 6) | 1));
-    out.push_back(uint8_t(v & 0xff));
-    out.push_back(uint8_t(v >> 8));
-  }
 }
 
 void ChunkWriter::write(uint32_t csid, uint32_t timestamp, uint8_t type, uint32_t stream_id,
@@ -76,7 +80,7 @@ void ChunkWriter::write(uint32_t csid, uint32_t timestamp, uint8_t type, uint32_
 
   ByteWriter w(out);
   out.reserve(out.size() + length + 18 + (length / chunk_size_) * (3 + 4));
-  basic_header(fmt, csid, out);
+  append_basic_header(fmt, csid, out);
   if (fmt <= 2) w.be24(extended ? timestamp_escape : field);
   if (fmt <= 1) {
     w.be24(length);
@@ -85,15 +89,7 @@ void ChunkWriter::write(uint32_t csid, uint32_t timestamp, uint8_t type, uint32_
   if (fmt == 0) w.le32(stream_id);
   if (extended) w.be32(field);
 
-  size_t pos = 0;
-  for (;;) {
-    const size_t take = std::min<size_t>(chunk_size_, length - pos);
-    w.bytes(payload.subspan(pos, take));
-    pos += take;
-    if (pos >= length) break;
-    basic_header(3, csid, out);
-    if (extended) w.be32(field);
-  }
+  append_chunk_bodies(csid, payload, chunk_size_, extended, field, out);
 
   s.timestamp = timestamp;
   s.length = length;
@@ -120,15 +116,7 @@ void write_message_fmt0(uint32_t csid, uint32_t timestamp, uint8_t type, uint32_
   w.u8(type);
   w.le32(stream_id);
   if (extended) w.be32(timestamp);
-  size_t pos = 0;
-  for (;;) {
-    const size_t take = std::min<size_t>(chunk_size, length - pos);
-    w.bytes(payload.subspan(pos, take));
-    pos += take;
-    if (pos >= length) break;
-    append_basic_header(3, csid, out);
-    if (extended) w.be32(timestamp);
-  }
+  append_chunk_bodies(csid, payload, chunk_size, extended, timestamp, out);
 }
 
 }  // namespace live::rtmp

@@ -49,8 +49,6 @@ class ChunkWriter {
     bool delta_known = false;  // set by fmt 1/2 headers; fmt 3 after fmt 0 is ambiguous among peers
   };
 
-  void basic_header(uint8_t fmt, uint32_t csid, std::vector<uint8_t>& out);
-
   uint32_t chunk_size_;
   std::unordered_map<uint32_t, StreamState> streams_;
 };
