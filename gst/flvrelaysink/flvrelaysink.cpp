@@ -306,19 +306,21 @@ void FlvRelaySinkImpl::handle_http_request(const std::shared_ptr<http::PendingSt
   play.client_address = request->info().client_address;
   play.query = request->info().query;
   const bool head = request->info().head;
-  net::DecisionRunner::get().decide([this, alive = keep_alive(), request, handle, play, head] {
+  const bool http_1_0 = request->info().http_1_0;
+  net::DecisionRunner::get().decide([this, alive = keep_alive(), request, handle, play, head,
+                                     http_1_0] {
     if (!authorize_play(play)) {
       request->refuse(403, "not authorized");
       return;
     }
-    request->accept([handle, play, head](GIOStream* stream, int fd) {
+    request->accept([handle, play, head, http_1_0](GIOStream* stream, int fd) {
       if (!stream) return;  // the client went away
       std::lock_guard lock(handle->lock);
       if (!handle->hub) {
         g_object_unref(stream);  // the element stopped meanwhile: close
         return;
       }
-      handle->hub->adopt_http_viewer(stream, fd, play, head);
+      handle->hub->adopt_http_viewer(stream, fd, play, head, http_1_0);
     });
   });
 }

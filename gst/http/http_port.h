@@ -52,6 +52,7 @@ struct StreamRequestInfo {
   std::string client_address;  // "ip:port"
   std::string origin;          // Origin request header, empty if none
   bool head = false;           // HEAD instead of GET
+  bool http_1_0 = false;       // an HTTP/1.0 request: no chunked transfer coding in the answer
 };
 
 // A request for a registered stream path that waits for a decision. Thread-safe; exactly one

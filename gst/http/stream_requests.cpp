@@ -105,6 +105,7 @@ void StreamRequests::start(SoupServerMessage* msg, const std::string& path, cons
   if (const char* origin = soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Origin"))
     info.origin = origin;
   info.head = soup_server_message_get_method(msg) == SOUP_METHOD_HEAD;
+  info.http_1_0 = soup_server_message_get_http_version(msg) == SOUP_HTTP_1_0;
   const uint64_t id = request->id;
   waiting_.emplace(id, std::move(request));
   GST_DEBUG("stream request %" G_GUINT64_FORMAT " %s %s from %s", id, info.head ? "HEAD" : "GET", path.c_str(),

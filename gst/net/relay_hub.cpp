@@ -37,13 +37,14 @@ GSourceFuncs hub_source_funcs = {};
 class HttpFlvViewer final : public PollClient {
  public:
   HttpFlvViewer(RelayHub& hub, GIOStream* stream, int fd, StreamRequest request,
-                const relay::ViewerQueueLimits& limits, bool head_only)
+                const relay::ViewerQueueLimits& limits, bool head_only, bool http_1_0)
       : head_only_(head_only),
+        chunked_(!http_1_0),
         hub_(hub),
         stream_(stream),
         fd_(fd),
         request_(std::move(request)),
-        queue_(relay::WireFormat::http_flv, 0, 0, limits) {}
+        queue_(http_1_0 ? relay::WireFormat::flv : relay::WireFormat::http_flv, 0, 0, limits) {}
   ~HttpFlvViewer() override {
     stop_watching();
     if (stream_) {
@@ -111,6 +112,7 @@ class HttpFlvViewer final : public PollClient {
 
   bool closed() const { return closed_; }
   bool head_only() const { return head_only_; }
+  bool chunked() const { return chunked_; }
   // A GET that streams (not a HEAD, not refused): counted, and announced when it leaves.
   void count_as_viewer() { viewer_ = true; }
   bool is_viewer() const { return viewer_; }
@@ -124,6 +126,7 @@ class HttpFlvViewer final : public PollClient {
   }
 
   const bool head_only_;
+  const bool chunked_;  // HTTP/1.1: chunked body; HTTP/1.0: plain FLV until the close
   RelayHub& hub_;
   GIOStream* stream_;
   int fd_;
@@ -208,9 +211,9 @@ void RelayHub::end_of_stream() {
 }
 
 void RelayHub::adopt_http_viewer(GIOStream* stream, int fd, StreamRequest request,
-                                 bool head_only) {
+                                 bool head_only, bool http_1_0) {
   auto viewer = std::make_unique<HttpFlvViewer>(*this, stream, fd, std::move(request),
-                                                config_.viewer, head_only);
+                                                config_.viewer, head_only, http_1_0);
   {
     std::lock_guard lock(incoming_lock_);
     adopted_.push_back(std::move(viewer));
@@ -218,12 +221,14 @@ void RelayHub::adopt_http_viewer(GIOStream* stream, int fd, StreamRequest reques
   wake();
 }
 
-std::vector<uint8_t> RelayHub::flv_file_header_chunk() const {
+// The FLV file header (with PreviousTagSize0), as one HTTP chunk or plain.
+std::vector<uint8_t> RelayHub::flv_file_header(bool chunked) const {
   flv::FileHeader header;
   header.has_video = seen_video_ || !seen_audio_;
   header.has_audio = seen_audio_ || !seen_video_;
   std::vector<uint8_t> flv;
   flv::write_file_header(flv, header);
+  if (!chunked) return flv;
   char size_line[16];
   std::snprintf(size_line, sizeof(size_line), "%zx\r\n", flv.size());
   std::vector<uint8_t> out(size_line, size_line + std::strlen(size_line));
@@ -266,7 +271,7 @@ void RelayHub::run() {
     std::string head =
         "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache\r\n"
         "Access-Control-Allow-Origin: *\r\nConnection: close\r\nServer: gst-live-server\r\n";
-    head += raw->head_only() ? "\r\n" : "Transfer-Encoding: chunked\r\n\r\n";
+    head += raw->head_only() || !raw->chunked() ? "\r\n" : "Transfer-Encoding: chunked\r\n\r\n";
     raw->queue().push_bytes(bytes_of(head), now);
     if (raw->head_only()) {
       raw->end_response(now, false);
@@ -283,7 +288,7 @@ void RelayHub::run() {
       mount->play_started(request, kHttpFlv);
     });
     // The FLV file header, then what the GOP cache has, then live messages.
-    raw->queue().push_bytes(flv_file_header_chunk(), now);
+    raw->queue().push_bytes(flv_file_header(raw->chunked()), now);
     start_viewer(raw->queue(), now);
     raw->flush(now);
   }
@@ -314,7 +319,7 @@ void RelayHub::run() {
       s.send_stream_eof();
       s.send_play_status("NetStream.Play.UnpublishNotify", "The stream ended.");
     });
-    for (HttpFlvViewer* viewer : http_viewer_list()) viewer->end_response(now, true);
+    for (HttpFlvViewer* viewer : http_viewer_list()) viewer->end_response(now, viewer->chunked());
   }
   check_health(now);
   update_stats();

@@ -78,7 +78,9 @@ class RelayHub {
   void end_of_stream();
   // A GET for this stream's HTTP-FLV path, already authorized, taken over from the HTTP
   // server (a reference to `stream` passes to the hub). The hub writes the response.
-  void adopt_http_viewer(GIOStream* stream, int fd, StreamRequest request, bool head_only);
+  // http_1_0: the body is plain FLV, ended by closing the connection (no chunked coding).
+  void adopt_http_viewer(GIOStream* stream, int fd, StreamRequest request, bool head_only,
+                         bool http_1_0);
   RelayStats stats() const;
   std::vector<PushTargetStats> push_stats() const;
 
@@ -115,7 +117,7 @@ class RelayHub {
   void http_viewer_closed(HttpFlvViewer* viewer, const std::string& reason);
   void update_stats();
   void wake();
-  std::vector<uint8_t> flv_file_header_chunk() const;
+  std::vector<uint8_t> flv_file_header(bool chunked) const;
 
   GMainContext* context_;
   IoPoller& poller_;

@@ -181,6 +181,13 @@ std::span<const uint8_t> RelayMessage::http_flv_chunk() const {
   return http_;
 }
 
+std::span<const uint8_t> RelayMessage::flv_tag() const {
+  const auto chunk = http_flv_chunk();
+  if (chunk.empty()) return {};
+  const size_t tag_size = flv::kTagHeaderSize + payload_.size() + flv::kPreviousTagSizeSize;
+  return chunk.subspan(chunk.size() - 2 - tag_size, tag_size);  // before the trailing CRLF
+}
+
 size_t RelayMessage::memory_bytes() const {
   size_t total = payload_.size() + http_.size();
   for (const Encoding& e : rtmp_) total += e.bytes.size();

@@ -69,6 +69,9 @@ class RelayMessage {
   // The FLV tag (11-byte header, payload, PreviousTagSize) framed as one HTTP/1.1 chunk of
   // chunked transfer coding: "<size in hex>\r\n<tag>\r\n". Made on first use.
   std::span<const uint8_t> http_flv_chunk() const;
+  // The FLV tag alone (header, payload, PreviousTagSize): the inside of http_flv_chunk(), for
+  // an HTTP/1.0 response body, which has no chunked coding. Shares that encoding's memory.
+  std::span<const uint8_t> flv_tag() const;
 
   // Payload plus every encoding made so far (for memory accounting).
   size_t memory_bytes() const;

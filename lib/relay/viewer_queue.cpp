@@ -9,7 +9,12 @@ ViewerQueue::ViewerQueue(WireFormat format, uint32_t stream_id, uint32_t chunk_s
     : format_(format), stream_id_(stream_id), chunk_size_(chunk_size), limits_(limits) {}
 
 std::span<const uint8_t> ViewerQueue::wire_of(const RelayMessage& message) const {
-  return format_ == WireFormat::rtmp ? message.rtmp_chunks(stream_id_, chunk_size_) : message.http_flv_chunk();
+  switch (format_) {
+    case WireFormat::rtmp: return message.rtmp_chunks(stream_id_, chunk_size_);
+    case WireFormat::http_flv: return message.http_flv_chunk();
+    case WireFormat::flv: return message.flv_tag();
+  }
+  return {};
 }
 
 std::span<const uint8_t> ViewerQueue::bytes_of(const Entry& entry) {

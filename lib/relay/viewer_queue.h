@@ -29,7 +29,8 @@ inline constexpr int64_t kDefaultViewerTimeoutUs = 10'000'000;
 inline constexpr size_t kDefaultMaxViewerQueuedBytes = 16 * 1024 * 1024;  // > the GOP cache: a new viewer takes it whole
 inline constexpr size_t kMaxViewerQueueEntries = 8192;
 
-enum class WireFormat : uint8_t { rtmp, http_flv };
+// rtmp: RTMP chunks; http_flv: FLV tags as HTTP/1.1 chunks; flv: plain FLV tags (HTTP/1.0).
+enum class WireFormat : uint8_t { rtmp, http_flv, flv };
 
 struct ViewerQueueLimits {
   int64_t max_lag_us = kDefaultMaxViewerLagUs;

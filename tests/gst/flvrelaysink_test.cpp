@@ -620,6 +620,34 @@ TEST_F(FlvRelaySinkTest, HttpFlvServesTheSameTagsHeadAnswersHeadersAndOtherKeysA
   EXPECT_EQ(p.stat("viewers-total"), 1);
 }
 
+// HTTP/1.0 has no chunked transfer coding: the body is the plain FLV stream, ended by the close.
+TEST_F(FlvRelaySinkTest, Http10GetGetsAPlainFlvBodyEndedByTheClose) {
+  const uint16_t http_port = free_port();
+  Pipeline p(relay("http-address=127.0.0.1 http-port=" + std::to_string(http_port)));
+  ASSERT_TRUE(p.play());
+  RawHttpClient get(http_port, "GET /live/show.flv HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  ASSERT_TRUE(get.wait_for("FLV"));
+  EXPECT_EQ(p.stat_soon("http-flv-viewers", 1), 1);
+  p.push_header();
+  p.push_tags(tags, 0, tags.size());
+  ASSERT_TRUE(p.wait_stat("messages-in", int64_t(tags.size())));
+  p.end_of_stream();
+  ASSERT_TRUE(get.wait_closed());
+  const auto r = split_response(get.received());
+  EXPECT_TRUE(g_str_has_prefix(r.head.c_str(), "HTTP/1.1 200")) << r.head;
+  EXPECT_EQ(r.head.find("Transfer-Encoding"), std::string::npos) << r.head;
+  const Bytes flv(r.body.begin(), r.body.end());
+  ASSERT_GE(flv.size(), kFlvHeader.size());
+  EXPECT_TRUE(Bytes(flv.begin(), flv.begin() + 13) == kFlvHeader);
+  const auto got = read_flv_tags(flv);
+  ASSERT_EQ(got.size(), tags.size());
+  for (size_t i = 0; i < tags.size(); ++i) {
+    EXPECT_EQ(got[i].type, tags[i].type) << i;
+    EXPECT_EQ(got[i].timestamp, tags[i].timestamp) << i;
+    EXPECT_TRUE(got[i].payload == tags[i].payload) << i;
+  }
+}
+
 // --- 5. authorization and unknown keys ----------------------------------------------------------
 
 TEST_F(FlvRelaySinkTest, AuthorizePlayFalseRefusesWithPlayFailed) {

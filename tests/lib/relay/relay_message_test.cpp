@@ -228,6 +228,13 @@ TEST(RelayMessage, HttpFlvChunkParsesBack) {
     EXPECT_EQ(tag->timestamp, 0x01020304u);
     EXPECT_TRUE(std::equal(tag->payload.begin(), tag->payload.end(), m.payload().begin(), m.payload().end()));
     EXPECT_FALSE(reader.has_tag());
+    // The plain tag (HTTP/1.0 bodies) is the chunk's inside, the same bytes and memory.
+    const auto plain = m.flv_tag();
+    ASSERT_EQ(plain.size(), tag_size);
+    EXPECT_EQ(plain.data(), bytes.data() + line_end + 2);
+    std::vector<uint8_t> written;
+    ASSERT_TRUE(flv::write_tag(written, 9, 0x01020304u, m.payload()).ok());
+    EXPECT_TRUE(std::equal(plain.begin(), plain.end(), written.begin(), written.end()));
   }
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(RelayMessage(8, 0, body(200000, 1)).http_flv_chunk().data()), 7),
             "30d4f\r\n");  // 11 + 200000 + 4 = 0x30d4f
