@@ -41,6 +41,6 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# Debian starts nginx on install; our tests and benchmarks run their own instances.
-if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
-$SUDO pkill -x nginx >/dev/null 2>&1 || true
+# Debian may start its nginx service on install (port 80). It is left alone: it may be the
+# user's own web server, and our tests and benchmarks start their own nginx instances on free
+# loopback ports and stop them by PID.
