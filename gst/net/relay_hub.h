@@ -12,7 +12,6 @@
 #include <gio/gio.h>
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
