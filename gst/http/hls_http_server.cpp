@@ -3,6 +3,7 @@
 // PlaylistState under state_lock and post a wake-up. Lock order: state_lock -> the port's task
 // queue (post); state_lock is never held while calling into libsoup.
 #include "http/hls_http_server.h"
+#include "http/file_cache.h"
 
 #include <gst/gst.h>
 #include <libsoup/soup.h>
@@ -148,6 +149,9 @@ struct HlsHttpServer::Impl : HttpSite {
 
   // Server thread only.
   std::list<std::unique_ptr<HeldRequest>> held;
+
+  // Files answered by the port's worker threads (answer_plain), by relative path.
+  FileCache cache;
 
   std::atomic<bool> is_running{false};
   std::atomic<uint16_t> bound_port{0};
@@ -462,6 +466,40 @@ struct HlsHttpServer::Impl : HttpSite {
     respond_file(msg, file_path, relative, hls_cache_control(relative));
   }
 
+  // Worker threads: a GET/HEAD of an existing file, answered from memory with the headers of
+  // respond_file(). Everything else (the index page, 404s, preload-hinted files not written
+  // yet, blocking reloads, files over kMaxCachedFileBytes) goes to handle_request.
+  bool answer_plain(const PlainRequest& request, PlainResponse* response) override {
+    if (request.path.empty() || request.path == "/") return false;
+    if (request.query.find("_HLS_") != std::string_view::npos) return false;
+    const std::string relative = normalize(std::string(request.path));
+    if (relative.empty()) return false;
+    FileIdentity now;
+    if (!regular_file_identity(config.root_dir + "/" + relative, &now)) return false;
+    FileCache::Bytes bytes = cache.find(relative, now);
+    if (!bytes) {
+      const std::string file = file_for(relative);  // under the root, symlinks resolved
+      if (file.empty() || !(bytes = cache.load(relative, file))) return false;
+    }
+    GST_LOG("%s %s%.*s (worker)", request.head ? "HEAD" : "GET", prefix.c_str(), int(request.path.size()),
+            request.path.data());
+    counters.requests++;
+    counters.ok++;
+    counters.bytes += bytes->size();
+    std::string& headers = response->headers;
+    if (cors) {
+      headers += "Access-Control-Allow-Origin: *\r\n"
+                 "Access-Control-Expose-Headers: Content-Length, Content-Range, Age, Date\r\n";
+    }
+    headers += "Content-Type: ";
+    headers += hls_content_type(relative);
+    headers += "\r\nCache-Control: ";
+    headers += hls_cache_control(relative);
+    headers += "\r\nAccept-Ranges: bytes\r\n";
+    response->body = std::move(bytes);
+    return true;
+  }
+
   void request_aborted(SoupServerMessage* msg) override {
     for (auto& request : held) {
       if (request->msg == msg) {
@@ -482,6 +520,7 @@ struct HlsHttpServer::Impl : HttpSite {
       respond_error(request->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "server stopping");
       release(request);
     }
+    cache.clear();
   }
 };
 

@@ -2,6 +2,7 @@
 // (server_thread_main and the tasks of its TaskQueue); other threads only post tasks. The
 // routing tables and waiting stream requests belong to the server thread, so need no lock.
 #include "http/http_port.h"
+#include "http/http_workers.h"
 #include "http/quit_loop.h"
 #include "http/stream_requests.h"
 #include "http/task_queue.h"
@@ -13,6 +14,8 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
+#include <shared_mutex>
 #include <thread>
 #include <utility>
 
@@ -50,6 +53,29 @@ std::string address_key(GSocketAddress* address) {
   std::string key = std::string(ip) + ":" + std::to_string(g_inet_socket_address_get_port(inet));
   g_free(ip);
   return key;
+}
+
+// The site with the longest prefix matching path: whole segments only ("/live/a" serves
+// "/live/a" and "/live/a/x", not "/live/ab").
+HttpSite* find_site_in(const std::map<std::string, HttpSite*, std::less<>>& sites, std::string_view path,
+                       std::string_view* rest) {
+  std::string_view candidate = path;
+  for (;;) {
+    auto it = sites.find(candidate);
+    if (it != sites.end()) {
+      *rest = path.substr(candidate.size());
+      return it->second;
+    }
+    if (candidate.empty()) return nullptr;
+    const size_t slash = candidate.rfind('/');
+    candidate = candidate.substr(0, slash == std::string_view::npos ? 0 : slash);
+  }
+}
+
+// libsoup's own Server header for our server-header value ("gst-live-server " + its product).
+std::string libsoup_server_header() {
+  return "gst-live-server libsoup/" + std::to_string(soup_get_major_version()) + "." +
+         std::to_string(soup_get_minor_version()) + "." + std::to_string(soup_get_micro_version());
 }
 
 }  // namespace
@@ -113,7 +139,14 @@ struct HttpPort::Impl {
 
   // Routing, server thread only.
   std::map<std::string, std::shared_ptr<StreamRouteHandler>> stream_routes;
-  std::map<std::string, HttpSite*> sites;  // by normalized prefix
+  std::map<std::string, HttpSite*, std::less<>> sites;  // by normalized prefix
+
+  // The workers' copy of the routing (written on the server thread next to the above). A site
+  // leaves it under the exclusive lock, so no worker is in its answer_plain() afterwards.
+  std::unique_ptr<HttpWorkers> workers;  // null with worker_threads 0
+  std::shared_mutex plain_lock;
+  std::set<std::string, std::less<>> plain_stream_paths;  // under plain_lock
+  std::map<std::string, HttpSite*, std::less<>> plain_sites;  // under plain_lock
 
   std::unique_ptr<StreamRequests> stream_requests;  // made by start(); used on the server thread
 
@@ -170,20 +203,32 @@ struct HttpPort::Impl {
     static_cast<Impl*>(data)->route(msg, path ? path : "/", query);
   }
 
-  // The site with the longest prefix matching path: whole segments only ("/live/a" serves
-  // "/live/a" and "/live/a/x", not "/live/ab").
-  HttpSite* find_site(const std::string& path, std::string* rest) {
-    std::string candidate = path;
-    for (;;) {
-      auto it = sites.find(candidate);
-      if (it != sites.end()) {
-        *rest = path.substr(candidate.size());
-        return it->second;
-      }
-      if (candidate.empty()) return nullptr;
-      const size_t slash = candidate.rfind('/');
-      candidate.resize(slash == std::string::npos ? 0 : slash);
+  // Worker threads: the site that would get this request from route(), if it answers it.
+  bool answer_plain(const PlainRequestHead& head, PlainResponse* response) {
+    std::shared_lock<std::shared_mutex> lock(plain_lock);
+    if (plain_stream_paths.find(head.path) != plain_stream_paths.end()) return false;
+    std::string_view rest;
+    HttpSite* site = find_site_in(plain_sites, head.path, &rest);
+    return site != nullptr && site->answer_plain(PlainRequest{rest, head.query, head.head}, response);
+  }
+
+  // Worker threads: libsoup takes the connection (its next request unread) on the server thread.
+  void hand_over(GSocketConnection* connection) {
+    // Owned by the task: dropped unrun (port stopping) it still closes the connection.
+    std::shared_ptr<GSocketConnection> owned(connection, g_object_unref);
+    queue->post([this, owned] { give_to_libsoup(owned.get()); });
+  }
+
+  void give_to_libsoup(GSocketConnection* connection) {
+    GSocketAddress* local = g_socket_connection_get_local_address(connection, nullptr);
+    GSocketAddress* remote = g_socket_connection_get_remote_address(connection, nullptr);
+    GError* error = nullptr;
+    if (!soup_server_accept_iostream(server, G_IO_STREAM(connection), local, remote, &error)) {
+      GST_DEBUG("libsoup refused a connection: %s", error->message);
+      g_error_free(error);
     }
+    if (local) g_object_unref(local);
+    if (remote) g_object_unref(remote);
   }
 
   void route(SoupServerMessage* msg, const std::string& path, GHashTable* query) {
@@ -194,9 +239,9 @@ struct HttpPort::Impl {
       handle_stream_request(msg, path, *handler);
       return;
     }
-    std::string rest;
-    if (HttpSite* site = find_site(path, &rest)) {
-      site->handle_request(msg, rest, query);
+    std::string_view rest;
+    if (HttpSite* site = find_site_in(sites, path, &rest)) {
+      site->handle_request(msg, std::string(rest), query);
       return;
     }
     if (soup_server_message_get_method(msg) == SOUP_METHOD_OPTIONS) {
@@ -273,22 +318,17 @@ struct HttpPort::Impl {
     // No progress for this long on a connection (idle keep-alive, slow or stalled client): closed.
     GSocket* socket = g_socket_connection_get_socket(connection);
     g_socket_set_timeout(socket, impl->config.idle_timeout_s);
-    GSocketAddress* local = g_socket_connection_get_local_address(connection, nullptr);
     GSocketAddress* remote = g_socket_connection_get_remote_address(connection, nullptr);
     auto entry = std::make_unique<ConnectionEntry>(ConnectionEntry{impl->connections, address_key(remote)});
+    if (remote) g_object_unref(remote);
     {
       std::lock_guard<std::mutex> lock(impl->connections->lock);
       impl->connections->sockets[entry->key] = socket;
       impl->connections->count++;
     }
     g_object_weak_ref(G_OBJECT(connection), on_connection_gone, entry.release());
-    GError* error = nullptr;
-    if (!soup_server_accept_iostream(impl->server, G_IO_STREAM(connection), local, remote, &error)) {
-      GST_DEBUG("libsoup refused a connection: %s", error->message);
-      g_error_free(error);
-    }
-    if (local) g_object_unref(local);
-    if (remote) g_object_unref(remote);
+    if (impl->workers) impl->workers->add(connection);  // plain GETs there, the rest comes back
+    else impl->give_to_libsoup(connection);
     return TRUE;
   }
 
@@ -338,15 +378,25 @@ struct HttpPort::Impl {
     loop = g_main_loop_new(context, FALSE);
     stream_requests = std::make_unique<StreamRequests>(context, queue, config,
                                                        [this](SoupServerMessage* msg) { return socket_of(msg); });
+    if (config.worker_threads > 0) {
+      workers = std::make_unique<HttpWorkers>(
+          config.worker_threads, config.idle_timeout_s, libsoup_server_header(),
+          [this](const PlainRequestHead& head, PlainResponse* response) { return answer_plain(head, response); },
+          [this](GSocketConnection* connection) { hand_over(connection); });
+    }
     std::promise<Result<void>> started;
     auto result_future = started.get_future();
     thread = std::thread(&Impl::server_thread_main, this, port, std::move(started));
     Result<void> result = result_future.get();
-    if (!result.ok()) thread.join();
+    if (!result.ok()) {
+      thread.join();
+      workers.reset();
+    }
     return result;
   }
 
   void shutdown() {
+    workers.reset();  // their connections closed, hand-overs queued or dropped
     if (thread.joinable()) {
       run_sync([this] {
         stream_requests->refuse_all();
@@ -356,6 +406,9 @@ struct HttpPort::Impl {
         }
         sites.clear();
         stream_routes.clear();
+        std::unique_lock<std::shared_mutex> plain(plain_lock);
+        plain_sites.clear();
+        plain_stream_paths.clear();
         // No task runs after this one: decisions of PendingStreams still out are dropped.
         queue->close();
       });
@@ -394,9 +447,10 @@ Result<std::shared_ptr<HttpPort>> HttpPort::acquire(const std::string& address, 
     if (auto existing = it->second.lock()) {
       const HttpPortConfig& have = existing->impl_->config;
       if (have.max_connections != config.max_connections || have.idle_timeout_s != config.idle_timeout_s ||
-          have.cors != config.cors || have.stream_decision_timeout_ms != config.stream_decision_timeout_ms) {
-        GST_WARNING("HTTP port %s:%u is shared: the connection limit, idle timeout, CORS and stream decision "
-                    "timeout of its first user apply",
+          have.cors != config.cors || have.stream_decision_timeout_ms != config.stream_decision_timeout_ms ||
+          have.worker_threads != config.worker_threads) {
+        GST_WARNING("HTTP port %s:%u is shared: the connection limit, idle timeout, CORS, stream decision "
+                    "timeout and worker threads of its first user apply",
                     address.c_str(), port);
       }
       return existing;
@@ -424,6 +478,10 @@ HttpPortStats HttpPort::stats() const {
   s.streams_adopted = c.adopted;
   s.streams_refused = c.refused;
   s.streams_unanswered = c.unanswered;
+  if (impl_->workers) {
+    s.worker_answers = impl_->workers->answered();
+    s.worker_hand_overs = impl_->workers->handed_over();
+  }
   return s;
 }
 
@@ -434,14 +492,22 @@ Result<void> HttpPort::add_stream_route(const std::string& path, StreamRouteHand
   auto shared = std::make_shared<StreamRouteHandler>(std::move(handler));
   Result<void> result;
   impl_->run_sync([&] {
-    if (!impl_->stream_routes.emplace(path, shared).second)
+    if (!impl_->stream_routes.emplace(path, shared).second) {
       result = make_error(Errc::refused, path + " is already served on port " + std::to_string(port()));
+      return;
+    }
+    std::unique_lock<std::shared_mutex> plain(impl_->plain_lock);
+    impl_->plain_stream_paths.insert(path);
   });
   return result;
 }
 
 void HttpPort::remove_stream_route(const std::string& path) {
-  impl_->run_sync([&] { impl_->stream_routes.erase(path); });
+  impl_->run_sync([&] {
+    impl_->stream_routes.erase(path);
+    std::unique_lock<std::shared_mutex> plain(impl_->plain_lock);
+    impl_->plain_stream_paths.erase(path);
+  });
 }
 
 Result<std::string> HttpPort::normalize_prefix(const std::string& prefix) {
@@ -468,9 +534,13 @@ Result<void> HttpPort::add_site(const std::string& prefix, HttpSite* site) {
   if (!normalized) return normalized.error();
   Result<void> result;
   impl_->run_sync([&] {
-    if (!impl_->sites.emplace(*normalized, site).second)
+    if (!impl_->sites.emplace(*normalized, site).second) {
       result = make_error(Errc::refused, "'" + (normalized->empty() ? std::string("/") : *normalized) +
                                              "' is already served on port " + std::to_string(port()));
+      return;
+    }
+    std::unique_lock<std::shared_mutex> plain(impl_->plain_lock);
+    impl_->plain_sites.emplace(*normalized, site);
   });
   return result;
 }
@@ -479,6 +549,10 @@ void HttpPort::remove_site(HttpSite* site) {
   impl_->run_sync([&] {
     for (auto it = impl_->sites.begin(); it != impl_->sites.end(); ++it) {
       if (it->second != site) continue;
+      {
+        std::unique_lock<std::shared_mutex> plain(impl_->plain_lock);  // waits for answer_plain() calls
+        impl_->plain_sites.erase(it->first);
+      }
       impl_->sites.erase(it);
       site->site_removed();
       return;

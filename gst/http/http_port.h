@@ -3,6 +3,8 @@
 // listening socket with its own accept loop (backlog, connection limit, idle timeout), the
 // server thread and the routing: exact stream routes (HTTP-FLV of flvrelaysink) win over sites
 // (HlsHttpServer: everything under a URL prefix, the longest matching prefix wins).
+// Worker threads (HttpWorkers) answer plain GETs of files a site holds in memory
+// (HttpSite::answer_plain) on every core; everything else is libsoup's, on the server thread.
 //
 // Threading: the server runs its own GMainContext on its own thread. Every public method is
 // thread-safe. add_*/remove_* run their work on the server thread and wait for it (inline when
@@ -18,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/result.h"
 
@@ -29,12 +32,16 @@ inline constexpr int kListenBacklog = 1024;                 // pending TCP conne
 inline constexpr uint32_t kDefaultMaxConnections = 4096;     // open connections, then closed at once
 inline constexpr uint32_t kDefaultIdleTimeoutS = 60;         // no progress on a connection: closed
 inline constexpr uint32_t kStreamDecisionTimeoutS = 5;       // stream request without decision: 503
+inline constexpr uint32_t kDefaultWorkerThreads = 2;         // HttpWorkers: plain GETs next to libsoup
 
 struct HttpPortConfig {
   uint32_t max_connections = kDefaultMaxConnections;
   uint32_t idle_timeout_s = kDefaultIdleTimeoutS;  // also the GSocket timeout of adopted streams
   bool cors = true;  // Access-Control-Allow-Origin: * and OPTIONS preflight
   uint32_t stream_decision_timeout_ms = kStreamDecisionTimeoutS * 1000;
+  // Threads answering plain GET/HEAD requests for files sites hold in memory (answer_plain);
+  // 0: libsoup's server thread answers every request.
+  uint32_t worker_threads = kDefaultWorkerThreads;
 };
 
 struct HttpPortStats {
@@ -44,6 +51,8 @@ struct HttpPortStats {
   uint64_t streams_adopted = 0;      // connections handed to an adopt callback
   uint64_t streams_refused = 0;      // refuse()
   uint64_t streams_unanswered = 0;   // 503: no decision in time, or the last reference dropped
+  uint64_t worker_answers = 0;       // requests answered by the worker threads (not libsoup)
+  uint64_t worker_hand_overs = 0;    // connections the workers handed to libsoup
 };
 
 struct StreamRequestInfo {
@@ -74,10 +83,30 @@ class PendingStream {
 };
 using StreamRouteHandler = std::function<void(std::shared_ptr<PendingStream> request)>;
 
-// Everything under one URL prefix of a port (HlsHttpServer). Called on the server thread only.
+// A plain request (GET or HEAD, HTTP/1.1 keep-alive, no body, no Range: plain_request.h) that a
+// worker thread offers to a site before libsoup sees it.
+struct PlainRequest {
+  std::string_view path;   // after the prefix, as handle_request's (only [A-Za-z0-9-_.~/] here)
+  std::string_view query;  // raw, without '?' (no '%' or '+' here)
+  bool head = false;
+};
+// A 200 answer to a PlainRequest. The worker writes the status line, Server and Date, then
+// `headers`, then Content-Length (of body; HEAD: the length only), as libsoup would.
+struct PlainResponse {
+  std::string headers;  // "Name: value\r\n" lines
+  std::shared_ptr<const std::string> body;
+};
+
+// Everything under one URL prefix of a port (HlsHttpServer). Called on the server thread only,
+// except answer_plain().
 class HttpSite {
  public:
   virtual ~HttpSite() = default;
+  // Called on the port's worker threads, concurrently with each other and with the server
+  // thread, never after remove_site() returned: true (and *response) to answer the request at
+  // once with 200, exactly as handle_request would. False hands the request, and the rest of
+  // its connection, to libsoup (handle_request). Must not block.
+  virtual bool answer_plain(const PlainRequest& /*request*/, PlainResponse* /*response*/) { return false; }
   // path: the request path after the prefix, still percent-encoded: "/..." or "" when the
   // request named the prefix itself ("/live/a" for prefix "/live/a").
   virtual void handle_request(SoupServerMessage* msg, const std::string& path, GHashTable* query) = 0;
