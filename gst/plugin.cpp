@@ -1,6 +1,8 @@
 // The plugin: registers every element of the set.
 #include <gst/gst.h>
 
+#include "server/live_server.h"
+
 GST_ELEMENT_REGISTER_DECLARE(rtmpserversrc);
 GST_ELEMENT_REGISTER_DECLARE(rtmpchunkdemux);
 GST_ELEMENT_REGISTER_DECLARE(hlsadaptivesink);
@@ -12,6 +14,9 @@ static gboolean plugin_init(GstPlugin* plugin) {
   ok |= GST_ELEMENT_REGISTER(rtmpchunkdemux, plugin);
   ok |= GST_ELEMENT_REGISTER(hlsadaptivesink, plugin);
   ok |= GST_ELEMENT_REGISTER(flvrelaysink, plugin);
+  // Not an element: applications find it with g_type_from_name("GstLiveServer") once the
+  // plugin is loaded (gst_plugin_load_by_name("liveserver")).
+  gst_type_mark_as_plugin_api(GST_TYPE_LIVE_SERVER, static_cast<GstPluginAPIFlags>(0));
   return ok;
 }
 

@@ -106,6 +106,7 @@ struct Listener::Impl : ConnectionOwner {
   std::vector<std::unique_ptr<Connection>> closed_connections;  // freed from an idle callback
   std::vector<PublishEntry> publish_mounts;
   std::vector<PlayEntry> play_mounts;
+  MountProvider* mount_provider = nullptr;  // asked about streams no mount serves
   std::map<std::string, uint32_t> connections_per_address;  // open connections by client IP
   uint64_t next_connection_id = 1;
   std::atomic<uint32_t> open_connections{0};
@@ -143,6 +144,10 @@ struct Listener::Impl : ConnectionOwner {
                    std::function<void(bool)> finish);
   PlayEntry* find_play_entry(PlayMount* mount);
   void end_publish(Connection& connection, const std::string& reason);
+  // No mount serves the request: asks the mount provider, then goes on as if the new mount
+  // had authorized it (or refuses with `refuse`).
+  void ask_mount_provider(Connection& connection, const StreamRequest& request, bool publish);
+  PlayMount* find_play_mount(const std::string& app, const std::string& key);
   PublishEntry* find_publish_entry(const std::string& app, const std::string& key);
   void schedule_reap();
   void report_bytes(Connection& connection);
@@ -475,6 +480,7 @@ void Listener::Impl::handle_publish(Connection& connection, const rtmp::SessionE
   };
   if (connection.publish_mount) return refuse("this connection already publishes");
   PublishEntry* entry = find_publish_entry(event.app, event.stream_key);
+  if (!entry && mount_provider) return ask_mount_provider(connection, request, true);
   if (!entry) return refuse("no such stream");
   PublishMount* mount = entry->mount;
   // The application decides on another thread; the session holds later input meanwhile.
@@ -551,16 +557,46 @@ void Listener::Impl::refuse_play(Connection& connection, const std::string& app,
 void Listener::Impl::handle_play(Connection& connection, const rtmp::SessionEvent& event) {
   StreamRequest request{connection.id(), connection.peer(), event.app, event.stream_key,
                         event.query};
-  PlayMount* mount = nullptr;
-  for (auto& entry : play_mounts) {
-    if (entry.application == event.app && entry.stream_key == event.stream_key) mount = entry.mount;
-  }
-  if (!mount) return refuse_play(connection, event.app, "NetStream.Play.StreamNotFound", "no such stream");
   if (connection.play_hub || connection.publish_mount)
     return refuse_play(connection, event.app, "NetStream.Play.Failed", "this connection is busy");
+  PlayMount* mount = find_play_mount(event.app, event.stream_key);
+  if (!mount && mount_provider) return ask_mount_provider(connection, request, false);
+  if (!mount) return refuse_play(connection, event.app, "NetStream.Play.StreamNotFound", "no such stream");
   const uint64_t id = connection.id();
   decide_then(mount->keep_alive(), [mount, request] { return mount->authorize_play(request); },
               [this, mount, request, id](bool allowed) { finish_play(id, mount, request, allowed); });
+}
+
+PlayMount* Listener::Impl::find_play_mount(const std::string& app, const std::string& key) {
+  for (auto& entry : play_mounts)
+    if (entry.application == app && entry.stream_key == key) return entry.mount;
+  return nullptr;
+}
+
+void Listener::Impl::ask_mount_provider(Connection& connection, const StreamRequest& request,
+                                        bool publish) {
+  MountProvider* provider = mount_provider;
+  const uint64_t id = connection.id();
+  decide_then(provider->keep_alive(),
+              [provider, request, publish] { return provider->provide_mount(request, publish); },
+              [this, request, publish, id](bool provided) {
+                Connection* found = find_connection(id);
+                if (!found || !found->is_open() || found->is_lingering()) return;
+                if (publish) {
+                  PublishEntry* entry = find_publish_entry(request.application, request.stream_key);
+                  if (provided && entry) return finish_publish(id, entry->mount, request, true);
+                  found->session().reject_publish("NetStream.Publish.BadName", "no such stream");
+                  found->close_after_flush("publish refused: no such stream");
+                  GST_INFO("%s: publish to app '%s' refused: no such stream (%s)",
+                           found->peer().c_str(), request.application.c_str(),
+                           provided ? "no mount after all" : "refused by the server");
+                  return;
+                }
+                PlayMount* mount = find_play_mount(request.application, request.stream_key);
+                if (provided && mount) return finish_play(id, mount, request, true);
+                refuse_play(*found, request.application, "NetStream.Play.StreamNotFound",
+                            "no such stream");
+              });
 }
 
 void Listener::Impl::finish_play(uint64_t connection_id, PlayMount* mount,
@@ -771,6 +807,18 @@ void Listener::remove_play_mount(PlayMount* mount) {
     it->hub.reset();
     mounts.erase(it);
   });
+}
+
+Result<void> Listener::set_mount_provider(MountProvider* provider) {
+  Result<void> result;
+  impl_->run_sync([&] {
+    if (provider && impl_->mount_provider && impl_->mount_provider != provider)
+      result = make_error(Errc::refused, "another server object already provides mounts on port " +
+                                             std::to_string(impl_->bound_port));
+    else
+      impl_->mount_provider = provider;
+  });
+  return result;
 }
 
 uint16_t Listener::port() const { return impl_->bound_port; }

@@ -83,6 +83,11 @@ class Listener {
   // Ends the mount's players (NetStream.Play.UnpublishNotify, then close) and unregisters it.
   void remove_play_mount(PlayMount* mount);
 
+  // Asked (on a decision thread) about publishes and plays that no mount serves; nullptr: none
+  // (refused at once). One provider per listener: error if another is set. After it returns
+  // with nullptr, no new question starts (one in flight holds provider->keep_alive()).
+  Result<void> set_mount_provider(MountProvider* provider);
+
   uint16_t port() const;
   bool uses_tls() const;
   uint32_t read_interval_ms() const;  // the first user's setting

@@ -69,4 +69,16 @@ class PlayMount {
                                   const std::string& reason) = 0;
 };
 
+// Asked about a publish or play that no mount serves (GstLiveServer, the process-wide server
+// object): the application may create the element that serves it, then answer true.
+class MountProvider {
+ public:
+  virtual ~MountProvider() = default;
+  virtual std::shared_ptr<void> keep_alive() = 0;  // as PublishMount::keep_alive()
+  // On a decision thread; may take its time (it builds and starts a pipeline). true: a mount
+  // for the request is registered now, and the request is authorized (the new mount's own
+  // authorize_* is not asked again). false: refused as no such stream.
+  virtual bool provide_mount(const StreamRequest& request, bool publish) = 0;
+};
+
 }  // namespace live::net

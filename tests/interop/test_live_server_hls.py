@@ -74,7 +74,7 @@ def run_format(h, fmt, low_latency, src, expected):
     out = h.path(f"hls-{fmt}")
     argv = [server_bin, "--address", "127.0.0.1", "--rtmp-port", str(rtmp_port), "--http-port", str(http_port),
             "--output-dir", out, "--segment-format", fmt, "--playlist-length", "0",
-            "--ladder-width", "320", "--ladder-height", "180", "--ladder-kbps", "300"]
+            "--ladder", "320x180@300"]
     if not low_latency:
         argv.append("--no-low-latency")
     server = h.spawn(f"live-server-{fmt}", argv, env=H.gst_env())
@@ -85,7 +85,7 @@ def run_format(h, fmt, low_latency, src, expected):
     master_live = None
     for _ in range(100):
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/master.m3u8", timeout=2) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/live/show/master.m3u8", timeout=2) as r:
                 H.check(r.headers.get("Content-Type", "").startswith("application/vnd.apple.mpegurl"),
                         f"master playlist served as {r.headers.get('Content-Type')}")
                 master_live = r.read().decode()
@@ -101,14 +101,16 @@ def run_format(h, fmt, low_latency, src, expected):
     # Stop only once the server has seen the publisher leave and had a moment to pass on what
     # it received: SIGINT is an EOS from the application, which ends the stream where it is.
     deadline = time.monotonic() + 15
-    while "rtmp-publish-stop" not in server.log() and time.monotonic() < deadline:
+    while not re.search(r"stream show: publisher \S+ stopped", server.log()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    H.check("rtmp-publish-stop" in server.log(), f"live-server never reported rtmp-publish-stop:\n{H.tail(server.log())}")
+    H.check(re.search(r"stream show: publisher \S+ stopped", server.log()),
+            f"live-server never reported the publisher's end:\n{H.tail(server.log())}")
     time.sleep(1.5)
     server.signal(signal.SIGINT)  # EOS: final segments and EXT-X-ENDLIST
     rc = h.wait_exit(server, 30, "SIGINT")
     H.check(rc == 0, f"live-server exited with {rc}:\n{H.tail(server.log())}")
 
+    out = os.path.join(out, "live", "show")  # one folder per stream
     variants, media = parse_master(open(os.path.join(out, "master.m3u8")).read())
     resolutions = sorted(v[0].get("RESOLUTION") for v in variants)
     H.check(resolutions == ["320x180", "640x360"], f"variants {resolutions}, expected 640x360 and 320x180")

@@ -1,0 +1,429 @@
+// StreamPipeline (see stream_pipeline.h).
+#include "stream_pipeline.h"
+
+#include <algorithm>
+
+#include "recorder.h"
+
+namespace live_server {
+
+namespace {
+
+void set_if(GstElement* element, const char* property, const std::string& value) {
+  if (!value.empty()) g_object_set(element, property, value.c_str(), nullptr);
+}
+
+bool has_factory(const char* name) {
+  GstElementFactory* factory = gst_element_factory_find(name);
+  if (factory) gst_object_unref(factory);
+  return factory != nullptr;
+}
+
+// A decoder for the video caps (the rungs decode the source once), or nullptr.
+const char* video_decoder(const std::string& media) {
+  if (media == "video/x-h264") return "avdec_h264";
+  if (media == "video/x-h265") return "avdec_h265";
+  if (media == "video/x-vp9") return has_factory("avdec_vp9") ? "avdec_vp9" : nullptr;
+  if (media == "video/x-av1") {
+    for (const char* name : {"dav1ddec", "av1dec", "avdec_av1"})
+      if (has_factory(name)) return name;
+  }
+  return nullptr;
+}
+
+const char* video_parser(const std::string& media) {
+  if (media == "video/x-h264") return "h264parse";
+  if (media == "video/x-h265") return "h265parse";
+  if (media == "video/x-vp9") return "vp9parse";
+  if (media == "video/x-av1") return "av1parse";
+  return "identity";
+}
+
+std::string codec_name(const std::string& media, const GstStructure* caps) {
+  if (media == "video/x-h264") return "H.264";
+  if (media == "video/x-h265") return "H.265";
+  if (media == "video/x-vp9") return "VP9";
+  if (media == "video/x-av1") return "AV1";
+  if (media == "audio/x-opus") return "Opus";
+  if (media == "audio/mpeg") {
+    int version = 0;
+    gst_structure_get_int(caps, "mpegversion", &version);
+    return version == 1 ? "MP3" : "AAC";
+  }
+  return media;
+}
+
+}  // namespace
+
+StreamPipeline::StreamPipeline(const Config& config, std::string key, std::string name)
+    : config_(config), key_(std::move(key)), name_(std::move(name)),
+      since_unix_s_(g_get_real_time() / G_USEC_PER_SEC) {}
+
+StreamPipeline::~StreamPipeline() {
+  if (!pipeline_) return;
+  gst_element_set_state(pipeline_, GST_STATE_NULL);
+  {
+    std::lock_guard lock(lock_);
+    for (HeldPad& held : held_) gst_object_unref(held.pad);
+    held_.clear();
+  }
+  recorder_.reset();
+  gst_object_unref(pipeline_);
+}
+
+std::unique_ptr<StreamPipeline> StreamPipeline::start(const Config& config, const std::string& key,
+                                                      const std::string& name, std::string& why) {
+  std::unique_ptr<StreamPipeline> stream(new StreamPipeline(config, key, name));
+  if (!stream->build(why)) return nullptr;
+  if (gst_element_set_state(stream->pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    why = "the pipeline did not start (see the errors above)";
+    return nullptr;
+  }
+  return stream;
+}
+
+GstElement* StreamPipeline::add(const char* factory, const char* name) {
+  GstElement* element = gst_element_factory_make(factory, name);
+  if (!element) {
+    g_printerr("live-server: stream %s: GStreamer element '%s' is missing\n", name_.c_str(), factory);
+    return nullptr;
+  }
+  gst_bin_add(GST_BIN(pipeline_), element);
+  return element;
+}
+
+bool StreamPipeline::link_chain(std::initializer_list<GstElement*> elements) {
+  GstElement* previous = nullptr;
+  for (GstElement* element : elements) {
+    if (!element) return false;
+    if (previous && !gst_element_link(previous, element)) {
+      g_printerr("live-server: stream %s: cannot link %s to %s\n", name_.c_str(),
+                 GST_ELEMENT_NAME(previous), GST_ELEMENT_NAME(element));
+      return false;
+    }
+    previous = element;
+  }
+  return true;
+}
+
+bool StreamPipeline::build(std::string& why) {
+  pipeline_ = gst_pipeline_new(("stream-" + name_).c_str());
+  gst_object_ref_sink(pipeline_);
+  source_ = add("rtmpserversrc", "ingest");
+  GstElement* flv = add("tee", "flv");
+  GstElement* relay_queue = add("queue", "relay-queue");
+  relay_ = add("flvrelaysink", "relay");
+  GstElement* demux_queue = add("queue", "demux-queue");
+  demux_ = add("rtmpchunkdemux", "demux");
+  if (!source_ || !relay_ || !demux_) {
+    why = "GStreamer elements are missing (is GST_PLUGIN_PATH set to the build's gst folder?)";
+    return false;
+  }
+  const Config& c = config_;
+  g_object_set(source_, "address", c.address.c_str(), "port", guint(c.rtmp_port), "application",
+               c.application.c_str(), "stream-key", key_.c_str(), "idle-timeout", guint(c.idle_timeout),
+               "max-connections-per-address", guint(c.max_connections_per_address), nullptr);
+  g_object_set(relay_, "address", c.address.c_str(), "port", guint(c.rtmp_port), "application",
+               c.application.c_str(), "stream-key", name_.c_str(), "http-port", guint(c.http_port),
+               "max-connections-per-address", guint(c.max_connections_per_address), nullptr);
+  for (GstElement* element : {source_, relay_}) {
+    set_if(element, "tls-certificate", c.tls_certificate);
+    set_if(element, "tls-key", c.tls_key);
+  }
+  const std::vector<std::string> targets = c.push_targets(key_);
+  if (!targets.empty()) {
+    GValue array = G_VALUE_INIT;
+    gst_value_array_init(&array, targets.size());
+    for (const std::string& target : targets) {
+      GValue item = G_VALUE_INIT;
+      g_value_init(&item, G_TYPE_STRING);
+      g_value_set_string(&item, target.c_str());
+      gst_value_array_append_and_take_value(&array, &item);
+    }
+    g_object_set_property(G_OBJECT(relay_), "push-locations", &array);
+    g_value_unset(&array);
+  }
+  // The relay never blocks; the demux branch may wait for the transcoders, up to 3 s.
+  g_object_set(demux_queue, "max-size-time", guint64(3 * GST_SECOND), "max-size-buffers", 0u,
+               "max-size-bytes", 0u, nullptr);
+  if (!link_chain({source_, flv}) || !link_chain({flv, relay_queue, relay_}) ||
+      !link_chain({flv, demux_queue, demux_})) {
+    why = "cannot link the stream's pipeline";
+    return false;
+  }
+  g_signal_connect(demux_, "pad-added", G_CALLBACK(on_pad_added), this);
+  g_signal_connect(demux_, "no-more-pads", G_CALLBACK(on_no_more_pads), this);
+  if (c.records(key_)) recorder_ = std::make_unique<Recorder>(pipeline_, c.record_dir, name_);
+  return true;
+}
+
+void StreamPipeline::on_pad_added(GstElement*, GstPad* pad, gpointer data) {
+  auto* self = static_cast<StreamPipeline*>(data);
+  GstCaps* caps = gst_pad_get_current_caps(pad);
+  if (!caps) caps = gst_pad_query_caps(pad, nullptr);
+  const GstStructure* s = gst_caps_get_structure(caps, 0);
+  const bool video = g_str_has_prefix(GST_PAD_NAME(pad), "video");
+  std::lock_guard lock(self->lock_);
+  if (self->hls_attached_ || (video && !self->video_codec_.empty()) ||
+      (!video && !self->audio_codec_.empty())) {
+    // A track that appeared later (a second track, a publisher that added audio): the
+    // playlists are fixed by now, so RTMP/HTTP-FLV carry it and HLS does not.
+    g_print("live-server: stream %s: extra %s track %s is relayed but not in HLS\n",
+            self->name_.c_str(), video ? "video" : "audio", GST_PAD_NAME(pad));
+    GstElement* sink = self->add("fakesink");
+    g_object_set(sink, "sync", FALSE, "async", FALSE, nullptr);
+    gst_element_sync_state_with_parent(sink);
+    GstPad* sinkpad = gst_element_get_static_pad(sink, "sink");
+    gst_pad_link(pad, sinkpad);
+    gst_object_unref(sinkpad);
+  } else if (video) {
+    self->add_video_branch(pad, s);
+  } else {
+    self->add_audio_branch(pad, s);
+  }
+  gst_caps_unref(caps);
+}
+
+void StreamPipeline::on_no_more_pads(GstElement*, gpointer data) {
+  auto* self = static_cast<StreamPipeline*>(data);
+  std::lock_guard lock(self->lock_);
+  self->attach_hls();
+}
+
+GstPad* StreamPipeline::hold_for_hls(GstElement* last, const std::string& hls_pad) {
+  GstElement* queue = add("queue");
+  g_object_set(queue, "max-size-time", guint64(3 * GST_SECOND), "max-size-buffers", 0u,
+               "max-size-bytes", 0u, nullptr);
+  link_chain({last, queue});
+  GstPad* src = gst_element_get_static_pad(queue, "src");
+  const gulong probe = gst_pad_add_probe(
+      src, GST_PAD_PROBE_TYPE_BLOCK_DOWNSTREAM,
+      [](GstPad*, GstPadProbeInfo*, gpointer) { return GST_PAD_PROBE_OK; }, nullptr, nullptr);
+  held_.push_back({src, probe, hls_pad});
+  return src;
+}
+
+void StreamPipeline::add_video_branch(GstPad* pad, const GstStructure* caps) {
+  const std::string media = gst_structure_get_name(caps);
+  video_codec_ = codec_name(media, caps);
+  gst_structure_get_int(caps, "width", &width_);
+  gst_structure_get_int(caps, "height", &height_);
+  GstElement* parse = add(video_parser(media));
+  video_tee_ = add("tee", "video-tee");
+  GstPad* sinkpad = gst_element_get_static_pad(parse, "sink");
+  gst_pad_link(pad, sinkpad);
+  gst_object_unref(sinkpad);
+  link_chain({parse, video_tee_});
+  // H.264 and H.265 go into HLS as they are; other codecs are transcoded for HLS at the source
+  // size, and RTMP / HTTP-FLV viewers get them unchanged.
+  const bool passthrough = media == "video/x-h264" || media == "video/x-h265";
+  std::vector<Rung> rungs;
+  if (passthrough) {
+    hold_for_hls(video_tee_, "video_0");
+    variants_.push_back((width_ ? std::to_string(width_) + "x" + std::to_string(height_) + " " : "") +
+                        video_codec_ + " source");
+  } else {
+    g_print("live-server: stream %s: %s video cannot go into HLS as it is: transcoded to H.264 "
+            "(RTMP and HTTP-FLV viewers get the %s unchanged)\n",
+            name_.c_str(), video_codec_.c_str(), video_codec_.c_str());
+    rungs.push_back({width_ > 0 ? width_ : 1280, height_ > 0 ? height_ : 720, 2500});
+  }
+  for (const Rung& rung : config_.ladder) {
+    if (height_ > 0 && rung.height >= height_) {
+      g_print("live-server: stream %s: rung %dx%d skipped (source is %dx%d)\n", name_.c_str(),
+              rung.width, rung.height, width_, height_);
+      continue;
+    }
+    rungs.push_back(rung);
+  }
+  if (rungs.empty()) return;
+  const char* decoder = video_decoder(media);
+  if (!decoder) {
+    g_print("live-server: stream %s: no %s decoder installed: HLS carries %s\n", name_.c_str(),
+            video_codec_.c_str(), passthrough ? "the source only" : "no video");
+    return;
+  }
+  GstElement* queue = add("queue");
+  g_object_set(queue, "max-size-time", guint64(2 * GST_SECOND), "max-size-buffers", 0u,
+               "max-size-bytes", 0u, nullptr);
+  GstElement* decode = add(decoder);
+  GstElement* raw = add("tee");
+  link_chain({video_tee_, queue, decode, raw});
+  for (const Rung& rung : rungs) {
+    GstElement* q = add("queue");
+    GstElement* scale = add("videoscale");
+    GstElement* size = add("capsfilter");
+    GstElement* encode = add("x264enc");
+    GstElement* profile = add("capsfilter");
+    GstElement* parse_out = add("h264parse");
+    GstCaps* want = gst_caps_new_simple("video/x-raw", "width", G_TYPE_INT, rung.width, "height",
+                                        G_TYPE_INT, rung.height, "pixel-aspect-ratio",
+                                        GST_TYPE_FRACTION, 1, 1, nullptr);
+    g_object_set(size, "caps", want, nullptr);
+    gst_caps_unref(want);
+    GstCaps* main = gst_caps_from_string("video/x-h264,profile=main");
+    g_object_set(profile, "caps", main, nullptr);
+    gst_caps_unref(main);
+    gst_util_set_object_arg(G_OBJECT(encode), "tune", "zerolatency");
+    gst_util_set_object_arg(G_OBJECT(encode), "speed-preset", config_.encoder_preset.c_str());
+    // Key units come when hlsadaptivesink asks (at the source's keyframes), not on a timer.
+    g_object_set(encode, "bitrate", guint(rung.kbps), "key-int-max", 600u, nullptr);
+    link_chain({raw, q, scale, size, encode, profile, parse_out});
+    hold_for_hls(parse_out, "video_" + std::to_string(variants_.size()));
+    variants_.push_back(std::to_string(rung.width) + "x" + std::to_string(rung.height) + " " +
+                        std::to_string(rung.kbps) + " kbit/s");
+  }
+  for (GstElement* element : {parse, video_tee_}) gst_element_sync_state_with_parent(element);
+  GstIterator* it = gst_bin_iterate_elements(GST_BIN(pipeline_));
+  gst_iterator_foreach(it, [](const GValue* v, gpointer) {
+    GstElement* e = GST_ELEMENT(g_value_get_object(v));
+    if (GST_STATE(e) == GST_STATE_NULL) gst_element_sync_state_with_parent(e);
+  }, nullptr);
+  gst_iterator_free(it);
+}
+
+void StreamPipeline::add_audio_branch(GstPad* pad, const GstStructure* caps) {
+  const std::string media = gst_structure_get_name(caps);
+  audio_codec_ = codec_name(media, caps);
+  GstElement* first = nullptr;
+  GstElement* last = nullptr;
+  if (audio_codec_ == "AAC") {
+    first = last = add("aacparse");
+  } else {
+    g_print("live-server: stream %s: %s audio is transcoded to AAC for HLS (RTMP and HTTP-FLV "
+            "viewers get it unchanged)\n", name_.c_str(), audio_codec_.c_str());
+    first = add("decodebin");
+    GstElement* convert = add("audioconvert");
+    GstElement* resample = add("audioresample");
+    GstElement* encode = add("avenc_aac");
+    last = add("aacparse");
+    g_signal_connect(first, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* decoded, gpointer convert) {
+      GstPad* sink = gst_element_get_static_pad(GST_ELEMENT(convert), "sink");
+      if (!gst_pad_is_linked(sink)) gst_pad_link(decoded, sink);
+      gst_object_unref(sink);
+    }), convert);
+    g_object_set(encode, "bitrate", 128000, nullptr);
+    link_chain({convert, resample, encode, last});
+  }
+  audio_tee_ = add("tee", "audio-tee");
+  link_chain({last, audio_tee_});
+  GstPad* sinkpad = gst_element_get_static_pad(first, "sink");
+  gst_pad_link(pad, sinkpad);
+  gst_object_unref(sinkpad);
+  hold_for_hls(audio_tee_, "audio_0");
+  GstIterator* it = gst_bin_iterate_elements(GST_BIN(pipeline_));
+  gst_iterator_foreach(it, [](const GValue* v, gpointer) {
+    GstElement* e = GST_ELEMENT(g_value_get_object(v));
+    if (GST_STATE(e) == GST_STATE_NULL) gst_element_sync_state_with_parent(e);
+  }, nullptr);
+  gst_iterator_free(it);
+}
+
+void StreamPipeline::attach_hls() {
+  if (hls_attached_) return;
+  hls_attached_ = true;
+  const bool has_video = std::any_of(held_.begin(), held_.end(),
+                                     [](const HeldPad& h) { return h.hls_pad == "video_0"; });
+  if (!has_video) {
+    // hlsadaptivesink cuts at video keyframes: an audio-only stream is relayed, not in HLS.
+    g_print("live-server: stream %s has no video HLS can carry: RTMP and HTTP-FLV only\n", name_.c_str());
+    for (HeldPad& held : held_) {
+      GstElement* sink = add("fakesink");
+      g_object_set(sink, "sync", FALSE, "async", FALSE, nullptr);
+      GstPad* sinkpad = gst_element_get_static_pad(sink, "sink");
+      gst_pad_link(held.pad, sinkpad);
+      gst_object_unref(sinkpad);
+      gst_element_sync_state_with_parent(sink);
+      gst_pad_remove_probe(held.pad, held.probe);
+    }
+    return;
+  }
+  hls_ = add("hlsadaptivesink", "hls");
+  const std::string dir = config_.output_dir + "/" + config_.application + "/" + name_;
+  const std::string prefix = "/" + config_.application + "/" + name_;
+  g_object_set(hls_, "location", dir.c_str(), "http-port", guint(config_.http_port), "http-prefix",
+               prefix.c_str(), "playlist-length", guint(config_.playlist_length), "low-latency",
+               gboolean(config_.low_latency), nullptr);
+  gst_util_set_object_arg(G_OBJECT(hls_), "segment-format", config_.segment_format.c_str());
+  // Request the pads in order (video_0 is the source and the alignment reference).
+  std::sort(held_.begin(), held_.end(), [](const HeldPad& a, const HeldPad& b) { return a.hls_pad < b.hls_pad; });
+  for (HeldPad& held : held_) {
+    GstPad* sinkpad = gst_element_request_pad_simple(hls_, held.hls_pad.c_str());
+    if (!sinkpad || gst_pad_link(held.pad, sinkpad) != GST_PAD_LINK_OK)
+      g_printerr("live-server: stream %s: cannot link HLS pad %s\n", name_.c_str(), held.hls_pad.c_str());
+    if (sinkpad) gst_object_unref(sinkpad);
+  }
+  gst_element_sync_state_with_parent(hls_);
+  for (HeldPad& held : held_) gst_pad_remove_probe(held.pad, held.probe);
+  if (recorder_) recorder_->tracks_ready(video_tee_, audio_tee_);
+}
+
+StreamSnapshot StreamPipeline::snapshot() const {
+  StreamSnapshot out;
+  out.name = name_;
+  out.since_unix_s = since_unix_s_;
+  {
+    std::lock_guard lock(lock_);
+    out.video_codec = video_codec_;
+    out.audio_codec = audio_codec_;
+    out.width = width_;
+    out.height = height_;
+    out.variants = variants_;
+  }
+  GstStructure* s = nullptr;
+  g_object_get(source_, "stats", &s, nullptr);
+  if (s) {
+    gboolean publishing = FALSE;
+    gst_structure_get_boolean(s, "publishing", &publishing);
+    out.publishing = publishing;
+    gst_structure_get_uint64(s, "bitrate", &out.bitrate_in);
+    gst_structure_get_uint64(s, "bytes-in", &out.bytes_in);
+    gst_structure_free(s);
+  }
+  g_object_get(relay_, "stats", &s, nullptr);
+  if (s) {
+    gst_structure_get_uint(s, "rtmp-viewers", &out.rtmp_viewers);
+    gst_structure_get_uint(s, "http-flv-viewers", &out.http_flv_viewers);
+    gst_structure_get_uint64(s, "bytes-out", &out.bytes_out_relay);
+    gst_structure_get_uint64(s, "dropped-messages", &out.dropped_frames);
+    const GValue* targets = gst_structure_get_value(s, "push-targets");
+    for (guint i = 0; targets && i < gst_value_array_get_size(targets); ++i) {
+      const GstStructure* t = gst_value_get_structure(gst_value_array_get_value(targets, i));
+      const gchar* location = gst_structure_get_string(t, "location");
+      const gchar* state = gst_structure_get_string(t, "state");
+      out.push_targets.emplace_back(location ? location : "", state ? state : "");
+    }
+    gst_structure_free(s);
+  }
+  GstElement* hls = nullptr;
+  {
+    std::lock_guard lock(lock_);
+    if (hls_) hls = GST_ELEMENT(gst_object_ref(hls_));
+  }
+  if (hls) {
+    g_object_get(hls, "stats", &s, nullptr);
+    if (s) {
+      guint64 dropped = 0;
+      gst_structure_get_uint64(s, "dropped-frames", &dropped);
+      out.dropped_frames += dropped;
+      gst_structure_get_uint64(s, "segments-written", &out.segments);
+      gst_structure_get_int64(s, "packaging-latency-p99-us", &out.packaging_latency_p99_us);
+      gst_structure_free(s);
+    }
+    gst_object_unref(hls);
+  }
+  if (recorder_) out.recording = recorder_->current_file();
+  return out;
+}
+
+void StreamPipeline::send_eos() { gst_element_send_event(pipeline_, gst_event_new_eos()); }
+
+void StreamPipeline::publish_started() {
+  if (recorder_) recorder_->start_file();
+}
+
+void StreamPipeline::publish_stopped() {
+  if (recorder_) recorder_->stop_file();
+}
+
+}  // namespace live_server

@@ -1,0 +1,103 @@
+// StreamPipeline: one published stream's pipeline, built when its publisher arrives:
+//
+//   rtmpserversrc (publish key) ! tee ! queue ! flvrelaysink (public name: RTMP, HTTP-FLV, push)
+//                                   tee ! queue ! rtmpchunkdemux
+//   demux video -> parse -> tee -> hlsadaptivesink video_0 (the source, passed through)
+//                              \-> decode once -> tee -> scale + x264enc per rung -> video_1..N
+//   demux audio -> aacparse (or decode + avenc_aac) -> tee -> hlsadaptivesink audio_0
+//
+// hlsadaptivesink takes its pads before it starts, so it is added when the demuxer has found
+// every track (no-more-pads); until then the branches wait on blocked pads. The source's
+// keyframes define the segments; the sink asks the rung encoders for key units there.
+#pragma once
+
+#include <gst/gst.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+namespace live_server {
+
+class Recorder;
+
+// What /api/streams and /metrics report of one stream (read from the elements' stats).
+struct StreamSnapshot {
+  std::string name;
+  int64_t since_unix_s = 0;
+  bool publishing = false;
+  std::string video_codec, audio_codec;  // e.g. "H.264", "AAC"
+  int width = 0, height = 0;
+  uint64_t bitrate_in = 0;               // bit/s over the last 5 s
+  uint64_t bytes_in = 0, bytes_out_relay = 0;
+  uint32_t rtmp_viewers = 0, http_flv_viewers = 0;
+  uint64_t dropped_frames = 0;           // relay drops for slow viewers + HLS drops
+  std::vector<std::string> variants;     // "1280x720 source", "640x360 800 kbit/s"
+  std::vector<std::pair<std::string, std::string>> push_targets;  // location (no key), state
+  int64_t packaging_latency_p99_us = 0;
+  uint64_t segments = 0;
+  std::string recording;                 // file being written, or ""
+};
+
+class StreamPipeline {
+ public:
+  // Builds the pipeline for publish key `key` served as `name` and sets it to PLAYING (the
+  // rtmpserversrc mount exists when this returns). nullptr + why on failure.
+  static std::unique_ptr<StreamPipeline> start(const Config& config, const std::string& key,
+                                               const std::string& name, std::string& why);
+  ~StreamPipeline();  // sets the pipeline to NULL
+
+  GstElement* pipeline() const { return pipeline_; }
+  const std::string& name() const { return name_; }
+  const std::string& key() const { return key_; }
+  StreamSnapshot snapshot() const;
+  // Ends the stream cleanly: EOS from the source (playlists get ENDLIST, viewers StreamEOF).
+  void send_eos();
+  // A publisher started or stopped (element messages, main thread): the recorder's files.
+  void publish_started();
+  void publish_stopped();
+
+ private:
+  StreamPipeline(const Config& config, std::string key, std::string name);
+  bool build(std::string& why);
+  static void on_pad_added(GstElement* demux, GstPad* pad, gpointer self);
+  static void on_no_more_pads(GstElement* demux, gpointer self);
+  void add_video_branch(GstPad* pad, const GstStructure* caps);
+  void add_audio_branch(GstPad* pad, const GstStructure* caps);
+  // A branch end that waits (blocked) for hlsadaptivesink's pad of that name.
+  GstPad* hold_for_hls(GstElement* last, const std::string& hls_pad);
+  void attach_hls();
+  GstElement* add(const char* factory, const char* name = nullptr);
+  bool link_chain(std::initializer_list<GstElement*> elements);
+
+  const Config& config_;
+  const std::string key_, name_;
+  const int64_t since_unix_s_;
+  GstElement* pipeline_ = nullptr;
+  GstElement* source_ = nullptr;
+  GstElement* relay_ = nullptr;
+  GstElement* demux_ = nullptr;
+  GstElement* hls_ = nullptr;  // added at no-more-pads
+  GstElement* video_tee_ = nullptr;  // parsed source video (record)
+  GstElement* audio_tee_ = nullptr;  // parsed AAC (record)
+  std::unique_ptr<Recorder> recorder_;
+
+  mutable std::mutex lock_;  // the fields below: streaming thread (pads) vs main thread (stats)
+  struct HeldPad {
+    GstPad* pad;       // src pad of the branch's last queue (a ref)
+    gulong probe;      // the blocking probe
+    std::string hls_pad;
+  };
+  std::vector<HeldPad> held_;
+  bool hls_attached_ = false;
+  std::string video_codec_, audio_codec_;
+  int width_ = 0, height_ = 0;
+  std::vector<std::string> variants_;
+};
+
+}  // namespace live_server

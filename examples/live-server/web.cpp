@@ -1,0 +1,182 @@
+// Web (see web.h).
+#include "web.h"
+
+#include <cstdio>
+
+namespace live_server {
+
+namespace {
+
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += char(c);
+    } else if (c < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+      out += escaped;
+    } else {
+      out += char(c);
+    }
+  }
+  return out + "\"";
+}
+
+// A Prometheus label value: backslash, quote and newline escaped.
+std::string label(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') { out += "\\n"; continue; }
+    out += c;
+  }
+  return out;
+}
+
+GBytes* read_file(const std::string& path) {
+  gchar* contents = nullptr;
+  gsize length = 0;
+  if (!g_file_get_contents(path.c_str(), &contents, &length, nullptr)) return nullptr;
+  return g_bytes_new_take(contents, length);
+}
+
+GstStructure* respond(const char* content_type, const std::string& body, int status = 200) {
+  return gst_structure_new("http-response", "status", G_TYPE_INT, status, "content-type",
+                           G_TYPE_STRING, content_type, "body", G_TYPE_STRING, body.c_str(), nullptr);
+}
+
+GstStructure* respond_bytes(const char* content_type, GBytes* body, const char* cache_control) {
+  return gst_structure_new("http-response", "status", G_TYPE_INT, 200, "content-type", G_TYPE_STRING,
+                           content_type, "body", G_TYPE_BYTES, body, "cache-control", G_TYPE_STRING,
+                           cache_control, nullptr);
+}
+
+}  // namespace
+
+Web::Web(const Config& config, Snapshots snapshots, GstObject* server)
+    : config_(config), snapshots_(std::move(snapshots)), server_(server) {}
+
+Web::~Web() {
+  if (index_page_) g_bytes_unref(index_page_);
+  if (hls_js_) g_bytes_unref(hls_js_);
+}
+
+bool Web::load(std::string& why) {
+  if (config_.player_dir.empty()) return true;
+  index_page_ = read_file(config_.player_dir + "/index.html");  // optional: else the plain list
+  hls_js_ = read_file(config_.player_dir + "/node_modules/hls.js/dist/hls.min.js");
+  if (!hls_js_) {
+    why = "--player-dir " + config_.player_dir +
+          " must hold node_modules/hls.js/dist/hls.min.js (run npm ci in that folder)";
+    return false;
+  }
+  return true;
+}
+
+GstStructure* Web::handle(const GstStructure* request) const {
+  const gchar* method = gst_structure_get_string(request, "method");
+  const gchar* path = gst_structure_get_string(request, "path");
+  if (g_strcmp0(method, "GET") != 0 && g_strcmp0(method, "HEAD") != 0) return nullptr;
+  const std::string p = path ? path : "";
+  if (p == "/api/streams")
+    return respond("application/json", streams_json(snapshots_()));
+  if (p == "/metrics")
+    return respond("text/plain; version=0.0.4; charset=utf-8", metrics_text(snapshots_()));
+  if (p == "/hls.min.js" && hls_js_) return respond_bytes("text/javascript", hls_js_, "max-age=3600");
+  if (p == "/" || p == "/index.html") {
+    if (index_page_) return respond_bytes("text/html; charset=utf-8", index_page_, "no-cache");
+    // Without the player folder: a plain list of the live streams and their URLs.
+    std::string page = "<!doctype html><meta charset=utf-8><title>live-server</title><h1>Live streams</h1><ul>";
+    for (const StreamSnapshot& s : snapshots_()) {
+      const std::string base = "/" + config_.application + "/" + s.name;
+      page += "<li>" + s.name + ": <a href=\"" + base + "/master.m3u8\">HLS</a>, <a href=\"" + base +
+              ".flv\">HTTP-FLV</a></li>";
+    }
+    return respond("text/html; charset=utf-8", page + "</ul>\n");
+  }
+  return nullptr;
+}
+
+std::string Web::streams_json(const std::vector<StreamSnapshot>& streams) const {
+  std::string out = "{\"streams\":[";
+  bool first = true;
+  for (const StreamSnapshot& s : streams) {
+    if (!first) out += ",";
+    first = false;
+    const std::string base = "/" + config_.application + "/" + s.name;
+    out += "{\"name\":" + json_string(s.name) + ",\"since\":" + std::to_string(s.since_unix_s) +
+           ",\"publishing\":" + (s.publishing ? "true" : "false") +
+           ",\"video_codec\":" + json_string(s.video_codec) +
+           ",\"audio_codec\":" + json_string(s.audio_codec) + ",\"width\":" + std::to_string(s.width) +
+           ",\"height\":" + std::to_string(s.height) + ",\"bitrate_in\":" + std::to_string(s.bitrate_in) +
+           ",\"bytes_in\":" + std::to_string(s.bytes_in) +
+           ",\"bytes_out_relay\":" + std::to_string(s.bytes_out_relay) +
+           ",\"viewers\":{\"rtmp\":" + std::to_string(s.rtmp_viewers) +
+           ",\"http_flv\":" + std::to_string(s.http_flv_viewers) + "}" +
+           ",\"dropped_frames\":" + std::to_string(s.dropped_frames) +
+           ",\"segments\":" + std::to_string(s.segments) + ",\"variants\":[";
+    for (size_t i = 0; i < s.variants.size(); ++i) out += (i ? "," : "") + json_string(s.variants[i]);
+    out += "],\"push_targets\":[";
+    for (size_t i = 0; i < s.push_targets.size(); ++i)
+      out += std::string(i ? "," : "") + "{\"location\":" + json_string(s.push_targets[i].first) +
+             ",\"state\":" + json_string(s.push_targets[i].second) + "}";
+    out += "],\"recording\":" + json_string(s.recording) + ",\"urls\":{\"hls\":" +
+           json_string(base + "/master.m3u8") + ",\"http_flv\":" + json_string(base + ".flv") +
+           ",\"rtmp\":" + json_string("rtmp://HOST:" + std::to_string(config_.rtmp_port) + base) + "}}";
+  }
+  return out + "]}\n";
+}
+
+std::string Web::metrics_text(const std::vector<StreamSnapshot>& streams) const {
+  std::string out;
+  auto family = [&](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  auto sample = [&](const char* name, const std::string& stream, const std::string& value,
+                    const char* extra = nullptr) {
+    out += std::string(name) + "{stream=\"" + label(stream) + "\"" + (extra ? std::string(",") + extra : "") +
+           "} " + value + "\n";
+  };
+  unsigned publishers = 0;
+  for (const StreamSnapshot& s : streams) publishers += s.publishing ? 1 : 0;
+  family("live_streams", "gauge", "Live streams (pipelines) now.");
+  out += "live_streams " + std::to_string(streams.size()) + "\n";
+  family("live_publishers", "gauge", "Streams with a connected publisher.");
+  out += "live_publishers " + std::to_string(publishers) + "\n";
+  GstStructure* stats = nullptr;
+  g_object_get(server_, "stats", &stats, nullptr);
+  guint rtmp_connections = 0;
+  if (stats) gst_structure_get_uint(stats, "rtmp-connections", &rtmp_connections);
+  if (stats) gst_structure_free(stats);
+  family("live_rtmp_connections", "gauge", "Open RTMP connections (publishers, players, handshakes).");
+  out += "live_rtmp_connections " + std::to_string(rtmp_connections) + "\n";
+  family("live_stream_viewers", "gauge", "Viewers of a stream by protocol.");
+  for (const StreamSnapshot& s : streams) {
+    sample("live_stream_viewers", s.name, std::to_string(s.rtmp_viewers), "protocol=\"rtmp\"");
+    sample("live_stream_viewers", s.name, std::to_string(s.http_flv_viewers), "protocol=\"http-flv\"");
+  }
+  family("live_stream_bitrate_in_bits_per_second", "gauge", "Published bitrate over the last 5 s.");
+  for (const StreamSnapshot& s : streams)
+    sample("live_stream_bitrate_in_bits_per_second", s.name, std::to_string(s.bitrate_in));
+  family("live_stream_bytes_in_total", "counter", "Bytes received from the stream's publishers.");
+  for (const StreamSnapshot& s : streams) sample("live_stream_bytes_in_total", s.name, std::to_string(s.bytes_in));
+  family("live_stream_bytes_out_total", "counter", "Bytes sent to RTMP and HTTP-FLV viewers.");
+  for (const StreamSnapshot& s : streams)
+    sample("live_stream_bytes_out_total", s.name, std::to_string(s.bytes_out_relay));
+  family("live_stream_dropped_frames_total", "counter", "Frames dropped (slow viewers, HLS before the first keyframe).");
+  for (const StreamSnapshot& s : streams)
+    sample("live_stream_dropped_frames_total", s.name, std::to_string(s.dropped_frames));
+  family("live_stream_hls_segments_total", "counter", "HLS segments written.");
+  for (const StreamSnapshot& s : streams) sample("live_stream_hls_segments_total", s.name, std::to_string(s.segments));
+  family("live_stream_packaging_latency_p99_seconds", "gauge", "HLS packaging latency, 99th percentile of the last 1000.");
+  for (const StreamSnapshot& s : streams) {
+    char value[32];
+    std::snprintf(value, sizeof value, "%.6f", s.packaging_latency_p99_us / 1e6);
+    sample("live_stream_packaging_latency_p99_seconds", s.name, value);
+  }
+  return out;
+}
+
+}  // namespace live_server
