@@ -7,6 +7,7 @@
 #include <gst/gst.h>
 
 #include <csignal>
+#include <cstdio>
 #include <memory>
 
 #include "config.h"
@@ -76,6 +77,7 @@ void print_pipeline(const Config& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  setvbuf(stdout, nullptr, _IOLBF, 0);  // one log line at a time, also into a pipe or a file
   App app;
   bool exit_now = false;
   if (int status = load_config(argc, argv, app.config, exit_now); exit_now) return status;
