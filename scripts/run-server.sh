@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Sets up everything and runs the server application on its defaults:
-# RTMP ingest on port 1935 (rtmp://HOST:1935/live/<any key>), transcoded to a two-rung ladder,
-# LL-HLS on http://HOST:8080/master.m3u8 with a player page at http://HOST:8080/.
+# Sets up everything and runs the server application on its defaults: any number of streams
+# published to rtmp://HOST:1935/live/<key>, each transcoded to a ladder and served as LL-HLS
+# (http://HOST:8080/live/<key>/master.m3u8), RTMP and HTTP-FLV; http://HOST:8080/ lists them.
 # Extra arguments go to live-server (see build/examples/live-server --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
