@@ -97,6 +97,7 @@ class HttpWorkers::Worker {
     std::shared_ptr<const std::string> out_body;  // null for HEAD
     size_t body_sent = 0;
     int64_t last_progress_s = 0;
+    bool close_when_sent = false;  // the request said "Connection: close"
   };
 
   void wake() {
@@ -226,6 +227,11 @@ class HttpWorkers::Worker {
     c->head_sent = 0;
     c->out_body.reset();
     c->body_sent = 0;
+    if (c->close_when_sent) {
+      drop(c);
+      *dropped = true;
+      return false;
+    }
     return true;
   }
 
@@ -264,6 +270,7 @@ class HttpWorkers::Worker {
       head += std::to_string(length);
       head += "\r\n\r\n";
       if (!request.head) c->out_body = std::move(response.body);
+      c->close_when_sent = request.close;
       c->last_progress_s = monotonic_seconds();
       if (!flush(c, &dropped)) return;
     }

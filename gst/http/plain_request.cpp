@@ -57,13 +57,19 @@ bool parse_target(std::string_view target, PlainRequestHead* out) {
 }
 
 // One header field of a plain request; false if it makes the request not plain.
-bool accept_header(std::string_view name, std::string_view value, bool* has_host) {
+bool accept_header(std::string_view name, std::string_view value, bool* has_host, bool* close) {
   if (equals_ignoring_case(name, "host")) {
     if (*has_host || value.empty()) return false;  // two Host fields: 400 is libsoup's to give
     *has_host = true;
     return true;
   }
-  if (equals_ignoring_case(name, "connection")) return equals_ignoring_case(value, "keep-alive");
+  if (equals_ignoring_case(name, "connection")) {
+    if (equals_ignoring_case(value, "close")) {
+      *close = true;
+      return true;
+    }
+    return equals_ignoring_case(value, "keep-alive");
+  }
   if (equals_ignoring_case(name, "content-length")) return value == "0";
   for (std::string_view refused : {"transfer-encoding", "range", "if-range", "expect", "upgrade"})
     if (equals_ignoring_case(name, refused)) return false;
@@ -109,7 +115,7 @@ PlainParse parse_plain_request(std::string_view data, PlainRequestHead* out) {
     for (char c : name)
       if (!is_token_char(c)) return PlainParse::not_plain;
     const std::string_view value = trim(line.substr(colon + 1));
-    if (!is_plain_text(value) || !accept_header(name, value, &has_host)) return PlainParse::not_plain;
+    if (!is_plain_text(value) || !accept_header(name, value, &has_host, &result.close)) return PlainParse::not_plain;
   }
   if (!has_host) return PlainParse::not_plain;
   *out = result;

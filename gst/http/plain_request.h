@@ -1,6 +1,6 @@
 // PlainRequest parsing: recognises the HTTP/1.1 requests that HttpWorkers may answer without
-// libsoup: GET or HEAD of an origin-form path with no body, no Range, no Expect/Upgrade and
-// keep-alive. Anything else, or anything unusual in its spelling, is "not plain" and goes to
+// libsoup: GET or HEAD of an origin-form path with no body, no Range, no Expect/Upgrade, keep-alive
+// or "Connection: close". Anything else, or anything unusual in its spelling, is "not plain" and goes to
 // libsoup untouched, so the fast path never interprets a request differently from libsoup.
 // Sans-I/O: bytes in, a verdict out.
 #pragma once
@@ -18,6 +18,7 @@ struct PlainRequestHead {
   std::string_view path;   // "/a/b.m4s": only [A-Za-z0-9-_.~/], no "//" nor "/." (as libsoup routes it)
   std::string_view query;  // raw, without '?'; no '%', '+' or '#'
   size_t length = 0;       // bytes of the request head, final CRLF CRLF included
+  bool close = false;      // "Connection: close": close after the response (as libsoup, no header)
 };
 
 enum class PlainParse {
