@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "flv/flv_tag.h"
+#include "rtmpserversrc/queued_tag.h"
 #include "net/decision_runner.h"
 #include "net/listener.h"
 #include "net/mount.h"
@@ -84,13 +85,6 @@ gboolean default_authorize_publish(GstRtmpServerSrc*, const gchar*, const gchar*
   return TRUE;
 }
 
-struct QueuedTag {
-  uint8_t type = 0;
-  uint32_t timestamp = 0;  // the publisher's, milliseconds
-  uint64_t publish_serial = 0;
-  std::vector<uint8_t> payload;
-};
-
 bool contains(const std::vector<uint8_t>& haystack, const char* needle) {
   const size_t n = std::strlen(needle);
   return std::search(haystack.begin(), haystack.end(), needle, needle + n) != haystack.end();
@@ -139,6 +133,7 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   bool allows_takeover() const override;
   void publish_started(const net::StreamRequest& request) override;
   bool media(rtmp::Message&& message) override;
+  void drop_oldest_media();  // state_lock_ held
   void bytes_received(uint64_t count) override;
   void publish_stopped(const std::string& reason) override;
 
@@ -494,14 +489,7 @@ bool RtmpServerSrcImpl::media(rtmp::Message&& message) {
   }
   std::lock_guard lock(state_lock_);
   ++messages_;
-  if (queued_bytes_ + message.payload.size() > kMaxQueuedBytes && !queue_.empty()) {
-    // Downstream does not keep up: drop the oldest rather than block the shared I/O thread.
-    ++dropped_messages_;
-    queued_bytes_ -= queue_.front().payload.size();
-    queue_.pop_front();
-    dropped_since_output_ = true;
-    GST_WARNING_OBJECT(element_, "output queue full (%zu bytes): dropping", queued_bytes_);
-  }
+  if (queued_bytes_ + message.payload.size() > kMaxQueuedBytes) drop_oldest_media();
   queued_bytes_ += message.payload.size();
   queue_.push_back(QueuedTag{message.type, message.timestamp, publish_serial_,
                              std::move(message.payload)});
@@ -516,6 +504,16 @@ bool RtmpServerSrcImpl::media(rtmp::Message&& message) {
     return false;
   }
   return true;
+}
+
+// Downstream does not keep up: drop the oldest frame rather than block the shared I/O thread.
+void RtmpServerSrcImpl::drop_oldest_media() {
+  const size_t removed = drop_oldest_frame(queue_);
+  if (removed == 0) return;
+  ++dropped_messages_;
+  queued_bytes_ -= removed;
+  dropped_since_output_ = true;
+  GST_WARNING_OBJECT(element_, "output queue full (%zu bytes): dropping a frame", queued_bytes_);
 }
 
 void RtmpServerSrcImpl::bytes_received(uint64_t count) {

@@ -1,0 +1,45 @@
+// rtmpserversrc's drop rule at its hard queue limit: frames go, oldest first; codec
+// configuration and metadata never do (issue #9: the limit used to drop sequence headers too).
+#include <gtest/gtest.h>
+
+#include "rtmpserversrc/queued_tag.h"
+
+namespace {
+
+using live::gst::QueuedTag;
+
+QueuedTag tag(uint8_t type, std::vector<uint8_t> payload, uint32_t ms) { return {type, ms, 1, std::move(payload)}; }
+
+TEST(QueuedTag, DropsTheOldestFramesAndKeepsConfigurationAndMetadata) {
+  std::deque<QueuedTag> queue;
+  queue.push_back(tag(18, {0x02, 0, 10, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a', 't', 'a'}, 0));
+  queue.push_back(tag(9, {0x17, 0x00, 0, 0, 0, 1, 0x64}, 0));  // AVC sequence header
+  queue.push_back(tag(8, {0xAF, 0x00, 0x12, 0x10}, 0));        // AAC sequence header
+  queue.push_back(tag(9, {0x17, 0x01, 0, 0, 0, 1, 2, 3}, 0));  // keyframe
+  queue.push_back(tag(8, {0xAF, 0x01, 9, 9, 9}, 23));          // AAC frame
+  queue.push_back(tag(9, {0x27, 0x01, 0, 0, 0, 4, 5}, 40));    // delta frame
+  queue.push_back(tag(9, {0x17, 0x00, 0, 0, 0, 1, 0x4d}, 80)); // a new sequence header mid-stream
+
+  EXPECT_EQ(live::gst::drop_oldest_frame(queue), 8u);  // the keyframe: oldest droppable
+  EXPECT_EQ(live::gst::drop_oldest_frame(queue), 5u);  // then the AAC frame
+  EXPECT_EQ(live::gst::drop_oldest_frame(queue), 7u);  // then the delta frame
+  EXPECT_EQ(live::gst::drop_oldest_frame(queue), 0u);  // only configuration and metadata left
+  ASSERT_EQ(queue.size(), 4u);
+  EXPECT_EQ(queue[0].type, 18);
+  EXPECT_EQ(queue[1].payload[1], 0x00);
+  EXPECT_EQ(queue[2].payload[1], 0x00);
+  EXPECT_EQ(queue[3].timestamp, 80u);
+}
+
+TEST(QueuedTag, EnhancedRtmpSequenceStartIsConfiguration) {
+  std::deque<QueuedTag> queue;
+  // ExVideoTagHeader: IsExHeader | keyframe, PacketType SequenceStart (0), FourCC hvc1
+  queue.push_back(tag(9, {0x90, 'h', 'v', 'c', '1', 1, 2, 3}, 0));
+  // PacketType CodedFramesX (3): a frame
+  queue.push_back(tag(9, {0x93, 'h', 'v', 'c', '1', 7, 7}, 0));
+  EXPECT_EQ(live::gst::drop_oldest_frame(queue), 7u);
+  EXPECT_EQ(live::gst::drop_oldest_frame(queue), 0u);
+  EXPECT_EQ(queue.size(), 1u);
+}
+
+}  // namespace
