@@ -10,7 +10,8 @@ every other one a segment or part listed in the playlists when the round starts 
 large, so they stay on disk during the round). Two load shapes:
 
 - paced: each connection waits --interval ms (+-50% random) between requests, like a player
-  reloading a playlist and fetching a part; latency excludes the wait;
+  reloading a playlist and fetching a part; latency excludes the wait; --paced-connections
+  clients (default --connections; e.g. 2000 for the "paced p99 at 2000 clients" goal);
 - saturated: no wait, closed loop: requests/s the server sustains on this machine.
 
 Rounds alternate ours/nginx/nginx/ours... so load from other processes hits both alike.
@@ -140,8 +141,8 @@ def to_ms(value, unit):
     return float(value) * {'us': 0.001, 'ms': 1.0, 's': 1000.0, 'm': 60000.0}[unit]
 
 
-def run_wrk(port, script, args):
-    cmd = ['wrk', '-t', str(args.threads), '-c', str(args.connections), '-d', f'{args.duration}s',
+def run_wrk(port, script, connections, args):
+    cmd = ['wrk', '-t', str(args.threads), '-c', str(connections), '-d', f'{args.duration}s',
            '--timeout', '10s', '--latency', '-s', script, f'http://127.0.0.1:{port}']
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60).stdout
     res = {}
@@ -181,6 +182,7 @@ def stop(proc, sig=signal.SIGTERM):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--connections', type=int, default=500)
+    p.add_argument('--paced-connections', type=int, help='clients of the paced shape (default: --connections)')
     p.add_argument('--threads', type=int, default=2, help='wrk threads')
     p.add_argument('--duration', type=int, default=15, help='seconds per round')
     p.add_argument('--rounds', type=int, default=2, help='rounds per server and load shape')
@@ -218,11 +220,12 @@ def main():
                 playlists, media = listed_paths(out_dir)
                 script = os.path.join(work, 'clients.lua')
                 lua_script(script, playlists, media, args.interval if mode == 'paced' else 0)
-                r = run_wrk(ports[server], script, args)
-                r.update(server=server, mode=mode, playlists=len(playlists), media=len(media))
+                connections = args.paced_connections or args.connections if mode == 'paced' else args.connections
+                r = run_wrk(ports[server], script, connections, args)
+                r.update(server=server, mode=mode, connections=connections, playlists=len(playlists), media=len(media))
                 if r['non_2xx'] > r['requests'] // 100:  # e.g. files the server cannot read: not comparable
                     sys.exit(f'FAIL: {server} answered {r["non_2xx"]} of {r["requests"]} requests with non-2xx')
-                log(f'{mode:9} {server:5}: p50 {r["p50_ms"]:.2f} ms, p99 {r["p99_ms"]:.2f} ms, '
+                log(f'{mode:9} {server:5} ({connections} clients): p50 {r["p50_ms"]:.2f} ms, p99 {r["p99_ms"]:.2f} ms, '
                     f'{r["rps"]:.0f} req/s ({r["transfer_per_s"]}/s), non-2xx {r["non_2xx"]}, '
                     f'{r["socket_errors_detail"] or "no socket errors"}')
                 results.append(r)
