@@ -285,7 +285,10 @@ def run_streams(kind, k, args, media, workdir):
 def run_browser(args, media, workdir, bt):
     reports = bt.Reports()
     page = bt.start_page_server(bt.ensure_hlsjs(), reports)
-    server, prefix, _ = ls.start_ours(workdir, args.ladder, extra=args.ours_args.split())
+    if args.gst_launch_part_ms:
+        server, prefix = ls.start_printed_pipeline(workdir, args.ladder, args.gst_launch_part_ms)
+    else:
+        server, prefix, _ = ls.start_ours(workdir, args.ladder, extra=args.ours_args.split())
     log = open(os.path.join(workdir, "publisher-browser.log"), "ab")
     pub = browser = None
     try:
@@ -347,6 +350,8 @@ def main():
     ap.add_argument("--find-max", action="store_true", help="streams: step K up per server until a step fails")
     ap.add_argument("--steps", default="20,30,40,50,60,80", help="streams --find-max: K per step")
     ap.add_argument("--budget", type=float, default=480, help="streams --find-max: seconds per server at most")
+    ap.add_argument("--gst-launch-part-ms", type=int, default=0,
+                    help="browser: instead of live-server, gst-launch-1.0 of its --print-pipeline with this part-duration")
     ap.add_argument("--settle", type=float, default=10, help="browser: seconds of playback before sampling")
     ap.add_argument("--play", type=float, default=20, help="browser: seconds of playback sampled")
     args = ap.parse_args()

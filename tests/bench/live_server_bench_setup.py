@@ -142,6 +142,26 @@ def start_ours(workdir, ladder, max_streams=16, idle_timeout=10, extra=()):
     return server, f"rtmp://127.0.0.1:{rtmp}/live", lambda name: os.path.join(out, "live", name)
 
 
+def start_printed_pipeline(workdir, ladder, part_ms):
+    """live-server's own stream pipeline (`--print-pipeline`, keys 'bench') run by gst-launch-1.0, with
+    hlsadaptivesink part-duration set: to try a part duration without changing live-server."""
+    binary = os.path.join(os.environ.get("LIVE_BUILD_ROOT", "build"), "examples", "live-server")
+    rtmp, http = ib.free_port(), ib.free_port()
+    out = os.path.join(workdir, "ours-out")
+    desc = subprocess.run([binary, "--print-pipeline", "--rtmp-port", str(rtmp), "--http-port", str(http),
+                           "--output-dir", out, "--ladder", ladder], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    desc = (desc.replace("KEY", "bench").replace("NAME", "bench")
+            .replace("rtmpserversrc ", "rtmpserversrc address=127.0.0.1 ")
+            .replace("flvrelaysink ", "flvrelaysink address=127.0.0.1 ")
+            .replace("hlsadaptivesink name=hls ", f"hlsadaptivesink name=hls part-duration={part_ms * 1000000} "))
+    os.makedirs(os.path.join(out, "live", "bench"))
+    server = Server("gst-launch", ["gst-launch-1.0", "-e", "-q"] + desc.split(), workdir, rtmp)
+    server.http_port = http
+    server.argv = desc
+    return server, f"rtmp://127.0.0.1:{rtmp}/live"
+
+
 def _nginx_conf(workdir, port, application_block):
     return f"""load_module {NGINX_RTMP_MODULE};
 daemon off;
