@@ -72,6 +72,20 @@ def pct(values, q):
     return s[min(len(s) - 1, max(0, math.ceil(q / 100 * len(s)) - 1))]
 
 
+def connected_at(port, pub, timeout=10):
+    """Monotonic time an established TCP connection to 127.0.0.1:port first shows in /proc/net/tcp."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and pub.proc.poll() is None:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[3] == "01" and int(fields[2].rsplit(":", 1)[1], 16) == port:
+                    return time.monotonic()
+        time.sleep(0.005)
+    raise RuntimeError("the publisher did not connect")
+
+
 def frame_latencies(events, media_zero, w0, w1):
     """Per frame published in [w0, w1]: wall time from its publication (media_zero + its media time)
     until the playlist first listed media up to the frame's end."""
@@ -145,7 +159,10 @@ def run_ladder(kind, args, media, workdir):
         rss_idle = server.rss_mib()
         pub = ls.Publisher(f"{prefix}/bench", media, log, loops)
         meter = Meter(server, [pub])
-        t0 = pub.started
+        # ffmpeg's -re clock starts once its RTMP output is open: media time 0 goes out at about
+        # the moment its connection is established (polled every 5 ms), not at the spawn.
+        t0 = connected_at(server.rtmp_port, pub)
+        connect_delay = t0 - pub.started
         w0, w1 = t0 + args.warmup, t0 + args.warmup + args.seconds
         mark0 = mark1 = None
         peak_rss, next_rss, quiet_since, exited_at = 0.0, 0.0, None, None
@@ -164,6 +181,7 @@ def run_ladder(kind, args, media, workdir):
                 mark0 = meter.read()
             if mark1 is None and now >= w1:
                 mark1 = meter.read()
+                hwm = hwm_mib(server.proc.pid)
             if now >= next_rss:
                 peak_rss, next_rss = max(peak_rss, server.rss_mib()), now + 1.0
             if pub.proc.poll() is not None and exited_at is None:
@@ -178,18 +196,22 @@ def run_ladder(kind, args, media, workdir):
             raise RuntimeError("the run ended before the measurement window did")
         res = {"server": kind, "load_at_start": args.load_at_start, **Meter.delta(mark0, mark1),
                "rss_idle_mib": round(rss_idle, 1), "rss_peak_sampled_mib": round(peak_rss, 1),
-               "rss_hwm_mib": round(hwm_mib(server.proc.pid), 1) if kind == "ours" else None,
-               "publisher_error": pub.error(), "published_media_s": round(published, 3)}
+               "rss_hwm_sum_mib": round(hwm, 1), "publisher_error": pub.error(),
+               "publisher_connect_s": round(connect_delay, 3), "published_media_s": round(published, 3)}
         res["rtf"] = {v: (round(c.rate(w0, w1), 4) if c.rate(w0, w1) else None) for v, c in clocks.items()}
         res["listed_at_window_end_s"] = {v: round(c.end_at(w1), 2) for v, c in clocks.items()}
         res["missed_segments"] = {v: c.missed_segments() for v, c in clocks.items()}
         src = clocks[source]
         # The source variant's first listed frame: published media minus what the playlist listed
         # in all (ours starts at the first frame; nginx's exec ffmpeg joins late, from a keyframe).
-        offset = published - src.end
+        raw_offset = published - src.end
+        # HLS starts at a keyframe (the source's GOP is 2 s): the nearest one, unless far from any.
+        snapped = round(raw_offset / ls.GOP_S) * ls.GOP_S
+        offset = snapped if abs(raw_offset - snapped) < 0.25 else raw_offset
         lat = frame_latencies(src.events, t0 + offset, w0, w1)
         edge = [w - (t0 + offset + e) for w, e in src.events if w0 <= w <= w1]
         res.update({"source_variant": source, "source_start_offset_s": round(offset, 3),
+                    "source_start_offset_raw_s": round(raw_offset, 3),
                     "latency_frames": len(lat), "latency_p50_s": round(pct(lat, 50), 3) if lat else None,
                     "latency_p95_s": round(pct(lat, 95), 3) if lat else None,
                     "latency_max_s": round(max(lat), 3) if lat else None,
