@@ -7,9 +7,18 @@ namespace live_server {
 
 namespace {
 
+// Stream names come from publishers' keys: any bytes. JSON and Prometheus text must be UTF-8.
+std::string valid_utf8(const std::string& text) {
+  if (g_utf8_validate(text.data(), gssize(text.size()), nullptr)) return text;
+  gchar* valid = g_utf8_make_valid(text.data(), gssize(text.size()));
+  std::string out = valid;
+  g_free(valid);
+  return out;
+}
+
 std::string json_string(const std::string& text) {
   std::string out = "\"";
-  for (unsigned char c : text) {
+  for (unsigned char c : valid_utf8(text)) {
     if (c == '"' || c == '\\') {
       out += '\\';
       out += char(c);
@@ -27,7 +36,7 @@ std::string json_string(const std::string& text) {
 // A Prometheus label value: backslash, quote and newline escaped.
 std::string label(const std::string& text) {
   std::string out;
-  for (char c : text) {
+  for (char c : valid_utf8(text)) {
     if (c == '\\' || c == '"') out += '\\';
     if (c == '\n') { out += "\\n"; continue; }
     out += c;
@@ -126,7 +135,8 @@ std::string Web::streams_json(const std::vector<StreamSnapshot>& streams) const 
            json_string(base + "/master.m3u8") + ",\"http_flv\":" + json_string(base + ".flv") +
            ",\"rtmp\":" + json_string("rtmp://HOST:" + std::to_string(config_.rtmp_port) + base) + "}}";
   }
-  return out + "]}\n";
+  return out + "],\"rtmp_port\":" + std::to_string(config_.rtmp_port) +
+         ",\"application\":" + json_string(config_.application) + "}\n";
 }
 
 std::string Web::metrics_text(const std::vector<StreamSnapshot>& streams) const {
