@@ -1,0 +1,113 @@
+#include "output_store.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace live::hlssink {
+
+void OutputStore::Services::stop() {
+  if (uploader) uploader->stop(true);
+  if (server) server->stop();
+}
+
+Result<void> OutputStore::open(const std::string& location) {
+  location_ = location;
+  bytes_written_ = files_deleted_ = 0;
+  std::error_code ec;
+  fs::create_directories(location, ec);
+  if (ec) return make_error(Errc::refused, "cannot create " + location + ": " + ec.message());
+  return {};
+}
+
+Result<void> OutputStore::start_upload(const std::string& base_url,
+                                       std::function<void(const http::UploadFailure&)> on_failure) {
+  http::HttpUploaderConfig uc;
+  uc.base_url = base_url;
+  if (!uc.base_url.empty() && uc.base_url.back() != '/') uc.base_url += '/';
+  uploader_ = std::make_unique<http::HttpUploader>(uc, std::move(on_failure));
+  auto st = uploader_->start();
+  if (!st) uploader_.reset();
+  return st;
+}
+
+Result<uint16_t> OutputStore::start_http(http::HlsHttpServerConfig config, const std::string& address, uint16_t port,
+                                         int64_t part_target_ms) {
+  config.root_dir = location_;
+  server_ = std::make_unique<http::HlsHttpServer>(config);
+  if (part_target_ms > 0) server_->set_part_target_ms(part_target_ms);
+  auto bound = server_->start(address, port);
+  if (!bound) server_.reset();
+  return bound;
+}
+
+OutputStore::Services OutputStore::take_services() { return Services{std::move(server_), std::move(uploader_)}; }
+
+std::string OutputStore::path(const std::string& relative) const { return (fs::path(location_) / relative).string(); }
+
+http::HttpUploaderStats OutputStore::upload_stats() const {
+  return uploader_ ? uploader_->stats() : http::HttpUploaderStats{};
+}
+
+Result<void> OutputStore::write_atomic(const std::string& relative, std::span<const uint8_t> bytes) {
+  const std::string path = this->path(relative);
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  const std::string tmp = path + ".tmp";
+  auto failed = [&](const std::string& why) { return make_error(Errc::refused, "cannot write " + relative + ": " + why); };
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return failed(std::strerror(errno));
+    f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    f.close();
+    if (!f) {
+      const std::string why = std::strerror(errno);
+      fs::remove(tmp, ec);
+      return failed(why);
+    }
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    return failed(ec.message());
+  }
+  return {};
+}
+
+Result<void> OutputStore::write_file(const std::string& relative, std::span<const uint8_t> bytes) {
+  if (auto r = write_atomic(relative, bytes); !r) return r;
+  bytes_written_ += bytes.size();
+  if (uploader_) uploader_->put_file(relative, path(relative), http::UploadKind::segment);
+  return {};
+}
+
+Result<void> OutputStore::write_playlist(const std::string& relative, const std::string& text) {
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+  if (auto r = write_atomic(relative, bytes); !r) return r;
+  if (uploader_) uploader_->put_bytes(relative, std::vector<uint8_t>(text.begin(), text.end()), http::UploadKind::playlist);
+  return {};
+}
+
+void OutputStore::notify_playlist(const std::string& relative, int64_t last_msn, int64_t last_part) {
+  if (server_) server_->notify_playlist(relative, last_msn, last_part);
+}
+
+void OutputStore::forget_playlist(const std::string& relative) {
+  if (server_) server_->forget_playlist(relative);
+}
+
+void OutputStore::expect_file(const std::string& relative) {
+  if (server_) server_->expect_file(relative);
+}
+
+void OutputStore::remove(const std::string& relative) {
+  std::error_code ec;
+  if (fs::remove(path(relative), ec)) files_deleted_++;
+  if (uploader_) uploader_->remove(relative);
+}
+
+}  // namespace live::hlssink

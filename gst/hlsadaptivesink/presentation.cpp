@@ -1,0 +1,75 @@
+#include "presentation.h"
+
+#include <algorithm>
+
+#include "hls/multivariant_playlist.h"
+#include "rendition_writer.h"
+
+namespace live::hlssink {
+
+int64_t PackagingLatency::record() {
+  if (arrival_us < 0) return -1;
+  const int64_t latency = g_get_monotonic_time() - arrival_us;
+  samples_us.push_back(latency);
+  if (samples_us.size() > kWindow) samples_us.pop_front();
+  count++;
+  return latency;
+}
+
+int64_t PackagingLatency::percentile(size_t q) const {
+  if (samples_us.empty()) return 0;
+  std::vector<int64_t> v(samples_us.begin(), samples_us.end());
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, v.size() * q / 100)];
+}
+
+std::optional<int64_t> Presentation::program_date_time_ms(int64_t running_time) const {
+  if (!cfg.program_date_time || !wall_anchor_ms) return std::nullopt;
+  return *wall_anchor_ms + (running_time - wall_anchor_rt) / 1'000'000;
+}
+
+Result<void> Presentation::write_master(const std::vector<VariantEntry>& variants, const RenditionWriter* audio,
+                                        const StreamConfig* audio_config) {
+  for (const VariantEntry& v : variants)
+    if (!v.rendition->named() || v.rendition->segments() == 0) return {};  // every rendition needs a measured segment
+  if (audio && audio->segments() == 0) return {};
+  hls::MultivariantPlaylist m;
+  uint64_t audio_peak = 0, audio_avg = 0;
+  std::string audio_codec = audio_config ? audio_config->codec_string : "";
+  if (audio) {
+    audio_peak = audio->peak_bps();
+    audio_avg = audio->average_bps();
+    hls::AudioRendition ar;
+    ar.group_id = "audio";
+    ar.name = audio->name();
+    ar.uri = audio->playlist_path();
+    ar.channels = uint32_t(audio_config ? audio_config->channels : 0);
+    m.add_audio(ar);
+  }
+  if (cfg.low_latency || cfg.fmp4) m.set_version(cfg.fmp4 ? 7 : 6);
+  for (const VariantEntry& e : variants) {
+    const RenditionWriter& o = *e.rendition;
+    hls::VariantStream v;
+    v.uri = o.playlist_path();
+    v.bandwidth = e.bitrate ? e.bitrate : o.peak_bps() + audio_peak;
+    if (o.seconds() > 0) v.average_bandwidth = o.average_bps() + audio_avg;
+    if (e.config) {
+      v.codecs = e.config->codec_string;
+      if (!audio_codec.empty()) v.codecs += "," + audio_codec;
+      v.width = uint32_t(e.config->width);
+      v.height = uint32_t(e.config->height);
+      if (e.config->fps_n > 0 && e.config->fps_d > 0) v.frame_rate = double(e.config->fps_n) / e.config->fps_d;
+    }
+    if (audio) v.audio_group = "audio";
+    m.add_variant(v);
+  }
+  std::string text = m.render();
+  if (text == master_text) return {};
+  if (auto r = store.write_playlist(cfg.master_name, text); !r) return r;
+  master_text = std::move(text);
+  messages.push_back(gst_structure_new("hls-playlist-updated", "variant", G_TYPE_STRING, "", "location", G_TYPE_STRING,
+                                       store.path(cfg.master_name).c_str(), nullptr));
+  return {};
+}
+
+}  // namespace live::hlssink
