@@ -4,6 +4,7 @@
 // queue (post); state_lock is never held while calling into libsoup.
 #include "http/hls_http_server.h"
 #include "http/file_cache.h"
+#include "http/plain_response.h"
 
 #include <gst/gst.h>
 #include <libsoup/soup.h>
@@ -70,6 +71,22 @@ struct PlaylistState {
   int64_t last_segment_parts = -1;  // parts of segment last_msn when it is complete; -1 unknown
 };
 
+// The value of the last name=value item of a raw query (as soup_form_decode keeps it).
+bool query_value(std::string_view query, std::string_view name, std::string* out) {
+  bool found = false;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = item.find('=');
+    if (eq != std::string_view::npos && item.substr(0, eq) == name) {
+      *out = std::string(item.substr(eq + 1));
+      found = true;
+    }
+  }
+  return found;
+}
+
 // Same rule as live::hls::MediaPlaylist::reload_status (RFC 8216bis 6.2.5.2).
 bool is_available(const PlaylistState& state, int64_t msn, int64_t part) {
   if (msn < state.last_msn) return true;
@@ -119,7 +136,8 @@ const char* hls_cache_control(const std::string& path) {
 
 struct HlsHttpServer::Impl : HttpSite {
   struct HeldRequest {
-    SoupServerMessage* msg = nullptr;  // a reference we own
+    SoupServerMessage* msg = nullptr;  // a reference we own; null for a worker's request
+    std::shared_ptr<PlainReply> reply;  // a request held for a worker thread (answer_plain)
     std::string relative_path;
     std::string file_path;
     int64_t msn = 0;
@@ -152,6 +170,14 @@ struct HlsHttpServer::Impl : HttpSite {
 
   // Files answered by the port's worker threads (answer_plain), by relative path.
   FileCache cache;
+
+  // For callbacks from worker threads that may come while stop() runs: impl is cleared, under
+  // the link's lock, before the site is removed.
+  struct Link {
+    std::mutex lock;
+    Impl* impl = nullptr;
+  };
+  std::shared_ptr<Link> gone_link = std::make_shared<Link>();
 
   std::atomic<bool> is_running{false};
   std::atomic<uint16_t> bound_port{0};
@@ -266,9 +292,9 @@ struct HlsHttpServer::Impl : HttpSite {
               request->relative_path.c_str(), request->msn, request->part);
     impl->counters.timeouts++;
     if (request->preload)
-      impl->respond_error(request->msg, SOUP_STATUS_NOT_FOUND, "preload-hinted file not written in 3 x target duration");
+      impl->answer_held_error(request, SOUP_STATUS_NOT_FOUND, "preload-hinted file not written in 3 x target duration");
     else
-      impl->respond_error(request->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "playlist not updated in 3 x target duration");
+      impl->answer_held_error(request, SOUP_STATUS_SERVICE_UNAVAILABLE, "playlist not updated in 3 x target duration");
     impl->release(request);
     return G_SOURCE_REMOVE;
   }
@@ -303,8 +329,46 @@ struct HlsHttpServer::Impl : HttpSite {
         break;
       }
     }
+    if (msg == nullptr) return;  // a worker's: its answer went with send()
     soup_server_message_unpause(msg);
     g_object_unref(msg);
+  }
+
+  // The answer of a held request, on libsoup's path or a worker's.
+  void answer_held_error(HeldRequest* request, unsigned status, const char* text) {
+    if (request->msg != nullptr) {
+      respond_error(request->msg, status, text);
+    } else {
+      count_status(status);
+      request->reply->send(plain_text_response(status, text, cors));
+    }
+  }
+  void answer_held_file(HeldRequest* request, const std::string& file_path, const char* cache_control) {
+    if (request->msg != nullptr) {
+      respond_file(request->msg, file_path, request->relative_path, cache_control);
+      return;
+    }
+    FileCache::Bytes bytes = current_bytes(request->relative_path, file_path);
+    if (!bytes) {
+      answer_held_error(request, SOUP_STATUS_NOT_FOUND, "not found");
+      return;
+    }
+    count_file(bytes->size());
+    request->reply->send(plain_file_response(std::move(bytes), request->relative_path, cache_control, cors));
+  }
+
+  // The bytes of the file now at file_path (resolved, under the root): cached, or read.
+  FileCache::Bytes current_bytes(const std::string& relative, const std::string& file_path) {
+    FileIdentity now;
+    if (!regular_file_identity(file_path, &now)) return nullptr;
+    if (FileCache::Bytes bytes = cache.find(relative, now)) return bytes;
+    if (FileCache::Bytes bytes = cache.load(relative, file_path)) return bytes;
+    return read_file_bytes(file_path);  // over kMaxCachedFileBytes
+  }
+
+  void count_file(size_t size) {
+    counters.ok++;
+    counters.bytes += size;
   }
 
   // Runs on the server thread after notify_playlist / forget_playlist.
@@ -332,11 +396,11 @@ struct HlsHttpServer::Impl : HttpSite {
       if (!known || is_available(state, request->msn, request->part)) ready.push_back(request.get());
     }
     for (HeldRequest* request : ready) {
-      respond_file(request->msg, request->file_path, request->relative_path, "max-age=1");
+      answer_held_file(request, request->file_path, "max-age=1");
       release(request);
     }
     for (auto& [request, file] : written) {
-      respond_file(request->msg, file, request->relative_path, hls_cache_control(request->relative_path));
+      answer_held_file(request, file, hls_cache_control(request->relative_path));
       release(request);
     }
   }
@@ -387,23 +451,14 @@ struct HlsHttpServer::Impl : HttpSite {
   // preload-hinted file that does not exist yet. Returns false (after a 503) over the limit.
   bool hold(SoupServerMessage* msg, const std::string& relative, const std::string& file_path, int64_t msn,
             int64_t part) {
-    if (held.size() >= config.max_held_requests) {
+    if (held_is_full()) {
       counters.refused++;
       respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "too many blocking requests");
       return false;
     }
-    auto request = std::make_unique<HeldRequest>();
+    auto request = new_held(relative, file_path, msn, part);
+    arm_timeout(request.get());
     request->msg = SOUP_SERVER_MESSAGE(g_object_ref(msg));
-    request->relative_path = relative;
-    request->file_path = file_path;
-    request->msn = msn;
-    request->part = part;
-    request->preload = file_path.empty();
-    request->impl = this;
-    const int64_t timeout_ms = std::max<int64_t>(3 * target_duration_ms.load(), 100);
-    request->timeout = g_timeout_source_new(static_cast<guint>(std::min<int64_t>(timeout_ms, INT_MAX)));
-    g_source_set_callback(request->timeout, on_held_timeout, request.get(), nullptr);
-    g_source_attach(request->timeout, context);
     // libsoup does not read a paused connection, so watch it ourselves: EOF means the client left.
     GSocket* socket = port_on_server_thread()->socket_of(msg);
     if (socket != nullptr) {
@@ -415,6 +470,88 @@ struct HlsHttpServer::Impl : HttpSite {
     counters.held_now++;
     held.push_back(std::move(request));
     return true;
+  }
+
+  // Over max_held_requests? Worker requests whose client left are forgotten first (the worker
+  // watches their sockets; libsoup's are forgotten by their own watch).
+  bool held_is_full() {
+    if (held.size() < config.max_held_requests) return false;
+    std::vector<HeldRequest*> gone;
+    for (auto& request : held)
+      if (request->reply && request->reply->client_gone()) gone.push_back(request.get());
+    for (HeldRequest* request : gone) release(request);
+    return held.size() >= config.max_held_requests;
+  }
+
+  // A held request; no timeout yet (arm_timeout).
+  std::unique_ptr<HeldRequest> new_held(const std::string& relative, const std::string& file_path, int64_t msn,
+                                        int64_t part) {
+    auto request = std::make_unique<HeldRequest>();
+    request->relative_path = relative;
+    request->file_path = file_path;
+    request->msn = msn;
+    request->part = part;
+    request->preload = file_path.empty();
+    request->impl = this;
+    return request;
+  }
+
+  // 404 or 503 after 3 x target duration, on the server thread's context.
+  void arm_timeout(HeldRequest* request) {
+    const int64_t timeout_ms = std::max<int64_t>(3 * target_duration_ms.load(), 100);
+    request->timeout = g_timeout_source_new(static_cast<guint>(std::min<int64_t>(timeout_ms, INT_MAX)));
+    g_source_set_callback(request->timeout, on_held_timeout, request, nullptr);
+    g_source_attach(request->timeout, context);
+  }
+
+  // Server thread: a worker's request that answer_plain() found not ready. Checked again here:
+  // a notify_playlist() may have come in between (its answer_ready() ran before this task).
+  void hold_for_worker(std::shared_ptr<PlainReply> reply, const std::string& relative, const std::string& file_path,
+                       int64_t msn, int64_t part) {
+    auto request = new_held(relative, file_path, msn, part);
+    request->reply = std::move(reply);
+    if (request->preload) {
+      const std::string file = file_for(relative);
+      if (!file.empty()) return answer_held_file(request.get(), file, hls_cache_control(relative));
+    } else {
+      bool ready;
+      {
+        std::lock_guard<std::mutex> lock(state_lock);
+        auto it = playlists.find(relative);
+        ready = it == playlists.end() || is_available(it->second, msn, part);
+      }
+      if (ready) return answer_held_file(request.get(), file_path, "max-age=1");
+    }
+    if (held_is_full()) {
+      counters.refused++;
+      return answer_held_error(request.get(), SOUP_STATUS_SERVICE_UNAVAILABLE, "too many blocking requests");
+    }
+    arm_timeout(request.get());
+    counters.held_now++;
+    PlainReply* reply_ptr = request->reply.get();
+    std::weak_ptr<PlainReply> weak = request->reply;
+    held.push_back(std::move(request));
+    // The worker saw the client leave: forget the request on this thread, if still held.
+    reply_ptr->on_client_gone([link = gone_link, weak] {
+      std::lock_guard<std::mutex> link_lock(link->lock);  // stop() waits for us
+      if (link->impl == nullptr) return;
+      std::lock_guard<std::mutex> lock(link->impl->state_lock);
+      if (link->impl->wake_port == nullptr) return;
+      Impl* impl = link->impl;
+      link->impl->wake_port->post([impl, weak] { impl->forget_held_reply(weak); });
+    });
+  }
+
+  void forget_held_reply(const std::weak_ptr<PlainReply>& weak) {
+    std::shared_ptr<PlainReply> reply = weak.lock();
+    if (!reply) return;  // answered and released already
+    for (auto& request : held) {
+      if (request->reply == reply) {
+        GST_DEBUG("client of held request for %s went away", request->relative_path.c_str());
+        release(request.get());
+        return;
+      }
+    }
   }
 
   // While the site is registered `port` does not change (start() sets it before add_site(),
@@ -466,38 +603,100 @@ struct HlsHttpServer::Impl : HttpSite {
     respond_file(msg, file_path, relative, hls_cache_control(relative));
   }
 
-  // Worker threads: a GET/HEAD of an existing file, answered from memory with the headers of
-  // respond_file(). Everything else (the index page, 404s, preload-hinted files not written
-  // yet, blocking reloads, files over kMaxCachedFileBytes) goes to handle_request.
+  // Worker threads: what handle_request would answer, without libsoup: GET/HEAD of an existing
+  // file from memory, LL-HLS blocking reloads (held through request.hold()) and preload-hinted
+  // files not written yet. The rest goes to handle_request: the index page, 404s, OPTIONS...
   bool answer_plain(const PlainRequest& request, PlainResponse* response) override {
     if (request.path.empty() || request.path == "/") return false;
-    if (request.query.find("_HLS_") != std::string_view::npos) return false;
     const std::string relative = normalize(std::string(request.path));
     if (relative.empty()) return false;
     FileIdentity now;
-    if (!regular_file_identity(config.root_dir + "/" + relative, &now)) return false;
+    if (!regular_file_identity(config.root_dir + "/" + relative, &now)) {
+      if (request.head || !request.hold || !is_expected(relative)) return false;
+      counters.requests++;
+      post_hold(request.hold(), relative, {}, -1, -1);  // answered when the sink has written it
+      return true;
+    }
+    if (!request.head && ends_with(relative, ".m3u8") && request.query.find("_HLS_") != std::string_view::npos)
+      return answer_blocking(request, relative, response);
     FileCache::Bytes bytes = cache.find(relative, now);
     if (!bytes) {
       const std::string file = file_for(relative);  // under the root, symlinks resolved
       if (file.empty() || !(bytes = cache.load(relative, file))) return false;
     }
-    GST_LOG("%s %s%.*s (worker)", request.head ? "HEAD" : "GET", prefix.c_str(), int(request.path.size()),
-            request.path.data());
+    GST_LOG("%s %s%s (worker)", request.head ? "HEAD" : "GET", prefix.c_str(), relative.c_str());
     counters.requests++;
-    counters.ok++;
-    counters.bytes += bytes->size();
-    std::string& headers = response->headers;
-    if (cors) {
-      headers += "Access-Control-Allow-Origin: *\r\n"
-                 "Access-Control-Expose-Headers: Content-Length, Content-Range, Age, Date\r\n";
-    }
-    headers += "Content-Type: ";
-    headers += hls_content_type(relative);
-    headers += "\r\nCache-Control: ";
-    headers += hls_cache_control(relative);
-    headers += "\r\nAccept-Ranges: bytes\r\n";
-    response->body = std::move(bytes);
+    count_file(bytes->size());
+    *response = plain_file_response(std::move(bytes), relative, hls_cache_control(relative), cors);
     return true;
+  }
+
+  // handle_blocking() for a worker's GET of an existing playlist.
+  bool answer_blocking(const PlainRequest& request, const std::string& relative, PlainResponse* response) {
+    const std::string file_path = file_for(relative);
+    if (file_path.empty() || !request.hold) return false;
+    counters.requests++;
+    std::string msn_text, part_text;
+    const bool has_msn = query_value(request.query, "_HLS_msn", &msn_text);
+    const bool has_part = query_value(request.query, "_HLS_part", &part_text);
+    const char* cache_control = "max-age=1";
+    int64_t msn = 0;
+    int64_t part = -1;
+    if (has_msn || has_part) {
+      counters.blocking++;
+      if (!has_msn || !parse_index(msn_text.c_str(), &msn) || (has_part && !parse_index(part_text.c_str(), &part))) {
+        *response = plain_error(SOUP_STATUS_BAD_REQUEST, "bad _HLS_msn/_HLS_part");
+        return true;
+      }
+      bool known = false;
+      PlaylistState state;
+      {
+        std::lock_guard<std::mutex> lock(state_lock);
+        auto it = playlists.find(relative);
+        if ((known = it != playlists.end())) state = it->second;
+      }
+      if (!known) {
+        cache_control = hls_cache_control(relative);  // not a live LL-HLS playlist: as is
+      } else if (!is_available(state, msn, part)) {
+        if (is_too_far_ahead(state, msn, part, part_target_ms.load())) {
+          counters.refused++;
+          *response = plain_error(SOUP_STATUS_BAD_REQUEST, "_HLS_msn/_HLS_part too far ahead of the playlist");
+          return true;
+        }
+        post_hold(request.hold(), relative, file_path, msn, part);
+        return true;
+      }
+    } else {
+      cache_control = hls_cache_control(relative);  // _HLS_skip alone: as is
+    }
+    FileCache::Bytes bytes = current_bytes(relative, file_path);
+    if (!bytes) {
+      *response = plain_error(SOUP_STATUS_NOT_FOUND, "not found");
+      return true;
+    }
+    count_file(bytes->size());
+    *response = plain_file_response(std::move(bytes), relative, cache_control, cors);
+    return true;
+  }
+
+  PlainResponse plain_error(unsigned status, const char* text) {
+    count_status(status);
+    return plain_text_response(status, text, cors);
+  }
+
+  // Worker threads: hold_for_worker() on the server thread, or 503 when the site is stopping.
+  // Posted under state_lock, so before stop()'s remove_site() (see wake()).
+  void post_hold(std::shared_ptr<PlainReply> reply, std::string relative, std::string file_path, int64_t msn,
+                 int64_t part) {
+    std::lock_guard<std::mutex> lock(state_lock);
+    if (wake_port == nullptr) {
+      reply->send(plain_error(SOUP_STATUS_SERVICE_UNAVAILABLE, "server stopping"));
+      return;
+    }
+    wake_port->post([this, reply = std::move(reply), relative = std::move(relative),
+                     file_path = std::move(file_path), msn, part]() mutable {
+      hold_for_worker(std::move(reply), relative, file_path, msn, part);
+    });
   }
 
   void request_aborted(SoupServerMessage* msg) override {
@@ -517,7 +716,7 @@ struct HlsHttpServer::Impl : HttpSite {
   void site_removed() override {
     while (!held.empty()) {
       HeldRequest* request = held.front().get();
-      respond_error(request->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "server stopping");
+      answer_held_error(request, SOUP_STATUS_SERVICE_UNAVAILABLE, "server stopping");
       release(request);
     }
     cache.clear();
@@ -564,6 +763,10 @@ Result<uint16_t> HlsHttpServer::start(const std::string& address, uint16_t port)
     std::lock_guard<std::mutex> lock(impl_->state_lock);
     impl_->wake_port = shared.get();
   }
+  {
+    std::lock_guard<std::mutex> lock(impl_->gone_link->lock);
+    impl_->gone_link->impl = impl_.get();
+  }
   impl_->bound_port = shared->port();
   impl_->is_running = true;
   GST_INFO("serving %s at %s/ on %s:%u", impl_->config.root_dir.c_str(), impl_->prefix.c_str(), address.c_str(),
@@ -573,6 +776,10 @@ Result<uint16_t> HlsHttpServer::start(const std::string& address, uint16_t port)
 
 void HlsHttpServer::stop() {
   if (!impl_->is_running.exchange(false)) return;
+  {
+    std::lock_guard<std::mutex> lock(impl_->gone_link->lock);
+    impl_->gone_link->impl = nullptr;
+  }
   std::shared_ptr<HttpPort> shared;
   {
     std::lock_guard<std::mutex> lock(impl_->state_lock);

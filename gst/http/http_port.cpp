@@ -204,12 +204,12 @@ struct HttpPort::Impl {
   }
 
   // Worker threads: the site that would get this request from route(), if it answers it.
-  bool answer_plain(const PlainRequestHead& head, PlainResponse* response) {
+  bool answer_plain(const PlainRequestHead& head, const HttpWorkers::Hold& hold, PlainResponse* response) {
     std::shared_lock<std::shared_mutex> lock(plain_lock);
     if (plain_stream_paths.find(head.path) != plain_stream_paths.end()) return false;
     std::string_view rest;
     HttpSite* site = find_site_in(plain_sites, head.path, &rest);
-    return site != nullptr && site->answer_plain(PlainRequest{rest, head.query, head.head}, response);
+    return site != nullptr && site->answer_plain(PlainRequest{rest, head.query, head.head, hold}, response);
   }
 
   // Worker threads: libsoup takes the connection (its next request unread) on the server thread.
@@ -381,7 +381,9 @@ struct HttpPort::Impl {
     if (config.worker_threads > 0) {
       workers = std::make_unique<HttpWorkers>(
           config.worker_threads, config.idle_timeout_s, libsoup_server_header(),
-          [this](const PlainRequestHead& head, PlainResponse* response) { return answer_plain(head, response); },
+          [this](const PlainRequestHead& head, const HttpWorkers::Hold& hold, PlainResponse* response) {
+            return answer_plain(head, hold, response);
+          },
           [this](GSocketConnection* connection) { hand_over(connection); });
     }
     std::promise<Result<void>> started;

@@ -83,18 +83,37 @@ class PendingStream {
 };
 using StreamRouteHandler = std::function<void(std::shared_ptr<PendingStream> request)>;
 
-// A plain request (GET or HEAD, HTTP/1.1 keep-alive, no body, no Range: plain_request.h) that a
-// worker thread offers to a site before libsoup sees it.
+// An answer to a PlainRequest. The worker writes the status line, Server and Date, then
+// `headers`, then Content-Length (of body; HEAD: the length only), as libsoup would.
+struct PlainResponse {
+  unsigned status = 200;
+  std::string headers;  // "Name: value\r\n" lines
+  std::shared_ptr<const std::string> body;
+};
+
+// The answer to a plain request that a site holds (an LL-HLS blocking reload): the worker keeps
+// the connection parked, reading nothing more from it, until send().
+class PlainReply {
+ public:
+  virtual ~PlainReply() = default;
+  // Once, from any thread; later calls are ignored.
+  virtual void send(PlainResponse response) = 0;
+  // The client closed the connection (or the port stopped): nobody will read the answer.
+  virtual bool client_gone() const = 0;
+  // Calls `gone` once when the client leaves before send(), from the worker thread (at once if
+  // it has left already). Never after send() has begun.
+  virtual void on_client_gone(std::function<void()> gone) = 0;
+};
+
+// A plain request (GET or HEAD, HTTP/1.1, no body, no Range: plain_request.h) that a worker
+// thread offers to a site before libsoup sees it.
 struct PlainRequest {
   std::string_view path;   // after the prefix, as handle_request's (only [A-Za-z0-9-_.~/] here)
   std::string_view query;  // raw, without '?' (no '%' or '+' here)
   bool head = false;
-};
-// A 200 answer to a PlainRequest. The worker writes the status line, Server and Date, then
-// `headers`, then Content-Length (of body; HEAD: the length only), as libsoup would.
-struct PlainResponse {
-  std::string headers;  // "Name: value\r\n" lines
-  std::shared_ptr<const std::string> body;
+  // To answer later: answer_plain() calls it (once), returns true and leaves *response alone;
+  // the site then calls send() on the reply exactly once.
+  std::function<std::shared_ptr<PlainReply>()> hold;
 };
 
 // Everything under one URL prefix of a port (HlsHttpServer). Called on the server thread only,
@@ -103,9 +122,9 @@ class HttpSite {
  public:
   virtual ~HttpSite() = default;
   // Called on the port's worker threads, concurrently with each other and with the server
-  // thread, never after remove_site() returned: true (and *response) to answer the request at
-  // once with 200, exactly as handle_request would. False hands the request, and the rest of
-  // its connection, to libsoup (handle_request). Must not block.
+  // thread, never after remove_site() returned: true to answer the request exactly as
+  // handle_request would, with *response at once or through request.hold() later. False hands
+  // the request, and the rest of its connection, to libsoup (handle_request). Must not block.
   virtual bool answer_plain(const PlainRequest& /*request*/, PlainResponse* /*response*/) { return false; }
   // path: the request path after the prefix, still percent-encoded: "/..." or "" when the
   // request named the prefix itself ("/live/a" for prefix "/live/a").

@@ -54,6 +54,12 @@ class DateLine {
   std::string line_;
 };
 
+void wake_fd(int fd) {
+  const uint64_t one = 1;
+  ssize_t ignored = write(fd, &one, sizeof one);
+  (void)ignored;
+}
+
 }  // namespace
 
 class HttpWorkers::Worker {
@@ -61,6 +67,7 @@ class HttpWorkers::Worker {
   explicit Worker(HttpWorkers* owner) : owner_(owner) {
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    mailbox_->wake_fd = wake_fd_;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = nullptr;  // the wake-up fd
@@ -70,25 +77,98 @@ class HttpWorkers::Worker {
 
   ~Worker() {
     {
-      std::lock_guard<std::mutex> lock(inbox_lock_);
-      stopping_ = true;
+      std::lock_guard<std::mutex> lock(mailbox_->lock);
+      mailbox_->stopping = true;
     }
-    wake();
+    wake_fd(wake_fd_);
     thread_.join();
-    for (GSocketConnection* connection : inbox_) g_object_unref(connection);  // never started
+    {
+      // Replies sent from now on are dropped; the fd goes only after nobody can write to it.
+      std::lock_guard<std::mutex> lock(mailbox_->lock);
+      mailbox_->closed = true;
+      for (GSocketConnection* connection : mailbox_->fresh) g_object_unref(connection);  // never started
+      mailbox_->fresh.clear();
+      mailbox_->answered.clear();
+    }
     close(wake_fd_);
     close(epoll_fd_);
   }
 
   void add(GSocketConnection* connection) {
     {
-      std::lock_guard<std::mutex> lock(inbox_lock_);
-      inbox_.push_back(G_SOCKET_CONNECTION(g_object_ref(connection)));
+      std::lock_guard<std::mutex> lock(mailbox_->lock);
+      mailbox_->fresh.push_back(G_SOCKET_CONNECTION(g_object_ref(connection)));
     }
-    wake();
+    wake_fd(wake_fd_);
   }
 
  private:
+  struct Connection;
+  class Reply;
+
+  // What other threads hand to the worker: new connections and held requests' answers. Shared
+  // with the replies, which may outlive the worker.
+  struct Mailbox {
+    std::mutex lock;
+    int wake_fd = -1;
+    bool stopping = false;  // the worker thread ends
+    bool closed = false;    // the worker is gone: drop what comes
+    std::vector<GSocketConnection*> fresh;
+    std::vector<std::shared_ptr<Reply>> answered;
+  };
+
+  // A held request's answer: parks its connection until send().
+  class Reply final : public PlainReply, public std::enable_shared_from_this<Reply> {
+   public:
+    Reply(std::shared_ptr<Mailbox> mailbox, Connection* connection, bool head, bool close)
+        : connection(connection), head(head), close(close), mailbox_(std::move(mailbox)) {}
+    void send(PlainResponse answer) override {
+      if (sent_.exchange(true)) return;
+      {
+        std::lock_guard<std::mutex> lock(gone_lock_);
+        on_gone_ = nullptr;
+      }
+      std::lock_guard<std::mutex> lock(mailbox_->lock);
+      if (mailbox_->closed) return;
+      response = std::move(answer);  // read by the worker after it takes us from the mailbox
+      mailbox_->answered.push_back(shared_from_this());
+      wake_fd(mailbox_->wake_fd);
+    }
+    bool client_gone() const override { return gone; }
+    void on_client_gone(std::function<void()> callback) override {
+      {
+        std::lock_guard<std::mutex> lock(gone_lock_);
+        if (!gone) {
+          on_gone_ = std::move(callback);
+          return;
+        }
+      }
+      if (!sent_) callback();
+    }
+    // Worker thread: the connection is closed.
+    void mark_gone() {
+      std::function<void()> callback;
+      {
+        std::lock_guard<std::mutex> lock(gone_lock_);
+        gone = true;
+        callback.swap(on_gone_);
+      }
+      if (callback) callback();
+    }
+
+    Connection* connection;  // worker thread only; null once the connection is gone
+    const bool head;
+    const bool close;
+    PlainResponse response;
+    std::atomic<bool> gone{false};
+
+   private:
+    std::shared_ptr<Mailbox> mailbox_;
+    std::atomic<bool> sent_{false};
+    std::mutex gone_lock_;
+    std::function<void()> on_gone_;  // under gone_lock_
+  };
+
   struct Connection {
     GSocketConnection* connection = nullptr;  // our reference
     int fd = -1;
@@ -98,13 +178,8 @@ class HttpWorkers::Worker {
     size_t body_sent = 0;
     int64_t last_progress_s = 0;
     bool close_when_sent = false;  // the request said "Connection: close"
+    std::shared_ptr<Reply> parked;  // a held request: nothing more is read until it is answered
   };
-
-  void wake() {
-    const uint64_t one = 1;
-    ssize_t ignored = write(wake_fd_, &one, sizeof one);
-    (void)ignored;
-  }
 
   void run() {
     epoll_event events[128];
@@ -137,16 +212,26 @@ class HttpWorkers::Worker {
     finish();
   }
 
-  // New connections into the epoll set. False when stopping.
+  // New connections into the epoll set, answers of held requests out. False when stopping.
   bool take_inbox() {
     uint64_t count;
     ssize_t ignored = read(wake_fd_, &count, sizeof count);
     (void)ignored;
     std::vector<GSocketConnection*> fresh;
+    std::vector<std::shared_ptr<Reply>> answered;
     {
-      std::lock_guard<std::mutex> lock(inbox_lock_);
-      if (stopping_) return false;
-      fresh.swap(inbox_);
+      std::lock_guard<std::mutex> lock(mailbox_->lock);
+      if (mailbox_->stopping) return false;
+      fresh.swap(mailbox_->fresh);
+      answered.swap(mailbox_->answered);
+    }
+    for (auto& reply : answered) {
+      Connection* c = reply->connection;
+      if (c == nullptr) continue;  // the client left meanwhile
+      reply->connection = nullptr;
+      c->parked.reset();
+      queue_response(c, std::move(reply->response), reply->head, reply->close);
+      progress(c);  // sends it, then the requests that came meanwhile
     }
     for (GSocketConnection* connection : fresh) {
       auto c = std::make_unique<Connection>();
@@ -170,6 +255,7 @@ class HttpWorkers::Worker {
 
   void finish() {
     for (Connection* c : live_) {
+      if (c->parked) c->parked->mark_gone();
       g_io_stream_close(G_IO_STREAM(c->connection), nullptr, nullptr);
       g_object_unref(c->connection);
       delete c;
@@ -178,6 +264,11 @@ class HttpWorkers::Worker {
   }
 
   void forget(Connection* c) {
+    if (c->parked) {
+      c->parked->connection = nullptr;
+      c->parked->mark_gone();
+      c->parked.reset();
+    }
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
     live_.erase(c);
     std::erase(again_, c);
@@ -240,6 +331,7 @@ class HttpWorkers::Worker {
   void progress(Connection* c) {
     bool dropped = false;
     if (!flush(c, &dropped)) return;
+    if (c->parked) return watch_parked(c);
     for (int served = 0;; ++served) {
       if (served == kMaxPlainRequestsPerTurn) {
         again_.push_back(c);  // others first; no new edge would come for what is buffered
@@ -255,25 +347,70 @@ class HttpWorkers::Worker {
       const PlainParse parsed = parse_plain_request(std::string_view(buffer_, size_t(n)), &request);
       if (parsed == PlainParse::incomplete) return;
       PlainResponse response;
-      if (parsed == PlainParse::not_plain || !owner_->answer_(request, &response)) return hand_over(c);
+      std::shared_ptr<Reply> held;
+      if (parsed == PlainParse::plain) {
+        // One pointer captured: the std::function stays in its small buffer (no allocation).
+        struct HoldContext {
+          Worker* worker;
+          Connection* c;
+          const PlainRequestHead* request;
+          std::shared_ptr<Reply>* held;
+        } context{this, c, &request, &held};
+        const Hold hold = [&context]() -> std::shared_ptr<PlainReply> {
+          *context.held = std::make_shared<Reply>(context.worker->mailbox_, context.c, context.request->head,
+                                                  context.request->close);
+          return *context.held;
+        };
+        if (!owner_->answer_(request, hold, &response)) {
+          if (held) held->connection = nullptr;  // a site that held and then declined
+          return hand_over(c);
+        }
+      } else {
+        return hand_over(c);
+      }
       // Consume the request: its bytes are in the socket already.
-      if (recv(c->fd, buffer_, request.length, 0) != ssize_t(request.length)) return drop(c);
+      if (recv(c->fd, buffer_, request.length, 0) != ssize_t(request.length)) {
+        if (held) c->parked = std::move(held);  // for drop() to mark it gone
+        return drop(c);
+      }
       owner_->answered_++;
-      const size_t length = response.body ? response.body->size() : 0;
-      std::string& head = c->out_head;
-      head.reserve(256 + response.headers.size());
-      head.assign("HTTP/1.1 200 OK\r\n");
-      head += owner_->server_line_;
-      head += date_.get();
-      head += response.headers;
-      head += "Content-Length: ";
-      head += std::to_string(length);
-      head += "\r\n\r\n";
-      if (!request.head) c->out_body = std::move(response.body);
-      c->close_when_sent = request.close;
       c->last_progress_s = monotonic_seconds();
+      if (held) {
+        c->parked = std::move(held);  // its answer may be in the mailbox already: next wake-up
+        return;
+      }
+      queue_response(c, std::move(response), request.head, request.close);
       if (!flush(c, &dropped)) return;
     }
+  }
+
+  void queue_response(Connection* c, PlainResponse&& response, bool head_only, bool close) {
+    const size_t length = response.body ? response.body->size() : 0;
+    std::string& head = c->out_head;
+    head.reserve(256 + response.headers.size());
+    head.assign("HTTP/1.1 ");
+    head += std::to_string(response.status);
+    head += ' ';
+    head += soup_status_get_phrase(response.status);
+    head += "\r\n";
+    head += owner_->server_line_;
+    head += date_.get();
+    head += response.headers;
+    head += "Content-Length: ";
+    head += std::to_string(length);
+    head += "\r\n\r\n";
+    c->head_sent = 0;
+    c->out_body = head_only ? nullptr : std::move(response.body);
+    c->body_sent = 0;
+    c->close_when_sent = close;
+  }
+
+  // A parked connection became readable: the client left (EOF, error), or sent its next
+  // request early, which waits in the socket for the held answer to go first.
+  void watch_parked(Connection* c) {
+    char byte;
+    const ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) drop(c);
   }
 
   void sweep_idle(int64_t now) {
@@ -291,9 +428,7 @@ class HttpWorkers::Worker {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::thread thread_;
-  std::mutex inbox_lock_;
-  std::vector<GSocketConnection*> inbox_;  // under inbox_lock_
-  bool stopping_ = false;                   // under inbox_lock_
+  std::shared_ptr<Mailbox> mailbox_ = std::make_shared<Mailbox>();
   // Worker thread only.
   std::unordered_set<Connection*> live_;
   std::vector<Connection*> again_;  // served their turn with requests still buffered

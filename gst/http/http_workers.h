@@ -15,6 +15,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <libsoup/soup.h>
 
 #include <atomic>
 #include <cstdint>
@@ -33,8 +34,10 @@ inline constexpr int kMaxPlainRequestsPerTurn = 32;
 
 class HttpWorkers {
  public:
-  // True and *response filled: answer 200 with it. False: hand the connection to libsoup.
-  using Answer = std::function<bool(const PlainRequestHead& request, PlainResponse* response)>;
+  // True: answer with *response, or later through the reply hold() made (the connection stays
+  // parked till then). False: hand the connection to libsoup.
+  using Hold = std::function<std::shared_ptr<PlainReply>()>;
+  using Answer = std::function<bool(const PlainRequestHead& request, const Hold& hold, PlainResponse* response)>;
   // Takes the connection's reference (its next request is unread).
   using HandOver = std::function<void(GSocketConnection* connection)>;
 

@@ -317,6 +317,81 @@ TEST_F(HttpWorkersTest, ConnectionCloseAndIdleTimeout) {
   EXPECT_EQ(port_ref->stats().connections, 0u);
 }
 
+TEST_F(HttpWorkersTest, BlockingReloadsAreHeldOnTheWorkers) {
+  write_file_atomic(root / "v/index.m3u8", "msn 5 part 0\n");
+  start();
+  server->set_target_duration_ms(200);  // held requests time out after 600 ms
+  server->notify_playlist("v/index.m3u8", 5, 0);
+  KeepAlive client(port);
+  // Available now: answered at once, max-age=1.
+  RawResponse now = client.get("/v/index.m3u8?_HLS_msn=5&_HLS_part=0");
+  EXPECT_EQ(now.status, 200);
+  EXPECT_EQ(now.header("cache-control"), "max-age=1");
+  // Held; a pipelined request behind it waits for it.
+  ASSERT_TRUE(client.send_raw("GET /v/index.m3u8?_HLS_msn=5&_HLS_part=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /v/index.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  for (int i = 0; i < 100 && server->stats().blocking_held < 1; i++) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(server->stats().blocking_held, 1u);
+  write_file_atomic(root / "v/index.m3u8", "msn 5 part 1\n");
+  server->notify_playlist("v/index.m3u8", 5, 1);
+  RawResponse held = client.read();
+  EXPECT_EQ(held.status, 200);
+  EXPECT_EQ(held.body, "msn 5 part 1\n");
+  EXPECT_EQ(held.header("cache-control"), "max-age=1");
+  RawResponse after = client.read();
+  EXPECT_EQ(after.body, "msn 5 part 1\n");
+  EXPECT_EQ(after.header("cache-control"), "no-cache");
+  // Errors as libsoup words them.
+  RawResponse bad = client.get("/v/index.m3u8?_HLS_part=1");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body, "bad _HLS_msn/_HLS_part\n");
+  EXPECT_EQ(bad.header("content-type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(client.get("/v/index.m3u8?_HLS_msn=9").status, 400);  // too far ahead
+  const auto t0 = std::chrono::steady_clock::now();
+  RawResponse late = client.get("/v/index.m3u8?_HLS_msn=6");
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(late.status, 503);
+  EXPECT_GE(ms, 500);
+  // A preload-hinted part: held until written.
+  server->expect_file("v/part7.m4s");
+  ASSERT_TRUE(client.send_raw("GET /v/part7.m4s HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  write_file_atomic(root / "v/part7.m4s", "part seven");
+  server->notify_playlist("v/index.m3u8", 5, 2);
+  RawResponse part = client.read();
+  EXPECT_EQ(part.status, 200);
+  EXPECT_EQ(part.body, "part seven");
+  EXPECT_EQ(part.header("cache-control"), "public, max-age=86400, immutable");
+  const HttpPortStats stats = port_ref->stats();
+  EXPECT_EQ(stats.worker_hand_overs, 0u);
+  EXPECT_EQ(stats.worker_answers, 7u);
+  EXPECT_EQ(server->stats().blocking_held, 0u);
+  EXPECT_EQ(server->stats().blocking_timeouts, 1u);
+}
+
+TEST_F(HttpWorkersTest, HeldRequestsOfAClientThatLeftAreForgotten) {
+  write_file(root / "index.m3u8", "x\n");
+  start();
+  server->notify_playlist("index.m3u8", 1, 0);
+  {
+    KeepAlive client(port);
+    ASSERT_TRUE(client.send_raw("GET /index.m3u8?_HLS_msn=2 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    for (int i = 0; i < 100 && server->stats().blocking_held < 1; i++) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(server->stats().blocking_held, 1u);
+  }
+  for (int i = 0; i < 100 && server->stats().blocking_held > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(server->stats().blocking_held, 0u);
+  // Stopping answers the held ones with 503.
+  KeepAlive client(port);
+  ASSERT_TRUE(client.send_raw("GET /index.m3u8?_HLS_msn=2 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  for (int i = 0; i < 100 && server->stats().blocking_held < 1; i++) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  server->stop();
+  RawResponse stopped = client.read();
+  EXPECT_EQ(stopped.status, 503);
+  EXPECT_EQ(stopped.body, "server stopping\n");
+  EXPECT_EQ(port_ref->stats().worker_hand_overs, 0u);
+}
+
 TEST_F(HttpWorkersTest, SiteStopsWhileClientsHammerIt) {
   write_file(root / "a.m4s", random_bytes(30000, 9));
   start();
