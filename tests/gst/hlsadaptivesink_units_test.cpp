@@ -1,11 +1,13 @@
-// hlsadaptivesink's AES-128-CBC (libcrypto) against the NIST SP 800-38A vector. Its codec
-// strings and TS writer are lib/flv and lib/ts, tested in tests/lib.
+// hlsadaptivesink's AES-128-CBC (libcrypto) against the NIST SP 800-38A vector, and its Annex B
+// conversion for MPEG-TS. Its codec strings and TS writer are lib/flv and lib/ts, tested in
+// tests/lib.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <vector>
 
 #include "hlsadaptivesink/aes_cbc.h"
+#include "hlsadaptivesink/media_frame.h"
 
 using namespace live::hlssink;
 
@@ -33,4 +35,55 @@ TEST(HlsSinkAes, NistVectorPaddingAndSequenceIv) {
   EXPECT_EQ(odd->size(), 576u);  // 564 rounded up to the next block
   const auto seq = iv_from_sequence(0x0102030405060708ull);
   EXPECT_EQ(std::vector<uint8_t>(seq.begin(), seq.end()), hex("00000000000000000102030405060708"));
+}
+
+namespace {
+
+// NAL unit types in an Annex B access unit, in order (4- or 3-byte start codes).
+std::vector<int> nal_types(const std::vector<uint8_t>& au) {
+  std::vector<int> types;
+  for (size_t i = 0; i + 3 < au.size(); ++i)
+    if (au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1) types.push_back(au[i + 3] & 0x1f);
+  return types;
+}
+
+Frame h264_frame(bool length_prefixed, std::vector<uint8_t> data, bool keyframe) {
+  auto c = std::make_shared<StreamConfig>();
+  c->kind = Kind::h264;
+  c->length_prefixed = length_prefixed;
+  c->parameter_sets = {{0x67, 0x42, 0xc0, 0x1e}, {0x68, 0xce, 0x3c, 0x80}};
+  Frame f;
+  f.keyframe = keyframe;
+  f.data = std::move(data);
+  f.config = c;
+  return f;
+}
+
+}  // namespace
+
+// Byte-stream H.264 that carries its own access unit delimiter gets exactly one (TS needs one
+// first; two would be an empty access unit to some decoders).
+TEST(HlsSinkAnnexB, ByteStreamWithItsOwnAudKeepsOne) {
+  const std::vector<uint8_t> with_aud = {0, 0, 0, 1, 0x09, 0xf0,                // AUD
+                                         0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1e,    // SPS
+                                         0, 0, 1, 0x68, 0xce, 0x3c, 0x80,       // PPS (3-byte start code)
+                                         0, 0, 0, 1, 0x65, 0x88, 0x84, 0x00};  // IDR slice
+  const auto out = to_annexb(h264_frame(false, with_aud, true));
+  EXPECT_EQ(nal_types(out), (std::vector<int>{9, 7, 8, 5}));
+  EXPECT_EQ(std::vector<uint8_t>(out.end() - 4, out.end()), (std::vector<uint8_t>{0x65, 0x88, 0x84, 0x00}));
+  // Without an AUD of its own: one is added, the rest is kept.
+  const std::vector<uint8_t> without(with_aud.begin() + 6, with_aud.end());
+  EXPECT_EQ(nal_types(to_annexb(h264_frame(false, without, true))), (std::vector<int>{9, 7, 8, 5}));
+  const std::vector<uint8_t> delta = {0, 0, 0, 1, 0x09, 0x30, 0, 0, 0, 1, 0x41, 0x9a, 0x00};
+  EXPECT_EQ(nal_types(to_annexb(h264_frame(false, delta, false))), (std::vector<int>{9, 1}));
+}
+
+// Length-prefixed input: its AUD is dropped too, parameter sets go before keyframes, and a
+// zero-length NAL unit is skipped (not read past the end).
+TEST(HlsSinkAnnexB, LengthPrefixedGetsOneAudAndParameterSets) {
+  const std::vector<uint8_t> au = {0, 0, 0, 2, 0x09, 0xf0, 0, 0, 0, 0, 0, 0, 0, 3, 0x65, 0x88, 0x84};
+  EXPECT_EQ(nal_types(to_annexb(h264_frame(true, au, true))), (std::vector<int>{9, 7, 8, 5}));
+  EXPECT_EQ(nal_types(to_annexb(h264_frame(true, au, false))), (std::vector<int>{9, 5}));
+  const std::vector<uint8_t> empty_last = {0, 0, 0, 3, 0x41, 0x9a, 0x00, 0, 0, 0, 0};
+  EXPECT_EQ(nal_types(to_annexb(h264_frame(true, empty_last, false))), (std::vector<int>{9, 1}));
 }
