@@ -8,7 +8,9 @@
 //
 // Threading: the port runs its own GMainContext on its own thread, so it works whether or not
 // the application runs a GMainLoop. Every public method is thread-safe and may be called from
-// streaming threads; notify_playlist() only queues work for the server thread.
+// streaming threads; notify_playlist() only queues work for the server thread. The port's worker
+// threads answer plain GETs of files from a bounded in-memory cache (FileCache) and hold
+// blocking reloads for their connections (HttpSite::answer_plain); the rest is libsoup's.
 #pragma once
 
 #include <cstdint>
