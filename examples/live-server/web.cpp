@@ -44,6 +44,20 @@ std::string label(const std::string& text) {
   return out;
 }
 
+std::string html(const std::string& text) {
+  gchar* escaped = g_markup_escape_text(valid_utf8(text).c_str(), -1);
+  std::string out = escaped;
+  g_free(escaped);
+  return out;
+}
+
+std::string url_segment(const std::string& text) {
+  gchar* escaped = g_uri_escape_string(text.c_str(), nullptr, FALSE);
+  std::string out = escaped;
+  g_free(escaped);
+  return out;
+}
+
 GBytes* read_file(const std::string& path) {
   gchar* contents = nullptr;
   gsize length = 0;
@@ -60,6 +74,18 @@ GstStructure* respond_bytes(const char* content_type, GBytes* body, const char* 
   return gst_structure_new("http-response", "status", G_TYPE_INT, 200, "content-type", G_TYPE_STRING,
                            content_type, "body", G_TYPE_BYTES, body, "cache-control", G_TYPE_STRING,
                            cache_control, nullptr);
+}
+
+// One entry per stream name: a metric series or API entry twice would be invalid (a stream
+// ending while its name is published again must never show up twice).
+std::vector<StreamSnapshot> unique_names(std::vector<StreamSnapshot> streams) {
+  std::vector<StreamSnapshot> out;
+  for (StreamSnapshot& s : streams) {
+    bool seen = false;
+    for (const StreamSnapshot& o : out) seen = seen || o.name == s.name;
+    if (!seen) out.push_back(std::move(s));
+  }
+  return out;
 }
 
 }  // namespace
@@ -90,17 +116,18 @@ GstStructure* Web::handle(const GstStructure* request) const {
   if (g_strcmp0(method, "GET") != 0 && g_strcmp0(method, "HEAD") != 0) return nullptr;
   const std::string p = path ? path : "";
   if (p == "/api/streams")
-    return respond("application/json", streams_json(snapshots_()));
+    return respond("application/json", streams_json(unique_names(snapshots_())));
   if (p == "/metrics")
-    return respond("text/plain; version=0.0.4; charset=utf-8", metrics_text(snapshots_()));
+    return respond("text/plain; version=0.0.4; charset=utf-8", metrics_text(unique_names(snapshots_())));
   if (p == "/hls.min.js" && hls_js_) return respond_bytes("text/javascript", hls_js_, "max-age=3600");
   if (p == "/" || p == "/index.html") {
     if (index_page_) return respond_bytes("text/html; charset=utf-8", index_page_, "no-cache");
     // Without the player folder: a plain list of the live streams and their URLs.
     std::string page = "<!doctype html><meta charset=utf-8><title>live-server</title><h1>Live streams</h1><ul>";
-    for (const StreamSnapshot& s : snapshots_()) {
-      const std::string base = "/" + config_.application + "/" + s.name;
-      page += "<li>" + s.name + ": <a href=\"" + base + "/master.m3u8\">HLS</a>, <a href=\"" + base +
+    for (const StreamSnapshot& s : unique_names(snapshots_())) {
+      // Names are publishers' keys: escaped as text and as a URL path segment.
+      const std::string base = html(url_segment(config_.application) + "/" + url_segment(s.name));
+      page += "<li>" + html(s.name) + ": <a href=\"" + base + "/master.m3u8\">HLS</a>, <a href=\"" + base +
               ".flv\">HTTP-FLV</a></li>";
     }
     return respond("text/html; charset=utf-8", page + "</ul>\n");
@@ -115,6 +142,7 @@ std::string Web::streams_json(const std::vector<StreamSnapshot>& streams) const 
     if (!first) out += ",";
     first = false;
     const std::string base = "/" + config_.application + "/" + s.name;
+    const std::string http_base = "/" + url_segment(config_.application) + "/" + url_segment(s.name);
     out += "{\"name\":" + json_string(s.name) + ",\"since\":" + std::to_string(s.since_unix_s) +
            ",\"publishing\":" + (s.publishing ? "true" : "false") +
            ",\"video_codec\":" + json_string(s.video_codec) +
@@ -132,7 +160,7 @@ std::string Web::streams_json(const std::vector<StreamSnapshot>& streams) const 
       out += std::string(i ? "," : "") + "{\"location\":" + json_string(s.push_targets[i].first) +
              ",\"state\":" + json_string(s.push_targets[i].second) + "}";
     out += "],\"recording\":" + json_string(s.recording) + ",\"urls\":{\"hls\":" +
-           json_string(base + "/master.m3u8") + ",\"http_flv\":" + json_string(base + ".flv") +
+           json_string(http_base + "/master.m3u8") + ",\"http_flv\":" + json_string(http_base + ".flv") +
            ",\"rtmp\":" + json_string("rtmp://HOST:" + std::to_string(config_.rtmp_port) + base) + "}}";
   }
   return out + "],\"rtmp_port\":" + std::to_string(config_.rtmp_port) +
