@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 
 namespace live::http {
@@ -21,6 +22,8 @@ FileIdentity identity_of(const struct stat& st) {
   return id;
 }
 
+std::atomic<size_t> g_process_bytes{0};
+
 }  // namespace
 
 bool regular_file_identity(const std::string& path, FileIdentity* out) {
@@ -32,6 +35,10 @@ bool regular_file_identity(const std::string& path, FileIdentity* out) {
 
 FileCache::FileCache(size_t max_bytes, size_t max_file_bytes)
     : max_bytes_(max_bytes), max_file_bytes_(max_file_bytes) {}
+
+FileCache::~FileCache() { clear(); }
+
+size_t FileCache::process_bytes() { return g_process_bytes; }
 
 FileCache::Bytes FileCache::find(const std::string& key, const FileIdentity& now) {
   std::lock_guard<std::mutex> lock(lock_);
@@ -64,27 +71,36 @@ FileCache::Bytes FileCache::load(const std::string& key, const std::string& path
   auto it = by_key_.find(key);
   if (it != by_key_.end()) {
     bytes_ -= it->second->bytes->size();
+    g_process_bytes -= it->second->bytes->size();
     lru_.erase(it->second);
     by_key_.erase(it);
   }
-  evict_over(max_bytes_ - std::min(max_bytes_, bytes->size()));
+  const size_t size = bytes->size();
+  evict_over(max_bytes_ - std::min(max_bytes_, size));
+  // The process-wide budget: make room from our own entries, else serve without keeping.
+  while (g_process_bytes + size > kMaxCachedBytesPerProcess && !lru_.empty()) drop_oldest();
+  if (g_process_bytes + size > kMaxCachedBytesPerProcess) return bytes;
   lru_.push_front(Entry{key, identity_of(st), bytes});
   by_key_[key] = lru_.begin();
-  bytes_ += bytes->size();
+  bytes_ += size;
+  g_process_bytes += size;
   return bytes;
 }
 
 void FileCache::evict_over(size_t limit) {
-  while (bytes_ > limit && !lru_.empty()) {
-    bytes_ -= lru_.back().bytes->size();
-    by_key_.erase(lru_.back().key);
-    lru_.pop_back();
-  }
+  while (bytes_ > limit && !lru_.empty()) drop_oldest();
+}
+
+void FileCache::drop_oldest() {
+  bytes_ -= lru_.back().bytes->size();
+  g_process_bytes -= lru_.back().bytes->size();
+  by_key_.erase(lru_.back().key);
+  lru_.pop_back();
 }
 
 void FileCache::clear() {
   std::lock_guard<std::mutex> lock(lock_);
-  evict_over(0);
+  while (!lru_.empty()) drop_oldest();
 }
 
 size_t FileCache::bytes() const {

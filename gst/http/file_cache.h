@@ -2,9 +2,10 @@
 // opening, mapping or reading the file. An entry stays valid while the file at its path is the
 // same file: same inode, size and modification time, checked with one stat() per request (the
 // sink replaces files by atomic rename, which makes a new inode; a deleted file fails the stat).
-// Bounded: kMaxCachedBytes of file bytes in all (least recently used entries go first), files
-// over kMaxCachedFileBytes are never cached. Bodies still being sent when their entry goes are
-// freed after the send. Thread-safe.
+// Bounded: kMaxCachedBytes of file bytes per cache (least recently used entries go first), and
+// kMaxCachedBytesPerProcess for all caches together (over it a cache first drops its own
+// entries, then serves the file without keeping it); files over kMaxCachedFileBytes are never
+// cached. Bodies still being sent when their entry goes are freed after the send. Thread-safe.
 #pragma once
 
 #include <sys/types.h>
@@ -22,6 +23,8 @@ namespace live::http {
 // Per HLS site: a few seconds of parts, segments and playlists of a handful of variants.
 inline constexpr size_t kMaxCachedBytes = 32 * 1024 * 1024;
 inline constexpr size_t kMaxCachedFileBytes = 4 * 1024 * 1024;
+// All sites of the process (many streams): what the caches may hold together.
+inline constexpr size_t kMaxCachedBytesPerProcess = 256 * 1024 * 1024;
 
 struct FileIdentity {
   dev_t dev = 0;
@@ -38,14 +41,19 @@ class FileCache {
  public:
   using Bytes = std::shared_ptr<const std::string>;
   explicit FileCache(size_t max_bytes = kMaxCachedBytes, size_t max_file_bytes = kMaxCachedFileBytes);
+  ~FileCache();
+  FileCache(const FileCache&) = delete;
+  FileCache& operator=(const FileCache&) = delete;
 
   // The cached bytes of key if they are those of the file now identified by `now`, else null.
   Bytes find(const std::string& key, const FileIdentity& now);
-  // Reads the regular file at path (already checked by the caller) and caches it under key.
-  // Null if it cannot be read or is over max_file_bytes (then nothing is cached).
+  // Reads the regular file at path (already checked by the caller) and caches it under key
+  // (not when the process-wide budget is spent). Null if it cannot be read or is over
+  // max_file_bytes (then nothing is cached).
   Bytes load(const std::string& key, const std::string& path);
   void clear();
   size_t bytes() const;  // cached now
+  static size_t process_bytes();  // cached now by all caches
 
  private:
   struct Entry {
@@ -54,6 +62,7 @@ class FileCache {
     Bytes bytes;
   };
   void evict_over(size_t limit);  // under lock_
+  void drop_oldest();             // under lock_; lru_ not empty
 
   const size_t max_bytes_;
   const size_t max_file_bytes_;

@@ -109,6 +109,18 @@ TEST(FileCacheTest, ValidWhileTheSameFileAndBounded) {
   ASSERT_TRUE(regular_file_identity((dir.path() / "0").string(), &id));
   EXPECT_EQ(cache.find("0", id), nullptr);
   EXPECT_FALSE(regular_file_identity(dir.path().string(), &id));  // a directory
+  // Every cache counts toward the process-wide budget; a cache gone gives its bytes back.
+  const size_t before = FileCache::process_bytes();
+  {
+    FileCache other;
+    ASSERT_NE(other.load("4", (dir.path() / "4").string()), nullptr);
+    write_file(dir.path() / "empty", "");
+    ASSERT_NE(other.load("empty", (dir.path() / "empty").string()), nullptr);
+    EXPECT_EQ(FileCache::process_bytes(), before + 1000);
+  }
+  EXPECT_EQ(FileCache::process_bytes(), before);
+  cache.clear();
+  EXPECT_EQ(cache.bytes(), 0u);
 }
 
 // ---- the workers on a port ----
