@@ -108,7 +108,6 @@ Result<uint64_t> MediaPlaylist::add_segment(const SegmentInfo& segment) {
   }
   s.map = map_;
   s.parts = std::move(open_parts_);
-  s.part_count = static_cast<uint32_t>(s.parts.size());
   open_parts_.clear();
   segments_.push_back(std::move(s));
   trim();
@@ -209,12 +208,7 @@ double MediaPlaylist::part_hold_back() const {
 
 double MediaPlaylist::hold_back() const { return std::max(config_.hold_back, 3.0 * target_duration_); }
 
-double MediaPlaylist::can_skip_until() const {
-  if (!(config_.can_skip_until > 0)) return 0;
-  return std::max(config_.can_skip_until, 6.0 * target_duration_);
-}
-
-int MediaPlaylist::version(bool with_skip) const {
+int MediaPlaylist::version() const {
   int v = 3;  // decimal-floating-point EXTINF
   bool byterange = map_ && map_->byterange, map = map_.has_value();
   for (const auto& s : segments_) {
@@ -230,35 +224,16 @@ int MediaPlaylist::version(bool with_skip) const {
     if (p.info.byterange) byterange = true;
   if (byterange) v = std::max(v, 4);
   if (map) v = std::max(v, 6);  // EXT-X-MAP outside I-frame playlists
-  if (with_skip) v = std::max(v, 9);
   return v;
 }
 
-std::string MediaPlaylist::render() { return render_text(false); }
-std::string MediaPlaylist::render_delta() { return render_text(true); }
-
-std::string MediaPlaylist::render_text(bool delta) {
+std::string MediaPlaylist::render() {
   published_ = true;
-
-  // Delta update: skip the oldest segments that end at least CAN-SKIP-UNTIL before the end.
-  size_t skipped = 0;
-  // No delta updates of an ended playlist (RFC 8216bis 6.2.5.1: _HLS_skip is then ignored).
-  if (delta && can_skip_until() > 0 && !ended_) {
-    double total = 0;
-    for (const auto& p : open_parts_) total += p.info.duration;
-    double after = total;  // from the end of segment i to the end of the playlist
-    std::vector<double> after_end(segments_.size());
-    for (size_t i = segments_.size(); i-- > 0;) {
-      after_end[i] = after;
-      after += segments_[i].info.duration;
-    }
-    while (skipped < segments_.size() && after_end[skipped] >= can_skip_until()) ++skipped;
-  }
 
   std::string out = "#EXTM3U\n";
   // The version never goes down once written (features leaving the window do not lower it).
-  version_floor_ = std::max(version_floor_, version(false));
-  out += "#EXT-X-VERSION:" + std::to_string(std::max(version_floor_, version(skipped > 0))) + "\n";
+  version_floor_ = std::max(version_floor_, version());
+  out += "#EXT-X-VERSION:" + std::to_string(version_floor_) + "\n";
   out += "#EXT-X-TARGETDURATION:" + std::to_string(target_duration_) + "\n";
   if (config_.type == PlaylistType::event) out += "#EXT-X-PLAYLIST-TYPE:EVENT\n";
   if (config_.type == PlaylistType::vod) out += "#EXT-X-PLAYLIST-TYPE:VOD\n";
@@ -266,8 +241,6 @@ std::string MediaPlaylist::render_text(bool delta) {
     out += "#EXT-X-SERVER-CONTROL:";
     std::string attrs;
     if (config_.can_block_reload) attrs += "CAN-BLOCK-RELOAD=YES";
-    if (can_skip_until() > 0)
-      attrs += (attrs.empty() ? "" : ",") + std::string("CAN-SKIP-UNTIL=") + format_decimal(can_skip_until(), 3);
     attrs += (attrs.empty() ? "" : ",") + std::string("HOLD-BACK=") + format_decimal(hold_back(), 3);
     attrs += ",PART-HOLD-BACK=" + format_decimal(part_hold_back(), 3);
     out += attrs + "\n";
@@ -277,17 +250,16 @@ std::string MediaPlaylist::render_text(bool delta) {
   if (discontinuity_sequence_ > 0)
     out += "#EXT-X-DISCONTINUITY-SEQUENCE:" + std::to_string(discontinuity_sequence_) + "\n";
   if (config_.independent_segments) out += "#EXT-X-INDEPENDENT-SEGMENTS\n";
-  if (skipped > 0) out += "#EXT-X-SKIP:SKIPPED-SEGMENTS=" + std::to_string(skipped) + "\n";
 
   // Key and map tags are written where they change relative to the previous listed segment
   // (and before the first listed one), so a window that slid keeps them in effect.
   std::optional<Key> key;
   std::optional<MapInfo> map;
-  for (size_t i = skipped; i < segments_.size(); ++i) {
+  for (size_t i = 0; i < segments_.size(); ++i) {
     const Segment& s = segments_[i];
     if (s.info.discontinuity) out += "#EXT-X-DISCONTINUITY\n";
     if (s.info.key != key) {
-      if (s.info.key || i > skipped) out += key_line(s.info.key);
+      if (s.info.key || i > 0) out += key_line(s.info.key);
       key = s.info.key;
     }
     if (s.map && s.map != map) out += map_line(*s.map);
@@ -325,31 +297,6 @@ std::string MediaPlaylist::render_text(bool delta) {
   }
   if (ended_) out += "#EXT-X-ENDLIST\n";
   return out;
-}
-
-ReloadStatus MediaPlaylist::reload_status(uint64_t msn, std::optional<uint32_t> part) const {
-  if (ended_) return ReloadStatus::ready;  // nothing more will come: answer at once
-  // Bad request when more than two segments beyond the last complete one (next_msn_ - 1).
-  if (msn > next_msn_ + 1) return ReloadStatus::bad_request;
-  if (!part || !low_latency()) return msn < next_msn_ ? ReloadStatus::ready : ReloadStatus::wait;
-
-  // Part positions (msn, index) are ordered lexicographically; ready when the playlist
-  // holds the asked-for part or any later one.
-  if (msn + 1 < next_msn_) return ReloadStatus::ready;  // a later segment is complete
-  if (msn + 1 == next_msn_) {                           // msn is the last complete segment
-    const Segment& last = segments_.back();
-    if (*part < last.part_count) return ReloadStatus::ready;
-    return open_parts_.empty() ? ReloadStatus::wait : ReloadStatus::ready;
-  }
-  if (msn == next_msn_) {
-    if (*part < open_parts_.size()) return ReloadStatus::ready;
-    // Advance Part Limit: 3 / PART-TARGET below one second, 3 otherwise.
-    const double advance_limit = part_target_ < 1.0 ? 3.0 / part_target_ : 3.0;
-    const double last_part = double(open_parts_.size()) - 1.0;
-    if (double(*part) > last_part + advance_limit) return ReloadStatus::bad_request;
-    return ReloadStatus::wait;
-  }
-  return ReloadStatus::wait;  // msn == next_msn_ + 1
 }
 
 RenditionReport MediaPlaylist::rendition_report(std::string uri) const {

@@ -107,19 +107,9 @@ struct MediaPlaylistConfig {
   double part_hold_back = 0;
   // HOLD-BACK; 0 = 3 * target duration. Values below that are raised to it.
   double hold_back = 0;
-  // CAN-SKIP-UNTIL (seconds; 0 = not offered). When set, render_delta() answers _HLS_skip=YES.
-  // Raised to at least 6 * target duration as the spec requires.
-  double can_skip_until = 0;
   // Parts are listed for segments that end at most this many target durations before the
   // end of the playlist (spec: remove EXT-X-PART tags older than three target durations).
   uint32_t part_window_target_durations = 3;
-};
-
-// Answer to a blocking playlist reload request (?_HLS_msn=M[&_HLS_part=N]).
-enum class ReloadStatus {
-  ready,        // the playlist already contains what was asked for: respond now
-  wait,         // hold the request and ask again after the next add_part/add_segment
-  bad_request,  // too far in the future (or otherwise invalid): respond 400 at once
 };
 
 class MediaPlaylist {
@@ -163,13 +153,6 @@ class MediaPlaylist {
 
   // The playlist text. The first call publishes the target duration (and part target).
   std::string render();
-  // Delta update for _HLS_skip=YES (EXT-X-SKIP); same as render() when skipping is not
-  // offered, the playlist has ended, or nothing is old enough to skip.
-  std::string render_delta();
-
-  // Blocking playlist reload (RFC 8216bis 6.2.5.2): may a request for _HLS_msn=msn
-  // (and _HLS_part=part) be answered now?
-  ReloadStatus reload_status(uint64_t msn, std::optional<uint32_t> part) const;
 
   // What another rendition's playlist should write about this one in EXT-X-RENDITION-REPORT.
   RenditionReport rendition_report(std::string uri) const;
@@ -199,17 +182,14 @@ class MediaPlaylist {
     SegmentInfo info;
     std::optional<MapInfo> map;
     std::vector<Part> parts;
-    uint32_t part_count = 0;  // parts it had, even after their EXT-X-PART lines are dropped
   };
 
-  std::string render_text(bool delta);
   void trim();
   void release_uri(const std::string& uri);
   bool uri_in_use(const std::string& uri) const;
-  int version(bool with_skip) const;
+  int version() const;
   double part_hold_back() const;
   double hold_back() const;
-  double can_skip_until() const;
   bool low_latency() const { return config_.part_target > 0; }
 
   MediaPlaylistConfig config_;

@@ -1,5 +1,4 @@
-// LL-HLS: parts, preload hints, server control, rendition reports, delta updates and the
-// blocking playlist reload rules.
+// LL-HLS: parts, preload hints, server control and rendition reports.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -264,123 +263,6 @@ TEST(LowLatency, EncryptedSegmentsWithPartsAreRefused) {
   EXPECT_TRUE(pl.add_segment(s).ok());
 }
 
-// RFC 8216bis 6.2.5.2 as implemented:
-//  - ENDLIST: ready at once.
-//  - _HLS_msn=M > (last complete msn) + 2: bad request.
-//  - _HLS_msn=M alone: ready once segment M is complete.
-//  - _HLS_msn=M&_HLS_part=N: ready once the playlist holds part N of M or any later part
-//    (part positions ordered by (msn, index); a complete segment with fewer parts counts
-//    as passed once the next segment has a part).
-//  - N beyond the last part of the open segment M by more than the Advance Part Limit
-//    (3 / PART-TARGET if PART-TARGET < 1 s, else 3): bad request.
-TEST(LowLatency, BlockingReloadRules) {
-  MediaPlaylist pl(ll_config());  // PART-TARGET 0.5: advance part limit 6
-  // Empty playlist: nothing is complete, next msn 0.
-  EXPECT_EQ(pl.reload_status(0, std::nullopt), ReloadStatus::wait);
-  EXPECT_EQ(pl.reload_status(0, 0), ReloadStatus::wait);
-  EXPECT_EQ(pl.reload_status(1, std::nullopt), ReloadStatus::wait);
-  EXPECT_EQ(pl.reload_status(2, std::nullopt), ReloadStatus::bad_request);
-
-  add_full_segment(pl, 0);
-  add_full_segment(pl, 1);
-  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(2, 0), true, std::nullopt}).ok());
-  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(2, 1), false, std::nullopt}).ok());
-  // Segments 0 and 1 complete, segment 2 has parts 0 and 1.
-  EXPECT_EQ(pl.reload_status(0, std::nullopt), ReloadStatus::ready);
-  EXPECT_EQ(pl.reload_status(1, std::nullopt), ReloadStatus::ready);
-  EXPECT_EQ(pl.reload_status(2, std::nullopt), ReloadStatus::wait);
-  EXPECT_EQ(pl.reload_status(3, std::nullopt), ReloadStatus::wait);  // last complete (1) + 2
-  EXPECT_EQ(pl.reload_status(4, std::nullopt), ReloadStatus::bad_request);
-  EXPECT_EQ(pl.reload_status(2, 0), ReloadStatus::ready);
-  EXPECT_EQ(pl.reload_status(2, 1), ReloadStatus::ready);
-  EXPECT_EQ(pl.reload_status(2, 2), ReloadStatus::wait);
-  EXPECT_EQ(pl.reload_status(2, 7), ReloadStatus::wait);  // 1 + 6
-  EXPECT_EQ(pl.reload_status(2, 8), ReloadStatus::bad_request);
-  EXPECT_EQ(pl.reload_status(1, 3), ReloadStatus::ready);
-  EXPECT_EQ(pl.reload_status(1, 4), ReloadStatus::ready);  // no part 4 in seg 1, but (2,0) is later
-  EXPECT_EQ(pl.reload_status(0, 9), ReloadStatus::ready);
-  EXPECT_EQ(pl.reload_status(3, 0), ReloadStatus::wait);
-
-  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(2, 2), true, std::nullopt}).ok());
-  EXPECT_EQ(pl.reload_status(2, 2), ReloadStatus::ready);
-  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(2, 3), false, std::nullopt}).ok());
-  SegmentInfo s;
-  s.duration = 2.0;
-  s.uri = "seg2.m4s";
-  ASSERT_TRUE(pl.add_segment(s).ok());
-  // Segment 2 complete with 4 parts; segment 3 has no part yet.
-  EXPECT_EQ(pl.reload_status(2, std::nullopt), ReloadStatus::ready);
-  EXPECT_EQ(pl.reload_status(2, 3), ReloadStatus::ready);
-  EXPECT_EQ(pl.reload_status(2, 4), ReloadStatus::wait);
-  EXPECT_EQ(pl.reload_status(3, 0), ReloadStatus::wait);
-  EXPECT_EQ(pl.reload_status(3, 5), ReloadStatus::wait);         // no part yet: last part -1, + 6
-  EXPECT_EQ(pl.reload_status(3, 6), ReloadStatus::bad_request);
-  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(3, 0), true, std::nullopt}).ok());
-  EXPECT_EQ(pl.reload_status(2, 4), ReloadStatus::ready);
-  EXPECT_EQ(pl.reload_status(3, 0), ReloadStatus::ready);
-
-  pl.end();
-  EXPECT_EQ(pl.reload_status(10, 5), ReloadStatus::ready);
-}
-
-TEST(LowLatency, BlockingReloadAdvancePartLimitForLongParts) {
-  MediaPlaylistConfig c = ll_config();
-  c.part_target = 1.0;  // >= 1 s: limit 3
-  c.target_duration = 4;
-  MediaPlaylist pl(c);
-  ASSERT_TRUE(pl.add_part(PartInfo{1.0, "p0.m4s", true, std::nullopt}).ok());
-  EXPECT_EQ(pl.reload_status(0, 3), ReloadStatus::wait);
-  EXPECT_EQ(pl.reload_status(0, 4), ReloadStatus::bad_request);
-}
-
-TEST(LowLatency, BlockingReloadWithoutPartsIgnoresPartIndex) {
-  MediaPlaylistConfig c;
-  MediaPlaylist pl(c);
-  SegmentInfo s;
-  s.duration = 2;
-  s.uri = "a.ts";
-  ASSERT_TRUE(pl.add_segment(s).ok());
-  EXPECT_EQ(pl.reload_status(0, 5), ReloadStatus::ready);
-  EXPECT_EQ(pl.reload_status(1, 0), ReloadStatus::wait);
-}
-
-TEST(LowLatency, DeltaUpdateSkipsOldSegments) {
-  MediaPlaylistConfig c = ll_config();
-  c.window_segments = 10;
-  c.can_skip_until = 12;  // = 6 x target duration
-  MediaPlaylist pl(c);
-  for (int n = 0; n < 8; ++n) add_full_segment(pl, n);
-  ASSERT_TRUE(pl.add_part(PartInfo{0.5, part_uri(8, 0), true, std::nullopt}).ok());
-  const ParsedMediaPlaylist full = parse_checked(pl.render());
-  const std::string delta_text = pl.render_delta();
-  const ParsedMediaPlaylist delta = parse_checked(delta_text);
-  // Segment n ends (8 - n - 1) * 2 + 0.5 s before the end: n = 0..1 are >= 12 s away.
-  ASSERT_TRUE(delta.skipped_segments.has_value());
-  EXPECT_EQ(*delta.skipped_segments, 2u);
-  EXPECT_EQ(delta.version, 9);
-  EXPECT_EQ(delta.segments.size(), 6u);
-  EXPECT_EQ(delta.segments.front().uri, "seg2.m4s");
-  EXPECT_EQ(delta.server_control->at("CAN-SKIP-UNTIL"), "12.000");
-  EXPECT_EQ(full.segments.size(), 8u);
-  EXPECT_FALSE(full.skipped_segments.has_value());
-  for (const auto& problem : check_update_rules(full, delta)) ADD_FAILURE() << problem;
-  {
-    MediaPlaylist ended(c);
-    for (int n = 0; n < 8; ++n) add_full_segment(ended, n);
-    ended.end();
-    EXPECT_EQ(ended.render_delta(), ended.render());  // _HLS_skip is ignored once ENDLIST is there
-  }
-  EXPECT_EQ(delta_text.substr(0, delta_text.find("#EXT-X-MAP")),
-            "#EXTM3U\n"
-            "#EXT-X-VERSION:9\n"
-            "#EXT-X-TARGETDURATION:2\n"
-            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.000,HOLD-BACK=6.000,PART-HOLD-BACK=1.500\n"
-            "#EXT-X-PART-INF:PART-TARGET=0.50000\n"
-            "#EXT-X-MEDIA-SEQUENCE:0\n"
-            "#EXT-X-INDEPENDENT-SEGMENTS\n"
-            "#EXT-X-SKIP:SKIPPED-SEGMENTS=2\n");
-}
-
 // A long live run with discontinuities, a part duration that does not divide evenly, a sliding
 // window and preload hints: every rendered playlist obeys the rules, every update is consistent
 // with the one before, and the removed-file queue names exactly what left the playlist.
@@ -389,7 +271,6 @@ TEST(LowLatency, LongRunKeepsEveryRule) {
   c.target_duration = 2;
   c.window_segments = 5;
   c.part_target = 1.0 / 3.0;
-  c.can_skip_until = 12;
   c.map = MapInfo{"init.mp4", std::nullopt};
   MediaPlaylist pl(c);
   ParsedMediaPlaylist previous = parse_checked(pl.render());
@@ -423,9 +304,6 @@ TEST(LowLatency, LongRunKeepsEveryRule) {
       }
       const ParsedMediaPlaylist now = parse_checked(pl.render());
       for (const auto& problem : check_update_rules(previous, now)) ADD_FAILURE() << "step " << steps << ": " << problem;
-      const ParsedMediaPlaylist delta = parse_checked(pl.render_delta());
-      for (const auto& problem : check_update_rules(previous, delta))
-        ADD_FAILURE() << "delta step " << steps << ": " << problem;
       for (const auto& uri : pl.take_removed_uris()) {
         EXPECT_TRUE(removed.insert(uri).second) << uri << " removed twice";
         EXPECT_TRUE(referenced.count(uri)) << uri << " removed but was not listed";

@@ -178,7 +178,6 @@ TEST(MediaPlaylist, EventPlaylistKeepsEverythingAndEnds) {
             "#EXT-X-ENDLIST\n");
   parse_checked(pl.render());
   EXPECT_FALSE(pl.add_segment(seg(6.0, "3.ts")).ok());
-  EXPECT_EQ(pl.reload_status(100, std::nullopt), ReloadStatus::ready);  // ended: never block
 }
 
 TEST(MediaPlaylist, LiveEndListAfterSlidingWindow) {
