@@ -219,9 +219,10 @@ class HttpWorkers::Worker {
     (void)ignored;
     std::vector<GSocketConnection*> fresh;
     std::vector<std::shared_ptr<Reply>> answered;
+    bool stopping;
     {
       std::lock_guard<std::mutex> lock(mailbox_->lock);
-      if (mailbox_->stopping) return false;
+      stopping = mailbox_->stopping;
       fresh.swap(mailbox_->fresh);
       answered.swap(mailbox_->answered);
     }
@@ -231,7 +232,16 @@ class HttpWorkers::Worker {
       reply->connection = nullptr;
       c->parked.reset();
       queue_response(c, std::move(reply->response), reply->head, reply->close);
-      progress(c);  // sends it, then the requests that came meanwhile
+      if (stopping) {
+        bool dropped = false;
+        flush(c, &dropped);  // e.g. the 503s of a site that stopped just before the port
+      } else {
+        progress(c);  // sends it, then the requests that came meanwhile
+      }
+    }
+    if (stopping) {
+      for (GSocketConnection* connection : fresh) g_object_unref(connection);
+      return false;
     }
     for (GSocketConnection* connection : fresh) {
       auto c = std::make_unique<Connection>();
@@ -253,8 +263,12 @@ class HttpWorkers::Worker {
     return true;
   }
 
+  // Stopping: what is still unsent gets one more try (the socket buffer usually takes it), as
+  // libsoup gets a last main-loop pass to write its last responses.
   void finish() {
     for (Connection* c : live_) {
+      while (has_pending(c) && send_pending(c) > 0) {
+      }
       if (c->parked) c->parked->mark_gone();
       g_io_stream_close(G_IO_STREAM(c->connection), nullptr, nullptr);
       g_object_unref(c->connection);
@@ -288,19 +302,34 @@ class HttpWorkers::Worker {
     delete c;
   }
 
+  static bool has_pending(const Connection* c) {
+    return c->head_sent < c->out_head.size() || (c->out_body && c->body_sent < c->out_body->size());
+  }
+
+  // One sendmsg of what is pending (head, then body); its result.
+  static ssize_t send_pending(Connection* c) {
+    iovec iov[2];
+    int count = 0;
+    if (c->head_sent < c->out_head.size())
+      iov[count++] = {c->out_head.data() + c->head_sent, c->out_head.size() - c->head_sent};
+    if (c->out_body && c->body_sent < c->out_body->size())
+      iov[count++] = {const_cast<char*>(c->out_body->data()) + c->body_sent, c->out_body->size() - c->body_sent};
+    msghdr message{};
+    message.msg_iov = iov;
+    message.msg_iovlen = count;
+    const ssize_t n = sendmsg(c->fd, &message, MSG_NOSIGNAL);
+    if (n > 0) {
+      const size_t head_part = std::min(size_t(n), c->out_head.size() - c->head_sent);
+      c->head_sent += head_part;
+      c->body_sent += size_t(n) - head_part;
+    }
+    return n;
+  }
+
   // Sends what is pending. False when it could not all go (or the connection was dropped).
   bool flush(Connection* c, bool* dropped) {
-    while (c->head_sent < c->out_head.size() || (c->out_body && c->body_sent < c->out_body->size())) {
-      iovec iov[2];
-      int count = 0;
-      if (c->head_sent < c->out_head.size())
-        iov[count++] = {c->out_head.data() + c->head_sent, c->out_head.size() - c->head_sent};
-      if (c->out_body && c->body_sent < c->out_body->size())
-        iov[count++] = {const_cast<char*>(c->out_body->data()) + c->body_sent, c->out_body->size() - c->body_sent};
-      msghdr message{};
-      message.msg_iov = iov;
-      message.msg_iovlen = count;
-      const ssize_t n = sendmsg(c->fd, &message, MSG_NOSIGNAL);
+    while (has_pending(c)) {
+      const ssize_t n = send_pending(c);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
@@ -309,10 +338,6 @@ class HttpWorkers::Worker {
         return false;
       }
       c->last_progress_s = monotonic_seconds();
-      size_t sent = size_t(n);
-      const size_t head_part = std::min(sent, c->out_head.size() - c->head_sent);
-      c->head_sent += head_part;
-      c->body_sent += sent - head_part;
     }
     c->out_head.clear();
     c->head_sent = 0;
