@@ -88,6 +88,7 @@ class Connection final : public PollClient {
   PublishMount* publish_mount = nullptr;  // set while this connection publishes to a mount
   RelayHub* play_hub = nullptr;           // set while this connection plays from a hub
   uint64_t bytes_reported = 0;            // session bytes_in() already given to the mount
+  size_t budgeted_bytes = 0;              // input held, counted against the listener's budget
 
  private:
   enum class State { tls_handshake, open, lingering, closed };

@@ -107,6 +107,7 @@ struct Listener::Impl : ConnectionOwner {
   std::vector<PublishEntry> publish_mounts;
   std::vector<PlayEntry> play_mounts;
   MountProvider* mount_provider = nullptr;  // asked about streams no mount serves
+  size_t unestablished_bytes = 0;  // input held by connections not yet established
   std::map<std::string, uint32_t> connections_per_address;  // open connections by client IP
   uint64_t next_connection_id = 1;
   std::atomic<uint32_t> open_connections{0};
@@ -136,6 +137,7 @@ struct Listener::Impl : ConnectionOwner {
   void refuse_play(Connection& connection, const std::string& app, const std::string& code,
                    const std::string& why);
   void establish(Connection& connection);
+  void budget_input(Connection& connection);
   // Runs `work` on the I/O thread later (dropped if the listener stops first).
   void post(std::function<void()> work);
   // Asks the application (`ask`, holding `alive`) on a decision thread, then runs `finish`
@@ -437,6 +439,21 @@ void Listener::Impl::session_has_events(Connection& connection) {
     }
   }
   report_bytes(connection);
+  if (connection.is_open()) budget_input(connection);
+}
+
+// Counts what a connection not yet publishing or playing holds against the listener's budget.
+void Listener::Impl::budget_input(Connection& connection) {
+  const size_t now = connection.established ? 0 : connection.session().buffered_input_bytes();
+  unestablished_bytes = unestablished_bytes - connection.budgeted_bytes + now;
+  connection.budgeted_bytes = now;
+  if (unestablished_bytes <= kMaxUnestablishedInputBytes || now == 0) return;
+  GST_WARNING("port %u: connections not yet publishing or playing hold %zu bytes (budget %zu): "
+              "closing %s", bound_port, unestablished_bytes, kMaxUnestablishedInputBytes,
+              connection.peer().c_str());
+  unestablished_bytes -= now;
+  connection.budgeted_bytes = 0;
+  connection.close("over the input budget for connections not yet publishing or playing");
 }
 
 void Listener::Impl::report_bytes(Connection& connection) {
@@ -462,6 +479,8 @@ void Listener::Impl::post(std::function<void()> work) {
 void Listener::Impl::establish(Connection& connection) {
   if (connection.established) return;
   connection.established = true;
+  unestablished_bytes -= connection.budgeted_bytes;
+  connection.budgeted_bytes = 0;
   auto counted = connections_per_address.find(address_of(connection.peer()));
   if (counted != connections_per_address.end() && --counted->second == 0)
     connections_per_address.erase(counted);
@@ -641,6 +660,8 @@ void Listener::Impl::connection_closed(Connection& connection, const std::string
            connection.id(), connection.peer().c_str(), reason.c_str());
   end_publish(connection, reason);
   if (connection.play_hub) connection.play_hub->remove_player(connection, reason);
+  unestablished_bytes -= connection.budgeted_bytes;
+  connection.budgeted_bytes = 0;
   auto it = connections.find(connection.id());
   if (it == connections.end()) return;
   if (!connection.established) {

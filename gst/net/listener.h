@@ -36,6 +36,11 @@ inline constexpr uint32_t kHandshakeTimeoutSeconds = 10;  // accept to publish/p
 inline constexpr uint32_t kIdleConnectionTimeoutSeconds = 30;  // nothing received for this long
 inline constexpr size_t kMaxPendingOutputBytes = 4 * 1024 * 1024;  // towards one peer
 inline constexpr size_t kReadChunkBytes = 64 * 1024;
+// Input held in memory (unfinished messages, media held during a decision) by all connections
+// of a listener not yet accepted as publisher or player together. Beyond it the connection
+// that grew is closed: anonymous peers cannot take the process's memory, whatever their count
+// (each one alone is bounded by ServerSessionLimits::*_before_accept).
+inline constexpr size_t kMaxUnestablishedInputBytes = 64 * 1024 * 1024;
 inline constexpr int kListenBacklog = 64;
 
 struct ListenerConfig {

@@ -41,6 +41,8 @@ class ChunkReader {
   // For streams that start after a chunk size was agreed elsewhere (e.g. a capture cut).
   void set_chunk_size(uint32_t size) { chunk_size_ = size; }
   size_t chunk_stream_count() const { return streams_.size(); }
+  // Bytes of unfinished messages held now (what max_partial_bytes bounds).
+  size_t partial_bytes() const { return partial_bytes_; }
 
   // Whether this reader would parse any further input exactly as `other` would: same chunk
   // size, same per-stream headers and partial messages, same position inside a chunk.

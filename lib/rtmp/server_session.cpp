@@ -42,12 +42,13 @@ std::pair<std::string, std::string> split_query(const std::string& s) {
 }  // namespace
 
 struct ServerSession::Impl {
+  static constexpr size_t kAnonymousFeedStep = 4096;
   enum class Role { none, publish_pending, publishing, play_pending, playing };
 
   explicit Impl(ServerSessionConfig c)
       : config(c),
-        reader(ChunkReaderLimits{c.limits.max_message_size, c.limits.max_chunk_streams, c.limits.max_incoming_chunk_size,
-                                 partial_limit(c.limits)}) {}
+        reader(ChunkReaderLimits{c.limits.max_message_size, c.limits.max_chunk_streams,
+                                 c.limits.max_incoming_chunk_size, partial_limit(c.limits)}) {}
 
   // Unfinished messages: room for a few interleaved ones (audio, video, data, command).
   static uint32_t partial_limit(const ServerSessionLimits& l) {
@@ -140,16 +141,29 @@ struct ServerSession::Impl {
     }
     if (in.empty()) return {};
     chunk_bytes_in += in.size();
-    incoming.clear();
-    auto used = reader.feed(in, incoming);
-    // Messages completed before an error are still handled (their replies get flushed).
-    for (auto& m : incoming) {
-      ++messages_in;
-      auto handled = hold_or_handle(std::move(m));
-      if (!handled) return handled;
+    // An anonymous peer's input goes to the reader in small steps, checked against the lower
+    // limits after each, until a command names a stream (the bytes after it may be media).
+    while (!in.empty()) {
+      const bool anonymous = role == Role::none;
+      const size_t step = anonymous ? std::min<size_t>(in.size(), kAnonymousFeedStep) : in.size();
+      incoming.clear();
+      auto used = reader.feed(in.first(step), incoming);
+      // Messages completed before an error are still handled (their replies get flushed).
+      for (auto& m : incoming) {
+        ++messages_in;
+        if (role == Role::none && m.payload.size() > config.limits.max_message_size_before_accept)
+          return make_error(Errc::limit_exceeded, "message of " + std::to_string(m.payload.size()) +
+                                                      " bytes before a publish or play");
+        auto handled = hold_or_handle(std::move(m));
+        if (!handled) return handled;
+      }
+      incoming.clear();
+      if (!used) return used.error();
+      if (role == Role::none && reader.partial_bytes() > config.limits.max_partial_bytes_before_accept)
+        return make_error(Errc::limit_exceeded, std::to_string(reader.partial_bytes()) +
+                                                    " bytes of unfinished messages before a publish or play");
+      in = in.subspan(step);
     }
-    incoming.clear();
-    if (!used) return used.error();
     // Acknowledge chunk-stream bytes (not the handshake), as nginx-rtmp and ffmpeg count.
     if (peer_window > 0 && chunk_bytes_in - acked_at >= peer_window) {
       send_control_u32(MessageType::acknowledgement, uint32_t(chunk_bytes_in));
@@ -524,6 +538,10 @@ std::span<const uint8_t> ServerSession::pending_output() const {
 
 void ServerSession::consume_output(size_t n) {
   impl_->output.consume(n);
+}
+
+size_t ServerSession::buffered_input_bytes() const {
+  return impl_->reader.partial_bytes() + impl_->held_bytes;
 }
 
 void ServerSession::accept_publish() {

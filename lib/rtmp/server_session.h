@@ -28,6 +28,12 @@ struct ServerSessionLimits {
   uint32_t max_amf_depth = 32;                     // nesting of objects/arrays in commands
   uint32_t max_pending_output = 4 * 1024 * 1024;   // bytes queued towards the peer
   uint32_t max_held_media = 4 * 1024 * 1024;       // media bytes held while a publish awaits its decision
+  // Until a publish or play names a stream the peer is anonymous and sends only small
+  // commands: a completed message above the first, or unfinished messages above the second,
+  // fail the session. From then on (media may come before the decision) the limits above
+  // apply, and the listener's budget bounds what all undecided connections hold together.
+  uint32_t max_message_size_before_accept = 1024 * 1024;
+  uint32_t max_partial_bytes_before_accept = 2 * 1024 * 1024;
 };
 
 struct ServerSessionConfig {
@@ -114,6 +120,10 @@ class ServerSession {
   // Server-initiated end, e.g. publisher takeover or shutdown: sends onStatus
   // NetStream.Publish.Unpublish... / NetStream.Play.UnpublishNotify as appropriate.
   void close(const std::string& code, const std::string& description);
+
+  // Input held in memory now: unfinished messages plus media held during a decision (what a
+  // listener counts against its budget for connections not yet publishing or playing).
+  size_t buffered_input_bytes() const;
 
   // Counters for stats.
   uint64_t bytes_in() const;

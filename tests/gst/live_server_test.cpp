@@ -10,7 +10,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -267,6 +269,58 @@ TEST(LiveServer, StartFailsClearlyOnAPortInUseOrASecondServerObject) {
   EXPECT_NE(error.find("another server object"), std::string::npos) << error;
   gst_object_unref(second);
   gst_object_unref(first);
+}
+
+// Anonymous connections (connected, never publishing) that each hold as many unfinished
+// messages as a session allows them: together they stay within the listener's budget (64 MiB,
+// kMaxUnestablishedInputBytes); the connection that grew past it is closed, and a real player
+// still gets its stream (issue #9: 120 such connections took a server to 544 MB).
+TEST(LiveServer, ConnectionsThatNeverPublishStayWithinTheListenersInputBudget) {
+  Provider provider;
+  provider.rtmp_port = free_port();
+  GstObject* server = make_server(provider.rtmp_port, 0);
+  g_object_set(server, "max-connections-per-address", 0u, nullptr);
+  g_signal_connect(server, "mount-needed", G_CALLBACK(Provider::on_mount_needed), &provider);
+  ASSERT_TRUE(start(server));
+  constexpr int kClients = 40;
+  constexpr uint32_t kMessage = 1000 * 1000;  // below the 1 MiB anonymous message limit
+  constexpr size_t kSent = 14 * 65536;  // of each of two messages, whole chunks: 1.8 MB held per client
+  std::vector<std::unique_ptr<RtmpPlayClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    auto client = std::make_unique<RtmpPlayClient>(provider.rtmp_port);
+    ASSERT_TRUE(client->connect()) << "client " << i;
+    std::vector<uint8_t> bytes = {0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 1, 0, 0};  // chunk size 65536
+    for (uint8_t csid : {uint8_t(20), uint8_t(21)}) {
+      const std::vector<uint8_t> header = {csid, 0, 0, 0, uint8_t(kMessage >> 16), uint8_t(kMessage >> 8),
+                                           uint8_t(kMessage), 9, 1, 0, 0, 0};
+      bytes.insert(bytes.end(), header.begin(), header.end());
+      for (size_t sent = 0; sent < kSent; sent += 65536) {
+        if (sent) bytes.push_back(uint8_t(0xC0 | csid));
+        bytes.insert(bytes.end(), std::min<size_t>(65536, kSent - sent), 0x27);
+      }
+    }
+    ASSERT_TRUE(client->send_bytes(bytes)) << "client " << i;
+    clients.push_back(std::move(client));
+  }
+  // Held now: at most the budget (plus one read of the connection that crossed it).
+  size_t closed = 0;
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  for (;;) {
+    closed = 0;
+    for (auto& c : clients) closed += c->closed();
+    if (closed >= size_t(kClients - 64 * 1024 * 1024 / (2 * kSent)) || std::chrono::steady_clock::now() > until) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_GE(closed, size_t(kClients - 64 * 1024 * 1024 / (2 * kSent)))
+      << "connections holding " << kClients * 2 * kSent << " bytes before any publish were kept";
+  EXPECT_LE(closed, size_t(kClients - 64 * 1024 * 1024 / (2 * kSent) + 2)) << "more closed than needed";
+  // A real player is not disturbed.
+  RtmpPlayClient player(provider.rtmp_port);
+  ASSERT_TRUE(player.connect());
+  ASSERT_TRUE(player.play("cam"));
+  EXPECT_TRUE(player.wait_status("NetStream.Play.Start"));
+  clients.clear();
+  gst_object_unref(server);
 }
 
 }  // namespace

@@ -255,6 +255,9 @@ class RtmpPlayClient {
     return cv_.wait_for(lock, timeout, [&] { return closed_; });
   }
 
+  // Bytes exactly as given (after connect(): raw chunks, hostile input).
+  bool send_bytes(std::span<const uint8_t> bytes) { return send_raw(bytes); }
+
  private:
   void start_tls() {
     GError* error = nullptr;

@@ -565,3 +565,51 @@ TEST(ServerSession, DeleteStreamWithNonFiniteIds) {
     EXPECT_EQ(count_kind(run.events, SessionEventKind::media), 1u) << "stream 1 still publishing after deleting " << id;
   }
 }
+
+// Until a publish or play names a stream the peer is anonymous: a message above
+// max_message_size_before_accept fails the session; from the request on the full limits apply
+// (issue #9: connections that never published held several 8 MiB partial messages each).
+TEST(ServerSession, LowerInputLimitsUntilAccepted) {
+  const std::vector<uint8_t> big(1536 * 1024, 0x27);  // 1.5 MiB "video"
+  ScriptedClient anonymous;
+  anonymous.connect();
+  anonymous.raw(6, 9, 0, big);
+  ServerSession refused_session;
+  auto refused = drive(refused_session, anonymous.bytes, anonymous.bytes.size());
+  ASSERT_FALSE(refused.result.ok());
+  EXPECT_EQ(refused.result.error().code, Errc::limit_exceeded);
+
+  ScriptedClient publisher;
+  publisher.connect();
+  publisher.command(0, "createStream", 2, AmfValue::make_null());
+  publisher.command(1, "publish", 3, AmfValue::make_null(),
+                    {AmfValue::make_string("key"), AmfValue::make_string("live")});
+  std::vector<uint8_t> frame = big;
+  frame.resize(3 * 1024 * 1024, 0x01);
+  frame[0] = 0x17;  // a 3 MiB keyframe: fine from a publisher
+  publisher.raw(6, 9, 1, frame);
+  ServerSession session;
+  auto accepted = drive(session, publisher.bytes, 64 * 1024);
+  ASSERT_TRUE(accepted.result.ok()) << accepted.result.error().describe();
+  size_t media = 0;
+  for (const auto& e : accepted.events)
+    if (e.kind == SessionEventKind::media && e.message.payload == frame) ++media;
+  EXPECT_EQ(media, 1u);
+}
+
+TEST(ServerSession, BufferedInputBytesCountsUnfinishedMessages) {
+  ScriptedClient client;
+  client.connect();
+  ServerSession session;
+  auto run = drive(session, client.bytes, client.bytes.size());
+  ASSERT_TRUE(run.result.ok());
+  EXPECT_EQ(session.buffered_input_bytes(), 0u);
+  // A message header announcing 800 000 bytes, then 100 chunks of 128 bytes of it.
+  std::vector<uint8_t> partial = {0x06, 0, 0, 0, 0x0c, 0x35, 0x00, 9, 0, 0, 0, 0};
+  for (int i = 0; i < 100; ++i) {
+    if (i) partial.push_back(0xc6);
+    partial.insert(partial.end(), 128, 0x27);
+  }
+  ASSERT_TRUE(session.feed(partial).ok());
+  EXPECT_EQ(session.buffered_input_bytes(), 100u * 128u);
+}
