@@ -78,12 +78,13 @@ struct Sink {
   GstElement* element;
   GstBus* bus;
   GstHarness* h;
-  explicit Sink(const std::string& location, const std::string& extra = "") {
+  Sink(const std::string& location, const Samples& samples, const std::string& extra = "") {
     element = gst_parse_launch(("hlsadaptivesink location=" + location + " " + extra).c_str(), nullptr);
     bus = gst_bus_new();
     gst_element_set_bus(element, bus);
     h = gst_harness_new_with_element(element, "video_0", nullptr);
     if (GST_STATE(element) != GST_STATE_PLAYING) gst_harness_play(h);
+    gst_harness_set_src_caps(h, gst_caps_copy(samples.caps()));
   }
   ~Sink() {
     gst_harness_teardown(h);
@@ -91,11 +92,12 @@ struct Sink {
     gst_object_unref(bus);
     gst_object_unref(element);
   }
-  GstFlowReturn push(const GstBuffer* b, GstClockTime shift = 0) {
-    GstBuffer* copy = gst_buffer_copy(b);
-    GST_BUFFER_PTS(copy) += shift;
-    GST_BUFFER_DTS(copy) += shift;
-    return gst_harness_push(h, copy);
+  GstFlowReturn push(const GstBuffer* b) { return gst_harness_push(h, gst_buffer_copy(b)); }
+  // Samples [from, to) until one is refused; the last flow return.
+  GstFlowReturn push_range(const Samples& samples, size_t from, size_t to) {
+    GstFlowReturn ret = GST_FLOW_OK;
+    for (size_t i = from; i < to && ret == GST_FLOW_OK; ++i) ret = push(samples.buffer(i));
+    return ret;
   }
   // The first message of `type` on the bus (nullptr: none).
   GstMessage* pop(GstMessageType type) { return gst_bus_pop_filtered(bus, type); }
@@ -112,6 +114,15 @@ struct Sink {
     return text;
   }
 };
+
+// An error naming `file` was posted, and no EOS.
+void expect_write_error_and_no_eos(Sink& sink, const std::string& file) {
+  const std::string error = sink.error_text();
+  EXPECT_NE(error.find(file), std::string::npos) << error;
+  GstMessage* eos = sink.pop(GST_MESSAGE_EOS);
+  EXPECT_EQ(eos, nullptr);
+  if (eos) gst_message_unref(eos);
+}
 
 int decoded_frames(const fs::path& playlist) {
   auto r = live::test_util::run_command({"ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
@@ -130,8 +141,7 @@ TEST(HlsAdaptiveSinkLimits, NoKeyframeForTooLongIsAnErrorNotUnboundedMemory) {
   Samples s(60);
   ASSERT_EQ(s.v.size(), 60u);
   TempDir out;
-  Sink sink(out.path().string());
-  gst_harness_set_src_caps(sink.h, gst_caps_copy(s.caps()));
+  Sink sink(out.path().string(), s);
   ASSERT_EQ(sink.push(s.buffer(0)), GST_FLOW_OK);
   GstFlowReturn ret = GST_FLOW_OK;
   int pushed = 1;
@@ -153,8 +163,7 @@ TEST(HlsAdaptiveSinkLimits, NoKeyframeForTooLongIsAnErrorNotUnboundedMemory) {
 TEST(HlsAdaptiveSinkLimits, SegmentInProgressIsCappedInBytes) {
   Samples s(60);
   TempDir out;
-  Sink sink(out.path().string());
-  gst_harness_set_src_caps(sink.h, gst_caps_copy(s.caps()));
+  Sink sink(out.path().string(), s);
   ASSERT_EQ(sink.push(s.buffer(0)), GST_FLOW_OK);
   GstFlowReturn ret = GST_FLOW_OK;
   int pushed = 1;
@@ -176,46 +185,33 @@ TEST(HlsAdaptiveSinkLimits, SegmentInProgressIsCappedInBytes) {
 TEST(HlsAdaptiveSinkLimits, FailedMasterPlaylistWriteIsAnError) {
   Samples s(150);
   TempDir out;
-  fs::create_directories(out.path() / "master.m3u8" / "taken");
-  Sink sink(out.path().string());
-  gst_harness_set_src_caps(sink.h, gst_caps_copy(s.caps()));
-  GstFlowReturn ret = GST_FLOW_OK;
-  for (size_t i = 0; i < s.v.size() && ret == GST_FLOW_OK; ++i) ret = sink.push(s.buffer(i));
-  gst_harness_push_event(sink.h, gst_event_new_eos());
-  EXPECT_EQ(ret, GST_FLOW_ERROR);  // the first segment completes at 2 s: the master write fails
-  const std::string error = sink.error_text();
-  EXPECT_NE(error.find("master.m3u8"), std::string::npos) << error;
-  GstMessage* eos = sink.pop(GST_MESSAGE_EOS);
-  EXPECT_EQ(eos, nullptr);
-  if (eos) gst_message_unref(eos);
+  fs::create_directories(out.path() / "master.m3u8" / "taken");  // a non-empty directory: rename fails
+  Sink sink(out.path().string(), s);
+  // The first segment completes at 2 s: the master write fails.
+  EXPECT_EQ(sink.push_range(s, 0, s.v.size()), GST_FLOW_ERROR);  // the first segment completes at 2 s: the master write fails
+  expect_write_error_and_no_eos(sink, "master.m3u8");
 }
 
 // The media playlist cannot be rewritten when the stream ends (EXT-X-ENDLIST): an error, no EOS.
 TEST(HlsAdaptiveSinkLimits, FailedPlaylistWriteAtEosIsAnError) {
   Samples s(150);
   TempDir out;
-  Sink sink(out.path().string());
-  gst_harness_set_src_caps(sink.h, gst_caps_copy(s.caps()));
-  for (size_t i = 0; i < 140; ++i) ASSERT_EQ(sink.push(s.buffer(i)), GST_FLOW_OK);
+  Sink sink(out.path().string(), s);
+  ASSERT_EQ(sink.push_range(s, 0, 140), GST_FLOW_OK);
   const fs::path playlist = out.path() / "180p" / "index.m3u8";
   ASSERT_TRUE(fs::exists(playlist));
   fs::remove(playlist);
   fs::create_directories(playlist / "taken");
   gst_harness_push_event(sink.h, gst_event_new_eos());
-  const std::string error = sink.error_text();
-  EXPECT_NE(error.find("index.m3u8"), std::string::npos) << error;
-  GstMessage* eos = sink.pop(GST_MESSAGE_EOS);
-  EXPECT_EQ(eos, nullptr);
-  if (eos) gst_message_unref(eos);
+  expect_write_error_and_no_eos(sink, "index.m3u8");
 }
 
 // EOS is posted with the seqnum of the EOS event that ended the stream.
 TEST(HlsAdaptiveSinkLimits, EosMessageCarriesTheEventSeqnum) {
   Samples s(90);
   TempDir out;
-  Sink sink(out.path().string());
-  gst_harness_set_src_caps(sink.h, gst_caps_copy(s.caps()));
-  for (size_t i = 0; i < s.v.size(); ++i) ASSERT_EQ(sink.push(s.buffer(i)), GST_FLOW_OK);
+  Sink sink(out.path().string(), s);
+  ASSERT_EQ(sink.push_range(s, 0, s.v.size()), GST_FLOW_OK);
   GstEvent* eos_event = gst_event_new_eos();
   const guint32 seqnum = gst_event_get_seqnum(eos_event);
   gst_harness_push_event(sink.h, eos_event);
@@ -232,15 +228,14 @@ TEST(HlsAdaptiveSinkLimits, FlushDropsTheSegmentInProgress) {
   Samples s(180);
   ASSERT_EQ(s.v.size(), 180u);
   TempDir out;
-  Sink sink(out.path().string(), "playlist-length=0");
-  gst_harness_set_src_caps(sink.h, gst_caps_copy(s.caps()));
-  for (size_t i = 0; i < 45; ++i) ASSERT_EQ(sink.push(s.buffer(i)), GST_FLOW_OK);  // segment 0 in progress
+  Sink sink(out.path().string(), s, "playlist-length=0");
+  ASSERT_EQ(sink.push_range(s, 0, 45), GST_FLOW_OK);  // segment 0 in progress
   ASSERT_TRUE(gst_harness_push_event(sink.h, gst_event_new_flush_start()));
   ASSERT_TRUE(gst_harness_push_event(sink.h, gst_event_new_flush_stop(TRUE)));
   GstSegment seg;
   gst_segment_init(&seg, GST_FORMAT_TIME);
   ASSERT_TRUE(gst_harness_push_event(sink.h, gst_event_new_segment(&seg)));
-  for (size_t i = 45; i < 180; ++i) ASSERT_EQ(sink.push(s.buffer(i)), GST_FLOW_OK);  // restarts at frame 60
+  ASSERT_EQ(sink.push_range(s, 45, 180), GST_FLOW_OK);  // restarts at frame 60
   gst_harness_push_event(sink.h, gst_event_new_eos());
   GstMessage* eos = sink.pop(GST_MESSAGE_EOS);
   ASSERT_NE(eos, nullptr) << sink.error_text();
