@@ -172,7 +172,7 @@ int load_config(int& argc, char**& argv, Config& c, bool& exit_now) {
   gboolean no_low_latency = FALSE, low_latency = FALSE, print_pipeline = FALSE, record = FALSE;
   GOptionEntry entries[] = {
       {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file, "Config file (GLib key file, see docs/operations.md); flags override it", "FILE"},
-      {"address", 0, 0, G_OPTION_ARG_STRING, &address, "Address to listen on for RTMP (default 0.0.0.0)", "ADDR"},
+      {"address", 0, 0, G_OPTION_ARG_STRING, &address, "Address to listen on for RTMP and HTTP (default 0.0.0.0)", "ADDR"},
       {"rtmp-port", 0, 0, G_OPTION_ARG_INT, &rtmp_port, "RTMP(S) port (default 1935)", "PORT"},
       {"application", 0, 0, G_OPTION_ARG_STRING, &application, "RTMP application and URL path (default live)", "NAME"},
       {"stream-key", 0, 0, G_OPTION_ARG_STRING, &stream_key, "Accept only this publish key (same as --publish-keys KEY)", "KEY"},
@@ -197,7 +197,7 @@ int load_config(int& argc, char**& argv, Config& c, bool& exit_now) {
       {"idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_timeout, "Seconds a stream waits for its publisher to return before it ends (default 10)", "S"},
       {"max-streams", 0, 0, G_OPTION_ARG_INT, &max_streams, "Streams at once (default 16)", "N"},
       {"status-interval", 0, 0, G_OPTION_ARG_INT, &status_interval, "Seconds between status lines (default 30, 0 = none)", "S"},
-      {"player-dir", 0, 0, G_OPTION_ARG_FILENAME, &player_dir, "Folder with player.html and node_modules/hls.js (served at /)", "DIR"},
+      {"player-dir", 0, 0, G_OPTION_ARG_FILENAME, &player_dir, "Folder with index.html and node_modules/hls.js (served at /)", "DIR"},
       {"print-pipeline", 0, 0, G_OPTION_ARG_NONE, &print_pipeline, "Print a stream's pipeline for gst-launch-1.0 and exit", nullptr},
       {nullptr}};
   GOptionContext* ctx = g_option_context_new("- multi-stream RTMP server: adaptive LL-HLS, RTMP and HTTP-FLV play");

@@ -30,7 +30,7 @@ struct Config {
   int max_connections_per_address = 16;
   int http_port = 8080;
   std::string output_dir = "live-output";
-  std::string player_dir;  // holds player.html and node_modules/hls.js, served at /
+  std::string player_dir;  // holds index.html and node_modules/hls.js, served at /
   int idle_timeout = 10;   // s without a publisher before a stream ends
   int status_interval = 30;  // s between status lines (0 = none)
   int max_streams = 16;

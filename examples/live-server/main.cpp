@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
   app.policy = std::make_unique<Policy>(c);
   app.streams = std::make_unique<StreamManager>(c, *app.policy);
   app.server = GST_OBJECT(g_object_new(server_type, "address", c.address.c_str(), "rtmp-port",
-                                       guint(c.rtmp_port), "http-port", guint(c.http_port),
+                                       guint(c.rtmp_port), "http-address", c.address.c_str(),
+                                       "http-port", guint(c.http_port),
                                        "max-connections-per-address", guint(c.max_connections_per_address),
                                        nullptr));
   gst_object_ref_sink(app.server);

@@ -176,10 +176,21 @@ bool StreamManager::handle_message(const std::string& name, GstMessage* message)
                 name.c_str(), client.c_str(), field(s, "reason").c_str(), config_.idle_timeout);
         pipeline->publish_stopped();
       } else if (what == "rtmp-play-start" || what == "rtmp-play-stop") {
-        const StreamSnapshot now = pipeline->snapshot();
-        g_print("live-server: stream %s: %s viewer %s %s (%u RTMP, %u HTTP-FLV viewers)\n",
-                name.c_str(), field(s, "protocol").c_str(), client.c_str(),
-                what == "rtmp-play-start" ? "joined" : "left", now.rtmp_viewers, now.http_flv_viewers);
+        // Counted from the messages: the relay's stats may not have changed yet.
+        const std::string protocol = field(s, "protocol");
+        const int step = what == "rtmp-play-start" ? 1 : -1;
+        int rtmp = 0, flv = 0;
+        {
+          std::lock_guard lock(lock_);
+          auto it = streams_.find(name);
+          if (it != streams_.end()) {
+            (protocol == "http-flv" ? it->second.http_flv_viewers : it->second.rtmp_viewers) += step;
+            rtmp = it->second.rtmp_viewers;
+            flv = it->second.http_flv_viewers;
+          }
+        }
+        g_print("live-server: stream %s: %s viewer %s %s (%d RTMP, %d HTTP-FLV viewers)\n",
+                name.c_str(), protocol.c_str(), client.c_str(), step > 0 ? "joined" : "left", rtmp, flv);
       } else if (what == "rtmp-push-connected" || what == "rtmp-push-disconnected") {
         g_print("live-server: stream %s: push to %s %s %s\n", name.c_str(), field(s, "location").c_str(),
                 what == "rtmp-push-connected" ? "connected" : "disconnected:", field(s, "reason").c_str());

@@ -45,6 +45,7 @@ class StreamManager {
     std::shared_ptr<StreamPipeline> pipeline;
     guint bus_watch = 0;
     bool ending = false;  // EOS sent or seen: publishes to it are refused until it is gone
+    int rtmp_viewers = 0, http_flv_viewers = 0;  // from the play start/stop messages, for the log
   };
   static gboolean on_bus_message(GstBus*, GstMessage* message, gpointer data);
   bool handle_message(const std::string& name, GstMessage* message);  // false: stream gone

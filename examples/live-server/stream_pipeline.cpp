@@ -124,7 +124,8 @@ bool StreamPipeline::build(std::string& why) {
                c.application.c_str(), "stream-key", key_.c_str(), "idle-timeout", guint(c.idle_timeout),
                "max-connections-per-address", guint(c.max_connections_per_address), nullptr);
   g_object_set(relay_, "address", c.address.c_str(), "port", guint(c.rtmp_port), "application",
-               c.application.c_str(), "stream-key", name_.c_str(), "http-port", guint(c.http_port),
+               c.application.c_str(), "stream-key", name_.c_str(), "http-address", c.address.c_str(),
+               "http-port", guint(c.http_port),
                "max-connections-per-address", guint(c.max_connections_per_address), nullptr);
   for (GstElement* element : {source_, relay_}) {
     set_if(element, "tls-certificate", c.tls_certificate);
@@ -341,7 +342,8 @@ void StreamPipeline::attach_hls() {
   hls_ = add("hlsadaptivesink", "hls");
   const std::string dir = config_.output_dir + "/" + config_.application + "/" + name_;
   const std::string prefix = "/" + config_.application + "/" + name_;
-  g_object_set(hls_, "location", dir.c_str(), "http-port", guint(config_.http_port), "http-prefix",
+  g_object_set(hls_, "location", dir.c_str(), "http-address", config_.address.c_str(),
+               "http-port", guint(config_.http_port), "http-prefix",
                prefix.c_str(), "playlist-length", guint(config_.playlist_length), "low-latency",
                gboolean(config_.low_latency), nullptr);
   gst_util_set_object_arg(G_OBJECT(hls_), "segment-format", config_.segment_format.c_str());
@@ -356,6 +358,19 @@ void StreamPipeline::attach_hls() {
   gst_element_sync_state_with_parent(hls_);
   for (HeldPad& held : held_) gst_pad_remove_probe(held.pad, held.probe);
   if (recorder_) recorder_->tracks_ready(video_tee_, audio_tee_);
+}
+
+// Bit/s over the snapshots of the last 5 s (whoever asked: API, metrics, status line).
+uint64_t StreamPipeline::relay_bitrate(uint64_t bytes_out) const {
+  constexpr int64_t kWindowMicros = 5 * G_USEC_PER_SEC;
+  const int64_t now = g_get_monotonic_time();
+  std::lock_guard lock(lock_);
+  out_samples_.emplace_back(now, bytes_out);
+  while (out_samples_.size() > 2 && now - out_samples_[1].first >= kWindowMicros)
+    out_samples_.erase(out_samples_.begin());
+  const auto& [then, bytes_then] = out_samples_.front();
+  if (now - then < G_USEC_PER_SEC / 2 || bytes_out < bytes_then) return 0;
+  return (bytes_out - bytes_then) * 8 * G_USEC_PER_SEC / uint64_t(now - then);
 }
 
 StreamSnapshot StreamPipeline::snapshot() const {
@@ -386,6 +401,7 @@ StreamSnapshot StreamPipeline::snapshot() const {
     gst_structure_get_uint(s, "http-flv-viewers", &out.http_flv_viewers);
     gst_structure_get_uint64(s, "bytes-out", &out.bytes_out_relay);
     gst_structure_get_uint64(s, "dropped-messages", &out.dropped_frames);
+    out.bitrate_out_relay = relay_bitrate(out.bytes_out_relay);
     const GValue* targets = gst_structure_get_value(s, "push-targets");
     for (guint i = 0; targets && i < gst_value_array_get_size(targets); ++i) {
       const GstStructure* t = gst_value_get_structure(gst_value_array_get_value(targets, i));
@@ -407,6 +423,7 @@ StreamSnapshot StreamPipeline::snapshot() const {
       gst_structure_get_uint64(s, "dropped-frames", &dropped);
       out.dropped_frames += dropped;
       gst_structure_get_uint64(s, "segments-written", &out.segments);
+      gst_structure_get_uint64(s, "bytes-written", &out.hls_bytes_written);
       gst_structure_get_int64(s, "packaging-latency-p99-us", &out.packaging_latency_p99_us);
       gst_structure_free(s);
     }

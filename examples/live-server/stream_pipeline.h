@@ -35,6 +35,8 @@ struct StreamSnapshot {
   int width = 0, height = 0;
   uint64_t bitrate_in = 0;               // bit/s over the last 5 s
   uint64_t bytes_in = 0, bytes_out_relay = 0;
+  uint64_t bitrate_out_relay = 0;        // bit/s to RTMP and HTTP-FLV viewers, last ~5 s
+  uint64_t hls_bytes_written = 0;        // segments and parts of every variant
   uint32_t rtmp_viewers = 0, http_flv_viewers = 0;
   uint64_t dropped_frames = 0;           // relay drops for slow viewers + HLS drops
   std::vector<std::string> variants;     // "1280x720 source", "640x360 800 kbit/s"
@@ -73,6 +75,7 @@ class StreamPipeline {
   GstPad* hold_for_hls(GstElement* last, const std::string& hls_pad);
   void attach_hls();
   GstElement* add(const char* factory, const char* name = nullptr);
+  uint64_t relay_bitrate(uint64_t bytes_out) const;
   bool link_chain(std::initializer_list<GstElement*> elements);
 
   const Config& config_;
@@ -98,6 +101,8 @@ class StreamPipeline {
   std::string video_codec_, audio_codec_;
   int width_ = 0, height_ = 0;
   std::vector<std::string> variants_;
+  // (monotonic µs, relay bytes out) of recent snapshots, for bitrate_out_relay.
+  mutable std::vector<std::pair<int64_t, uint64_t>> out_samples_;
 };
 
 }  // namespace live_server

@@ -150,6 +150,8 @@ std::string Web::streams_json(const std::vector<StreamSnapshot>& streams) const 
            ",\"height\":" + std::to_string(s.height) + ",\"bitrate_in\":" + std::to_string(s.bitrate_in) +
            ",\"bytes_in\":" + std::to_string(s.bytes_in) +
            ",\"bytes_out_relay\":" + std::to_string(s.bytes_out_relay) +
+           ",\"bitrate_out_relay\":" + std::to_string(s.bitrate_out_relay) +
+           ",\"hls_bytes_written\":" + std::to_string(s.hls_bytes_written) +
            ",\"viewers\":{\"rtmp\":" + std::to_string(s.rtmp_viewers) +
            ",\"http_flv\":" + std::to_string(s.http_flv_viewers) + "}" +
            ",\"dropped_frames\":" + std::to_string(s.dropped_frames) +
@@ -206,6 +208,9 @@ std::string Web::metrics_text(const std::vector<StreamSnapshot>& streams) const 
   family("live_stream_dropped_frames_total", "counter", "Frames dropped (slow viewers, HLS before the first keyframe).");
   for (const StreamSnapshot& s : streams)
     sample("live_stream_dropped_frames_total", s.name, std::to_string(s.dropped_frames));
+  family("live_stream_hls_bytes_written_total", "counter", "HLS segment and part bytes written, all variants.");
+  for (const StreamSnapshot& s : streams)
+    sample("live_stream_hls_bytes_written_total", s.name, std::to_string(s.hls_bytes_written));
   family("live_stream_hls_segments_total", "counter", "HLS segments written.");
   for (const StreamSnapshot& s : streams) sample("live_stream_hls_segments_total", s.name, std::to_string(s.segments));
   family("live_stream_packaging_latency_p99_seconds", "gauge", "HLS packaging latency, 99th percentile of the last 1000.");

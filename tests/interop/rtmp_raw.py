@@ -80,5 +80,30 @@ class RawPublisher:
     def send(self, data):
         self.sock.sendall(data)
 
+    def send_message(self, type_id, timestamp, payload):
+        """One audio (8) / video (9) / data (18) message on the published stream."""
+        csid = {8: 4, 9: 6, 18: 5}.get(type_id, 7)
+        header = bytes([csid]) + struct.pack(">I", timestamp & 0xFFFFFF)[1:] + \
+            struct.pack(">I", len(payload))[1:] + bytes([type_id]) + struct.pack("<I", 1)
+        out = header + payload[:128]
+        for at in range(128, len(payload), 128):
+            out += bytes([0xC0 | csid]) + payload[at:at + 128]
+        self.sock.sendall(out)
+
     def close(self):
         self.sock.close()
+
+
+def read_flv_tags(path):
+    """[(type, timestamp ms, payload)] of an FLV file."""
+    data = open(path, "rb").read()
+    assert data[:3] == b"FLV", path
+    pos = struct.unpack(">I", data[5:9])[0] + 4
+    tags = []
+    while pos + 11 <= len(data):
+        type_id = data[pos]
+        size = int.from_bytes(data[pos + 1:pos + 4], "big")
+        ts = int.from_bytes(data[pos + 4:pos + 7], "big") | (data[pos + 7] << 24)
+        tags.append((type_id, ts, data[pos + 11:pos + 11 + size]))
+        pos += 11 + size + 4
+    return tags
