@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,6 +68,10 @@ FileCache::Bytes FileCache::load(const std::string& key, const std::string& path
   close(fd);
   if (have != content->size()) return nullptr;  // shorter than its stat: not a file we serve as is
   Bytes bytes = std::move(content);
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  const int64_t age_ns = (int64_t(now.tv_sec) * 1000000000 + now.tv_nsec) - identity_of(st).mtime_ns;
+  if (age_ns < kMinAgeToCacheNs) return bytes;  // too fresh to be told apart reliably: not kept
   std::lock_guard<std::mutex> lock(lock_);
   auto it = by_key_.find(key);
   if (it != by_key_.end()) {

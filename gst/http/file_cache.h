@@ -23,6 +23,11 @@ namespace live::http {
 // Per HLS site: a few seconds of parts, segments and playlists of a handful of variants.
 inline constexpr size_t kMaxCachedBytes = 32 * 1024 * 1024;
 inline constexpr size_t kMaxCachedFileBytes = 4 * 1024 * 1024;
+// A file modified less than this long ago is served but not kept: file timestamps are coarse
+// (a few ms), so a newer version that reuses a freed inode with the same size could otherwise
+// look like the cached one. A version kept is older than this, and any later one has a later
+// timestamp.
+inline constexpr int64_t kMinAgeToCacheNs = 20 * 1000 * 1000;
 // All sites of the process (many streams): what the caches may hold together.
 inline constexpr size_t kMaxCachedBytesPerProcess = 256 * 1024 * 1024;
 
