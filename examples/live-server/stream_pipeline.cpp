@@ -211,6 +211,7 @@ void StreamPipeline::add_video_branch(GstPad* pad, const GstStructure* caps) {
   gst_structure_get_int(caps, "height", &height_);
   GstElement* parse = add(video_parser(media));
   video_tee_ = add("tee", "video-tee");
+  g_object_set(video_tee_, "allow-not-linked", TRUE, nullptr);  // a codec with no branch for it
   GstPad* sinkpad = gst_element_get_static_pad(parse, "sink");
   gst_pad_link(pad, sinkpad);
   gst_object_unref(sinkpad);
@@ -237,12 +238,12 @@ void StreamPipeline::add_video_branch(GstPad* pad, const GstStructure* caps) {
     }
     rungs.push_back(rung);
   }
-  if (rungs.empty()) return;
+  if (rungs.empty()) return start_new_elements();
   const char* decoder = video_decoder(media);
   if (!decoder) {
     g_print("live-server: stream %s: no %s decoder installed: HLS carries %s\n", name_.c_str(),
             video_codec_.c_str(), passthrough ? "the source only" : "no video");
-    return;
+    return start_new_elements();
   }
   GstElement* queue = add("queue");
   g_object_set(queue, "max-size-time", guint64(2 * GST_SECOND), "max-size-buffers", 0u,
@@ -274,7 +275,11 @@ void StreamPipeline::add_video_branch(GstPad* pad, const GstStructure* caps) {
     variants_.push_back(std::to_string(rung.width) + "x" + std::to_string(rung.height) + " " +
                         std::to_string(rung.kbps) + " kbit/s");
   }
-  for (GstElement* element : {parse, video_tee_}) gst_element_sync_state_with_parent(element);
+  start_new_elements();
+}
+
+// Elements added to the running pipeline (a branch) follow its state.
+void StreamPipeline::start_new_elements() {
   GstIterator* it = gst_bin_iterate_elements(GST_BIN(pipeline_));
   gst_iterator_foreach(it, [](const GValue* v, gpointer) {
     GstElement* e = GST_ELEMENT(g_value_get_object(v));
@@ -312,12 +317,7 @@ void StreamPipeline::add_audio_branch(GstPad* pad, const GstStructure* caps) {
   gst_pad_link(pad, sinkpad);
   gst_object_unref(sinkpad);
   hold_for_hls(audio_tee_, "audio_0");
-  GstIterator* it = gst_bin_iterate_elements(GST_BIN(pipeline_));
-  gst_iterator_foreach(it, [](const GValue* v, gpointer) {
-    GstElement* e = GST_ELEMENT(g_value_get_object(v));
-    if (GST_STATE(e) == GST_STATE_NULL) gst_element_sync_state_with_parent(e);
-  }, nullptr);
-  gst_iterator_free(it);
+  start_new_elements();
 }
 
 void StreamPipeline::attach_hls() {

@@ -74,6 +74,7 @@ class StreamPipeline {
   // A branch end that waits (blocked) for hlsadaptivesink's pad of that name.
   GstPad* hold_for_hls(GstElement* last, const std::string& hls_pad);
   void attach_hls();
+  void start_new_elements();
   GstElement* add(const char* factory, const char* name = nullptr);
   uint64_t relay_bitrate(uint64_t bytes_out) const;
   bool link_chain(std::initializer_list<GstElement*> elements);

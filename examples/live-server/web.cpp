@@ -197,22 +197,26 @@ std::string Web::metrics_text(const std::vector<StreamSnapshot>& streams) const 
     sample("live_stream_viewers", s.name, std::to_string(s.rtmp_viewers), "protocol=\"rtmp\"");
     sample("live_stream_viewers", s.name, std::to_string(s.http_flv_viewers), "protocol=\"http-flv\"");
   }
-  family("live_stream_bitrate_in_bits_per_second", "gauge", "Published bitrate over the last 5 s.");
-  for (const StreamSnapshot& s : streams)
-    sample("live_stream_bitrate_in_bits_per_second", s.name, std::to_string(s.bitrate_in));
-  family("live_stream_bytes_in_total", "counter", "Bytes received from the stream's publishers.");
-  for (const StreamSnapshot& s : streams) sample("live_stream_bytes_in_total", s.name, std::to_string(s.bytes_in));
-  family("live_stream_bytes_out_total", "counter", "Bytes sent to RTMP and HTTP-FLV viewers.");
-  for (const StreamSnapshot& s : streams)
-    sample("live_stream_bytes_out_total", s.name, std::to_string(s.bytes_out_relay));
-  family("live_stream_dropped_frames_total", "counter", "Frames dropped (slow viewers, HLS before the first keyframe).");
-  for (const StreamSnapshot& s : streams)
-    sample("live_stream_dropped_frames_total", s.name, std::to_string(s.dropped_frames));
-  family("live_stream_hls_bytes_written_total", "counter", "HLS segment and part bytes written, all variants.");
-  for (const StreamSnapshot& s : streams)
-    sample("live_stream_hls_bytes_written_total", s.name, std::to_string(s.hls_bytes_written));
-  family("live_stream_hls_segments_total", "counter", "HLS segments written.");
-  for (const StreamSnapshot& s : streams) sample("live_stream_hls_segments_total", s.name, std::to_string(s.segments));
+  // One integer per stream for each of these families.
+  struct PerStream {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t StreamSnapshot::*value;
+  };
+  static const PerStream kPerStream[] = {
+      {"live_stream_bitrate_in_bits_per_second", "gauge", "Published bitrate over the last 5 s.", &StreamSnapshot::bitrate_in},
+      {"live_stream_bitrate_out_bits_per_second", "gauge", "Bitrate to RTMP and HTTP-FLV viewers, last 5 s.", &StreamSnapshot::bitrate_out_relay},
+      {"live_stream_bytes_in_total", "counter", "Bytes received from the stream's publishers.", &StreamSnapshot::bytes_in},
+      {"live_stream_bytes_out_total", "counter", "Bytes sent to RTMP and HTTP-FLV viewers.", &StreamSnapshot::bytes_out_relay},
+      {"live_stream_dropped_frames_total", "counter", "Frames dropped (slow viewers, HLS before the first keyframe).", &StreamSnapshot::dropped_frames},
+      {"live_stream_hls_bytes_written_total", "counter", "HLS segment and part bytes written, all variants.", &StreamSnapshot::hls_bytes_written},
+      {"live_stream_hls_segments_total", "counter", "HLS segments written.", &StreamSnapshot::segments},
+  };
+  for (const PerStream& f : kPerStream) {
+    family(f.name, f.type, f.help);
+    for (const StreamSnapshot& s : streams) sample(f.name, s.name, std::to_string(s.*f.value));
+  }
   family("live_stream_packaging_latency_p99_seconds", "gauge", "HLS packaging latency, 99th percentile of the last 1000.");
   for (const StreamSnapshot& s : streams) {
     char value[32];

@@ -6,7 +6,8 @@ ladder of one 96x54 rung:
 - HEVC passes through: the master playlist lists an hvc1 source variant (160x90) and an avc1
   96x54 rung transcoded from it; ffprobe decodes both variants; the log says nothing is lost;
 - VP9, which the HLS output does not carry, is transcoded to H.264 at the source size plus the
-  rung, with a log line saying so."""
+  rung, with a log line saying so;
+- with --ladder "" an H.264 publish becomes the only variant, every frame in it.""" 
 
 import os
 import re
@@ -89,6 +90,30 @@ def body(h):
         h.log(f"ffprobe {uri}: {line}")
         H.check(r.returncode == 0 and line.startswith(codec), f"ffprobe {uri}: {line} {r.stderr.decode()[-300:]}")
         H.check(int(line.split(",")[1]) >= 100, f"{uri}: only {line} frames decoded")
+
+    # --ladder "": the source only, nothing decoded.
+    src = H.make_test_flv("codecs-h264", width=320, height=240, fps=25, seconds=6, gop=25)
+    rtmp, http = H.free_port(), H.free_port()
+    out = h.path("hls-source-only")
+    server = h.spawn("live-server-source-only", [
+        os.path.join(os.environ["LIVE_BUILD_ROOT"], "examples", "live-server"), "--address", "127.0.0.1",
+        "--rtmp-port", str(rtmp), "--http-port", str(http), "--output-dir", out, "--ladder", "",
+        "--playlist-length", "0"], env=H.gst_env())
+    h.wait_listening(rtmp, server)
+    pub = H.ffmpeg_publish(h, "ffmpeg-h264", src, f"rtmp://127.0.0.1:{rtmp}/live/plain")
+    H.check(h.wait_exit(pub, 30, "publishing") == 0, f"ffmpeg failed:\n{H.tail(pub.log())}")
+    text = master(http, "plain")
+    H.check(text and len(re.findall("#EXT-X-STREAM-INF", text)) == 1 and "RESOLUTION=320x240" in text,
+            f"--ladder '': expected the source as the only variant:\n{text}\n{H.tail(server.log())}")
+    server.signal(2)
+    H.check(h.wait_exit(server, 30, "SIGINT") == 0, f"live-server did not exit cleanly:\n{H.tail(server.log())}")
+    uri = re.search(r"#EXT-X-STREAM-INF[^\n]*\n([^\n]+)", text).group(1)
+    r = subprocess.run([ffprobe, "-v", "error", "-count_frames", "-select_streams", "v", "-show_entries",
+                        "stream=codec_name,nb_read_frames", "-of", "csv=p=0",
+                        os.path.join(out, "live", "plain", uri)], capture_output=True, timeout=60)
+    fields = [f for f in r.stdout.decode().replace("\n", ",").split(",") if f.strip()]
+    H.check(fields[:2] == ["h264", "150"], f"source-only variant: {r.stdout.decode()!r} (want all 150 frames)")
+    h.log("--ladder '': one variant, all 150 frames")
 
 
 if __name__ == "__main__":
