@@ -1,6 +1,15 @@
 // Recorder: records one stream's source (parsed video and AAC audio, as published) to MP4, a new
-// file per publish: <dir>/<name>-<UTC date and time>.mp4, finalised (playable) when the
-// publish ends, when the stream ends or when the server stops.
+// file per publish: <dir>/<name>-<UTC yyyymmdd-hhmmss>.mp4, starting at a video keyframe and
+// finalised (playable, moov written) when the publish ends, when the stream ends or when the
+// server stops. A recording that fails (unwritable folder, full disk) is logged and dropped;
+// the stream goes on.
+//
+// Each file is a bin (queue ! mp4mux ! filesink, a queue per track) on request pads of the
+// stream's "video-tee" and "audio-tee". Where one publish ends and the next begins is decided
+// in the streaming thread, in the order of the media: the main-loop messages (start_file,
+// stop_file) can come before or after the publish's first and last frames. rtmpserversrc marks
+// a new publisher's first buffer DISCONT; the parsers carry the flag to the tees. A file asked
+// to stop ends at the next DISCONT (the next publisher) or kStopGraceMs after stop_file.
 #pragma once
 
 #include <gst/gst.h>
@@ -27,7 +36,7 @@ class Recorder {
   struct Impl;
 
  private:
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;  // shared with main-loop callbacks that may outlive the Recorder
 };
 
 }  // namespace live_server
