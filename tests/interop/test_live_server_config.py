@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""interop-live-server-config: live-server configured by a key file, and its start-up errors.
+- a config file alone ([server] address, rtmp-port, http-port, output-dir, status-interval;
+  [hls] segment-format=mpegts, playlist-length; [ladder] rungs) is obeyed: the server listens on
+  the file's ports, ffmpeg's publish is served as HLS from the file's output-dir in MPEG-TS
+  segments, the ladder has the file's one rung; SIGTERM ends it with exit code 0;
+- a bad config file (unknown segment-format; rtmp-port out of range) and a bad flag value make the
+  server exit with code 2 and print exactly one line naming the problem;
+- an RTMP or HTTP port already in use makes it exit non-zero with one line naming the port."""
+
+import os
+import re
+import signal
+import socket
+import time
+import urllib.request
+
+import harness as H
+
+
+def server_bin():
+    path = os.path.join(os.environ["LIVE_BUILD_ROOT"], "examples", "live-server")
+    H.check(os.path.exists(path), f"{path} was not built")
+    return path
+
+
+def write(h, name, text):
+    path = h.path(name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def fetch(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.read().decode()
+    except OSError:
+        return None
+
+
+def good_file(h):
+    rtmp_port, http_port = H.free_port(), H.free_port()
+    out = h.path("from-config")
+    conf = write(h, "good.conf", f"""# live-server test configuration
+[server]
+address = 127.0.0.1
+rtmp-port = {rtmp_port}
+http-port = {http_port}
+output-dir = {out}
+status-interval = 0
+idle-timeout = 5
+
+[hls]
+segment-format = mpegts
+playlist-length = 0
+
+[ladder]
+rungs = 160x120@200
+""")
+    server = h.spawn("server-config", [server_bin(), "--config", conf], env=H.gst_env())
+    h.wait_listening(rtmp_port, server)
+    h.wait_listening(http_port, server)
+    src = H.make_test_flv("config", seconds=5)
+    pub = H.ffmpeg_publish(h, "ffmpeg", src, f"rtmp://127.0.0.1:{rtmp_port}/live/show")
+    master = H.wait_for(lambda: fetch(f"http://127.0.0.1:{http_port}/live/show/master.m3u8"), 10,
+                        "the master playlist on the config file's HTTP port")
+    resolutions = sorted(re.findall(r"RESOLUTION=(\d+x\d+)", master))
+    H.check(resolutions == ["160x120", "320x240"], f"variants {resolutions}: the file's ladder is 160x120")
+    H.check(h.wait_exit(pub, 30, "publishing in real time") == 0, f"publish failed:\n{H.tail(pub.log())}")
+    server.signal(signal.SIGTERM)
+    H.check(h.wait_exit(server, 30, "SIGTERM") == 0, f"exit code after SIGTERM:\n{H.tail(server.log())}")
+    stream_dir = os.path.join(out, "live", "show")
+    H.check(os.path.isdir(stream_dir), f"{stream_dir} (output-dir from the file) was not written")
+    segments = [f for root, _, files in os.walk(stream_dir) for f in files if f.endswith((".ts", ".m4s", ".mp4"))]
+    H.check(segments and all(f.endswith(".ts") for f in segments),
+            f"segment-format=mpegts from the file, segments written: {sorted(segments)[:6]}")
+    h.log(f"config file obeyed: ports {rtmp_port}/{http_port}, {len(segments)} .ts segments, variants {resolutions}")
+
+
+def one_line_error(h, name, argv, expect_code, pattern):
+    env = H.gst_env()
+    env.pop("GST_DEBUG", None)  # what a user sees: GStreamer's own debug log is off by default
+    rc, out = h.run(name, [server_bin(), *argv], timeout=20, env=env)
+    lines = [line for line in out.splitlines() if line.strip()]
+    h.log(f"{name}: exit {rc}: {lines}")
+    if expect_code is None:
+        H.check(rc != 0, f"{name}: exit code 0")
+    else:
+        H.check(rc == expect_code, f"{name}: exit code {rc}, expected {expect_code}:\n{out}")
+    H.check(len(lines) == 1, f"{name}: expected one line of output, got {len(lines)}:\n{out}")
+    H.check(re.search(pattern, lines[0]), f"{name}: the line does not match /{pattern}/: {lines[0]}")
+
+
+def bad_configs(h):
+    bad_format = write(h, "bad-format.conf", "[server]\nrtmp-port = 19350\n[hls]\nsegment-format = webm\n")
+    one_line_error(h, "bad-segment-format", ["--config", bad_format], 2, r"segment.format.*webm")
+    bad_port = write(h, "bad-port.conf", "[server]\nrtmp-port = 70000\n")
+    one_line_error(h, "bad-port", ["--config", bad_port], 2, r"rtmp-port.*70000")
+    not_a_number = write(h, "bad-number.conf", "[server]\nhttp-port = eighty\n")
+    one_line_error(h, "bad-number", ["--config", not_a_number], 2, r"http-port|eighty")
+    one_line_error(h, "missing-file", ["--config", h.path("no-such.conf")], 2, r"no-such\.conf")
+    one_line_error(h, "bad-flag", ["--http-port", "0"], 2, r"port")
+
+
+def port_in_use(h):
+    for which in ("rtmp", "http"):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            taken = busy.getsockname()[1]
+            other = H.free_port()
+            rtmp_port, http_port = (taken, other) if which == "rtmp" else (other, taken)
+            started = time.monotonic()
+            one_line_error(h, f"{which}-port-in-use", ["--address", "127.0.0.1", "--rtmp-port", str(rtmp_port),
+                                                       "--http-port", str(http_port), "--output-dir", h.path("unused")],
+                           None, str(taken))
+            h.log(f"{which} port {taken} in use: refused in {time.monotonic() - started:.1f} s")
+
+
+def body(h):
+    H.require_tool("ffmpeg")
+    bad_configs(h)
+    port_in_use(h)
+    good_file(h)
+
+
+if __name__ == "__main__":
+    H.main("interop-live-server-config", body, deadline_s=90)
