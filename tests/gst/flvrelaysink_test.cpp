@@ -26,6 +26,7 @@
 #include "../lib/test_data.h"
 #include "flv/flv_tag.h"
 #include "rtmp_test_client.h"
+#include "free_port.h"
 
 namespace {
 
@@ -38,21 +39,7 @@ using live::test_data::media_tags;
 using live::test_data::read_capture;
 using live::test_data::read_flv_tags;
 
-uint16_t free_port() {
-  GSocket* s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                            nullptr);
-  GInetAddress* lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-  GSocketAddress* a = g_inet_socket_address_new(lo, 0);
-  g_socket_bind(s, a, TRUE, nullptr);
-  GSocketAddress* bound = g_socket_get_local_address(s, nullptr);
-  uint16_t port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-  g_object_unref(bound);
-  g_object_unref(a);
-  g_object_unref(lo);
-  g_socket_close(s, nullptr);
-  g_object_unref(s);
-  return port;
-}
+using live::test::free_port;
 
 // Listener I/O threads alive in this process (they are named rtmp-io-PORT).
 size_t io_thread_count() {

@@ -24,6 +24,7 @@
 #include "rtmp/chunk_reader.h"
 #include "rtmp/chunk_writer.h"
 #include "rtmp/command.h"
+#include "free_port.h"
 
 namespace {
 
@@ -33,21 +34,7 @@ using live::test_data::media_tags;
 using live::test_data::read_capture;
 using live::test_data::read_flv_tags;
 
-uint16_t free_port() {
-  GSocket* s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                            nullptr);
-  GInetAddress* lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-  GSocketAddress* a = g_inet_socket_address_new(lo, 0);
-  g_socket_bind(s, a, TRUE, nullptr);
-  GSocketAddress* bound = g_socket_get_local_address(s, nullptr);
-  uint16_t port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-  g_object_unref(bound);
-  g_object_unref(a);
-  g_object_unref(lo);
-  g_socket_close(s, nullptr);
-  g_object_unref(s);
-  return port;
-}
+using live::test::free_port;
 
 bool contains(const Bytes& hay, const std::string& needle) {
   return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
