@@ -75,7 +75,8 @@ TEST(HlsSinkHttpTest, BlockingReloadsFollowTheSinksParts) {
   // part file's bytes once written. Several rounds, as the sink may write it before the GET.
   const std::string media_dir = media.find('/') == std::string::npos ? "" : media.substr(0, media.rfind('/') + 1);
   int hints_held = 0;
-  for (int round = 0; round < 6; round++) {
+  int hints_never_written = 0;
+  for (int round = 0; round < 8; round++) {
     const std::string target = "/" + media + "?_HLS_msn=" + std::to_string(pos.open_msn) +
                                "&_HLS_part=" + std::to_string(pos.open_parts);
     RawResponse playlist = http_request(port, "GET", target);
@@ -88,6 +89,13 @@ TEST(HlsSinkHttpTest, BlockingReloadsFollowTheSinksParts) {
     const auto t0 = Clock::now();
     RawResponse part = http_request(port, "GET", "/" + relative);
     const double waited = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    if (part.status == 404 && !std::filesystem::exists(dir.path() / relative)) {
+      // A hint can turn out wrong: the next keyframe closed the segment, so the hinted part
+      // became part 0 of the next one (RFC 8216bis: the client then gets a 404). Allowed, and
+      // counted: it must stay the exception.
+      hints_never_written++;
+      continue;
+    }
     ASSERT_EQ(part.status, 200) << relative << " (preload hint) " << part.body;
     const std::string on_disk = read_file(dir.path() / relative);
     ASSERT_FALSE(on_disk.empty()) << relative;
@@ -95,7 +103,9 @@ TEST(HlsSinkHttpTest, BlockingReloadsFollowTheSinksParts) {
     EXPECT_TRUE(part.body == on_disk) << relative << ": served bytes differ from the part file";
     if (absent_before && waited > 10.0) hints_held++;
   }
-  printf("preload-hinted parts held until written: %d of 6\n", hints_held);
+  printf("preload-hinted parts held until written: %d of 8 (%d hints the segment's end made wrong)\n",
+         hints_held, hints_never_written);
+  EXPECT_LE(hints_never_written, 2) << "the sink hints parts it does not write";
   EXPECT_GE(hints_held, 3) << "preload-hinted parts were not held until written";
 
   std::vector<double> waits;
