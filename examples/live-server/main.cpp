@@ -124,6 +124,10 @@ int main(int argc, char** argv) {
   app.loop = g_main_loop_new(nullptr, FALSE);
   g_unix_signal_add(SIGINT, on_stop_signal, &app);
   g_unix_signal_add(SIGTERM, on_stop_signal, &app);
+  g_timeout_add_seconds(1, [](gpointer data) -> gboolean {
+    static_cast<App*>(data)->streams->end_abandoned();
+    return G_SOURCE_CONTINUE;
+  }, &app);
   if (c.status_interval > 0)
     g_timeout_add_seconds(guint(c.status_interval), [](gpointer data) -> gboolean {
       static_cast<App*>(data)->streams->log_status();

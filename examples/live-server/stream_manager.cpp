@@ -87,6 +87,7 @@ bool StreamManager::provide(const GstStructure* request) {
   std::lock_guard lock(lock_);
   // In the table before the watch: its messages are dispatched on the main loop meanwhile.
   Stream& stream = streams_[name] = Stream{std::move(pipeline), 0, false};
+  stream.created_us = g_get_monotonic_time();
   stream.bus_watch = gst_bus_add_watch_full(
       bus, G_PRIORITY_DEFAULT, on_bus_message, new WatchData{this, name},
       [](gpointer data) { delete static_cast<WatchData*>(data); });
@@ -169,6 +170,10 @@ bool StreamManager::handle_message(const std::string& name, GstMessage* message)
       const std::string what = gst_structure_get_name(s);
       const std::string client = field(s, "client-address");
       if (what == "rtmp-publish-start") {
+        {
+          std::lock_guard lock(lock_);
+          if (auto it = streams_.find(name); it != streams_.end()) it->second.published = true;
+        }
         g_print("live-server: stream %s: publisher %s started\n", name.c_str(), client.c_str());
         pipeline->publish_started();
       } else if (what == "rtmp-publish-stop") {
@@ -213,12 +218,16 @@ void StreamManager::remove(const std::string& name) {
   }
   pipeline.reset();  // another holder (a snapshot) may keep it a little longer
   std::shared_ptr<StreamPipeline> last;
+  guint watch = 0;
   {
     std::lock_guard lock(lock_);
     auto it = streams_.find(name);
     last = std::move(it->second.pipeline);
+    watch = it->second.bus_watch;
     streams_.erase(it);
   }
+  // Its bus watch goes too (also when called from that watch: GLib allows it).
+  if (watch) g_source_remove(watch);
   last.reset();  // to NULL: the mounts and ports are released
   removed_.notify_all();
   if (shutdown_done_) {
@@ -271,6 +280,22 @@ void StreamManager::shutdown(unsigned timeout_s, std::function<void()> done) {
     if (done) done();
     return G_SOURCE_REMOVE;
   }, this);
+}
+
+void StreamManager::end_abandoned() {
+  const int64_t now = g_get_monotonic_time();
+  std::vector<std::string> abandoned;
+  {
+    std::lock_guard lock(lock_);
+    for (const auto& [name, stream] : streams_)
+      if (!stream.published && !stream.ending &&
+          now - stream.created_us > int64_t(config_.idle_timeout) * G_USEC_PER_SEC)
+        abandoned.push_back(name);
+  }
+  for (const std::string& name : abandoned) {
+    g_print("live-server: stream %s ended: its publisher never arrived\n", name.c_str());
+    remove(name);
+  }
 }
 
 void StreamManager::log_status() const {

@@ -39,6 +39,9 @@ class StreamManager {
   // finalised) and calls `done` on the main loop once all ended or after `timeout_s`.
   void shutdown(unsigned timeout_s, std::function<void()> done);
   void log_status() const;
+  // Ends streams whose publisher never arrived within idle-timeout (it left while its pipeline
+  // was being built): rtmpserversrc's idle timeout only counts after a first publish. Main loop.
+  void end_abandoned();
 
  private:
   struct Stream {
@@ -46,6 +49,8 @@ class StreamManager {
     guint bus_watch = 0;
     bool ending = false;  // EOS sent or seen: publishes to it are refused until it is gone
     int rtmp_viewers = 0, http_flv_viewers = 0;  // from the play start/stop messages, for the log
+    bool published = false;  // its publisher arrived (rtmp-publish-start)
+    int64_t created_us = 0;  // monotonic
   };
   static gboolean on_bus_message(GstBus*, GstMessage* message, gpointer data);
   bool handle_message(const std::string& name, GstMessage* message);  // false: stream gone

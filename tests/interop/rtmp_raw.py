@@ -37,7 +37,7 @@ def _message(csid, type_id, stream_id, payload, chunk_size=128):
 
 
 class RawPublisher:
-    def __init__(self, port, app, key, timeout=10):
+    def __init__(self, port, app, key, timeout=10, wait_for_answer=True):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.received = b""
         self._handshake()
@@ -49,7 +49,8 @@ class RawPublisher:
         self._wait_for(b"_result", after=b"NetConnection.Connect.Success")
         self.sock.sendall(_message(8, 20, 1, _amf_string("publish") + _amf_number(3) + b"\x05" +
                                    _amf_string(key) + _amf_string("live")))
-        self.accepted = self._wait_for(b"NetStream.Publish.Start", fail_on=b"NetStream.Publish.BadName")
+        self.accepted = self._wait_for(b"NetStream.Publish.Start", fail_on=b"NetStream.Publish.BadName") \
+            if wait_for_answer else None
 
     def _handshake(self):
         c1 = struct.pack(">II", 0, 0) + os.urandom(1528)
