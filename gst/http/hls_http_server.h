@@ -81,8 +81,8 @@ class HlsHttpServer {
   // part of segment last_msn + 1 is listed yet. last_segment_parts (only with last_part == -1):
   // how many parts the complete segment last_msn has (-1 unknown/none), so a request for a part
   // index past its end waits for part 0 of the next segment, as the spec says. Held requests
-  // that are now satisfied are answered with the new file. The rule (the same as
-  // live::hls::MediaPlaylist::reload_status), for a request (M, P), P = -1 without _HLS_part:
+  // that are now satisfied are answered with the new file. The rule (hls_rules::is_available,
+  // RFC 8216bis 6.2.5.2), for a request (M, P), P = -1 without _HLS_part:
   //   ready when M < last_msn; or M == last_msn and
   //     last_part >= 0: P >= 0 and P <= last_part
   //     last_part == -1: P == -1, or last_segment_parts unknown, or P < last_segment_parts

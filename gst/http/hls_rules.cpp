@@ -62,7 +62,7 @@ bool query_value(std::string_view query, std::string_view name, std::string* out
   return found;
 }
 
-// Same rule as live::hls::MediaPlaylist::reload_status (RFC 8216bis 6.2.5.2).
+// RFC 8216bis 6.2.5.2.
 bool is_available(const PlaylistState& state, int64_t msn, int64_t part) {
   if (msn < state.last_msn) return true;
   if (msn > state.last_msn) return false;

@@ -23,7 +23,8 @@ struct PlaylistState {
   int64_t last_segment_parts = -1;  // parts of segment last_msn when it is complete; -1 unknown
 };
 
-// Same rule as live::hls::MediaPlaylist::reload_status.
+// Whether segment msn (part `part`, -1 = the whole segment) is in the playlist now
+// (RFC 8216bis 6.2.5.2: a blocking reload is answered once it is).
 bool is_available(const PlaylistState& state, int64_t msn, int64_t part);
 // 400 when more than two segments beyond the last complete one, or past the Advance Part Limit.
 bool is_too_far_ahead(const PlaylistState& state, int64_t msn, int64_t part, int64_t part_target_ms);
