@@ -209,32 +209,23 @@ bool StreamManager::handle_message(const std::string& name, GstMessage* message)
 
 void StreamManager::remove(const std::string& name) {
   std::shared_ptr<StreamPipeline> pipeline;
+  guint watch = 0;
+  bool none_left = false;
   {
     std::lock_guard lock(lock_);
     auto it = streams_.find(name);
     if (it == streams_.end()) return;
-    it->second.ending = true;
-    pipeline = it->second.pipeline;
-  }
-  pipeline.reset();  // another holder (a snapshot) may keep it a little longer
-  std::shared_ptr<StreamPipeline> last;
-  guint watch = 0;
-  {
-    std::lock_guard lock(lock_);
-    auto it = streams_.find(name);
-    last = std::move(it->second.pipeline);
+    pipeline = std::move(it->second.pipeline);
     watch = it->second.bus_watch;
     streams_.erase(it);
+    none_left = streams_.empty();
   }
   // Its bus watch goes too (also when called from that watch: GLib allows it).
   if (watch) g_source_remove(watch);
-  last.reset();  // to NULL: the mounts and ports are released
+  // To NULL (the mounts and ports are released) once the last holder, e.g. a snapshot, is done.
+  pipeline.reset();
   removed_.notify_all();
-  if (shutdown_done_) {
-    std::lock_guard lock(lock_);
-    if (!streams_.empty()) return;
-  }
-  if (shutdown_done_) {
+  if (shutdown_done_ && none_left) {
     if (shutdown_timer_) g_source_remove(shutdown_timer_);
     shutdown_timer_ = 0;
     auto done = std::move(shutdown_done_);
