@@ -58,6 +58,8 @@ Result<void> OutputStore::write_atomic(const std::string& relative, std::span<co
   fs::create_directories(fs::path(path).parent_path(), ec);
   const std::string tmp = path + ".tmp";
   auto failed = [&](const std::string& why) { return make_error(Errc::refused, "cannot write " + relative + ": " + why); };
+  // Its folder's error, not the open's "No such file or directory" that follows it (read-only disk).
+  if (ec) return failed("cannot create its folder: " + ec.message());
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) return failed(std::strerror(errno));

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""interop-faults-hls-output (issue #9, faults): hlsadaptivesink's output directory read-only or
+full, in the live-server application, next to a healthy stream. The test runs in a private mount
+namespace (unshare -m) and mounts there
+- <output>/live/ro: a read-only tmpfs (an unwritable folder),
+- <output>/live/full: a 1 MiB tmpfs (a disk that fills within seconds at ~1.5 Mbit/s; LL-HLS
+  writes parts and segments, playlist-length 0 deletes nothing).
+Three ffmpeg publishers (looped, -c copy): "ok" first, with an RTMP viewer of the harness playing
+it, then "ro" and "full". Checked:
+- each faulty stream fails once, alone: the log line names the stream and the output folder, and
+  the details give the file and the errno text ("Read-only file system", "No space left on
+  device"); it leaves /api/streams, its publisher is disconnected; no *.tmp is left in the full
+  folder;
+- meanwhile "ok" goes on: its playlist keeps adding segments, ffprobe plays it over RTMP and
+  HTTP-FLV, and the viewer that played it from before the faults got frames without a gap of
+  more than 1.5 s and was never ended;
+- space freed (the tmpfs grown to 64 MiB): publishing "full" again gives a working stream;
+- SIGTERM: exit 0, the healthy playlists end with EXT-X-ENDLIST."""
+
+import os
+import signal
+import sys
+import time
+
+import faults_common as F
+import harness as H
+
+TMPFS_FULL = "size=1m"
+GAP_LIMIT_S = 1.5
+
+
+def files_under(path):
+    return [os.path.join(d, f) for d, _, files in os.walk(path) for f in files]
+
+
+def body(h):
+    for tool in ("ffmpeg", "ffprobe"):
+        H.require_tool(tool)
+    src = H.make_test_flv("faults-out", width=640, height=360, fps=25, seconds=10, gop=25, video_kbps=1500)
+    out = h.path("live-output")
+    ro_dir, full_dir = os.path.join(out, "live", "ro"), os.path.join(out, "live", "full")
+    F.mount_tmpfs(ro_dir, "ro,size=64k")
+    F.mount_tmpfs(full_dir, TMPFS_FULL)
+    try:
+        run(h, src, out, ro_dir, full_dir)
+    finally:
+        F.umount(full_dir)
+        F.umount(ro_dir)
+
+
+def run(h, src, out, ro_dir, full_dir):
+    server, rtmp, http = F.start_live_server(h, "--playlist-length", "0", "--idle-timeout", "5", output_dir=out)
+    url = f"rtmp://127.0.0.1:{rtmp}/live/"
+    pubs = {"ok": F.ffmpeg_loop(h, "ffmpeg-ok", src, url + "ok")}
+    ok_playlist = F.wait_server("ok's source playlist", lambda: F.source_playlist_url(http, "ok"), 20, server)
+    viewer = H.RtmpRecorder(rtmp, "live", "ok", name="viewer-ok")
+    viewer.start()
+    viewer.started_playing.wait(10)
+    pubs["ro"] = F.ffmpeg_loop(h, "ffmpeg-ro", src, url + "ro")
+    pubs["full"] = F.ffmpeg_loop(h, "ffmpeg-full", src, url + "full")
+    faults_at = time.monotonic()
+
+    for name, folder, errno_text in (("ro", ro_dir, "Read-only file system"),
+                                     ("full", full_dir, "No space left on device")):
+        F.wait_server(f"stream {name} failing", lambda: f"stream {name} failed" in server.log(), 30, server)
+        log = server.log()
+        H.check(f"Could not write HLS output in {folder}" in log,
+                f"the failure of stream {name} does not name its folder {folder}:\n{H.tail(log)}")
+        H.check(errno_text in log, f"the failure of stream {name} does not say '{errno_text}':\n{H.tail(log)}")
+        H.check(pubs[name].wait(15) is not None, f"the {name} publisher was not disconnected")
+        h.log(f"stream {name} failed {time.monotonic() - faults_at:.1f} s after its publisher started: "
+              + " | ".join(F.log_lines(server, f"stream {name} failed|{errno_text}")))
+    stat = os.statvfs(full_dir)
+    used = (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+    leftovers = [f for f in files_under(full_dir) if f.endswith(".tmp")]
+    H.check(not leftovers, f"temporary files left in the full folder: {leftovers}")
+    h.log(f"full folder at the failure: {used} bytes used of {stat.f_blocks * stat.f_frsize}, "
+          f"{len(files_under(full_dir))} files")
+
+    # The healthy stream goes on.
+    n_ok = len(F.segment_uris(F.fetch(ok_playlist)))
+    F.wait_server("ok adding 3 segments after the failures",
+                  lambda: len(F.segment_uris(F.fetch(ok_playlist))) >= n_ok + 3, 20, server)
+    names = sorted(s["name"] for s in F.api_streams(http))
+    H.check(names == ["ok"], f"/api/streams lists {names} after the failures, expected only ok")
+    for play in (f"rtmp://127.0.0.1:{rtmp}/live/ok", f"http://127.0.0.1:{http}/live/ok.flv"):
+        code, streams, err = F.ffprobe_streams(play)
+        H.check(code == 0 and "h264,video,640,360" in streams, f"ffprobe {play}: exit {code} {streams} {err}")
+    H.check(viewer.is_alive() and not viewer.player.ended and viewer.error is None,
+            f"the viewer of ok was ended or failed: {viewer.error}, statuses {viewer.player.statuses}")
+    frames = [m for m in viewer.player.messages if m.kind == "video" and not m.config]
+    H.check(len(frames) > 100, f"the viewer of ok got only {len(frames)} video frames")
+    gaps = [b.received_at - a.received_at for a, b in zip(frames, frames[1:])]
+    H.check(max(gaps) <= GAP_LIMIT_S, f"the viewer of ok waited {max(gaps):.2f} s for a frame")
+    H.check(all(b.ts > a.ts for a, b in zip(frames, frames[1:])), "the viewer of ok got video timestamps going back")
+    h.log(f"ok: {len(F.segment_uris(F.fetch(ok_playlist)))} segments, viewer {len(frames)} frames, "
+          f"longest gap {max(gaps):.3f} s")
+    viewer.stop()
+
+    # Space freed: the stream can be published again.
+    r = os.system(f"mount -o remount,size=64m {full_dir}")
+    H.check(r == 0, "remounting the full tmpfs with 64 MiB failed")
+    pubs["full"] = F.ffmpeg_loop(h, "ffmpeg-full-again", src, url + "full")
+    full_playlist = F.wait_server("full's playlist after space was freed",
+                                  lambda: F.source_playlist_url(http, "full"), 20, server)
+    F.wait_server("full adding 2 segments", lambda: len(F.segment_uris(F.try_fetch(full_playlist) or "")) >= 2,
+                  20, server)
+    H.check(server.log().count("stream full failed") == 1, "stream full failed again after space was freed")
+
+    server.signal(signal.SIGTERM)
+    H.check(h.wait_exit(server, 30, "SIGTERM") == 0, f"live-server exit code:\n{H.tail(server.log())}")
+    for name in ("ok", "full"):
+        stream_dir = os.path.join(out, "live", name)
+        for _, uri in F.variants_of(open(os.path.join(stream_dir, "master.m3u8")).read()):
+            text = open(os.path.join(stream_dir, uri)).read()
+            H.check("#EXT-X-ENDLIST" in text, f"{name} {uri} has no EXT-X-ENDLIST after SIGTERM")
+    for p in pubs.values():
+        p.kill()
+
+
+if __name__ == "__main__":
+    F.in_private_mount_namespace(__file__, sys.argv[1:])
+    H.main("interop-faults-hls-output", body, deadline_s=180)
