@@ -43,6 +43,7 @@ struct HttpUploader::Impl {
     std::string url;
     GBytes* body = nullptr;  // owned; null for DELETE
     uint32_t attempts = 0;
+    int64_t first_attempt_us = 0;  // monotonic
     bool started = false;    // in flight or waiting for a retry
     unsigned last_status = 0;
     std::string last_error;
@@ -168,7 +169,7 @@ struct HttpUploader::Impl {
   };
 
   void send(Item* item) {
-    item->attempts++;
+    if (item->attempts++ == 0) item->first_attempt_us = g_get_monotonic_time();
     const bool is_delete = item->kind == UploadKind::remove;
     SoupMessage* msg = soup_message_new(is_delete ? SOUP_METHOD_DELETE : SOUP_METHOD_PUT, item->url.c_str());
     if (msg == nullptr) {  // cannot happen for URLs made from a checked base, but never drop silently
@@ -213,7 +214,11 @@ struct HttpUploader::Impl {
       impl->finish(item, true);
       return;
     }
-    if (item->attempts < impl->config.max_attempts) {
+    const unsigned st = item->last_status;
+    const bool transient = st == 0 || st >= 500 || st == 408 || st == 429;
+    const bool in_window =
+        g_get_monotonic_time() - item->first_attempt_us < int64_t(impl->config.retry_window_ms) * 1000;
+    if (item->attempts < impl->config.max_attempts || (transient && in_window)) {
       impl->counters.retries++;
       uint64_t backoff = impl->config.initial_backoff_ms;
       for (uint32_t i = 1; i < item->attempts && backoff < kMaxBackoffMs; i++) backoff *= 2;

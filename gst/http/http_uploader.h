@@ -31,6 +31,7 @@ inline constexpr uint32_t kDefaultUploadAttempts = 5;
 inline constexpr uint32_t kDefaultUploadInFlight = 4;
 inline constexpr uint32_t kDefaultUploadTimeoutS = 20;        // per request
 inline constexpr uint32_t kDefaultUploadBackoffMs = 250;      // doubles per retry, max 8 s
+inline constexpr uint32_t kDefaultUploadRetryWindowMs = 60000;  // an origin down this long loses files
 
 enum class UploadKind { segment, playlist, remove };
 
@@ -42,6 +43,10 @@ struct HttpUploaderConfig {
   uint32_t max_in_flight = kDefaultUploadInFlight;
   uint32_t timeout_s = kDefaultUploadTimeoutS;
   uint32_t initial_backoff_ms = kDefaultUploadBackoffMs;
+  // A transient failure (no answer, 5xx, 408, 429) is retried beyond max_attempts for this long
+  // after the item's first attempt: an origin that restarts or answers 500 for a while gets
+  // every file once it is back. Other answers (403, 404...) give up after max_attempts.
+  uint32_t retry_window_ms = kDefaultUploadRetryWindowMs;
 };
 
 struct UploadFailure {

@@ -36,6 +36,7 @@ class Nginx {
                "    location / {\n      dav_methods PUT DELETE;\n      create_full_put_path on;\n"
                "      dav_access user:rw group:r all:r;\n      client_max_body_size 64m;\n    }\n"
                "    location /forbidden/ { return 403; }\n"
+               "    location /unavailable/ { return 500; }\n"
                "  }\n}\n");
   }
   ~Nginx() { stop(); }
@@ -254,6 +255,39 @@ TEST(HttpUploaderTest, ReportsFailuresNeverDropsThemSilently) {
   EXPECT_EQ(log.failures[1].attempts, 0u);
   uploader.stop();
   EXPECT_FALSE(HttpUploader(HttpUploaderConfig{"ftp://x/"}, nullptr).start().ok());
+}
+
+// An origin answering 500 is retried past max_attempts for retry_window_ms (then reported); a
+// 403 gives up after max_attempts. (interop-faults-upload-origin: an origin answering 500 for 10 s
+// ends up with every file.)
+TEST(HttpUploaderTest, TransientErrorsAreRetriedForTheRetryWindow) {
+  TempDir dir;
+  const uint16_t port = free_port();
+  Nginx nginx(dir.path() / "nginx", port);
+  ASSERT_NO_FATAL_FAILURE(nginx.start());
+  FailureLog log;
+  HttpUploaderConfig config;
+  config.base_url = "http://127.0.0.1:" + std::to_string(port) + "/";
+  config.max_attempts = 2;
+  config.initial_backoff_ms = 50;
+  config.retry_window_ms = 1500;
+  HttpUploader uploader(config, log.callback());
+  ASSERT_TRUE(uploader.start().ok());
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(uploader.put_bytes("unavailable/seg.ts", {1, 2, 3}, UploadKind::segment));
+  ASSERT_TRUE(uploader.wait_idle(15000));
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log.failures[0].http_status, 500u);
+  EXPECT_GT(log.failures[0].attempts, 4u);  // 50, 100, 200, 400, 800 ms backoff inside 1.5 s
+  EXPECT_GE(waited.count(), 1500);
+  EXPECT_LT(waited.count(), 1500 + 8000 + 2000);  // at most one more backoff after the window
+  ASSERT_TRUE(uploader.put_bytes("forbidden/seg.ts", {1, 2, 3}, UploadKind::segment));
+  ASSERT_TRUE(uploader.wait_idle(15000));
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log.failures[1].http_status, 403u);
+  EXPECT_EQ(log.failures[1].attempts, 2u);
+  uploader.stop();
 }
 
 TEST(HttpUploaderTest, BoundedQueueRefusesAndStopReportsLeftovers) {
