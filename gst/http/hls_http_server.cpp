@@ -145,32 +145,6 @@ struct HlsHttpServer::Impl : HttpSite {
     return true;
   }
 
-  // Request path -> normalized path relative to root ("a/b.ts"), or "" when refused
-  // (traversal, hidden names, the sink's "*.tmp" files, encoded '/' or NUL, backslashes).
-  static std::string normalize(const std::string& request_path) {
-    // Refuse an encoded '/' or NUL rather than reinterpreting it.
-    char* decoded = g_uri_unescape_string(request_path.c_str(), "/");
-    if (decoded == nullptr) return {};
-    std::string path(decoded);
-    g_free(decoded);
-    if (path.empty() || path[0] != '/' || path.find('\\') != std::string::npos) return {};
-    std::string relative;
-    size_t pos = 1;
-    while (pos <= path.size()) {
-      size_t next = path.find('/', pos);
-      if (next == std::string::npos) next = path.size();
-      std::string part = path.substr(pos, next - pos);
-      pos = next + 1;
-      if (part.empty()) continue;
-      if (part[0] == '.') return {};  // "..", ".", hidden names
-      // The sink writes every file as "<name>.tmp" first, then renames it: never half a file.
-      if (extension_of(part) == "tmp") return {};
-      if (!relative.empty()) relative += '/';
-      relative += part;
-    }
-    return relative;
-  }
-
   // The regular file under root for a normalized relative path, or "" (missing, a directory,
   // or a symlink that leads out of root).
   std::string file_for(const std::string& relative) const {
@@ -487,7 +461,7 @@ struct HlsHttpServer::Impl : HttpSite {
       respond_file(msg, config.index_file, config.index_file, "no-cache");
       return;
     }
-    const std::string relative = normalize(path);
+    const std::string relative = normalize_path(path);
     const std::string file_path = file_for(relative);
     if (file_path.empty()) {
       if (!relative.empty() && method == SOUP_METHOD_GET && is_expected(relative)) {
@@ -507,7 +481,7 @@ struct HlsHttpServer::Impl : HttpSite {
   // files not written yet. The rest goes to handle_request: the index page, 404s, OPTIONS...
   bool answer_plain(const PlainRequest& request, PlainResponse* response) override {
     if (request.path.empty() || request.path == "/") return false;
-    const std::string relative = normalize(std::string(request.path));
+    const std::string relative = normalize_path(request.path);
     if (relative.empty()) return false;
     FileIdentity now;
     if (!regular_file_identity(config.root_dir + "/" + relative, &now)) {

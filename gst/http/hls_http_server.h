@@ -18,15 +18,14 @@
 #include <string>
 
 #include "common/result.h"
+#include "http/hls_rules.h"  // kMaxBlockingAdvance*, hls_content_type(), hls_cache_control()
 #include "http/http_port.h"
 
 namespace live::http {
 
-// Limits on what HTTP clients control.
+// Limits on what HTTP clients control (and kMaxBlockingAdvance* in hls_rules.h).
 inline constexpr uint32_t kDefaultMaxHeldRequests = 1000;   // blocking reloads held at once
 inline constexpr uint32_t kMaxExpectedFiles = 64;           // preload hints remembered
-inline constexpr uint32_t kMaxBlockingAdvanceSegments = 2;   // _HLS_msn > last + 2 -> 400
-inline constexpr uint32_t kMaxBlockingAdvanceParts = 3;      // Advance Part Limit, PART-TARGET >= 1 s
 
 struct HlsHttpServerConfig {
   std::string root_dir;            // files served: only regular files under this directory
@@ -109,10 +108,5 @@ class HlsHttpServer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Content type for a file name by extension ("application/octet-stream" when unknown).
-const char* hls_content_type(const std::string& path);
-// Cache-Control for a non-blocking response to path (playlists "no-cache", segments immutable).
-const char* hls_cache_control(const std::string& path);
 
 }  // namespace live::http

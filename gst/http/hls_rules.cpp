@@ -1,13 +1,9 @@
 // HlsHttpServer's request rules: see the header.
 #include "http/hls_rules.h"
 
-#include <glib.h>
-
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
-
-#include "http/hls_http_server.h"
 
 namespace live::http {
 
@@ -23,13 +19,15 @@ std::string extension_of(const std::string& path) {
   const size_t dot = path.rfind('.');
   if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return {};
   std::string ext = path.substr(dot + 1);
-  for (char& c : ext) c = static_cast<char>(g_ascii_tolower(c));
+  for (char& c : ext)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII only, as g_ascii_tolower
   return ext;
 }
 
 // Strict non-negative decimal (the whole string), as _HLS_msn / _HLS_part must be.
 bool parse_index(const char* text, int64_t* out) {
-  if (text == nullptr || *text == '\0') return false;
+  // Digits only (RFC 8216 decimal-integer): from_chars alone would take "-0" as 0.
+  if (text == nullptr || *text < '0' || *text > '9') return false;
   const char* end = text + strlen(text);
   int64_t value = 0;
   auto [ptr, ec] = std::from_chars(text, end, value);
@@ -44,6 +42,62 @@ std::string real_path(const std::string& path) {
   std::string result(resolved);
   free(resolved);
   return result;
+}
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding as g_uri_unescape_string(text, "/") does it (GLib's uri_decoder, strict):
+// the text ends at its first NUL; a '%' not followed by two hex digits, or an escape that
+// decodes to NUL or '/', refuses the whole text.
+bool percent_decode(std::string_view text, std::string* out) {
+  text = text.substr(0, text.find('\0'));
+  out->clear();
+  out->reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out->push_back(text[i]);
+      continue;
+    }
+    if (i + 2 >= text.size()) return false;
+    const int high = hex_value(text[i + 1]), low = hex_value(text[i + 2]);
+    if (high < 0 || low < 0) return false;
+    const char c = static_cast<char>(high * 16 + low);
+    if (c == '\0' || c == '/') return false;
+    out->push_back(c);
+    i += 2;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string normalize_path(std::string_view request_path) {
+  // Refuse an encoded '/' or NUL rather than reinterpreting it.
+  std::string path;
+  if (!percent_decode(request_path, &path)) return {};
+  if (path.empty() || path[0] != '/' || path.find('\\') != std::string::npos) return {};
+  std::string relative;
+  size_t pos = 1;
+  while (pos <= path.size()) {
+    size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    std::string part = path.substr(pos, next - pos);
+    pos = next + 1;
+    if (part.empty()) continue;
+    if (part[0] == '.') return {};  // "..", ".", hidden names
+    // The sink writes every file as "<name>.tmp" first, then renames it: never half a file.
+    if (extension_of(part) == "tmp") return {};
+    if (!relative.empty()) relative += '/';
+    relative += part;
+  }
+  return relative;
 }
 
 // The value of the last name=value item of a raw query (as soup_form_decode keeps it).
