@@ -618,13 +618,15 @@ void ServerSession::close(const std::string& code, const std::string& descriptio
   if (d.role == Impl::Role::publishing || d.role == Impl::Role::publish_pending) {
     d.send_status(d.active_stream_id, "status", code, description);
     d.role = Impl::Role::none;
-    d.held.clear();
-    d.held_bytes = 0;
   } else if (d.role == Impl::Role::playing || d.role == Impl::Role::play_pending) {
     d.send_user_control(user_control_stream_eof, d.active_stream_id);
     d.send_status(d.active_stream_id, "status", code, description);
     d.role = Impl::Role::none;
   }
+  // Input held for a pending decision belongs to the request just ended, publish or play:
+  // kept, it would still count as buffered and run after a later accept.
+  d.held.clear();
+  d.held_bytes = 0;
 }
 
 uint64_t ServerSession::bytes_in() const { return impl_->bytes_in; }

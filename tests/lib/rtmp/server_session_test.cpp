@@ -569,6 +569,36 @@ TEST(ServerSession, DeleteStreamWithNonFiniteIds) {
 // Until a publish or play names a stream the peer is anonymous: a message above
 // max_message_size_before_accept fails the session; from the request on the full limits apply
 // (issue #9: connections that never published held several 8 MiB partial messages each).
+// Found by the session_script fuzz target (corpus session_script/regress-close-play-pending-held):
+// close() dropped the input held during a pending publish but not during a pending play, so it
+// stayed counted in buffered_input_bytes() and ran after a later accept_publish().
+TEST(ServerSession, CloseDropsInputHeldForAPendingPlay) {
+  ScriptedClient client;
+  client.connect();
+  client.command(0, "createStream", 2, AmfValue::make_null());
+  client.command(1, "play", 3, AmfValue::make_null(), {AmfValue::make_string("s")});
+  client.raw(6, 9, 1, std::vector<uint8_t>(4000, 0x27), 40);  // held until the play is decided
+  ServerSession session;
+  ASSERT_TRUE(session.feed(client.bytes).ok());  // no decision: the play stays pending
+  SessionEvent e;
+  bool play_requested = false;
+  while (session.next_event(e)) play_requested |= e.kind == SessionEventKind::play_requested;
+  ASSERT_TRUE(play_requested);
+  EXPECT_GE(session.buffered_input_bytes(), 4000u);
+  session.close("NetStream.Play.UnpublishNotify", "closing");
+  EXPECT_EQ(session.buffered_input_bytes(), 0u);
+  // A publish accepted later gets its own media only, not the video held for the play.
+  ScriptedClient more;
+  more.bytes.clear();
+  more.writer = client.writer;
+  more.command(1, "publish", 4, AmfValue::make_null(), {AmfValue::make_string("s")});
+  ASSERT_TRUE(session.feed(more.bytes).ok());
+  ASSERT_TRUE(session.next_event(e));
+  ASSERT_EQ(e.kind, SessionEventKind::publish_requested);
+  session.accept_publish();
+  EXPECT_FALSE(session.next_event(e));
+}
+
 TEST(ServerSession, LowerInputLimitsUntilAccepted) {
   const std::vector<uint8_t> big(1536 * 1024, 0x27);  // 1.5 MiB "video"
   ScriptedClient anonymous;
