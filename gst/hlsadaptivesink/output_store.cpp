@@ -55,7 +55,7 @@ http::HttpUploaderStats OutputStore::upload_stats() const {
 Result<void> OutputStore::write_atomic(const std::string& relative, std::span<const uint8_t> bytes) {
   const std::string path = this->path(relative);
   std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (const fs::path dir = fs::path(path).parent_path(); !dir.empty()) fs::create_directories(dir, ec);
   const std::string tmp = path + ".tmp";
   auto failed = [&](const std::string& why) { return make_error(Errc::refused, "cannot write " + relative + ": " + why); };
   // Its folder's error, not the open's "No such file or directory" that follows it (read-only disk).

@@ -192,6 +192,18 @@ TEST(HlsAdaptiveSinkLimits, FailedMasterPlaylistWriteIsAnError) {
   expect_write_error_and_no_eos(sink, "master.m3u8");
 }
 
+// A variant folder that cannot be created (its name taken by a file here; a read-only disk in
+// interop-faults-hls-output) is the error's reason, not the open that fails after it (a read-only
+// disk gave "No such file or directory").
+TEST(HlsAdaptiveSinkLimits, UncreatableVariantFolderIsTheReason) {
+  Samples s(150);
+  TempDir out;
+  std::ofstream(out.path() / "180p") << "not a folder";
+  Sink sink(out.path().string(), s);
+  EXPECT_EQ(sink.push_range(s, 0, s.v.size()), GST_FLOW_ERROR);
+  expect_write_error_and_no_eos(sink, "cannot create its folder");
+}
+
 // The media playlist cannot be rewritten when the stream ends (EXT-X-ENDLIST): an error, no EOS.
 TEST(HlsAdaptiveSinkLimits, FailedPlaylistWriteAtEosIsAnError) {
   Samples s(150);
