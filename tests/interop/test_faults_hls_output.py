@@ -19,6 +19,7 @@ it, then "ro" and "full". Checked:
 
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -98,8 +99,8 @@ def run(h, src, out, ro_dir, full_dir):
     viewer.stop()
 
     # Space freed: the stream can be published again.
-    r = os.system(f"mount -o remount,size=64m {full_dir}")
-    H.check(r == 0, "remounting the full tmpfs with 64 MiB failed")
+    r = subprocess.run([H.require_tool("mount"), "-o", "remount,size=64m", full_dir], capture_output=True, timeout=20)
+    H.check(r.returncode == 0, f"remounting the full tmpfs with 64 MiB failed: {r.stderr.decode(errors='replace')}")
     pubs["full"] = F.ffmpeg_loop(h, "ffmpeg-full-again", src, url + "full")
     full_playlist = F.wait_server("full's playlist after space was freed",
                                   lambda: F.source_playlist_url(http, "full"), 20, server)
