@@ -14,9 +14,12 @@ it, then "ro" and "full". Checked:
 - meanwhile "ok" goes on: its playlist keeps adding segments, ffprobe plays it over RTMP and
   HTTP-FLV, and the viewer that played it from before the faults got frames without a gap of
   more than 1.5 s and was never ended;
+- publishing "full" again while the disk is still full (2 times; --full-cycles N): each new
+  stream fails the same way, alone, and the server's RSS is logged after each;
 - space freed (the tmpfs grown to 64 MiB): publishing "full" again gives a working stream;
 - SIGTERM: exit 0, the healthy playlists end with EXT-X-ENDLIST."""
 
+import argparse
 import os
 import signal
 import subprocess
@@ -34,7 +37,7 @@ def files_under(path):
     return [os.path.join(d, f) for d, _, files in os.walk(path) for f in files]
 
 
-def body(h):
+def body(h, cycles):
     for tool in ("ffmpeg", "ffprobe"):
         H.require_tool(tool)
     src = H.make_test_flv("faults-out", width=640, height=360, fps=25, seconds=10, gop=25, video_kbps=1500)
@@ -43,13 +46,13 @@ def body(h):
     F.mount_tmpfs(ro_dir, "ro,size=64k")
     F.mount_tmpfs(full_dir, TMPFS_FULL)
     try:
-        run(h, src, out, ro_dir, full_dir)
+        run(h, src, out, ro_dir, full_dir, cycles)
     finally:
         F.umount(full_dir)
         F.umount(ro_dir)
 
 
-def run(h, src, out, ro_dir, full_dir):
+def run(h, src, out, ro_dir, full_dir, cycles):
     server, rtmp, http = F.start_live_server(h, "--playlist-length", "0", "--idle-timeout", "5", output_dir=out)
     url = f"rtmp://127.0.0.1:{rtmp}/live/"
     pubs = {"ok": F.ffmpeg_loop(h, "ffmpeg-ok", src, url + "ok")}
@@ -98,6 +101,20 @@ def run(h, src, out, ro_dir, full_dir):
           f"longest gap {max(gaps):.3f} s")
     viewer.stop()
 
+    # Publishing again while the disk is still full: the new stream fails the same way, alone,
+    # and the server does not grow with each attempt (--full-cycles N for a longer run).
+    rss = [H.rss_kib(server.pid)]
+    for i in range(cycles):
+        again = F.ffmpeg_loop(h, f"ffmpeg-full-{i}", src, url + "full")
+        F.wait_server(f"stream full failing again ({i + 1})",
+                      lambda: server.log().count("stream full failed") >= i + 2, 30, server)
+        H.check(again.wait(15) is not None, "the full publisher was not disconnected")
+        rss.append(H.rss_kib(server.pid))
+    if cycles:
+        H.check(not [f for f in files_under(full_dir) if f.endswith(".tmp")], "temporary files left")
+        h.log(f"{cycles} publishes to the full disk, each failed alone; server RSS KiB {rss[0]} -> {rss[-1]} "
+              f"(max {max(rss)}): {rss}")
+
     # Space freed: the stream can be published again.
     r = subprocess.run([H.require_tool("mount"), "-o", "remount,size=64m", full_dir], capture_output=True, timeout=20)
     H.check(r.returncode == 0, f"remounting the full tmpfs with 64 MiB failed: {r.stderr.decode(errors='replace')}")
@@ -106,7 +123,7 @@ def run(h, src, out, ro_dir, full_dir):
                                   lambda: F.source_playlist_url(http, "full"), 20, server)
     F.wait_server("full adding 2 segments", lambda: len(F.segment_uris(F.try_fetch(full_playlist) or "")) >= 2,
                   20, server)
-    H.check(server.log().count("stream full failed") == 1, "stream full failed again after space was freed")
+    H.check(server.log().count("stream full failed") == 1 + cycles, "stream full failed again after space was freed")
 
     server.signal(signal.SIGTERM)
     H.check(h.wait_exit(server, 30, "SIGTERM") == 0, f"live-server exit code:\n{H.tail(server.log())}")
@@ -120,5 +137,9 @@ def run(h, src, out, ro_dir, full_dir):
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--full-cycles", type=int, default=2, help="publishes to the still full disk")
+    options = parser.parse_args()
     F.in_private_mount_namespace(__file__, sys.argv[1:])
-    H.main("interop-faults-hls-output", body, deadline_s=180)
+    H.main("interop-faults-hls-output", lambda h: body(h, options.full_cycles),
+           deadline_s=180 + 5 * options.full_cycles)
