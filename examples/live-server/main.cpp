@@ -62,16 +62,20 @@ void print_pipeline(const Config& c) {
               c.encoder_preset + " key-int-max=600 bitrate=" + std::to_string(r.kbps) +
               " ! video/x-h264,profile=main ! h264parse ! queue ! hls.video_" + std::to_string(i + 1);
   }
+  // As StreamPipeline builds it: the demuxer gets a queue (a thread) only when there is a ladder.
+  const bool transcodes = !c.ladder.empty();
   g_print("rtmpserversrc port=%d application=%s stream-key=KEY idle-timeout=%d ! tee name=flv "
-          "flv. ! queue ! flvrelaysink port=%d application=%s stream-key=NAME http-port=%d "
-          "flv. ! queue max-size-time=3000000000 ! rtmpchunkdemux name=demux "
+          "flv. ! flvrelaysink port=%d application=%s stream-key=NAME http-port=%d "
+          "flv. ! %srtmpchunkdemux name=demux "
           "hlsadaptivesink name=hls location=%s/%s/NAME http-port=%d http-prefix=/%s/NAME "
           "playlist-length=%d low-latency=%s segment-format=%s "
           "demux.video_0 ! h264parse ! tee name=src src. ! queue ! hls.video_0 "
-          "src. ! queue ! avdec_h264 ! tee name=raw%s demux.audio_0 ! aacparse ! queue ! hls.audio_0\n",
+          "%s%s demux.audio_0 ! aacparse ! queue ! hls.audio_0\n",
           c.rtmp_port, c.application.c_str(), c.idle_timeout, c.rtmp_port, c.application.c_str(),
-          c.http_port, c.output_dir.c_str(), c.application.c_str(), c.http_port, c.application.c_str(),
-          c.playlist_length, c.low_latency ? "true" : "false", c.segment_format.c_str(), ladder.c_str());
+          c.http_port, transcodes ? "queue max-size-time=3000000000 ! " : "", c.output_dir.c_str(),
+          c.application.c_str(), c.http_port, c.application.c_str(), c.playlist_length,
+          c.low_latency ? "true" : "false", c.segment_format.c_str(),
+          transcodes ? "src. ! queue ! avdec_h264 ! tee name=raw" : "", ladder.c_str());
 }
 
 }  // namespace

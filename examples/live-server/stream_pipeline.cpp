@@ -111,9 +111,12 @@ bool StreamPipeline::build(std::string& why) {
   gst_object_ref_sink(pipeline_);
   source_ = add("rtmpserversrc", "ingest");
   GstElement* flv = add("tee", "flv");
-  GstElement* relay_queue = add("queue", "relay-queue");
   relay_ = add("flvrelaysink", "relay");
-  GstElement* demux_queue = add("queue", "demux-queue");
+  // flvrelaysink's render only queues, so it needs no thread of its own. The demuxer gets one
+  // (a queue) only when transcoders may hold it up; without a ladder it runs in the ingest
+  // thread: every queue is a thread hand-off per message, the largest cost of a passthrough stream.
+  const bool transcodes = !config_.ladder.empty();
+  GstElement* demux_queue = transcodes ? add("queue", "demux-queue") : nullptr;
   demux_ = add("rtmpchunkdemux", "demux");
   if (!source_ || !relay_ || !demux_) {
     why = "GStreamer elements are missing (is GST_PLUGIN_PATH set to the build's gst folder?)";
@@ -145,10 +148,11 @@ bool StreamPipeline::build(std::string& why) {
     g_value_unset(&array);
   }
   // The relay never blocks; the demux branch may wait for the transcoders, up to 3 s.
-  g_object_set(demux_queue, "max-size-time", guint64(3 * GST_SECOND), "max-size-buffers", 0u,
-               "max-size-bytes", 0u, nullptr);
-  if (!link_chain({source_, flv}) || !link_chain({flv, relay_queue, relay_}) ||
-      !link_chain({flv, demux_queue, demux_})) {
+  if (demux_queue)
+    g_object_set(demux_queue, "max-size-time", guint64(3 * GST_SECOND), "max-size-buffers", 0u,
+                 "max-size-bytes", 0u, nullptr);
+  if (!link_chain({source_, flv}) || !link_chain({flv, relay_}) ||
+      !(demux_queue ? link_chain({flv, demux_queue, demux_}) : link_chain({flv, demux_}))) {
     why = "cannot link the stream's pipeline";
     return false;
   }

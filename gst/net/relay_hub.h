@@ -11,6 +11,7 @@
 
 #include <gio/gio.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -101,6 +102,8 @@ class RelayHub {
     StreamRequest request;
   };
 
+  static gboolean prepare(GSource* source, gint* timeout_ms);
+  static gboolean check(GSource* source);
   static gboolean dispatch(GSource* source, GSourceFunc, gpointer);
   void run();  // the hub's source: takes what deliver() queued and fans it out
   void fan_out(const relay::RelayMessagePtr& message, int64_t now_us);
@@ -116,6 +119,7 @@ class RelayHub {
   void http_viewer_closed(HttpFlvViewer* viewer, const std::string& reason);
   void update_stats();
   void wake();
+  bool due(GSource* source, gint* timeout_ms) const;
   std::vector<uint8_t> flv_file_header(bool chunked) const;
 
   GMainContext* context_;
@@ -138,6 +142,8 @@ class RelayHub {
   std::vector<std::unique_ptr<PushClient>> pushes_;
   bool source_ended_ = false;
   int64_t unflushed_since_us_ = -1;  // messages queued to viewers but not written yet
+  int64_t flush_due_us_ = -1;        // when the merged write of those must go out
+  std::atomic<bool> wake_pending_{false};  // set by wake() from any thread
   bool dry_sent_ = false;
   bool seen_video_ = false, seen_audio_ = false;
   int64_t last_video_at_us_ = -1;
