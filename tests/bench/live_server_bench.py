@@ -13,7 +13,9 @@
            `live on; hls on`: server CPU per stream, every stream's playlist rate (>= 0.95 = real
            time); --find-max steps K up until a step fails.
   browser  hls.js in headless chromium plays live-server's /live/KEY/master.m3u8 (defaults; one
-           publisher as in `ladder`); reports p50/max of hls.latency.
+           publisher as in `ladder`) in live-server's own start page (--page live, the default: the
+           page's hls.js settings, read through the DevTools protocol) or in the test player
+           (--page test); reports p50/max of hls.latency.
 
 Runs alternate ours/nginx/nginx/ours. Python 3 standard library only; not a test.
 """
@@ -304,7 +306,71 @@ def run_streams(kind, k, args, media, workdir):
 # ---------------------------------------------------------------------------------------------
 # browser
 
+# What live-server's start page (examples/web/index.html) shows, read through the DevTools protocol.
+LIVE_PAGE_STATE_JS = """(() => {
+  const v = document.getElementById('video');
+  if (!v || typeof hls === 'undefined') return {currentTime: 0, at: Date.now() / 1000};  // still loading
+  return {currentTime: v.currentTime, latency: hls ? hls.latency : null, targetLatency: hls ? hls.targetLatency : null,
+          playbackRate: v.playbackRate, at: Date.now() / 1000};
+})()"""
+
+
+def run_browser_live_page(args, media, workdir, bt):
+    """hls.js as live-server's own start page configures it: the page opened at /#bench plays that stream."""
+    cdp_spec = importlib.util.spec_from_file_location("cdp", os.path.join(HERE, "..", "browser", "cdp.py"))
+    cdp = importlib.util.module_from_spec(cdp_spec)
+    cdp_spec.loader.exec_module(cdp)
+    player_dir = os.path.join(HERE, "..", "..", "examples", "web")
+    if not os.path.exists(os.path.join(player_dir, "node_modules", "hls.js", "dist", "hls.min.js")):
+        raise RuntimeError("examples/web/node_modules/hls.js missing: run (cd examples/web && npm ci)")
+    server, prefix, _ = ls.start_ours(workdir, args.ladder, extra=["--player-dir", player_dir, *args.ours_args.split()])
+    log = open(os.path.join(workdir, "publisher-browser.log"), "ab")
+    pub = browser = None
+    try:
+        server.wait_ready()
+        pub = ls.Publisher(f"{prefix}/bench", media, log)
+        path = "/live/bench/master.m3u8"
+        if not bt.wait_for_url(server.http_port, path, 30, server.proc):
+            raise RuntimeError(f"{path} not served within 30 s")
+        time.sleep(3)
+        page_url = f"http://127.0.0.1:{server.http_port}/"
+        profile = os.path.join(workdir, "chromium-profile")
+        browser = bt.start_chromium(page_url + "#bench", profile)
+        page = cdp.Page.connect(profile, page_url)
+        deadline = time.monotonic() + args.settle + args.play + 60
+        samples, start = [], None
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if server.proc.poll() is not None or pub.proc.poll() is not None:
+                raise RuntimeError("live-server or the publisher exited")
+            state = page.evaluate(LIVE_PAGE_STATE_JS)
+            if state["currentTime"] > 0 and start is None:
+                start = state
+            if start is None:
+                continue
+            samples.append(state)
+            if state["currentTime"] - start["currentTime"] >= args.settle + args.play:
+                t_from = start["at"] + args.settle
+                lat = [r["latency"] for r in samples if r["at"] >= t_from and isinstance(r.get("latency"), (int, float))]
+                rates = sorted({r["playbackRate"] for r in samples})
+                return {"page": "live-server", "latency_p50_s": round(statistics.median(lat), 3),
+                        "latency_max_s": round(max(lat), 3), "latency_min_s": round(min(lat), 3),
+                        "reports": len(lat), "target_latency_s": samples[-1].get("targetLatency"),
+                        "playback_rates_seen": rates,
+                        "played_s": round(state["currentTime"] - start["currentTime"], 1),
+                        "wall_s": round(state["at"] - start["at"], 1), "load_at_start": args.load_at_start}
+        raise RuntimeError(f"playback did not advance; last state {json.dumps(samples[-1:] or None)}")
+    finally:
+        bt.stop(browser, "chromium")
+        if pub:
+            pub.stop()
+        server.stop(signal.SIGINT)
+        log.close()
+
+
 def run_browser(args, media, workdir, bt):
+    if args.page == "live" and not args.gst_launch_part_ms:
+        return run_browser_live_page(args, media, workdir, bt)
     reports = bt.Reports()
     page = bt.start_page_server(bt.ensure_hlsjs(), reports)
     if args.gst_launch_part_ms:
@@ -374,6 +440,9 @@ def main():
     ap.add_argument("--budget", type=float, default=480, help="streams --find-max: seconds per server at most")
     ap.add_argument("--gst-launch-part-ms", type=int, default=0,
                     help="browser: instead of live-server, gst-launch-1.0 of its --print-pipeline with this part-duration")
+    ap.add_argument("--page", choices=("live", "test"), default="live",
+                    help="browser: live-server's own start page (its hls.js settings) or tests/browser/player_test.html"
+                         " (hls.js defaults + lowLatencyMode)")
     ap.add_argument("--settle", type=float, default=10, help="browser: seconds of playback before sampling")
     ap.add_argument("--play", type=float, default=20, help="browser: seconds of playback sampled")
     args = ap.parse_args()
