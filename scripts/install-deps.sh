@@ -11,6 +11,8 @@ packages=(
   # runtime: GStreamer, TLS for GIO, encoders/parsers used by pipelines and tests
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav glib-networking openssl
+  # WebRTC (whepserversink): libnice's ICE elements for webrtcbin
+  gstreamer1.0-nice
   # interop peers and baselines
   ffmpeg rtmpdump nginx libnginx-mod-rtmp python3 procps psmisc iproute2
   # browser playback test
