@@ -130,6 +130,17 @@ struct HttpPort::Impl {
     std::mutex lock;
     std::map<std::string, GSocket*> sockets;  // not owned: an entry goes with its connection
     std::atomic<uint32_t> count{0};
+    // Connections without a complete request head yet ("address:port" -> client IP), per IP.
+    std::map<std::string, std::string> waiting;
+    std::map<std::string, uint32_t> waiting_per_address;
+
+    void request_seen(const std::string& key) {  // lock held
+      auto it = waiting.find(key);
+      if (it == waiting.end()) return;
+      auto count_it = waiting_per_address.find(it->second);
+      if (count_it != waiting_per_address.end() && --count_it->second == 0) waiting_per_address.erase(count_it);
+      waiting.erase(it);
+    }
   };
   struct ConnectionEntry {
     std::shared_ptr<ConnectionTable> table;
@@ -193,6 +204,7 @@ struct HttpPort::Impl {
 
   static void on_early_request(SoupServer*, SoupServerMessage* msg, const char*, GHashTable*, gpointer data) {
     auto* impl = static_cast<Impl*>(data);
+    impl->request_seen(address_key(soup_server_message_get_remote_address(msg)));
     // Refuse big request bodies before libsoup reads them.
     goffset length = soup_message_headers_get_content_length(soup_server_message_get_request_headers(msg));
     if (length > static_cast<goffset>(kMaxRequestBodyBytes))
@@ -299,9 +311,15 @@ struct HttpPort::Impl {
     return ok;
   }
 
+  void request_seen(const std::string& key) {
+    std::lock_guard<std::mutex> lock(connections->lock);
+    connections->request_seen(key);
+  }
+
   static void on_connection_gone(gpointer data, GObject*) {
     std::unique_ptr<ConnectionEntry> entry(static_cast<ConnectionEntry*>(data));
     std::lock_guard<std::mutex> lock(entry->table->lock);
+    entry->table->request_seen(entry->key);
     entry->table->sockets.erase(entry->key);
     entry->table->count--;
   }
@@ -315,12 +333,25 @@ struct HttpPort::Impl {
       g_io_stream_close(G_IO_STREAM(connection), nullptr, nullptr);
       return TRUE;
     }
-    // No progress for this long on a connection (idle keep-alive, slow or stalled client): closed.
-    GSocket* socket = g_socket_connection_get_socket(connection);
-    g_socket_set_timeout(socket, impl->config.idle_timeout_s);
     GSocketAddress* remote = g_socket_connection_get_remote_address(connection, nullptr);
     auto entry = std::make_unique<ConnectionEntry>(ConnectionEntry{impl->connections, address_key(remote)});
     if (remote) g_object_unref(remote);
+    const std::string ip = entry->key.substr(0, entry->key.rfind(':'));
+    {
+      std::lock_guard<std::mutex> lock(impl->connections->lock);
+      uint32_t& waiting = impl->connections->waiting_per_address[ip];
+      if (impl->config.max_waiting_per_address != 0 && waiting >= impl->config.max_waiting_per_address) {
+        impl->connections_refused++;
+        GST_INFO("refusing a connection from %s: %u connections without a request yet", ip.c_str(), waiting);
+        g_io_stream_close(G_IO_STREAM(connection), nullptr, nullptr);
+        return TRUE;
+      }
+      ++waiting;
+      impl->connections->waiting[entry->key] = ip;
+    }
+    // No progress for this long on a connection (idle keep-alive, slow or stalled client): closed.
+    GSocket* socket = g_socket_connection_get_socket(connection);
+    g_socket_set_timeout(socket, impl->config.idle_timeout_s);
     {
       std::lock_guard<std::mutex> lock(impl->connections->lock);
       impl->connections->sockets[entry->key] = socket;
@@ -384,7 +415,12 @@ struct HttpPort::Impl {
           [this](const PlainRequestHead& head, const HttpWorkers::Hold& hold, PlainResponse* response) {
             return answer_plain(head, hold, response);
           },
-          [this](GSocketConnection* connection) { hand_over(connection); });
+          [this](GSocketConnection* connection) { hand_over(connection); },
+          [this](GSocketConnection* connection) {
+            GSocketAddress* remote = g_socket_connection_get_remote_address(connection, nullptr);
+            request_seen(address_key(remote));
+            if (remote) g_object_unref(remote);
+          });
     }
     std::promise<Result<void>> started;
     auto result_future = started.get_future();

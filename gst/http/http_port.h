@@ -33,10 +33,18 @@ inline constexpr uint32_t kDefaultMaxConnections = 4096;     // open connections
 inline constexpr uint32_t kDefaultIdleTimeoutS = 60;         // no progress on a connection: closed
 inline constexpr uint32_t kStreamDecisionTimeoutS = 5;       // stream request without decision: 503
 inline constexpr uint32_t kDefaultWorkerThreads = 2;         // HttpWorkers: plain GETs next to libsoup
+// A connection that has not sent a complete request head yet may be an attacker holding a slot
+// (4096 such connections made every client of the port wait for 60 s, tests/hostile): each is
+// closed if its first request head is not complete within the timeout, and at most this many
+// per client IP wait at once (high: a burst of real clients from one proxy is waiting too
+// until a worker has read their requests).
+inline constexpr uint32_t kDefaultMaxWaitingPerAddress = 512;
+inline constexpr uint32_t kFirstRequestTimeoutS = 10;
 
 struct HttpPortConfig {
   uint32_t max_connections = kDefaultMaxConnections;
   uint32_t idle_timeout_s = kDefaultIdleTimeoutS;  // also the GSocket timeout of adopted streams
+  uint32_t max_waiting_per_address = kDefaultMaxWaitingPerAddress;  // 0 = no limit
   bool cors = true;  // Access-Control-Allow-Origin: * and OPTIONS preflight
   uint32_t stream_decision_timeout_ms = kStreamDecisionTimeoutS * 1000;
   // Threads answering plain GET/HEAD requests for files sites hold in memory (answer_plain);
@@ -46,7 +54,7 @@ struct HttpPortConfig {
 
 struct HttpPortStats {
   uint64_t connections = 0;          // open now, adopted streams included
-  uint64_t connections_refused = 0;  // closed at accept: over max_connections
+  uint64_t connections_refused = 0;  // closed at accept: over max_connections or max_waiting_per_address
   uint64_t stream_requests = 0;      // GET/HEAD for a stream route
   uint64_t streams_adopted = 0;      // connections handed to an adopt callback
   uint64_t streams_refused = 0;      // refuse()

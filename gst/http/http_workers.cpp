@@ -177,6 +177,8 @@ class HttpWorkers::Worker {
     std::shared_ptr<const std::string> out_body;  // null for HEAD
     size_t body_sent = 0;
     int64_t last_progress_s = 0;
+    int64_t added_s = 0;
+    bool requested = false;  // a complete request head came (kFirstRequestTimeoutS before)
     bool close_when_sent = false;  // the request said "Connection: close"
     std::shared_ptr<Reply> parked;  // a held request: nothing more is read until it is answered
   };
@@ -247,7 +249,7 @@ class HttpWorkers::Worker {
       auto c = std::make_unique<Connection>();
       c->connection = connection;
       c->fd = g_socket_get_fd(g_socket_connection_get_socket(connection));
-      c->last_progress_s = monotonic_seconds();
+      c->last_progress_s = c->added_s = monotonic_seconds();
       epoll_event ev{};
       ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
       ev.data.ptr = c.get();
@@ -371,6 +373,10 @@ class HttpWorkers::Worker {
       PlainRequestHead request;
       const PlainParse parsed = parse_plain_request(std::string_view(buffer_, size_t(n)), &request);
       if (parsed == PlainParse::incomplete) return;
+      if (!c->requested) {
+        c->requested = true;
+        if (owner_->first_request_) owner_->first_request_(c->connection);
+      }
       PlainResponse response;
       std::shared_ptr<Reply> held;
       if (parsed == PlainParse::plain) {
@@ -439,10 +445,11 @@ class HttpWorkers::Worker {
   }
 
   void sweep_idle(int64_t now) {
-    if (owner_->idle_timeout_s_ == 0) return;
     std::vector<Connection*> idle;
     for (Connection* c : live_)
-      if (now - c->last_progress_s >= int64_t(owner_->idle_timeout_s_)) idle.push_back(c);
+      if ((owner_->idle_timeout_s_ != 0 && now - c->last_progress_s >= int64_t(owner_->idle_timeout_s_)) ||
+          (!c->requested && now - c->added_s >= int64_t(kFirstRequestTimeoutS)))
+        idle.push_back(c);
     for (Connection* c : idle) {
       GST_DEBUG("closing a connection idle for %u s", owner_->idle_timeout_s_);
       drop(c);
@@ -462,11 +469,12 @@ class HttpWorkers::Worker {
 };
 
 HttpWorkers::HttpWorkers(unsigned threads, uint32_t idle_timeout_s, std::string server_header, Answer answer,
-                         HandOver hand_over)
+                         HandOver hand_over, FirstRequest first_request)
     : idle_timeout_s_(idle_timeout_s),
       server_line_("Server: " + server_header + "\r\n"),
       answer_(std::move(answer)),
-      hand_over_(std::move(hand_over)) {
+      hand_over_(std::move(hand_over)),
+      first_request_(std::move(first_request)) {
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(this));
 }
 

@@ -40,10 +40,13 @@ class HttpWorkers {
   using Answer = std::function<bool(const PlainRequestHead& request, const Hold& hold, PlainResponse* response)>;
   // Takes the connection's reference (its next request is unread).
   using HandOver = std::function<void(GSocketConnection* connection)>;
+  // The connection's first complete request head arrived (called once, on a worker thread).
+  using FirstRequest = std::function<void(GSocketConnection* connection)>;
 
-  // server_header: the value of the Server header libsoup sends.
+  // server_header: the value of the Server header libsoup sends. A connection whose first
+  // request head is not complete within kFirstRequestTimeoutS is closed.
   HttpWorkers(unsigned threads, uint32_t idle_timeout_s, std::string server_header, Answer answer,
-              HandOver hand_over);
+              HandOver hand_over, FirstRequest first_request = nullptr);
   ~HttpWorkers();  // joins the threads; closes the connections they still hold
   HttpWorkers(const HttpWorkers&) = delete;
   HttpWorkers& operator=(const HttpWorkers&) = delete;
@@ -63,6 +66,7 @@ class HttpWorkers {
   std::string server_line_;  // "Server: ...\r\n"
   Answer answer_;
   HandOver hand_over_;
+  FirstRequest first_request_;
   std::atomic<uint64_t> answered_{0};
   std::atomic<uint64_t> handed_over_{0};
 };

@@ -581,6 +581,68 @@ TEST_F(StreamRouteTest, AdoptedConnectionsCountTowardTheLimit) {
   EXPECT_EQ(http_request(number, "GET", "/nothing").status, 404);
 }
 
+// Connections that send no complete request head (tests/hostile: 4200 of them made every
+// client of the port wait): at most max_waiting_per_address per client IP, each closed
+// kFirstRequestTimeoutS after accept; other addresses are served meanwhile.
+int connect_from(const char* ip, uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, ip, &local.sin_addr);
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool closed_by_server(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return false;
+  char byte;
+  return recv(fd, &byte, 1, 0) <= 0;
+}
+
+TEST_F(StreamRouteTest, ConnectionsWithoutARequestAreLimitedPerAddressAndClosedAfterTheFirstRequestTimeout) {
+  HttpPortConfig config;
+  config.max_waiting_per_address = 3;
+  start(config);
+  const auto t0 = Clock::now();
+  std::vector<int> waiting;
+  for (int i = 0; i < 3; ++i) waiting.push_back(connect_from("127.0.0.2", number));
+  ASSERT_TRUE(send_all(waiting[0], "GET /nothing HTTP/1.1\r\nHost: x\r\nX-Slow: "));  // half a head
+  ASSERT_TRUE(wait_until([&] { return port->stats().connections == 3; }));
+  int fourth = connect_from("127.0.0.2", number);
+  ASSERT_GE(fourth, 0);
+  EXPECT_TRUE(closed_by_server(fourth, 3000)) << "a 4th connection without a request from one address";
+  EXPECT_EQ(port->stats().connections_refused, 1u);
+  close(fourth);
+  // another address is served meanwhile, and so is one of the same address that asks
+  EXPECT_EQ(http_request(number, "GET", "/nothing").status, 404);
+  // the three are closed by the first-request timeout, not the 60 s idle timeout
+  for (int fd : waiting) {
+    EXPECT_TRUE(closed_by_server(fd, int(kFirstRequestTimeoutS + 3) * 1000));
+    close(fd);
+  }
+  const double waited_s = ms_since(t0) / 1000;
+  EXPECT_GE(waited_s, kFirstRequestTimeoutS - 1);
+  EXPECT_LT(waited_s, kFirstRequestTimeoutS + 3);
+  ASSERT_TRUE(wait_until([&] { return port->stats().connections == 0; }));
+  int again = connect_from("127.0.0.2", number);
+  ASSERT_TRUE(send_all(again, "GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  char head[16] = {};
+  pollfd p{again, POLLIN, 0};
+  ASSERT_GT(poll(&p, 1, 3000), 0);
+  ASSERT_GT(recv(again, head, sizeof head - 1, MSG_WAITALL), 0);
+  EXPECT_EQ(std::string(head).rfind("HTTP/1.1 404", 0), 0u) << head;
+  close(again);
+}
+
 // The port stops (last reference dropped) while a request waits: the client gets 503, and a
 // later accept destroys its adopt callback without calling it.
 TEST_F(StreamRouteTest, PortStopsWhileARequestWaits) {
