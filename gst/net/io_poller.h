@@ -75,6 +75,7 @@ class IoPoller {
  private:
   struct Source;
   static gboolean prepare(GSource* source, gint* timeout);
+  bool coalescing_over(GSource* source, gint* timeout_ms) const;  // lowers *timeout_ms to the interval's end
   static gboolean check(GSource* source);
   static gboolean dispatch(GSource* source, GSourceFunc, gpointer);
   int dispatch_set(int epoll_fd);  // returns how many keys it handled
