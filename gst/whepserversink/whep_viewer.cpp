@@ -8,6 +8,7 @@
 #include <gst/sdp/sdp.h>
 #include <gst/webrtc/webrtc.h>
 
+#include <cstdlib>
 #include <thread>
 
 GST_DEBUG_CATEGORY_EXTERN(whep_server_sink_debug);
@@ -74,6 +75,9 @@ GstPadProbeReturn rewrite_payload_type(GstPad*, GstPadProbeInfo* info, gpointer 
       GstCaps* changed = gst_caps_copy(caps);
       GstStructure* target = gst_caps_get_structure(changed, 0);
       gst_structure_foreach(rewrite->fields, copy_field, target);
+      // webrtcbin turns the offer's profile-level-id into a "profile" field; the stream's own
+      // (e.g. high against an offered high-4:4:4) would make them differ.
+      gst_structure_remove_field(target, "profile");
       GST_PAD_PROBE_INFO_DATA(info) = gst_event_new_caps(changed);
       gst_caps_unref(changed);
       gst_event_unref(event);
@@ -250,6 +254,7 @@ void WhepViewer::add_branch(GstElement* tee, const std::string& media, const std
   GstPad* queue_sink = gst_element_get_static_pad(b.queue, "sink");
   gst_pad_link_full(b.tee_pad, queue_sink, GST_PAD_LINK_CHECK_NOTHING);
   gst_object_unref(queue_sink);
+  b.payload_type = choice.payload_type;
   branches_.push_back(b);
 }
 
@@ -287,6 +292,24 @@ Result<std::string> WhepViewer::answer(const std::string& offer_sdp, std::chrono
   gst_promise_unref(promise);
   if (answer == nullptr) return make_error(Errc::unsupported, "no answer to the offer: " + (error.empty() ? "webrtcbin made none" : error));
 
+  // Every branch must be answered with its payload type, send-only: else webrtcbin made a
+  // transceiver of its own for the m-line, and applying such an answer can abort the process
+  // (an assertion in webrtcbin 1.22's _connect_input_stream).
+  for (const Branch& b : branches_) {
+    bool answered = false;
+    for (guint i = 0; i < gst_sdp_message_medias_len(answer->sdp) && !answered; ++i) {
+      const GstSDPMedia* m = gst_sdp_message_get_media(answer->sdp, i);
+      bool has_pt = false;
+      for (guint f = 0; f < gst_sdp_media_formats_len(m); ++f)
+        has_pt |= std::atoi(gst_sdp_media_get_format(m, f)) == b.payload_type;
+      answered = has_pt && gst_sdp_media_get_attribute_val(m, "sendonly") != nullptr;
+    }
+    if (!answered) {
+      gst_webrtc_session_description_free(answer);
+      return make_error(Errc::unsupported, "webrtcbin did not answer payload type " + std::to_string(b.payload_type) +
+                                               " of the offer");
+    }
+  }
   promise = gst_promise_new();
   g_signal_emit_by_name(webrtc_, "set-local-description", answer, promise);
   error = wait_promise(promise, &reply);

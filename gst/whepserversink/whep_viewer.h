@@ -48,6 +48,7 @@ class WhepViewer {
     GstPad* tee_pad = nullptr;
     GstElement* queue = nullptr;
     GstPad* sink = nullptr;  // webrtcbin's
+    int payload_type = -1;
   };
   GstBin* bin_;
   GstElement* webrtc_ = nullptr;
