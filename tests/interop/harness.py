@@ -44,15 +44,41 @@ def require_gst_element(name):
     inspect = require_tool("gst-inspect-1.0")
     r = subprocess.run([inspect, "--exists", name], env=gst_env(), capture_output=True, timeout=60)
     if r.returncode != 0:
-        raise TestFailure(f"required GStreamer element '{name}' is not available")
+        raise TestFailure(f"required GStreamer element '{name}' is not available "
+                          f"(gst-inspect-1.0 exit {r.returncode}):\n{tail(r.stdout.decode(errors='replace') + r.stderr.decode(errors='replace'))}")
 
 
-def gst_env():
-    """Environment for GStreamer tools: the plugin under test from GST_PLUGIN_PATH (meson's test_env)."""
+def gst_env(hosts_our_code=True):
+    """Environment for GStreamer tools: the plugin under test from GST_PLUGIN_PATH (meson's test_env).
+
+    In a sanitizer build (tests/meson.build sets LIVE_SANITIZER_PRELOAD) the ASan runtime is
+    preloaded: gst-launch-1.0 and gst-inspect-1.0 are not instrumented, and loading our ASan
+    plugin into them fails otherwise (the registry scan loads it even where no element of ours is
+    used). Leaks are looked for only in processes that run our code: a GStreamer tool that only
+    hosts third-party elements (an rtmp2sink publisher) runs with detect_leaks=0."""
     env = dict(os.environ)
     if not env.get("GST_PLUGIN_PATH"):
         raise TestFailure("GST_PLUGIN_PATH is not set: run this test through meson test")
+    preload = env.get("LIVE_SANITIZER_PRELOAD")
+    if preload:
+        env["LD_PRELOAD"] = " ".join(p for p in (preload, env.get("LD_PRELOAD")) if p)
+        if not hosts_our_code:
+            env["ASAN_OPTIONS"] = ":".join(o for o in (env.get("ASAN_OPTIONS"), "detect_leaks=0") if o)
     return env
+
+
+# Elements of ours: a gst-launch-1.0 pipeline naming one of them runs our code.
+OUR_ELEMENTS = ("rtmpserversrc", "rtmpchunkdemux", "flvrelaysink", "hlsadaptivesink")
+
+# First lines of AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer reports, and the
+# error of an uninstrumented program that loaded the plugin without the preloaded runtime.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "SUMMARY: UndefinedBehaviorSanitizer",
+                     ": runtime error: ", "ASan runtime does not come first")
+
+
+def sanitizer_reports(text):
+    """Lines of text that start a sanitizer report (empty if none)."""
+    return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKERS)]
 
 
 def test_data_dir():
@@ -182,7 +208,8 @@ class Harness:
         """gst-launch-1.0 -e [-m] PIPELINE with the plugin under test."""
         tool = require_tool("gst-launch-1.0")
         argv = [tool, "-e"] + (["-m"] if messages else []) + shlex.split(pipeline)
-        return self.spawn(name, argv, env=gst_env())
+        ours = any(e in pipeline for e in OUR_ELEMENTS)
+        return self.spawn(name, argv, env=gst_env(hosts_our_code=ours))
 
     def run(self, name, argv, timeout, env=None):
         """Runs a short command to completion (killed at timeout); returns (rc, output)."""
@@ -262,6 +289,18 @@ def main(name, body, deadline_s):
         h.kill_all()
         sys.exit(1)
     h.kill_all()
+    # A sanitizer report in any process fails the test, even where the test did not look at
+    # that process's exit code (the report is in its log; the process stopped at it).
+    with h._lock:
+        procs = list(h.processes)
+    reported = [(p, sanitizer_reports(p.log())) for p in procs]
+    reported = [(p, lines) for p, lines in reported if lines]
+    if reported:
+        for p, lines in reported:
+            print(f"FAIL {name}: sanitizer report in {p.name} (pid {p.pid}, log {p.log_path}): {lines[0]}",
+                  flush=True)
+        h.dump_logs(lines=200)
+        sys.exit(1)
     print(f"PASS {name}", flush=True)
     if os.environ.get("LIVE_KEEP_WORK"):
         print(f"work directory kept: {h.workdir}")
