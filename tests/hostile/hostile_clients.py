@@ -233,8 +233,21 @@ def connect_command(app, port):
         {"app": app, "type": "nonprivate", "flashVer": "FMLE/3.0 (hostile)", "tcUrl": f"rtmp://127.0.0.1:{port}/{app}"})
 
 
-async def rtmp_publish(reader, writer, port, key, wait_answer=True):
+# Publishes the scenarios other than the flood make in a wave, and how many got their answer:
+# the flood starts after them, so it cannot take the stream slots they need (max-streams).
+WAVE = {"publishes_expected": 0, "publishes_done": 0}
+
+
+async def rtmp_publish(reader, writer, port, key, wait_answer=True, flood=False):
     """Handshake, connect, createStream, publish; returns True if Publish.Start came back."""
+    try:
+        return await _rtmp_publish(reader, writer, port, key, wait_answer)
+    finally:
+        if not flood:
+            WAVE["publishes_done"] += 1
+
+
+async def _rtmp_publish(reader, writer, port, key, wait_answer):
     await rtmp_handshake(reader, writer)
     writer.write(rtmp_raw._message(3, 20, 0, connect_command(APP, port)))
     writer.write(rtmp_raw._message(3, 20, 0, amf_str("createStream") + amf_num(2) + b"\x05"))
@@ -739,7 +752,8 @@ async def scenario_flood(port, count, rate):
         nonlocal accepted, refused, errors
         try:
             r, w = await open_from(port, pool.next(), "flood")
-            ok = await rtmp_publish(r, w, port, "".join(random.choices(string.ascii_letters + string.digits, k=16)))
+            ok = await rtmp_publish(r, w, port, "".join(random.choices(string.ascii_letters + string.digits, k=16)),
+                                    flood=True)
             if ok:
                 accepted += 1
             else:
@@ -748,7 +762,9 @@ async def scenario_flood(port, count, rate):
             MONITOR.we_closed(pair(w))
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
             errors += 1
-    await asyncio.sleep(5)  # after the other scenarios' publishers took their stream slots
+    end = time.monotonic() + 60  # after the other scenarios' publishers took their stream slots
+    while WAVE["publishes_done"] < WAVE["publishes_expected"] and time.monotonic() < end:
+        await asyncio.sleep(0.2)
     t0 = time.monotonic()
     tasks = []
     for i in range(count):
@@ -997,6 +1013,9 @@ async def hostile_wave(rtmp_port, http_port, clip, args, wave):
     }
     chosen = args.only.split(",") if args.only else list(every)
     H.check(all(c in every for c in chosen), f"--only: scenarios are {', '.join(every)}")
+    publishes = {"oversized": 1, "chunkstreams": 1, "deep-amf": 3, "nokey": len(NOKEY_CASES), "nonreaders": 1}
+    WAVE["publishes_expected"] = sum(publishes.get(c, 0) for c in chosen)
+    WAVE["publishes_done"] = 0
     log(f"hostile wave {wave}: {', '.join(chosen)}")
     scenarios = [every[c]() for c in chosen]
     results = await asyncio.gather(*scenarios, return_exceptions=True)
