@@ -8,12 +8,19 @@
 namespace live::flv {
 
 namespace {
-void skip_scaling_list(BitReader& br, int size) {
+// False on a delta_scale outside -128..127 (H.264 7.4.2.1.1.1): a malformed SPS, and a larger
+// se(v) would overflow the sum below.
+bool skip_scaling_list(BitReader& br, int size) {
   int last = 8, next = 8;
   for (int j = 0; j < size && br.ok(); ++j) {
-    if (next != 0) next = (last + br.se() + 256) % 256;
+    if (next != 0) {
+      const int32_t delta = br.se();
+      if (delta < -128 || delta > 127) return false;
+      next = (last + delta + 256) % 256;
+    }
     last = next == 0 ? last : next;
   }
+  return true;
 }
 bool is_high_profile(uint8_t p) {
   switch (p) {
@@ -52,7 +59,8 @@ Result<AvcSpsInfo> parse_avc_sps(std::span<const uint8_t> nal) {
     if (br.flag()) {  // seq_scaling_matrix_present_flag
       int lists = info.chroma_format_idc != 3 ? 8 : 12;
       for (int i = 0; i < lists; ++i)
-        if (br.flag()) skip_scaling_list(br, i < 6 ? 16 : 64);
+        if (br.flag() && !skip_scaling_list(br, i < 6 ? 16 : 64))
+          return make_error(Errc::malformed, "SPS scaling list delta out of range");
     }
   }
   br.ue();  // log2_max_frame_num_minus4

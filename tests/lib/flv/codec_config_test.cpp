@@ -273,6 +273,34 @@ TEST(CodecStrings, SinkVectors) {
   EXPECT_FALSE(parse_audio_specific_config(B{0x17}).ok());  // truncated
 }
 
+// A High profile 640x480 SPS with a scaling matrix whose first list starts with `delta` (an
+// se(v) code as bits) and goes on with zeros.
+B high_sps_with_scaling_delta(const std::string& delta) {
+  std::string bits = "1" "010" "1" "1" "0" "1" "1";  // id 0, 4:2:0, 8 bit, 8 bit, no bypass, matrix, list 0
+  bits += delta + std::string(15, '1') + "0000000";    // 15 more deltas of 0, lists 1-7 absent
+  bits += "1" "011" "010" "0" "00000101000" "000011110" "1" "1" "0" "0" "1";  // as the Baseline SPS above
+  while (bits.size() % 8) bits += '0';
+  B sps = {0x67, 100, 0, 31};
+  for (size_t i = 0; i < bits.size(); i += 8) sps.push_back(uint8_t(std::stoi(bits.substr(i, 8), nullptr, 2)));
+  return sps;
+}
+
+// Found by the codec_config fuzz target (corpus codec_config/regress-avc-sps-scaling-delta):
+// a delta_scale far outside -128..127 overflowed int in the scaling-list skip (UBSan report).
+TEST(AvcSps, ScalingListDeltaOutOfRangeIsMalformed) {
+  auto ok = parse_avc_sps(high_sps_with_scaling_delta("0000000" "1" "1111110"));  // se 127
+  ASSERT_TRUE(ok.ok()) << ok.error().describe();
+  EXPECT_EQ(ok->width, 640u);
+  EXPECT_EQ(ok->height, 480u);
+  EXPECT_EQ(parse_avc_sps(high_sps_with_scaling_delta("00000000" "1" "00000000")).error().code,
+            Errc::malformed);  // se 128
+  EXPECT_EQ(parse_avc_sps(high_sps_with_scaling_delta("00000000" "1" "00000011")).error().code,
+            Errc::malformed);  // se -129
+  EXPECT_EQ(parse_avc_sps(high_sps_with_scaling_delta(std::string(31, '0') + "1" + std::string(30, '1') + "0"))
+                .error().code,
+            Errc::malformed);  // se 2^31-1
+}
+
 TEST(AvcSps, CodecStringFromTheSpsAlone) {
   // Byte-stream input has no avcC: the string comes from the SPS's profile, constraint flags
   // and level, as in the avcC built from it.
