@@ -10,6 +10,15 @@ namespace live::rtmp {
 namespace {
 constexpr uint32_t timestamp_escape = 0xffffff;
 
+// Room for `extra` more bytes at the end of `out`, growing geometrically: a reserve() of just
+// the size needed would reallocate and copy the whole buffer on every message appended to a
+// session's output queue (quadratic in the queue, up to max_pending_output per message; found
+// by the session_script fuzz target as a timeout).
+void reserve_for_append(std::vector<uint8_t>& out, size_t extra) {
+  const size_t needed = out.size() + extra;
+  if (needed > out.capacity()) out.reserve(std::max(needed, out.capacity() * 2));
+}
+
 // csid is already clamped to 2..65599 by the callers.
 void append_basic_header(uint8_t fmt, uint32_t csid, std::vector<uint8_t>& out) {
   if (csid <= 63) {
@@ -79,7 +88,7 @@ void ChunkWriter::write(uint32_t csid, uint32_t timestamp, uint8_t type, uint32_
   const bool extended = field >= timestamp_escape;
 
   ByteWriter w(out);
-  out.reserve(out.size() + length + 18 + (length / chunk_size_) * (3 + 4));
+  reserve_for_append(out, length + 18 + (length / chunk_size_) * (3 + 4));
   append_basic_header(fmt, csid, out);
   if (fmt <= 2) w.be24(extended ? timestamp_escape : field);
   if (fmt <= 1) {
@@ -107,7 +116,7 @@ void write_message_fmt0(uint32_t csid, uint32_t timestamp, uint8_t type, uint32_
   const size_t length = payload.size();
   const bool extended = timestamp >= timestamp_escape;
   const size_t continuations = length == 0 ? 0 : (length - 1) / chunk_size;
-  out.reserve(out.size() + 3 + 11 + (extended ? 4 : 0) + length + continuations * (3 + (extended ? 4 : 0)));
+  reserve_for_append(out, 3 + 11 + (extended ? 4 : 0) + length + continuations * (3 + (extended ? 4 : 0)));
 
   ByteWriter w(out);
   append_basic_header(0, csid, out);

@@ -182,3 +182,27 @@ TEST(WriteMessageFmt0, HeaderBytes) {
     EXPECT_EQ(ours, writer_bytes) << "timestamp " << ts;
   }
 }
+
+// Found by the session_script fuzz target (timeout; corpus session_script/regress-output-append-
+// quadratic): appending to a session's output queue reserved exactly the bytes needed, so every
+// message reallocated and copied the whole queue. Appends must grow the buffer geometrically.
+TEST(ChunkWriter, AppendsGrowTheBufferGeometrically) {
+  ChunkWriter writer(128);
+  std::vector<uint8_t> out;
+  const uint8_t ack[4] = {0, 0, 0, 1};
+  const std::vector<uint8_t> frame(300, 0x27);
+  size_t reallocations = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const size_t capacity = out.capacity();
+    writer.write(2, uint32_t(i), 3, 0, ack, out);
+    const uint8_t* data = out.data();
+    write_message_fmt0(6, uint32_t(i), 9, 1, frame, 128, out);
+    if (out.capacity() != capacity || out.data() != data) ++reallocations;
+  }
+  EXPECT_GT(out.size(), 20000u * 300u);
+  EXPECT_LT(reallocations, 64u);  // about log2(6.5 MB): was one per message
+  std::vector<Message> messages;
+  ChunkReader reader;
+  ASSERT_TRUE(reader.feed(out, messages).ok());
+  EXPECT_EQ(messages.size(), 40000u);
+}
