@@ -60,9 +60,9 @@ FRAME_MS = 40  # 25 fps clip
 # --- the memory bound -------------------------------------------------------------------------
 # Measured here (2 cores, Debian 12; /tmp/reliability-hostile.md): live-server with the real
 # 320x240 stream and its viewers at 20-22 MiB VmRSS; one CI wave of every scenario at once peaks
-# at VmHWM 116-142 MiB, nearly all of it the keyframe-less 20 Mbit/s publisher that sends one
+# at VmHWM 116-145 MiB, nearly all of it the keyframe-less 20 Mbit/s publisher that sends one
 # keyframe (hlsadaptivesink holds its segment in progress until its 30 s keyframe-interval
-# limit; alone for 30 s it took VmHWM to 135 MiB). Bound: 192 MiB, about 35 % over the highest
+# limit; alone for 30 s it took VmHWM to 135 MiB). Bound: 192 MiB, about 32 % over the highest
 # peak measured. It fails on the unbounded growths of issue #9 (a 20 Mbit/s keyframe-less
 # stream grew the process by 107 MB in 47 s; 120 idle connections with partial messages by
 # more than 500 MB).
