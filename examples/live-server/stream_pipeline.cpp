@@ -191,11 +191,71 @@ void StreamPipeline::on_pad_added(GstElement*, GstPad* pad, gpointer data) {
 
 void StreamPipeline::on_no_more_pads(GstElement*, gpointer data) {
   auto* self = static_cast<StreamPipeline*>(data);
-  std::lock_guard lock(self->lock_);
-  self->attach_hls();
+  std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> kept;
+  {
+    std::lock_guard lock(self->lock_);
+    kept = self->attach_hls();
+  }
+  // The demuxer's streaming thread (no-more-pads comes from its chain or EOS), as the kept
+  // buffers came: pushed in order before anything newer. Not under lock_: the sink posts
+  // messages whose handlers may ask for a snapshot.
+  for (auto& [pad, buffers] : kept) {
+    for (GstBuffer* buffer : buffers) gst_pad_push(pad, buffer);
+    gst_object_unref(pad);
+  }
 }
 
-GstPad* StreamPipeline::hold_for_hls(GstElement* last, const std::string& hls_pad) {
+// At most this much input is kept aside for HLS before it is attached (normally a fraction of
+// a second: the demuxer announces its tracks with the first frames); the rest is dropped.
+constexpr size_t kMaxKeptBytes = 16 << 20;
+
+struct StreamPipeline::KeptBuffers {
+  std::vector<GstBuffer*> buffers;
+  size_t bytes = 0;
+  bool dropping = false;
+  std::string stream, pad;
+  ~KeptBuffers() {
+    for (GstBuffer* b : buffers) gst_buffer_unref(b);
+  }
+  void keep(GstBuffer* buffer) {
+    if (bytes + gst_buffer_get_size(buffer) > kMaxKeptBytes) {
+      if (!dropping)
+        g_printerr("live-server: stream %s: HLS not attached after %zu bytes of %s: dropping until it is\n",
+                   stream.c_str(), bytes, pad.c_str());
+      dropping = true;
+      gst_buffer_unref(buffer);
+      return;
+    }
+    bytes += gst_buffer_get_size(buffer);
+    buffers.push_back(buffer);
+  }
+};
+
+void StreamPipeline::hold_for_hls(GstElement* last, const std::string& hls_pad, bool in_demux_thread) {
+  if (in_demux_thread) {
+    // No queue: a queue is a thread and a hand-off per buffer for the life of the stream, to
+    // bridge the moment until the demuxer has announced every track.
+    GstPad* src = gst_element_request_pad_simple(last, "src_%u");
+    auto* kept = new KeptBuffers{{}, 0, false, name_, hls_pad};
+    const gulong probe = gst_pad_add_probe(
+        src, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+        [](GstPad*, GstPadProbeInfo* info, gpointer data) {
+          auto* kept = static_cast<KeptBuffers*>(data);
+          if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+            kept->keep(GST_PAD_PROBE_INFO_BUFFER(info));
+          } else {
+            GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+            for (guint i = 0; i < gst_buffer_list_length(list); ++i)
+              kept->keep(gst_buffer_ref(gst_buffer_list_get(list, i)));
+            gst_buffer_list_unref(list);
+          }
+          GST_PAD_PROBE_INFO_DATA(info) = nullptr;
+          return GST_PAD_PROBE_HANDLED;  // taken: the probe owns it now
+        },
+        kept, [](gpointer data) { delete static_cast<KeptBuffers*>(data); });
+    held_.push_back({src, probe, hls_pad, kept});
+    return;
+  }
   GstElement* queue = add("queue");
   g_object_set(queue, "max-size-time", guint64(3 * GST_SECOND), "max-size-buffers", 0u,
                "max-size-bytes", 0u, nullptr);
@@ -204,8 +264,7 @@ GstPad* StreamPipeline::hold_for_hls(GstElement* last, const std::string& hls_pa
   const gulong probe = gst_pad_add_probe(
       src, GST_PAD_PROBE_TYPE_BLOCK_DOWNSTREAM,
       [](GstPad*, GstPadProbeInfo*, gpointer) { return GST_PAD_PROBE_OK; }, nullptr, nullptr);
-  held_.push_back({src, probe, hls_pad});
-  return src;
+  held_.push_back({src, probe, hls_pad, nullptr});
 }
 
 void StreamPipeline::add_video_branch(GstPad* pad, const GstStructure* caps) {
@@ -225,7 +284,9 @@ void StreamPipeline::add_video_branch(GstPad* pad, const GstStructure* caps) {
   const bool passthrough = media == "video/x-h264" || media == "video/x-h265";
   std::vector<Rung> rungs;
   if (passthrough) {
-    hold_for_hls(video_tee_, "video_0");
+    // Without a ladder nothing else links to video_tee_ (gst_element_link would take the
+    // kept pad, an unlinked tee pad, for the decoder's branch).
+    hold_for_hls(video_tee_, "video_0", config_.ladder.empty());
     variants_.push_back((width_ ? std::to_string(width_) + "x" + std::to_string(height_) + " " : "") +
                         video_codec_ + " source");
   } else {
@@ -275,7 +336,7 @@ void StreamPipeline::add_video_branch(GstPad* pad, const GstStructure* caps) {
     // Key units come when hlsadaptivesink asks (at the source's keyframes), not on a timer.
     g_object_set(encode, "bitrate", guint(rung.kbps), "key-int-max", 600u, nullptr);
     link_chain({raw, q, scale, size, encode, profile, parse_out});
-    hold_for_hls(parse_out, "video_" + std::to_string(variants_.size()));
+    hold_for_hls(parse_out, "video_" + std::to_string(variants_.size()), false);
     variants_.push_back(std::to_string(rung.width) + "x" + std::to_string(rung.height) + " " +
                         std::to_string(rung.kbps) + " kbit/s");
   }
@@ -320,12 +381,15 @@ void StreamPipeline::add_audio_branch(GstPad* pad, const GstStructure* caps) {
   GstPad* sinkpad = gst_element_get_static_pad(first, "sink");
   gst_pad_link(pad, sinkpad);
   gst_object_unref(sinkpad);
-  hold_for_hls(audio_tee_, "audio_0");
+  // Passed-through AAC stays in the demuxer's thread (a decoder may not: decodebin); with a
+  // ladder the HLS inputs keep their queues, as the transcoded variants do.
+  hold_for_hls(audio_tee_, "audio_0", audio_codec_ == "AAC" && config_.ladder.empty());
   start_new_elements();
 }
 
-void StreamPipeline::attach_hls() {
-  if (hls_attached_) return;
+std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> StreamPipeline::attach_hls() {
+  std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> kept;
+  if (hls_attached_) return kept;
   hls_attached_ = true;
   const bool has_video = std::any_of(held_.begin(), held_.end(),
                                      [](const HeldPad& h) { return h.hls_pad == "video_0"; });
@@ -339,9 +403,9 @@ void StreamPipeline::attach_hls() {
       gst_pad_link(held.pad, sinkpad);
       gst_object_unref(sinkpad);
       gst_element_sync_state_with_parent(sink);
-      gst_pad_remove_probe(held.pad, held.probe);
+      gst_pad_remove_probe(held.pad, held.probe);  // drops what it kept
     }
-    return;
+    return kept;
   }
   hls_ = add("hlsadaptivesink", "hls");
   const std::string dir = config_.output_dir + "/" + config_.application + "/" + name_;
@@ -360,8 +424,16 @@ void StreamPipeline::attach_hls() {
     if (sinkpad) gst_object_unref(sinkpad);
   }
   gst_element_sync_state_with_parent(hls_);
-  for (HeldPad& held : held_) gst_pad_remove_probe(held.pad, held.probe);
+  for (HeldPad& held : held_) {
+    if (held.kept) {
+      kept.emplace_back(GST_PAD(gst_object_ref(held.pad)), std::move(held.kept->buffers));
+      held.kept->buffers.clear();
+      held.kept = nullptr;
+    }
+    gst_pad_remove_probe(held.pad, held.probe);
+  }
   if (recorder_) recorder_->tracks_ready(video_tee_, audio_tee_);
+  return kept;
 }
 
 // Bit/s over the snapshots of the last 5 s (whoever asked: API, metrics, status line).

@@ -72,8 +72,12 @@ class StreamPipeline {
   void add_video_branch(GstPad* pad, const GstStructure* caps);
   void add_audio_branch(GstPad* pad, const GstStructure* caps);
   // A branch end that waits (blocked) for hlsadaptivesink's pad of that name.
-  GstPad* hold_for_hls(GstElement* last, const std::string& hls_pad);
-  void attach_hls();
+  // Holds a branch's output until hlsadaptivesink is attached. in_demux_thread: the branch runs
+  // in the demuxer's streaming thread (no encoder), so its buffers are kept aside in a probe and
+  // pushed on at attach_hls, in that thread; otherwise a queue (a thread) blocks.
+  void hold_for_hls(GstElement* last, const std::string& hls_pad, bool in_demux_thread);
+  // Returns the buffers kept aside, to push after lock_ is released.
+  std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> attach_hls();
   void start_new_elements();
   GstElement* add(const char* factory, const char* name = nullptr);
   uint64_t relay_bitrate(uint64_t bytes_out) const;
@@ -92,10 +96,12 @@ class StreamPipeline {
   std::unique_ptr<Recorder> recorder_;
 
   mutable std::mutex lock_;  // the fields below: streaming thread (pads) vs main thread (stats)
+  struct KeptBuffers;  // buffers a probe keeps aside until attach_hls (demuxer thread only)
   struct HeldPad {
-    GstPad* pad;       // src pad of the branch's last queue (a ref)
-    gulong probe;      // the blocking probe
+    GstPad* pad;       // src pad of the branch's last queue or tee (a ref)
+    gulong probe;      // the blocking or keeping probe
     std::string hls_pad;
+    KeptBuffers* kept;  // the keeping probe's data (freed with the probe), or null
   };
   std::vector<HeldPad> held_;
   bool hls_attached_ = false;
