@@ -1,11 +1,10 @@
 #!/usr/bin/env python3
 """interop-two-mounts: two rtmpserversrc elements on one port with different stream keys in one
-pipeline; two ffmpeg publishers, the second starting 2 s after the first (the first mount must
-flow alone meanwhile), then both at the same time, with different pictures, resolutions and
-tones. Each mount's output is exactly its own publisher's stream, complete."""
+pipeline; two ffmpeg publishers, the second starting once the first one's output has grown (the
+first mount must flow alone meanwhile), then both at the same time, with different pictures,
+resolutions and tones. Each mount's output is exactly its own publisher's stream, complete."""
 
 import os
-import time
 
 import harness as H
 
@@ -23,9 +22,11 @@ def body(h):
     h.wait_listening(port, gst)
     pub_a = H.ffmpeg_publish(h, "ffmpeg-a", src_a, f"rtmp://127.0.0.1:{port}/live/cam-a")
     # cam-a must flow on its own while cam-b has no publisher yet: mounts do not wait for each other.
-    time.sleep(2.0)
-    size_a = os.path.getsize(out_a + "-video.gdp") if os.path.exists(out_a + "-video.gdp") else 0
-    H.check(size_a > 10000, f"cam-a's output has {size_a} bytes after 2 s of publishing while cam-b is idle")
+    def video_a_bytes():
+        return os.path.getsize(out_a + "-video.gdp") if os.path.exists(out_a + "-video.gdp") else 0
+    H.wait_for(lambda: video_a_bytes() > 10000, 20,
+               "cam-a's output growing past 10000 bytes of video while cam-b is idle")
+    size_a = video_a_bytes()
     h.log(f"cam-a flows alone: {size_a} bytes of video recorded before cam-b publishes")
     pub_b = H.ffmpeg_publish(h, "ffmpeg-b", src_b, f"rtmp://127.0.0.1:{port}/live/cam-b")
     for pub in (pub_a, pub_b):
