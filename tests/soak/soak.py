@@ -82,6 +82,12 @@ def proc_sample(pid):
     return out
 
 
+def own_runqueue_wait_s():
+    """Seconds this process spent runnable but waiting for a CPU (a starved client falls behind)."""
+    with open("/proc/self/schedstat") as f:
+        return round(int(f.read().split()[1]) / 1e9, 1)
+
+
 def own_cpu_s():
     t = os.times()
     return round(t.user + t.system, 2)
@@ -109,8 +115,10 @@ class Viewer:
         self._origin = None  # (wall time of the first video message, lowest wall - media time)
         self.t0 = T0
 
-    def media(self, kind, ts_ms, now):
+    def media(self, kind, ts_ms, now, config=False):
         self.messages[kind] += 1
+        if config:
+            return  # a sequence header keeps the timestamp it was published with (GOP cache)
         last = self._last_ts.get(kind)
         if last is not None:
             if ts_ms < last:
@@ -298,18 +306,15 @@ async def rtmp_viewer(v, port, app, key, deadline, loop_start):
         acked = 0
         window = 2500000
         while True:
-            data = await asyncio.wait_for(reader.read(65536), 15)
+            data = await asyncio.wait_for(reader.read(1 << 18), 15)
             if not data:
                 raise ConnectionError("server closed the connection")
             now = time.monotonic()
             received += len(data)
             v.bytes += len(data)
             for mtype, ts, payload, length in parser.feed(data):
-                if mtype == 9:
-                    # video: skip sequence headers (AVC packet type 0) from the count? count all
-                    v.media("video", ts, now)
-                elif mtype == 8:
-                    v.media("audio", ts, now)
+                if mtype in (8, 9):  # AVC / AAC packet type 0: a sequence header
+                    v.media("video" if mtype == 9 else "audio", ts, now, len(payload) > 1 and payload[1] == 0)
                 elif mtype == 5 and len(payload) >= 4:
                     window = int.from_bytes(payload[:4], "big")
                 elif mtype == 4 and len(payload) >= 6 and payload[:2] == b"\x00\x06":
@@ -356,7 +361,7 @@ async def flv_viewer(v, port, app, key, deadline, loop_start):
         buf = bytearray()
         need_header = True
         while True:
-            data = await asyncio.wait_for(reader.read(65536), 15)
+            data = await asyncio.wait_for(reader.read(1 << 18), 15)
             if not data:
                 raise ConnectionError("server closed the connection")
             now = time.monotonic()
@@ -377,7 +382,8 @@ async def flv_viewer(v, port, app, key, deadline, loop_start):
                     break
                 tag = buf[pos] & 0x1F
                 ts = int.from_bytes(buf[pos + 4:pos + 7], "big") | (buf[pos + 7] << 24)
-                v.media("video" if tag == 9 else "audio" if tag == 8 else "other", ts, now)
+                v.media("video" if tag == 9 else "audio" if tag == 8 else "other", ts, now,
+                        tag in (8, 9) and size > 1 and buf[pos + 12] == 0)
                 pos += 11 + size + 4
             del buf[:pos]
             if now >= deadline:
@@ -586,7 +592,7 @@ class Procs:
 
     def start(self, argv, log, **kw):
         p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             start_new_session=True, **kw)
+                             start_new_session=True, preexec_fn=lambda: os.setpriority(os.PRIO_PROCESS, 0, 0), **kw)
         self.items.append(p)
         return p
 
@@ -705,7 +711,7 @@ async def run(args, procs, workdir):
     samples = []
     publisher_deaths = []
     cpu0 = proc_sample(server.pid)["cpu_s"]
-    own0 = own_cpu_s()
+    own0, wait0 = own_cpu_s(), own_runqueue_wait_s()
     minute = 0
     while True:
         now = time.monotonic()
@@ -714,7 +720,8 @@ async def run(args, procs, workdir):
             break
         sample = proc_sample(server.pid)
         sample["t_min"] = round((now - loop_start) / 60, 2)
-        sample["own_cpu_s"] = own_cpu_s() - own0
+        sample["own_cpu_s"] = round(own_cpu_s() - own0, 1)
+        sample["own_runqueue_wait_s"] = round(own_runqueue_wait_s() - wait0, 1)
         sample["viewers_connected"] = sum(1 for v, t in zip(viewers, tasks) if not t.done() and not v.disconnects)
         sample["max_loop_lag_s"] = round(loop_stats["max_loop_lag_s"], 3)
         sample["publisher_speed"] = {key: ffmpeg_speed(os.path.join(workdir, f"{key}.progress")) for key in keys}
@@ -722,7 +729,7 @@ async def run(args, procs, workdir):
         print(f"[{sample['t_min']:6.2f} min] rss {sample['vmrss_mb']} MB hwm {sample['vmhwm_mb']} MB "
               f"threads {sample['threads']} fds {sample['fds']} cpu {sample['cpu_s'] - cpu0:.0f} s "
               f"load {sample['loadavg']} viewers {sample['viewers_connected']}/{len(viewers)} "
-              f"loop lag max {sample['max_loop_lag_s']} s publisher speed {list(sample['publisher_speed'].values())}",
+              f"loop lag max {sample['max_loop_lag_s']} s own cpu {sample['own_cpu_s']} s waited {sample['own_runqueue_wait_s']} s publisher speed {list(sample['publisher_speed'].values())}",
               flush=True)
         for key, p in publishers.items():
             if p.poll() is not None:
@@ -831,9 +838,17 @@ def main():
     ap.add_argument("--rss-limit-mb", type=float, default=RSS_LIMIT_MB,
                     help="fail if the server's VmRSS goes above this (0 = no limit)")
     ap.add_argument("--workdir", help="where logs and HLS output go (default: a new temp dir)")
+    ap.add_argument("--client-nice", type=int, default=-10,
+                    help="nice value of this viewer process (needs root below 0): on a machine busy with other "
+                         "work the viewers must still read at line rate; the server and publishers keep nice 0")
     ap.add_argument("--cache-dir", default=os.path.join(tempfile.gettempdir(), "live-soak-media"))
     args = ap.parse_args()
     os.makedirs(args.cache_dir, exist_ok=True)
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, args.client_nice)
+    except PermissionError:
+        print(f"warning: cannot set nice {args.client_nice} (not root): the viewers may fall behind on a busy "
+              "machine", flush=True)
     workdir = args.workdir or tempfile.mkdtemp(prefix="live-soak-")
     os.makedirs(workdir, exist_ok=True)
     print(f"workdir {workdir}", flush=True)
