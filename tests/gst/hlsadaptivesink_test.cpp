@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -18,6 +21,7 @@
 
 #include "../lib/subprocess.h"
 #include "../lib/temp_dir.h"
+#include "free_port.h"
 #include "playlist_checks.h"
 
 namespace fs = std::filesystem;
@@ -540,17 +544,34 @@ TEST(HlsAdaptiveSink, PassthroughAlignsOnReferenceKeyframes) {
   EXPECT_FALSE(follows);  // the reference ignored the requested 2 s grid
 }
 
+// The playlist lists uri as a published part (an EXT-X-PART line, not just a preload hint).
+bool lists_part(const std::string& playlist, const std::string& uri) {
+  std::istringstream lines(playlist);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("#EXT-X-PART:", 0) == 0 && line.find("URI=\"" + uri + "\"") != std::string::npos) return true;
+  return false;
+}
+
 // Live sources (encoders in lockstep with the sink), fMP4 LL-HLS, and the built-in HTTP server:
 // a blocking playlist reload for a part that does not exist yet is answered once it does.
 TEST(HlsAdaptiveSink, LiveLowLatencyServedWithBlockingReload) {
   TempDir out;
-  const int port = 20000 + int(getpid() % 20000);
-  std::string reply, index_page;
+  const int port = live::test::free_port();
+  std::string reply, index_page, playlist_when_sent;
   double reply_after = -1;
   std::ofstream(out.path() / "player.html") << "<!doctype html><title>player</title>";
   const gint64 t0 = g_get_monotonic_time();
   std::thread client([&] {
-    g_usleep(G_USEC_PER_SEC * 22 / 10);  // segment 2 is in progress: msn 3 is not too far ahead
+    // Wait until segment 2 is in progress (its part 0 listed): segment 1 is complete, so msn 3 is
+    // not too far ahead, and part 1 of segment 3 is still ~1.3 s of live time away.
+    const fs::path playlist = out.path() / "360p/index.m3u8";
+    const gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    while (g_get_monotonic_time() < deadline) {
+      std::error_code ec;
+      if (fs::exists(playlist, ec)) playlist_when_sent = read_file(playlist);
+      if (lists_part(playlist_when_sent, "seg2.part0.m4s")) break;
+      g_usleep(10000);
+    }
     const gint64 sent = g_get_monotonic_time();
     reply = run({"curl", "-s", "--retry", "10", "--retry-connrefused", "--retry-delay", "1", "--max-time", "20",
                  "http://127.0.0.1:" + std::to_string(port) + "/360p/index.m3u8?_HLS_msn=3&_HLS_part=1"});
@@ -570,6 +591,9 @@ TEST(HlsAdaptiveSink, LiveLowLatencyServedWithBlockingReload) {
                r);
   client.join();
   ASSERT_TRUE(r.eos) << r.error;
+  ASSERT_TRUE(lists_part(playlist_when_sent, "seg2.part0.m4s"))
+      << "360p/index.m3u8 did not list seg2.part0 within 30 s:\n" << playlist_when_sent;
+  EXPECT_FALSE(lists_part(playlist_when_sent, "seg3.part1.m4s"));  // the request had to be held
   const double run_time = double(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
   EXPECT_GT(run_time, 5.5);  // real time: 6 s of live video
   // The held request came back when part 1 of segment 3 (~3.67 s in) was published.
@@ -666,7 +690,6 @@ TEST(HlsAdaptiveSink, UploadsByPutAndDeletesOldSegments) {
   const fs::path remote = out.path() / "remote";
   const fs::path local = out.path() / "local";
   fs::create_directories(remote);
-  const int port = 40000 + int(getpid() % 20000);
   const std::string server_code = R"PY(
 import http.server, os, sys
 root, log = sys.argv[1], open(sys.argv[2], 'a', buffering=1)
@@ -686,25 +709,31 @@ class H(http.server.BaseHTTPRequestHandler):
         if os.path.exists(path): os.remove(path); code = 204
         log.write('DELETE ' + self.path + '\n')
         self.send_response(code); self.send_header('Content-Length', '0'); self.end_headers()
-http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[3])), H).serve_forever()
+server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)  # listening once constructed
+open(sys.argv[3] + '.new', 'w').write(str(server.server_address[1]))
+os.rename(sys.argv[3] + '.new', sys.argv[3])
+server.serve_forever()
 )PY";
   const std::string log_path = (out.path() / "requests.log").string();
-  std::vector<std::string> argv = {"python3", "-c", server_code, remote.string(), log_path, std::to_string(port)};
+  const fs::path port_file = out.path() / "port";
+  std::vector<std::string> argv = {"python3", "-c", server_code, remote.string(), log_path, port_file.string()};
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
   GPid pid = 0;
   ASSERT_TRUE(g_spawn_async(nullptr, args.data(), nullptr, G_SPAWN_SEARCH_PATH, nullptr, nullptr, &pid, nullptr));
-  // Wait for the listener.
-  bool up = false;
-  for (int i = 0; i < 50 && !up; ++i) {
-    int status = 1;
-    run({"curl", "-s", "-o", "/dev/null", "-X", "DELETE", "http://127.0.0.1:" + std::to_string(port) + "/probe"},
-        &status);
-    up = status == 0;
-    if (!up) g_usleep(100000);
+  // The receiver binds port 0 and writes the port it got once it listens.
+  int port = 0;
+  for (const gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+       port == 0 && g_get_monotonic_time() < deadline; g_usleep(20000)) {
+    std::error_code ec;
+    if (fs::exists(port_file, ec)) port = std::atoi(read_file(port_file).c_str());
   }
-  ASSERT_TRUE(up);
+  if (port == 0) {
+    kill(pid, SIGTERM);
+    g_spawn_close_pid(pid);
+    FAIL() << "the PUT receiver did not report a listening port within 20 s";
+  }
 
   RunResult r;
   run_pipeline("hlsadaptivesink name=hls playlist-length=3 max-files=1 location=" + local.string() +
@@ -864,26 +893,54 @@ TEST(HlsAdaptiveSink, KeyFileWithExternalUriAndFlatLayout) {
   EXPECT_FALSE(fs::exists(out.path() / "hls/180p"));  // flat: no directories
 }
 
+struct VideoDone {
+  std::mutex lock;
+  std::condition_variable cond;
+  bool ended = false;
+};
+
 // An audio pad that never delivers (a stalled source) does not hold MPEG-TS segments back for
 // more than 5 s of video; the playlist ends once the audio pad finally ends too.
 TEST(HlsAdaptiveSink, StalledAudioDoesNotStallTsSegments) {
   TempDir out;
   RunResult r;
   std::thread ender;
+  VideoDone video_done;  // set by an EOS probe on the sink's video pad
   run_pipeline("hlsadaptivesink name=hls playlist-length=0 location=" + out.path().string() + kVideoSource +
                    encoders({{320, 180}}, 400) +
                    " appsrc name=mute format=time caps=\"audio/mpeg,mpegversion=4,stream-format=raw,"
                    "codec_data=(buffer)1210,rate=44100,channels=2\" ! hls.audio_0",
                r, 60, [&](GstElement* pipeline) {
                  GstElement* src = gst_bin_get_by_name(GST_BIN(pipeline), "mute");
-                 ender = std::thread([src] {
-                   g_usleep(4 * G_USEC_PER_SEC);  // long after the 20 s of video went through
+                 GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline), "hls");
+                 GstPad* video_pad = gst_element_get_static_pad(sink, "video_0");
+                 // The audio ends only after the whole 20 s of video went into the sink (its EOS).
+                 gst_pad_add_probe(
+                     video_pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                     [](GstPad*, GstPadProbeInfo* info, gpointer data) {
+                       if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS) {
+                         auto* done = static_cast<VideoDone*>(data);
+                         std::lock_guard<std::mutex> lock(done->lock);
+                         done->ended = true;
+                         done->cond.notify_all();
+                       }
+                       return GST_PAD_PROBE_OK;
+                     },
+                     &video_done, nullptr);
+                 gst_object_unref(video_pad);
+                 gst_object_unref(sink);
+                 ender = std::thread([src, &video_done] {
+                   {
+                     std::unique_lock<std::mutex> lock(video_done.lock);
+                     video_done.cond.wait_for(lock, std::chrono::seconds(50), [&] { return video_done.ended; });
+                   }
                    GstFlowReturn ret;
                    g_signal_emit_by_name(src, "end-of-stream", &ret);
                    gst_object_unref(src);
                  });
                });
   ender.join();
+  ASSERT_TRUE(video_done.ended) << "the video pad did not see EOS within 50 s";
   ASSERT_TRUE(r.eos) << r.error;
   auto p = load_media(out.path() / "180p/index.m3u8");
   ASSERT_EQ(p.segments.size(), 10u);
