@@ -65,6 +65,9 @@ struct Presentation {
   PackagingLatency latency;
   std::vector<GstStructure*> messages;  // element messages to post after the state lock
   std::string master_text;               // the multivariant playlist last written
+  // What the master playlist was last rendered from: it only changes with a finished segment
+  // (bitrates), a new stream configuration or a pad's bitrate, not with every buffer.
+  std::vector<uintptr_t> master_inputs;
 
   std::string rel_to_playlist(const std::string& root_relative) const {
     return cfg.flat ? root_relative : "../" + root_relative;
