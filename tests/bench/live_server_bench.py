@@ -306,6 +306,20 @@ def run_streams(kind, k, args, media, workdir):
 # ---------------------------------------------------------------------------------------------
 # browser
 
+BENCH_MASTER = "/live/bench/master.m3u8"
+
+
+def publish_bench_stream(server, prefix, media, log, bt):
+    """The publisher of key 'bench', once the server is up; returns when its master playlist is served (+3 s)."""
+    server.wait_ready()
+    pub = ls.Publisher(f"{prefix}/bench", media, log)
+    if not bt.wait_for_url(server.http_port, BENCH_MASTER, 30, server.proc):
+        pub.stop()
+        raise RuntimeError(f"{BENCH_MASTER} not served within 30 s")
+    time.sleep(3)  # a few segments, so that the player starts as a viewer of a running stream would
+    return pub
+
+
 # What live-server's start page (examples/web/index.html) shows, read through the DevTools protocol.
 LIVE_PAGE_STATE_JS = """(() => {
   const v = document.getElementById('video');
@@ -327,12 +341,7 @@ def run_browser_live_page(args, media, workdir, bt):
     log = open(os.path.join(workdir, "publisher-browser.log"), "ab")
     pub = browser = None
     try:
-        server.wait_ready()
-        pub = ls.Publisher(f"{prefix}/bench", media, log)
-        path = "/live/bench/master.m3u8"
-        if not bt.wait_for_url(server.http_port, path, 30, server.proc):
-            raise RuntimeError(f"{path} not served within 30 s")
-        time.sleep(3)
+        pub = publish_bench_stream(server, prefix, media, log, bt)
         page_url = f"http://127.0.0.1:{server.http_port}/"
         profile = os.path.join(workdir, "chromium-profile")
         browser = bt.start_chromium(page_url + "#bench", profile)
@@ -380,13 +389,8 @@ def run_browser(args, media, workdir, bt):
     log = open(os.path.join(workdir, "publisher-browser.log"), "ab")
     pub = browser = None
     try:
-        server.wait_ready()
-        pub = ls.Publisher(f"{prefix}/bench", media, log)
-        path = "/live/bench/master.m3u8"
-        if not bt.wait_for_url(server.http_port, path, 30, server.proc):
-            raise RuntimeError(f"{path} not served within 30 s")
-        time.sleep(3)
-        src = f"http://127.0.0.1:{server.http_port}{path}"
+        pub = publish_bench_stream(server, prefix, media, log, bt)
+        src = f"http://127.0.0.1:{server.http_port}{BENCH_MASTER}"
         url = f"http://127.0.0.1:{page.server_address[1]}/player.html?src={src}&ll=1"
         browser = bt.start_chromium(url, os.path.join(workdir, "chromium-profile"))
         deadline = time.monotonic() + args.settle + args.play + 60
