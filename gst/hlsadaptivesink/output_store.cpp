@@ -109,6 +109,7 @@ void OutputStore::expect_file(const std::string& relative) {
 void OutputStore::remove(const std::string& relative) {
   std::error_code ec;
   if (fs::remove(path(relative), ec)) files_deleted_++;
+  if (server_) server_->forget_file(relative);
   if (uploader_) uploader_->remove(relative);
 }
 

@@ -103,6 +103,16 @@ void FileCache::drop_oldest() {
   lru_.pop_back();
 }
 
+void FileCache::forget(const std::string& key) {
+  std::lock_guard<std::mutex> lock(lock_);
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return;
+  bytes_ -= it->second->bytes->size();
+  g_process_bytes -= it->second->bytes->size();
+  lru_.erase(it->second);
+  by_key_.erase(it);
+}
+
 void FileCache::clear() {
   std::lock_guard<std::mutex> lock(lock_);
   while (!lru_.empty()) drop_oldest();

@@ -56,6 +56,7 @@ class FileCache {
   // (not when the process-wide budget is spent). Null if it cannot be read or is over
   // max_file_bytes (then nothing is cached).
   Bytes load(const std::string& key, const std::string& path);
+  void forget(const std::string& key);  // its file was deleted: the bytes go at once
   void clear();
   size_t bytes() const;  // cached now
   static size_t process_bytes();  // cached now by all caches

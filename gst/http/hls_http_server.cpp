@@ -691,6 +691,8 @@ void HlsHttpServer::forget_playlist(const std::string& relative_path) {
   impl_->wake(relative_path);
 }
 
+void HlsHttpServer::forget_file(const std::string& relative_path) { impl_->cache.forget(relative_path); }
+
 void HlsHttpServer::expect_file(const std::string& relative_path) {
   std::lock_guard<std::mutex> lock(impl_->state_lock);
   auto& expected = impl_->expected_files;

@@ -93,6 +93,11 @@ class HlsHttpServer {
   // the current file, and later requests are no longer held.
   void forget_playlist(const std::string& relative_path);
 
+  // The sink deleted relative_path: its cached bytes are dropped now. (A deleted segment is never
+  // asked for again, so the cache would otherwise keep it until newer files pushed it out: a
+  // full 32 MiB of dead segments per stream in the soak run.)
+  void forget_file(const std::string& relative_path);
+
   // LL-HLS EXT-X-PRELOAD-HINT: relative_path will be written soon. A GET for it before it exists
   // is held (not 404) until a later notify_playlist() finds the file, or 404 after 3 x target
   // duration. The newest kMaxExpectedFiles paths are remembered.

@@ -106,9 +106,17 @@ TEST(FileCacheTest, ValidWhileTheSameFileAndBounded) {
   EXPECT_EQ(cache.find("a", id), nullptr);
   EXPECT_EQ(*cache.load("a", a.string()), random_bytes(1000, 2));
   EXPECT_EQ(cache.bytes(), 1000u);
-  // Deleted: no identity at all.
+  // Deleted: no identity at all; forget() gives its bytes back at once (a deleted segment is
+  // never asked for again, so nothing else would).
   std::filesystem::remove(a);
   EXPECT_FALSE(regular_file_identity(a.string(), &id));
+  const size_t process_before_forget = FileCache::process_bytes();
+  cache.forget("a");
+  EXPECT_EQ(cache.bytes(), 0u);
+  EXPECT_EQ(FileCache::process_bytes(), process_before_forget - 1000);
+  cache.forget("a");  // twice, or a key never cached: nothing happens
+  cache.forget("never");
+  EXPECT_EQ(cache.bytes(), 0u);
   // Over the per-file limit: not cached. Over the total: the least recently used go.
   write_file(dir.path() / "big", std::string(1201, 'x'));
   EXPECT_EQ(cache.load("big", (dir.path() / "big").string()), nullptr);
