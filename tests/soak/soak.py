@@ -160,30 +160,9 @@ class Viewer:
                      (self.last_media[0] - self.first_media[0]), 3)
 
 
-def _amf_string(s):
-    b = s.encode()
-    return b"\x02" + struct.pack(">H", len(b)) + b
-
-
-def _amf_number(n):
-    return b"\x00" + struct.pack(">d", n)
-
-
-def _amf_object(props):
-    out = b"\x03"
-    for k, v in props.items():
-        kb = k.encode()
-        out += struct.pack(">H", len(kb)) + kb
-        out += _amf_string(v) if isinstance(v, str) else _amf_number(v)
-    return out + b"\x00\x00\x09"
-
-
-def _rtmp_message(csid, type_id, stream_id, payload, chunk_size=128):
-    header = bytes([csid]) + b"\0\0\0" + struct.pack(">I", len(payload))[1:] + bytes([type_id])
-    out = header + struct.pack("<I", stream_id) + payload[:chunk_size]
-    for at in range(chunk_size, len(payload), chunk_size):
-        out += bytes([0xC0 | csid]) + payload[at:at + chunk_size]
-    return out
+# AMF0 values and chunked messages as our raw test publisher writes them.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
+from rtmp_raw import _amf_number, _amf_object, _amf_string, _message as _rtmp_message  # noqa: E402
 
 
 class ChunkParser:
