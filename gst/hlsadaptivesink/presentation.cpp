@@ -30,14 +30,20 @@ std::optional<int64_t> Presentation::program_date_time_ms(int64_t running_time) 
 
 Result<void> Presentation::write_master(const std::vector<VariantEntry>& variants, const RenditionWriter* audio,
                                         const StreamConfig* audio_config) {
-  std::vector<uintptr_t> inputs{uintptr_t(segments_written), uintptr_t(audio), uintptr_t(audio_config)};
-  for (const VariantEntry& v : variants)
-    inputs.insert(inputs.end(), {uintptr_t(v.rendition), uintptr_t(v.config), uintptr_t(v.bitrate)});
-  if (inputs == master_inputs) return {};
+  // Called for every buffer: compared in place, a new list only when something changed.
+  auto inputs_of = [&](auto&& each) {
+    each(uintptr_t(segments_written)), each(uintptr_t(audio)), each(uintptr_t(audio_config));
+    for (const VariantEntry& v : variants) each(uintptr_t(v.rendition)), each(uintptr_t(v.config)), each(uintptr_t(v.bitrate));
+  };
+  size_t compared = 0;
+  bool same = master_inputs.size() == 3 + 3 * variants.size();
+  if (same) inputs_of([&](uintptr_t value) { same = same && master_inputs[compared++] == value; });
+  if (same) return {};
   for (const VariantEntry& v : variants)
     if (!v.rendition->named() || v.rendition->segments() == 0) return {};  // every rendition needs a measured segment
   if (audio && audio->segments() == 0) return {};
-  master_inputs = std::move(inputs);
+  master_inputs.clear();
+  inputs_of([&](uintptr_t value) { master_inputs.push_back(value); });
   hls::MultivariantPlaylist m;
   uint64_t audio_peak = 0, audio_avg = 0;
   std::string audio_codec = audio_config ? audio_config->codec_string : "";
