@@ -348,15 +348,11 @@ struct HttpPort::Impl {
       }
       ++waiting;
       impl->connections->waiting[entry->key] = ip;
-    }
-    // No progress for this long on a connection (idle keep-alive, slow or stalled client): closed.
-    GSocket* socket = g_socket_connection_get_socket(connection);
-    g_socket_set_timeout(socket, impl->config.idle_timeout_s);
-    {
-      std::lock_guard<std::mutex> lock(impl->connections->lock);
-      impl->connections->sockets[entry->key] = socket;
+      impl->connections->sockets[entry->key] = g_socket_connection_get_socket(connection);
       impl->connections->count++;
     }
+    // No progress for this long on a connection (idle keep-alive, slow or stalled client): closed.
+    g_socket_set_timeout(g_socket_connection_get_socket(connection), impl->config.idle_timeout_s);
     g_object_weak_ref(G_OBJECT(connection), on_connection_gone, entry.release());
     if (impl->workers) impl->workers->add(connection);  // plain GETs there, the rest comes back
     else impl->give_to_libsoup(connection);
