@@ -369,7 +369,8 @@ TEST(Fmp4Writer, OpusSampleEntryCarriesOpusHeadFieldsBigEndian) {
   EXPECT_GT(pre_skip, 0u);
   auto writer = Fmp4Writer::create({TrackConfig{5, Codec::opus, 48000, head, 0, 0, 48000, 2, "und"}});
   ASSERT_TRUE(writer.ok()) << writer.error().describe();
-  const auto boxes = walk(writer->init_segment());
+  const std::vector<uint8_t> init = writer->init_segment();  // the boxes point into it
+  const auto boxes = walk(init);
   ASSERT_EQ(boxes.size(), 2u);
   const Box* entry = boxes[1].find("trak/mdia/minf/stbl/stsd/Opus");
   ASSERT_TRUE(entry);
@@ -400,7 +401,8 @@ TEST(Fmp4Writer, Av1SampleEntry) {
   ASSERT_TRUE(test::read_flv(test::test_data_dir() + "/flv/av1.flv", flv, error)) << error;
   auto writer = Fmp4Writer::create({TrackConfig{1, Codec::av1, 90000, flv.av1_config, 160, 90, 0, 0, "und"}});
   ASSERT_TRUE(writer.ok()) << writer.error().describe();
-  const auto boxes = walk(writer->init_segment());
+  const std::vector<uint8_t> init = writer->init_segment();  // the boxes point into it
+  const auto boxes = walk(init);
   const Box* av01 = boxes.at(1).find("trak/mdia/minf/stbl/stsd/av01");
   ASSERT_TRUE(av01);
   EXPECT_EQ(be16_at(av01->payload, 24), 160u);
@@ -421,7 +423,8 @@ TEST(Fmp4Writer, Hevc) {
   hvcc[21] = 0x03;
   auto writer = Fmp4Writer::create({TrackConfig{1, Codec::h265, 90000, hvcc, 1280, 720, 0, 0, "und"}});
   ASSERT_TRUE(writer.ok()) << writer.error().describe();
-  const auto boxes = walk(writer->init_segment());
+  const std::vector<uint8_t> init = writer->init_segment();  // the boxes point into it
+  const auto boxes = walk(init);
   ASSERT_EQ(boxes.size(), 2u);
   const Box* hvc1 = boxes[1].find("trak/mdia/minf/stbl/stsd/hvc1");
   ASSERT_TRUE(hvc1);
