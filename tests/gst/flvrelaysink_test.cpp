@@ -1279,7 +1279,8 @@ TEST_F(FlvRelaySinkTest, EveryStartedViewerGetsAStopMessageWhenTheElementStops) 
   ASSERT_EQ(gst_element_set_state(p.pipeline_, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
   EXPECT_TRUE(one->wait_closed());
   EXPECT_TRUE(two->wait_closed());
-  std::this_thread::sleep_for(1000ms);  // the slow handler is done with both starts
+  // The slow handler (300 ms per start) lets both starts and then both stops through.
+  EXPECT_TRUE(p.wait_message("rtmp-play-stop", 2)) << p.messages_named("rtmp-play-stop").size() << " stop(s)";
   EXPECT_EQ(p.messages_named("rtmp-play-start").size(), 2u);
   EXPECT_EQ(p.messages_named("rtmp-play-stop").size(), 2u);
   gst_bus_set_sync_handler(p.bus_, nullptr, nullptr, nullptr);

@@ -217,8 +217,11 @@ TEST(HttpUploaderTest, RetriesWhileTheServerIsDownAtFirst) {
   ASSERT_TRUE(uploader.start().ok());
   const std::string bytes = random_bytes(100000, 99);
   ASSERT_TRUE(uploader.put_bytes("late/seg.ts", std::vector<uint8_t>(bytes.begin(), bytes.end()), UploadKind::segment));
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // ~3 refused attempts
-  EXPECT_GE(uploader.stats().retries, 2u);
+  // At least two refused attempts while nothing listens (100 ms, then 200 ms backoff).
+  for (const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       uploader.stats().retries < 2 && std::chrono::steady_clock::now() < until;)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_GE(uploader.stats().retries, 2u) << "fewer than 2 retries within 10 s";
   EXPECT_EQ(uploader.stats().queued, 1u);
   ASSERT_NO_FATAL_FAILURE(nginx.start());
   ASSERT_TRUE(uploader.wait_idle(15000));

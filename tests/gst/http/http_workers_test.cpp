@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "http_test_util.h"
@@ -390,7 +391,8 @@ TEST_F(HttpWorkersTest, BlockingReloadsAreHeldOnTheWorkers) {
   // A preload-hinted part: held until written.
   server->expect_file("v/part7.m4s");
   ASSERT_TRUE(client.send_raw("GET /v/part7.m4s HTTP/1.1\r\nHost: x\r\n\r\n"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 500 && server->stats().blocking_held < 1; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(server->stats().blocking_held, 1u) << "the request for the preload-hinted part is not held";
   write_file_atomic(root / "v/part7.m4s", "part seven");
   server->notify_playlist("v/index.m3u8", 5, 2);
   RawResponse part = client.read();
@@ -400,6 +402,8 @@ TEST_F(HttpWorkersTest, BlockingReloadsAreHeldOnTheWorkers) {
   const HttpPortStats stats = port_ref->stats();
   EXPECT_EQ(stats.worker_hand_overs, 0u);
   EXPECT_EQ(stats.worker_answers, 7u);
+  // The worker counts the request as no longer held just after it sent the answer.
+  for (int i = 0; i < 500 && server->stats().blocking_held > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(server->stats().blocking_held, 0u);
   EXPECT_EQ(server->stats().blocking_timeouts, 1u);
 }
@@ -445,9 +449,15 @@ TEST_F(HttpWorkersTest, SiteStopsWhileClientsHammerIt) {
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // More than 100 answers while the site is up, then at least one 404 once it stopped.
+  auto wait_until = [](const std::function<bool()>& done) {
+    for (const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+         !done() && std::chrono::steady_clock::now() < until;)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  };
+  wait_until([&] { return ok.load() > 100; });
   server->stop();  // the port stays (port_ref): later requests are 404
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  wait_until([&] { return not_found.load() > 0; });
   stop = true;
   for (auto& t : clients) t.join();
   printf("%d answers 200, %d 404, %d other\n", ok.load(), not_found.load(), other.load());
