@@ -46,13 +46,16 @@ struct Outbox {
 
 }  // namespace
 
+// A GstElement flagged as a sink, not a GstBin: it has request pads and writes its files
+// itself, with no child elements (a childless bin answered latency and position queries with
+// nothing, and looked like a container in gst-inspect and pipeline graphs).
 struct _GstHlsAdaptiveSink {
-  GstBin parent;
+  GstElement parent;
   Private* priv;  // constructed in place in priv_storage
   alignas(Private) unsigned char priv_storage[sizeof(Private)];
 };
 
-G_DEFINE_TYPE(GstHlsAdaptiveSink, gst_hls_adaptive_sink, GST_TYPE_BIN)
+G_DEFINE_TYPE(GstHlsAdaptiveSink, gst_hls_adaptive_sink, GST_TYPE_ELEMENT)
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE(hlsadaptivesink, "hlsadaptivesink", GST_RANK_NONE,
                                       GST_TYPE_HLS_ADAPTIVE_SINK,
                                       GST_DEBUG_CATEGORY_INIT(hls_sink_debug, "hlsadaptivesink", 0,

@@ -284,6 +284,39 @@ TEST(HlsAdaptiveSinkLimits, DuplicatePadNameIsRefused) {
   gst_object_unref(sink);
 }
 
+// A sink element, not a container: the pipeline's latency query reaches the live source through
+// it (a childless bin answered nothing), and the pipeline counts it as a sink for EOS.
+TEST(HlsAdaptiveSinkLimits, IsASinkElementThatAnswersLatency) {
+  TempDir dir;
+  GError* error = nullptr;
+  GstElement* pipeline = gst_parse_launch(
+      ("videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=96,framerate=30/1 ! "
+       "x264enc speed-preset=ultrafast tune=zerolatency key-int-max=30 ! h264parse ! "
+       "hlsadaptivesink name=hls location=" + dir.path().string()).c_str(), &error);
+  ASSERT_NE(pipeline, nullptr) << (error ? error->message : "");
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline), "hls");
+  EXPECT_FALSE(GST_IS_BIN(sink));
+  EXPECT_TRUE(GST_OBJECT_FLAG_IS_SET(sink, GST_ELEMENT_FLAG_SINK));
+  ASSERT_NE(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_NE(gst_element_get_state(pipeline, nullptr, nullptr, 10 * GST_SECOND), GST_STATE_CHANGE_FAILURE);
+  // The first frame has gone through the encoder: x264's latency is known upstream by then.
+  GstBus* bus = gst_element_get_bus(pipeline);
+  GstMessage* added = gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND, GST_MESSAGE_ELEMENT);
+  EXPECT_NE(added, nullptr) << "no element message from the sink within 10 s";
+  if (added) gst_message_unref(added);
+  GstQuery* query = gst_query_new_latency();
+  EXPECT_TRUE(gst_element_query(sink, query)) << "the sink did not answer a latency query";
+  gboolean live = FALSE;
+  GstClockTime min = 0, max = 0;
+  gst_query_parse_latency(query, &live, &min, &max);
+  EXPECT_TRUE(live) << "latency query did not reach the live source";
+  gst_query_unref(query);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(bus);
+  gst_object_unref(sink);
+  gst_object_unref(pipeline);
+}
+
 int main(int argc, char** argv) {
   gst_init(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
