@@ -51,7 +51,11 @@ PushClient::~PushClient() {
 
 void PushClient::start() { connect(); }
 
-void PushClient::set_state(State state) { state_ = state; }
+void PushClient::set_state(State state) {
+  if (state == state_) return;
+  state_ = state;
+  if (callbacks_.stats_changed) callbacks_.stats_changed();
+}
 
 void PushClient::connect() {
   if (state_ == State::stopped) return;

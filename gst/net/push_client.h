@@ -44,6 +44,9 @@ class PushClient final : public PollClient {
     // State changes worth an element message (connected = publishing started).
     std::function<void(const std::string& location, bool connected, const std::string& reason)>
         state_changed;
+    // Any change of state (connecting, publishing, waiting...): the owner refreshes the stats
+    // it publishes, which otherwise follow the media (none may flow while a target changes).
+    std::function<void()> stats_changed;
   };
 
   PushClient(GMainContext* context, IoPoller& poller, rtmp::RtmpUrl url, bool tls_verify,

@@ -164,6 +164,7 @@ RelayHub::RelayHub(GMainContext* io_context, IoPoller& poller, PlayMount* mount,
         mount->push_state_changed(location, connected, reason);
       });
     };
+    callbacks.stats_changed = [this] { update_stats(); };
     pushes_.push_back(std::make_unique<PushClient>(context_, poller_, url, config_.push_tls_verify,
                                                    std::move(callbacks)));
     pushes_.back()->start();

@@ -70,8 +70,9 @@ def start_live_server(h, *extra, name="live-server", rtmp_port=None, http_port=N
     return server, rtmp, http
 
 
-def wait_server(what, predicate, timeout, server, interval=0.1):
-    """Polls predicate until true; fails at once if the server exited."""
+def wait_server(what, predicate, timeout, server, interval=0.1, describe=None):
+    """Polls predicate until true; fails at once if the server exited. describe() (optional)
+    adds what the server reported to the failure message."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -80,7 +81,8 @@ def wait_server(what, predicate, timeout, server, interval=0.1):
         H.check(server.alive(), f"{server.name} exited (code {server.returncode()}) while waiting for {what}:\n"
                                 f"{H.tail(server.log())}")
         if time.monotonic() >= deadline:
-            raise H.TestFailure(f"{what}: not within {timeout} s\n{H.tail(server.log())}")
+            seen = f"\n{describe()}" if describe else ""
+            raise H.TestFailure(f"{what}: not within {timeout} s{seen}\n{H.tail(server.log())}")
         time.sleep(interval)
 
 

@@ -71,8 +71,10 @@ def body(h, down_s):
                                      "--push", f"rtmp://127.0.0.1:{nginx_port}/live/{{name}}"], env=env)
     h.wait_listening(rtmp, server, timeout=60)
     pub = F.ffmpeg_loop(h, "publisher", src, f"rtmp://127.0.0.1:{rtmp}/live/show")
-    F.wait_server("push target publishing", lambda: push_state(http) == "publishing", 20, server)
-    playlist = F.wait_server("the source playlist", lambda: F.source_playlist_url(http, "show"), 20, server)
+    api = lambda: "/api/streams: " + str(F.try_fetch(f"http://127.0.0.1:{http}/api/streams"))
+    F.wait_server("push target publishing", lambda: push_state(http) == "publishing", 20, server, describe=api)
+    playlist = F.wait_server("the source playlist", lambda: F.source_playlist_url(http, "show"), 20, server,
+                             describe=api)
     viewer = H.RtmpRecorder(rtmp, "live", "show", name="viewer")
     viewer.start()
     viewer.started_playing.wait(10)
@@ -93,7 +95,7 @@ def body(h, down_s):
     H.start_nginx_rtmp(h, nginx_port, name="nginx-2")
     up_at = time.monotonic()
     F.wait_server("the push target publishing again", lambda: push_state(http) == "publishing",
-                  MAX_BACKOFF_S + 10, server, interval=0.1)
+                  MAX_BACKOFF_S + 10, server, interval=0.1, describe=api)
     reconnect_s = time.monotonic() - up_at
     h.log(f"nginx down {down_s:.0f} s; push states seen meanwhile {sorted(str(s) for s in states)}; publishing again "
           f"{reconnect_s:.1f} s after nginx restarted")
