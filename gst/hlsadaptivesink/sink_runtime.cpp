@@ -111,6 +111,7 @@ Result<void> start_runtime(Runtime& r) {
   ac.max_held_frames = kMaxHeldFramesPerPad;
   ac.max_segment_bytes = kMaxSegmentBytes;
   ac.max_segment_duration = std::max(kMinKeyframeInterval, 4 * r.cfg.target_duration);
+  ac.budget = &process_held_media();
   r.aligner = std::make_unique<hls::SegmentAligner>(ac);
   r.out->aligner = r.aligner.get();
 

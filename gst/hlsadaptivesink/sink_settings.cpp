@@ -25,6 +25,7 @@ enum {
   PROP_MASTER_NAME,
   PROP_PLAYLIST_NAME,
   PROP_FLAT,
+  PROP_PROCESS_HELD_MEDIA_LIMIT,
 };
 
 GType segment_format_get_type() {
@@ -38,6 +39,15 @@ GType segment_format_get_type() {
 }
 
 }  // namespace
+
+hls::HeldMediaBudget& process_held_media() {
+  static hls::HeldMediaBudget* budget = [] {
+    auto* b = new hls::HeldMediaBudget;  // never freed: elements may outlive static destructors
+    b->limit.store(kDefaultProcessHeldMedia);
+    return b;
+  }();
+  return *budget;
+}
 
 void install_properties(GObjectClass* gobject_class) {
   const auto rw = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
@@ -107,6 +117,14 @@ void install_properties(GObjectClass* gobject_class) {
       g_param_spec_boolean("flat", "Flat layout",
                            "All files in location with a <variant>_ prefix instead of one directory per variant",
                            FALSE, rw));
+  g_object_class_install_property(gobject_class, PROP_PROCESS_HELD_MEDIA_LIMIT,
+      g_param_spec_uint64("process-held-media-limit", "Process held media limit",
+                          "Bytes of media ALL hlsadaptivesink elements of the process may hold together while "
+                          "they wait for keyframe cuts (shared: the value set last applies to every one). When "
+                          "it is full, a sink holding more than its fair share (limit / sinks) fails with an "
+                          "error, so one publisher without keyframes cannot take the memory of the others",
+                          1 << 20, G_MAXUINT64, kDefaultProcessHeldMedia,
+                          GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics", "Counters (segments, bytes, deletions, alignment)", GST_TYPE_STRUCTURE,
                          GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
@@ -139,6 +157,7 @@ bool set_setting(Settings& s, guint id, const GValue* value) {
     case PROP_MASTER_NAME: s.master_name = str(); break;
     case PROP_PLAYLIST_NAME: s.playlist_name = str(); break;
     case PROP_FLAT: s.flat = g_value_get_boolean(value); break;
+    case PROP_PROCESS_HELD_MEDIA_LIMIT: process_held_media().limit.store(g_value_get_uint64(value)); break;
     default: return false;
   }
   return true;
@@ -166,6 +185,7 @@ bool get_setting(const Settings& s, guint id, GValue* value) {
     case PROP_MASTER_NAME: g_value_set_string(value, s.master_name.c_str()); break;
     case PROP_PLAYLIST_NAME: g_value_set_string(value, s.playlist_name.c_str()); break;
     case PROP_FLAT: g_value_set_boolean(value, s.flat); break;
+    case PROP_PROCESS_HELD_MEDIA_LIMIT: g_value_set_uint64(value, process_held_media().limit.load()); break;
     default: return false;
   }
   return true;

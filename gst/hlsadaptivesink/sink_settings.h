@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "hls/segment_aligner.h"
 #include "hlsadaptivesink.h"
 
 namespace live::hlssink {
@@ -32,6 +33,11 @@ struct Settings {
   std::string playlist_name = "index.m3u8";
   bool flat = false;
 };
+
+// What every hlsadaptivesink of the process may hold together for segmenting (property
+// process-held-media-limit; 512 MiB until set).
+inline constexpr uint64_t kDefaultProcessHeldMedia = 512ull << 20;
+hls::HeldMediaBudget& process_held_media();
 
 // Property ids: PROP_STATS is read by the element itself.
 enum { PROP_0, PROP_STATS = 100 };

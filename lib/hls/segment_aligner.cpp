@@ -8,6 +8,45 @@ namespace live::hls {
 SegmentAligner::SegmentAligner(AlignerConfig config)
     : config_(config), tracks_(config.video_tracks + (config.has_audio ? 1 : 0)), tolerance_(config.min_tolerance) {
   if (config_.has_audio) tracks_.back().video = false;
+  if (config_.budget) config_.budget->holders.fetch_add(1);
+}
+
+SegmentAligner::~SegmentAligner() {
+  if (!config_.budget) return;
+  config_.budget->used.fetch_sub(reported_bytes_);
+  config_.budget->holders.fetch_sub(1);
+}
+
+uint64_t SegmentAligner::held_bytes() const {
+  uint64_t bytes = 0;
+  for (const Track& t : tracks_) bytes += t.held_bytes + t.seg_bytes;
+  return bytes;
+}
+
+Result<void> SegmentAligner::check_budget(uint64_t bytes) const {
+  HeldMediaBudget* b = config_.budget;
+  if (!b) return {};
+  const uint64_t limit = b->limit.load();
+  if (b->used.load() + bytes <= limit) return {};
+  const uint64_t own = held_bytes();
+  const uint64_t share = limit / std::max<uint32_t>(1, b->holders.load());
+  if (own + bytes <= share) return {};  // an ordinary stream: the big holder gets the error
+  return make_error(Errc::limit_exceeded,
+                    "media held for segmenting by all HLS sinks of the process above " + std::to_string(limit) +
+                        " bytes; this one holds " + std::to_string(own) + " (fair share " + std::to_string(share) + ")");
+}
+
+// Counted as a difference: the element's frames move between held, segment and written in many
+// places, the total is what matters.
+void SegmentAligner::report_to_budget() {
+  if (!config_.budget) return;
+  const uint64_t now = held_bytes();
+  if (now >= reported_bytes_) {
+    config_.budget->used.fetch_add(now - reported_bytes_);
+  } else {
+    config_.budget->used.fetch_sub(reported_bytes_ - now);
+  }
+  reported_bytes_ = now;
 }
 
 void SegmentAligner::set_frame_interval(size_t track, int64_t interval) { tracks_[track].frame_interval = interval; }
@@ -20,8 +59,15 @@ int64_t SegmentAligner::half_frame() const {
 }
 
 Result<bool> SegmentAligner::push(size_t track, const FrameTiming& frame) {
-  if (tracks_[track].video) return push_video(track, frame);
-  return push_audio(frame);
+  if (tracks_[track].video) {
+    if (auto over = check_budget(frame.bytes); !over) return over.error();
+    auto kept = push_video(track, frame);
+    report_to_budget();
+    return kept;
+  }
+  const bool kept = push_audio(frame);  // audio over its limits is dropped, never an error
+  report_to_budget();
+  return kept;
 }
 
 Result<bool> SegmentAligner::push_video(size_t index, FrameTiming f) {
@@ -175,11 +221,13 @@ void SegmentAligner::flush(size_t track) {
   t.last_dts = kNoTime;
   if (!t.video) {
     t.max_pts = -1;
+    report_to_budget();
     return;
   }
   t.restart = t.started;
   t.started = false;
   if (track == 0) ref_progress_ = -1;
+  report_to_budget();
 }
 
 bool SegmentAligner::all_ended() const {
@@ -199,6 +247,7 @@ std::vector<AlignerDecision> SegmentAligner::advance() {
     progress |= advance_audio();
   }
   release_audio();
+  report_to_budget();
   std::vector<AlignerDecision> out = std::move(out_);
   out_.clear();
   return out;

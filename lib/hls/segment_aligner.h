@@ -38,6 +38,8 @@
 #include <deque>
 #include <vector>
 
+#include <atomic>
+
 #include "common/result.h"
 
 namespace live::hls {
@@ -46,6 +48,16 @@ namespace live::hls {
 inline constexpr int64_t kNoTime = INT64_MIN;
 // The most one frame-to-frame step counts toward the keyframe interval limit (a gap is no memory).
 inline constexpr int64_t kMaxTimeStep = 1'000'000'000;
+
+// Media held for segmenting by every aligner that shares it (one per process in the element):
+// a bound on the whole, on top of each track's own. When the whole is full, an aligner that holds
+// at least its fair share (limit / holders) gets the error: the biggest holder stops, streams
+// with ordinary segments go on. Thread-safe (atomics only).
+struct HeldMediaBudget {
+  std::atomic<uint64_t> used{0};
+  std::atomic<uint64_t> limit{UINT64_MAX};
+  std::atomic<uint32_t> holders{0};
+};
 
 struct AlignerConfig {
   size_t video_tracks = 1;  // track 0 is the reference
@@ -58,6 +70,7 @@ struct AlignerConfig {
   size_t max_held_frames = 20000;          // per video track
   uint64_t max_segment_bytes = 128ull << 20;     // segment in progress, per track
   int64_t max_segment_duration = 30'000'000'000;  // media time between two keyframes
+  HeldMediaBudget* budget = nullptr;              // shared bound (outlives the aligner); none if null
 };
 
 struct FrameTiming {
@@ -105,6 +118,12 @@ struct AlignerTrackStats {
 class SegmentAligner {
  public:
   explicit SegmentAligner(AlignerConfig config);
+  ~SegmentAligner();
+  SegmentAligner(const SegmentAligner&) = delete;
+  SegmentAligner& operator=(const SegmentAligner&) = delete;
+
+  // Bytes this aligner's tracks hold (frames waiting plus segments in progress).
+  uint64_t held_bytes() const;
 
   size_t audio_track() const { return config_.video_tracks; }
 
@@ -170,6 +189,8 @@ class SegmentAligner {
   };
 
   Result<bool> push_video(size_t track, FrameTiming frame);
+  Result<void> check_budget(uint64_t bytes) const;
+  void report_to_budget();
   bool push_audio(FrameTiming frame);
   void note_reference_keyframe(Held& frame);
   void request_key_units(int64_t now);
@@ -195,6 +216,7 @@ class SegmentAligner {
   uint64_t requests_sent_ = 0;
   uint64_t audio_lag_events_ = 0;
   std::vector<AlignerDecision> out_;
+  uint64_t reported_bytes_ = 0;  // what budget->used counts for this aligner
 };
 
 }  // namespace live::hls

@@ -180,6 +180,44 @@ TEST(HlsAdaptiveSinkLimits, SegmentInProgressIsCappedInBytes) {
   EXPECT_NE(error.find("bytes"), std::string::npos) << error;
 }
 
+// Two sinks in one process (as live-server's streams are) under a 24 MiB process-wide limit: a
+// publisher with one keyframe then 1 MiB delta frames fills it and gets the error (long before its
+// own 128 MiB cap); an ordinary stream next to it, pushed all along, is never refused.
+TEST(HlsAdaptiveSinkLimits, ProcessWideLimitStopsTheBigHolderNotTheOthers) {
+  Samples s(60);
+  TempDir out_big, out_ok;
+  Sink big(out_big.path().string(), s, "process-held-media-limit=25165824");
+  Sink ok(out_ok.path().string(), s);
+  guint64 limit = 0;
+  g_object_get(ok.element, "process-held-media-limit", &limit, nullptr);
+  EXPECT_EQ(limit, 25165824u);  // shared by every sink of the process
+  ASSERT_EQ(big.push(s.buffer(0)), GST_FLOW_OK);
+  GstFlowReturn big_ret = GST_FLOW_OK;
+  int big_frames = 1;
+  for (int i = 0; i < 59 * 4; ++i) {
+    if (big_ret == GST_FLOW_OK) {
+      GstBuffer* b = gst_buffer_new_allocate(nullptr, 1 << 20, nullptr);
+      gst_buffer_memset(b, 0, 0, 1 << 20);
+      GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
+      GST_BUFFER_PTS(b) = GST_BUFFER_DTS(b) = GST_BUFFER_PTS(s.buffer(0)) + big_frames * (GST_SECOND / 30);
+      big_ret = gst_harness_push(big.h, b);
+      if (big_ret == GST_FLOW_OK) ++big_frames;
+    }
+    // The ordinary stream: the 60 encoded frames (keyframe every 30) again and again, in time.
+    GstBuffer* b = gst_buffer_copy(s.buffer(i % 60));
+    GST_BUFFER_PTS(b) += (i / 60) * 2 * GST_SECOND;
+    GST_BUFFER_DTS(b) += (i / 60) * 2 * GST_SECOND;
+    ASSERT_EQ(gst_harness_push(ok.h, b), GST_FLOW_OK) << "the ordinary stream was refused at frame " << i;
+  }
+  EXPECT_EQ(big_ret, GST_FLOW_ERROR);
+  EXPECT_GE(big_frames, 18);
+  EXPECT_LE(big_frames, 25);
+  const std::string error = big.error_text();
+  EXPECT_NE(error.find("all HLS sinks of the process"), std::string::npos) << error;
+  EXPECT_EQ(ok.error_text(), "");
+  g_object_set(ok.element, "process-held-media-limit", guint64(512) << 20, nullptr);  // the default back
+}
+
 // The multivariant playlist cannot be written (its name is taken by a directory): an error, no
 // EOS (the failed write used to be ignored and EOS posted).
 TEST(HlsAdaptiveSinkLimits, FailedMasterPlaylistWriteIsAnError) {

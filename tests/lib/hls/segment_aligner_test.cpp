@@ -404,5 +404,43 @@ TEST(SegmentAligner, StartHoldIsBounded) {
   tl.aligner.set_start_hold(1, false);
 }
 
+// Two streams share a process budget of 20 MB: one publisher sends a keyframe then only
+// 1 MB delta frames (it cannot be cut), the other ordinary 100 kB frames with a keyframe every
+// second. The first fails once the whole is full; the second never does; what they hold never
+// passes the budget by more than a frame and the ordinary stream's share; when both are gone
+// the budget is empty.
+TEST(SegmentAligner, ProcessBudgetStopsTheBiggestHolderOnly) {
+  HeldMediaBudget budget;
+  budget.limit = 20'000'000;
+  {
+    AlignerConfig c = config(1);
+    c.budget = &budget;
+    c.max_segment_bytes = 1ull << 40;  // only the shared bound applies here
+    c.max_segment_duration = 3600 * kSec;
+    Timeline hostile(c), ordinary(c);
+    EXPECT_EQ(budget.holders.load(), 2u);
+    std::string error;
+    int hostile_frames = 0;
+    for (int i = 0; i < 300; ++i) {
+      if (error.empty()) {
+        auto r = hostile.try_push(0, i * kFrame, i == 0, false, 1'000'000);
+        if (r.ok()) ++hostile_frames;
+        else error = r.error().context;
+      }
+      ASSERT_TRUE(ordinary.try_push(0, i * kFrame, i % 30 == 0, false, 100'000).ok()) << "frame " << i;
+      // The failed stream keeps what it held until its element stops; the ordinary one goes
+      // on within its share: the whole stays under limit + one frame + that share.
+      EXPECT_LE(budget.used.load() - ordinary.aligner.held_bytes(), budget.limit.load() + 1'000'000);
+      EXPECT_LE(ordinary.aligner.held_bytes(), budget.limit.load() / 2);
+    }
+    EXPECT_NE(error.find("all HLS sinks of the process"), std::string::npos) << error;
+    EXPECT_GE(hostile_frames, 15);  // it got most of the budget before it failed
+    EXPECT_LE(hostile_frames, 20);
+    EXPECT_EQ(budget.used.load(), hostile.aligner.held_bytes() + ordinary.aligner.held_bytes());
+  }
+  EXPECT_EQ(budget.used.load(), 0u);
+  EXPECT_EQ(budget.holders.load(), 0u);
+}
+
 }  // namespace
 }  // namespace live::hls
