@@ -145,6 +145,14 @@ bool StreamManager::handle_message(const std::string& name, GstMessage* message)
       GError* err = nullptr;
       gchar* debug = nullptr;
       gst_message_parse_error(message, &err, &debug);
+      if (pipeline->drop_failed_hls(message->src, err->message)) {
+        g_printerr("live-server: stream %s: HLS output failed: %s; the stream goes on over RTMP and "
+                   "HTTP-FLV without HLS (HLS comes back with the stream's next pipeline)\n", name.c_str(), err->message);
+        g_printerr("live-server: details: %s\n", debug ? debug : "none");
+        g_clear_error(&err);
+        g_free(debug);
+        return true;
+      }
       g_printerr("live-server: stream %s failed in %s: %s (the other streams go on)\n", name.c_str(),
                  GST_OBJECT_NAME(message->src), err->message);
       g_printerr("live-server: details: %s\n", debug ? debug : "none");

@@ -431,9 +431,54 @@ std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> StreamPipeline::attach_
       held.kept = nullptr;
     }
     gst_pad_remove_probe(held.pad, held.probe);
+    gst_pad_add_probe(held.pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                      isolate_hls, this, nullptr);
   }
   if (recorder_) recorder_->tracks_ready(video_tee_, audio_tee_);
   return kept;
+}
+
+// Chains the buffer into the HLS sink itself, so that its flow return can be seen and replaced:
+// an error (a write failure) is reported to the application by the sink's ERROR message and ends
+// HLS only; the tee upstream gets OK and the relay, push targets and recorder go on.
+GstPadProbeReturn StreamPipeline::isolate_hls(GstPad* pad, GstPadProbeInfo* info, gpointer data) {
+  auto* self = static_cast<StreamPipeline*>(data);
+  if (self->hls_failed_.load()) return GST_PAD_PROBE_DROP;
+  GstPad* peer = gst_pad_get_peer(pad);
+  if (!peer) return GST_PAD_PROBE_DROP;
+  GstFlowReturn ret;
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER)
+    ret = gst_pad_chain(peer, GST_PAD_PROBE_INFO_BUFFER(info));
+  else
+    ret = gst_pad_chain_list(peer, GST_PAD_PROBE_INFO_BUFFER_LIST(info));
+  gst_object_unref(peer);
+  GST_PAD_PROBE_INFO_DATA(info) = nullptr;  // the chain took it
+  if (ret == GST_FLOW_ERROR || ret == GST_FLOW_NOT_NEGOTIATED) {
+    self->hls_failed_.store(true);
+    ret = GST_FLOW_OK;
+  }
+  GST_PAD_PROBE_INFO_FLOW_RETURN(info) = ret;
+  return GST_PAD_PROBE_HANDLED;
+}
+
+bool StreamPipeline::drop_failed_hls(GstObject* source, const std::string& reason) {
+  GstElement* hls;
+  {
+    std::lock_guard lock(lock_);
+    if (!hls_ || (source != GST_OBJECT(hls_) && !gst_object_has_as_ancestor(source, GST_OBJECT(hls_))))
+      return false;
+    hls = hls_;
+    hls_ = nullptr;
+    hls_error_ = reason;
+  }
+  hls_failed_.store(true);
+  // Out of the pipeline: it would never post EOS (a failed sink does not), and the pipeline's
+  // EOS at shutdown waits for every sink. Its HTTP routes go with it (404 instead of a playlist
+  // that no longer moves); what it wrote stays on disk.
+  gst_element_set_locked_state(hls, TRUE);
+  gst_element_set_state(hls, GST_STATE_NULL);
+  gst_bin_remove(GST_BIN(pipeline_), hls);
+  return true;
 }
 
 // Bit/s over the snapshots of the last 5 s (whoever asked: API, metrics, status line).
@@ -506,6 +551,10 @@ StreamSnapshot StreamPipeline::snapshot() const {
     gst_object_unref(hls);
   }
   if (recorder_) out.recording = recorder_->current_file();
+  {
+    std::lock_guard lock(lock_);
+    out.hls_error = hls_error_;
+  }
   return out;
 }
 

@@ -44,6 +44,7 @@ struct StreamSnapshot {
   int64_t packaging_latency_p99_us = 0;
   uint64_t segments = 0;
   std::string recording;                 // file being written, or ""
+  std::string hls_error;                 // HLS cut off after a write failure: why (else "")
 };
 
 class StreamPipeline {
@@ -63,6 +64,9 @@ class StreamPipeline {
   // A publisher started or stopped (element messages, main thread): the recorder's files.
   void publish_started();
   void publish_stopped();
+  // An ERROR from `source`: if it is this stream's HLS sink (disk full, folder unwritable), cuts
+  // HLS off and returns true: RTMP, HTTP-FLV, push and recording go on (main thread).
+  bool drop_failed_hls(GstObject* source, const std::string& reason);
 
  private:
   StreamPipeline(const Config& config, std::string key, std::string name);
@@ -104,6 +108,11 @@ class StreamPipeline {
     KeptBuffers* kept;  // the keeping probe's data (freed with the probe), or null
   };
   std::vector<HeldPad> held_;
+  // Set by the pads' isolating probe when the HLS sink returned an error: its inputs are dropped
+  // from then on, so the sink's flow error never reaches the tees, the relay and the source.
+  std::atomic<bool> hls_failed_{false};
+  std::string hls_error_;  // why HLS was cut off (main thread)
+  static GstPadProbeReturn isolate_hls(GstPad* pad, GstPadProbeInfo* info, gpointer self);
   bool hls_attached_ = false;
   std::string video_codec_, audio_codec_;
   int width_ = 0, height_ = 0;

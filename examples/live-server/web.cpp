@@ -161,7 +161,8 @@ std::string Web::streams_json(const std::vector<StreamSnapshot>& streams) const 
     for (size_t i = 0; i < s.push_targets.size(); ++i)
       out += std::string(i ? "," : "") + "{\"location\":" + json_string(s.push_targets[i].first) +
              ",\"state\":" + json_string(s.push_targets[i].second) + "}";
-    out += "],\"recording\":" + json_string(s.recording) + ",\"urls\":{\"hls\":" +
+    out += "],\"recording\":" + json_string(s.recording) + ",\"hls_error\":" + json_string(s.hls_error) +
+           ",\"urls\":{\"hls\":" +
            json_string(http_base + "/master.m3u8") + ",\"http_flv\":" + json_string(http_base + ".flv") +
            ",\"rtmp\":" + json_string("rtmp://HOST:" + std::to_string(config_.rtmp_port) + base) + "}}";
   }

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import harness as H
@@ -99,6 +100,15 @@ def try_fetch(url, timeout=3):
         return fetch(url, timeout=timeout)
     except OSError:
         return None
+
+
+def http_status(url, timeout=5):
+    """HTTP status of a GET (an error status is an answer too)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
 
 
 def fetch_bytes(url, timeout=5):
