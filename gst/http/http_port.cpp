@@ -10,6 +10,7 @@
 #include <gio/gunixsocketaddress.h>
 #include <gst/gst.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <map>
@@ -130,16 +131,37 @@ struct HttpPort::Impl {
     std::mutex lock;
     std::map<std::string, GSocket*> sockets;  // not owned: an entry goes with its connection
     std::atomic<uint32_t> count{0};
-    // Connections without a complete request head yet ("address:port" -> client IP), per IP.
-    std::map<std::string, std::string> waiting;
+    // Connections without a complete request head yet: "address:port" -> (client IP, accept
+    // order), the same by accept order (the oldest is evicted when the port is full), per IP.
+    std::map<std::string, std::pair<std::string, uint64_t>> waiting;
+    std::map<uint64_t, std::string> waiting_by_age;
     std::map<std::string, uint32_t> waiting_per_address;
+    uint64_t accepted = 0;
+    // Evicted (shut down) but not yet finalized by their owner: not counted against the limit.
+    std::set<std::string> evicting;
 
     void request_seen(const std::string& key) {  // lock held
       auto it = waiting.find(key);
       if (it == waiting.end()) return;
-      auto count_it = waiting_per_address.find(it->second);
+      auto count_it = waiting_per_address.find(it->second.first);
       if (count_it != waiting_per_address.end() && --count_it->second == 0) waiting_per_address.erase(count_it);
+      waiting_by_age.erase(it->second.second);
       waiting.erase(it);
+    }
+
+    // The port is full: the connection that has waited longest without sending a request makes
+    // room (its socket is shut down; its owner, a worker or libsoup, sees the end and drops it).
+    // Real clients send their request at once, so holding idle connections cannot lock them out.
+    // false: every connection has sent a request (or too many evictions are still closing).
+    bool evict_oldest_waiting(uint32_t max_evicting) {  // lock held
+      if (waiting_by_age.empty() || evicting.size() >= max_evicting) return false;
+      const std::string key = waiting_by_age.begin()->second;
+      request_seen(key);
+      auto socket = sockets.find(key);
+      if (socket == sockets.end()) return false;
+      g_socket_shutdown(socket->second, TRUE, TRUE, nullptr);
+      evicting.insert(key);
+      return true;
     }
   };
   struct ConnectionEntry {
@@ -162,6 +184,7 @@ struct HttpPort::Impl {
   std::unique_ptr<StreamRequests> stream_requests;  // made by start(); used on the server thread
 
   std::atomic<uint64_t> connections_refused{0};
+  std::atomic<uint64_t> connections_evicted{0};
 
   bool on_server_thread() const { return context != nullptr && g_main_context_is_owner(context); }
 
@@ -205,6 +228,13 @@ struct HttpPort::Impl {
   static void on_early_request(SoupServer*, SoupServerMessage* msg, const char*, GHashTable*, gpointer data) {
     auto* impl = static_cast<Impl*>(data);
     impl->request_seen(address_key(soup_server_message_get_remote_address(msg)));
+    // libsoup before 3.3 (Debian 12 has 3.2.2) never frees a keep-alive connection that the
+    // client closes while it is idle (fixed upstream by commit d20c660): each one would hold its
+    // memory and a max_connections slot for the life of the process. So connections libsoup
+    // answers close after their response; plain GETs (playlists, segments, LL-HLS blocking
+    // reloads) are answered by the workers and stay keep-alive.
+    if (soup_get_major_version() == 3 && soup_get_minor_version() < 3)
+      soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
     // Refuse big request bodies before libsoup reads them.
     goffset length = soup_message_headers_get_content_length(soup_server_message_get_request_headers(msg));
     if (length > static_cast<goffset>(kMaxRequestBodyBytes))
@@ -320,6 +350,7 @@ struct HttpPort::Impl {
     std::unique_ptr<ConnectionEntry> entry(static_cast<ConnectionEntry*>(data));
     std::lock_guard<std::mutex> lock(entry->table->lock);
     entry->table->request_seen(entry->key);
+    entry->table->evicting.erase(entry->key);
     entry->table->sockets.erase(entry->key);
     entry->table->count--;
   }
@@ -328,17 +359,23 @@ struct HttpPort::Impl {
   // with the owner of an adopted stream (the stolen stream holds the connection).
   static gboolean on_incoming(GSocketService*, GSocketConnection* connection, GObject*, gpointer data) {
     auto* impl = static_cast<Impl*>(data);
-    if (impl->connections->count >= impl->config.max_connections) {
-      impl->connections_refused++;
-      g_io_stream_close(G_IO_STREAM(connection), nullptr, nullptr);
-      return TRUE;
-    }
     GSocketAddress* remote = g_socket_connection_get_remote_address(connection, nullptr);
     auto entry = std::make_unique<ConnectionEntry>(ConnectionEntry{impl->connections, address_key(remote)});
     if (remote) g_object_unref(remote);
     const std::string ip = entry->key.substr(0, entry->key.rfind(':'));
     {
       std::lock_guard<std::mutex> lock(impl->connections->lock);
+      ConnectionTable& table = *impl->connections;
+      if (table.count - table.evicting.size() >= impl->config.max_connections) {
+        // At most a quarter of the limit again is still closing: the total stays bounded.
+        if (!table.evict_oldest_waiting(std::max(1u, impl->config.max_connections / 4))) {
+          impl->connections_refused++;
+          g_io_stream_close(G_IO_STREAM(connection), nullptr, nullptr);
+          return TRUE;
+        }
+        impl->connections_evicted++;
+        GST_INFO("port full (%u connections): the oldest one without a request was closed", table.count.load());
+      }
       uint32_t& waiting = impl->connections->waiting_per_address[ip];
       if (impl->config.max_waiting_per_address != 0 && waiting >= impl->config.max_waiting_per_address) {
         impl->connections_refused++;
@@ -347,7 +384,9 @@ struct HttpPort::Impl {
         return TRUE;
       }
       ++waiting;
-      impl->connections->waiting[entry->key] = ip;
+      const uint64_t order = table.accepted++;
+      table.waiting[entry->key] = {ip, order};
+      table.waiting_by_age[order] = entry->key;
       impl->connections->sockets[entry->key] = g_socket_connection_get_socket(connection);
       impl->connections->count++;
     }
@@ -511,6 +550,7 @@ HttpPortStats HttpPort::stats() const {
   HttpPortStats s;
   s.connections = impl_->connections->count;
   s.connections_refused = impl_->connections_refused;
+  s.connections_evicted = impl_->connections_evicted;
   const StreamRequests::Counters& c = impl_->stream_requests->counters();
   s.stream_requests = c.requests;
   s.streams_adopted = c.adopted;

@@ -29,7 +29,9 @@ namespace live::http {
 // Limits on what HTTP clients control (the first user's config of a port applies).
 inline constexpr uint64_t kMaxRequestBodyBytes = 64 * 1024;  // we serve GET/HEAD/OPTIONS only
 inline constexpr int kListenBacklog = 1024;                 // pending TCP connections
-inline constexpr uint32_t kDefaultMaxConnections = 4096;     // open connections, then closed at once
+// Open connections. When full, the oldest connection that has not sent a request yet is closed
+// to make room; if every one has, the new connection is closed at once.
+inline constexpr uint32_t kDefaultMaxConnections = 4096;
 inline constexpr uint32_t kDefaultIdleTimeoutS = 60;         // no progress on a connection: closed
 inline constexpr uint32_t kStreamDecisionTimeoutS = 5;       // stream request without decision: 503
 inline constexpr uint32_t kDefaultWorkerThreads = 2;         // HttpWorkers: plain GETs next to libsoup
@@ -55,6 +57,7 @@ struct HttpPortConfig {
 struct HttpPortStats {
   uint64_t connections = 0;          // open now, adopted streams included
   uint64_t connections_refused = 0;  // closed at accept: over max_connections or max_waiting_per_address
+  uint64_t connections_evicted = 0;  // closed to make room: the oldest without a request, port full
   uint64_t stream_requests = 0;      // GET/HEAD for a stream route
   uint64_t streams_adopted = 0;      // connections handed to an adopt callback
   uint64_t streams_refused = 0;      // refuse()

@@ -495,8 +495,18 @@ TEST_F(HlsHttpServerTest, ConnectionLimitAndIdleTimeout) {
   config.max_connections = 3;
   config.idle_timeout_s = 1;
   start(config);
+  // Three keep-alive clients that have been answered (a connection that never sent a request
+  // would be evicted to make room instead: http_port's WhenFull... test).
   std::vector<int> idle;
-  for (int i = 0; i < 3; i++) idle.push_back(connect_loopback(port));
+  for (int i = 0; i < 3; i++) {
+    idle.push_back(connect_loopback(port));
+    const std::string get = "GET /index.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(send(idle.back(), get.data(), get.size(), MSG_NOSIGNAL), ssize_t(get.size()));
+    char answer[512];
+    pollfd p{idle.back(), POLLIN, 0};
+    ASSERT_GT(poll(&p, 1, 3000), 0);
+    ASSERT_GT(recv(idle.back(), answer, sizeof answer, 0), 0);
+  }
   for (int i = 0; i < 100 && server->stats().connections < 3; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(server->stats().connections, 3u);
   // The fourth is closed at once, without an answer.

@@ -236,8 +236,9 @@ TEST_F(HttpWorkersTest, AnswersLikeLibsoupOnBothPaths) {
   for (uint32_t workers : {0u, 2u}) {
     SCOPED_TRACE(workers);
     start(workers);
-    KeepAlive client(port);
-    for (const char* path : {"/v0/index.m3u8", "/v0/seg0.m4s"}) by_path[workers ? 1 : 0][path] = client.get(path);
+    // A connection per request: libsoup before 3.3 closes the connections it answers
+    // (http_port.cpp, on_early_request), the workers keep theirs alive.
+    for (const char* path : {"/v0/index.m3u8", "/v0/seg0.m4s"}) by_path[workers ? 1 : 0][path] = KeepAlive(port).get(path);
     const HttpPortStats stats = port_ref->stats();
     EXPECT_EQ(stats.worker_answers, workers ? 2u : 0u);
     EXPECT_EQ(stats.worker_hand_overs, 0u);
@@ -252,6 +253,7 @@ TEST_F(HttpWorkersTest, AnswersLikeLibsoupOnBothPaths) {
     EXPECT_EQ(worker.body, soup.body);
     soup.headers.erase("date");
     worker.headers.erase("date");
+    soup.headers.erase("connection");  // "close" from libsoup before 3.3 (see above)
     EXPECT_EQ(worker.headers, soup.headers);
   }
   EXPECT_EQ(by_path[1]["/v0/seg0.m4s"].body, part);
@@ -273,6 +275,12 @@ TEST_F(HttpWorkersTest, OtherRequestsOnTheSameConnectionGoToLibsoup) {
   EXPECT_EQ(range.status, 206);
   EXPECT_EQ(range.body, ts.substr(1000, 1000));
   EXPECT_EQ(port_ref->stats().worker_hand_overs, 1u);
+  if (range.header("connection") == "close") {
+    // libsoup before 3.3 closes the connections it answers (http_port.cpp, on_early_request:
+    // it leaked keep-alive connections the client closed).
+    EXPECT_TRUE(client.closed_by_server(3000));
+    return;
+  }
   // The connection stays with libsoup, still keep-alive.
   EXPECT_EQ(client.get("/seg.ts").body, ts);
   EXPECT_EQ(client.get("/missing.ts").status, 404);
@@ -299,7 +307,9 @@ TEST_F(HttpWorkersTest, PipelinedRequestsAnsweredInOrder) {
   RawResponse range = client.read();
   EXPECT_EQ(range.status, 206);
   EXPECT_EQ(range.body, "BB");
-  EXPECT_EQ(client.read().body, "AAAA");
+  // libsoup before 3.3 answers the range request with Connection: close (http_port.cpp): the
+  // request pipelined after it is not answered then.
+  if (range.header("connection") != "close") EXPECT_EQ(client.read().body, "AAAA");
   EXPECT_EQ(port_ref->stats().worker_answers, 40u);
 }
 
@@ -314,10 +324,11 @@ TEST_F(HttpWorkersTest, ReplacedDeletedAndTempFiles) {
   write_file(root / "v/seg9.m4s", "whole");
   EXPECT_EQ(client.get("/v/seg9.m4s").body, "whole");
   std::filesystem::remove(root / "v/seg9.m4s");
-  EXPECT_EQ(client.get("/v/seg9.m4s.tmp").status, 404);
-  EXPECT_EQ(client.get("/v/seg9.m4s").status, 404);
+  // A connection each: 404s come from libsoup, which closes its connections before 3.3.
+  EXPECT_EQ(KeepAlive(port).get("/v/seg9.m4s.tmp").status, 404);
+  EXPECT_EQ(KeepAlive(port).get("/v/seg9.m4s").status, 404);
   std::filesystem::create_symlink("/etc/hostname", root / "v/link.m4s");
-  EXPECT_EQ(client.get("/v/link.m4s").status, 404);
+  EXPECT_EQ(KeepAlive(port).get("/v/link.m4s").status, 404);
 }
 
 TEST_F(HttpWorkersTest, FilesOverTheCacheLimitAreStillServed) {
