@@ -13,7 +13,7 @@ applies to them and not to the real clients):
   slow         handshakes sent a byte per second
   oversized    a Set Chunk Size of 2^31-1 / 0, a 16 MiB message header before publish, a
                12 MiB video message after publish, 2 MiB messages before publish
-  chunkstreams 65 599 chunk stream ids (2..65600), unfinished and finished messages
+  chunkstreams 65 598 chunk stream ids (2..65599, every id there is), unfinished and finished messages
   deep-amf     connect / @setDataFrame with objects, ECMA and strict arrays nested 5000 deep
   flood        publishes for random keys (each gets a pipeline) then hang-ups
   nokey        a publisher sending only big delta frames (no keyframe ever), and one sending
@@ -685,7 +685,9 @@ async def scenario_chunkstreams(port, count):
 
         def blocks():
             batch = bytearray()
-            for csid in range(2, 2 + count):
+            # The highest id a 3-byte basic header can carry is 65599 (the last id used to be
+            # 65600, which only raised when the server had not closed the connection yet).
+            for csid in range(2, min(2 + count, 65600)):
                 if finished:  # a complete 4-byte Window Acknowledgement Size on each id
                     batch += msg_header0(csid, 0, 4, 5, 0) + struct.pack(">I", 2500000)
                 else:  # the start of a 200-byte data message on each id
@@ -1004,7 +1006,7 @@ async def hostile_wave(rtmp_port, http_port, clip, args, wave):
         "idle": lambda: scenario_idle(rtmp_port, args.idle),
         "slow": lambda: scenario_slow(rtmp_port, args.slow),
         "oversized": lambda: scenario_oversized(rtmp_port),
-        "chunkstreams": lambda: scenario_chunkstreams(rtmp_port, 65599),
+        "chunkstreams": lambda: scenario_chunkstreams(rtmp_port, 65598),
         "deep-amf": lambda: scenario_deep_amf(rtmp_port, args.amf_depth),
         "flood": lambda: scenario_flood(rtmp_port, args.flood, args.flood_rate),
         "nokey": lambda: scenario_nokey(rtmp_port, clip, args.nokey_seconds, args.nokey_frame_bytes),
