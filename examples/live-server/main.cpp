@@ -153,6 +153,9 @@ int main(int argc, char** argv) {
   g_print("live-server: streams at http://HOST:%d/ ; each at /%s/<name>/master.m3u8, /%s/<name>.flv "
           "and %s://HOST:%d/%s/<name>; /api/streams and /metrics report\n",
           c.http_port, c.application.c_str(), c.application.c_str(), scheme, c.rtmp_port, c.application.c_str());
+  if (c.webrtc)
+    g_print("live-server: WebRTC (WHEP) play of every stream at http://HOST:%d/%s/<name>/whep\n", c.http_port,
+            c.application.c_str());
   g_main_loop_run(app.loop);
   g_signal_emit_by_name(app.server, "stop");
   app.streams.reset();  // pipelines to NULL

@@ -5,6 +5,10 @@
 //   demux video -> parse -> tee -> hlsadaptivesink video_0 (the source, passed through)
 //                              \-> decode once -> tee -> scale + x264enc per rung -> video_1..N
 //   demux audio -> aacparse (or decode + avenc_aac) -> tee -> hlsadaptivesink audio_0
+//   with --webrtc, from those tees through leaky queues (never holding HLS or the relay):
+//     top rung's H.264 (x264, no B-frames), else Baseline source H.264 as it is, else the source
+//     decoded and encoded once (x264enc tune=zerolatency bframes=0) -> whepserversink video
+//     AAC -> avdec_aac -> audioconvert -> audioresample -> opusenc -> whepserversink audio
 //
 // hlsadaptivesink takes its pads before it starts, so it is added when the demuxer has found
 // every track (no-more-pads); until then the branches wait on blocked pads. The source's
@@ -38,6 +42,8 @@ struct StreamSnapshot {
   uint64_t bitrate_out_relay = 0;        // bit/s to RTMP and HTTP-FLV viewers, last ~5 s
   uint64_t hls_bytes_written = 0;        // segments and parts of every variant
   uint32_t rtmp_viewers = 0, http_flv_viewers = 0;
+  bool webrtc = false;                   // a WHEP endpoint is served (--webrtc, a track arrived)
+  uint32_t webrtc_viewers = 0;           // WHEP sessions now
   uint64_t dropped_frames = 0;           // relay drops for slow viewers + HLS drops
   std::vector<std::string> variants;     // "1280x720 source", "640x360 800 kbit/s"
   std::vector<std::pair<std::string, std::string>> push_targets;  // location (no key), state
@@ -79,6 +85,12 @@ class StreamPipeline {
   // Returns the buffers kept aside, to push after lock_ is released.
   std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> attach_hls();
   void start_new_elements();
+  // --webrtc: the stream's whepserversink, made and started with the first track (lock_ not
+  // held); removed at no-more-pads if no track feeds it.
+  void start_webrtc_sink();
+  void drop_unfed_webrtc_sink();
+  // tee ! queue (leaky: WebRTC never holds the tee) ! factories... ! whepserversink's `pad`.
+  void feed_webrtc(GstElement* tee, std::initializer_list<GstElement*> chain, const char* pad);
   GstElement* add(const char* factory, const char* name = nullptr);
   uint64_t relay_bitrate(uint64_t bytes_out) const;
   bool link_chain(std::initializer_list<GstElement*> elements);
@@ -105,6 +117,8 @@ class StreamPipeline {
   };
   std::vector<HeldPad> held_;
   bool hls_attached_ = false;
+  GstElement* whep_ = nullptr;  // --webrtc: whepserversink, added with the first track
+  bool webrtc_failed_ = false;
   std::string video_codec_, audio_codec_;
   int width_ = 0, height_ = 0;
   std::vector<std::string> variants_;
