@@ -94,7 +94,15 @@ bool load_key_file(const std::string& path, Config& c, std::string& why) {
   auto flag = [&](const char* group, const char* key, bool& out) {
     if (!ok || !g_key_file_has_key(file, group, key, nullptr)) return;
     const gboolean v = g_key_file_get_boolean(file, group, key, &error);
-    if (error) ok = false; else out = v;
+    if (!error) {
+      out = v;
+      return;
+    }
+    gchar* raw = g_key_file_get_value(file, group, key, nullptr);
+    why = std::string("[") + group + "] " + key + " = " + (raw ? raw : "") + " is not true or false";
+    g_free(raw);
+    g_clear_error(&error);
+    ok = false;
   };
   std::string text;
   str("server", "address", c.address);

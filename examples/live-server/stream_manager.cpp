@@ -142,6 +142,7 @@ bool StreamManager::handle_message(const std::string& name, GstMessage* message)
   }
   switch (GST_MESSAGE_TYPE(message)) {
     case GST_MESSAGE_ERROR: {
+      if (pipeline->handle_webrtc_error(message)) return true;  // WebRTC stops, the stream goes on
       GError* err = nullptr;
       gchar* debug = nullptr;
       gst_message_parse_error(message, &err, &debug);

@@ -92,6 +92,9 @@ StreamPipeline::StreamPipeline(const Config& config, std::string key, std::strin
 StreamPipeline::~StreamPipeline() {
   if (!pipeline_) return;
   gst_element_set_state(pipeline_, GST_STATE_NULL);
+  GstBus* bus = gst_element_get_bus(pipeline_);
+  gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
+  gst_object_unref(bus);
   {
     std::lock_guard lock(lock_);
     for (HeldPad& held : held_) gst_object_unref(held.pad);
@@ -185,6 +188,11 @@ bool StreamPipeline::build(std::string& why) {
       !(demux_queue ? link_chain({flv, demux_queue, demux_}) : link_chain({flv, demux_}))) {
     why = "cannot link the stream's pipeline";
     return false;
+  }
+  if (c.webrtc) {
+    GstBus* bus = gst_element_get_bus(pipeline_);
+    gst_bus_set_sync_handler(bus, on_sync_message, this, nullptr);
+    gst_object_unref(bus);
   }
   g_signal_connect(demux_, "pad-added", G_CALLBACK(on_pad_added), this);
   g_signal_connect(demux_, "no-more-pads", G_CALLBACK(on_no_more_pads), this);
@@ -483,10 +491,63 @@ void StreamPipeline::start_webrtc_sink() {
   // Listening on one address: candidates only there (libnice needs loopback named to use it);
   // otherwise the element's default, every non-loopback interface.
   if (specific_ip(c.address)) g_object_set(sink, "ice-addresses", c.address.c_str(), nullptr);
+  {
+    std::lock_guard lock(webrtc_lock_);
+    webrtc_elements_.push_back(sink);
+  }
   gst_bin_add(GST_BIN(pipeline_), sink);
-  gst_element_sync_state_with_parent(sink);
+  if (!gst_element_sync_state_with_parent(sink)) {  // e.g. the endpoint taken: its error says why
+    remove_webrtc_sink(sink);
+    std::lock_guard lock(lock_);
+    webrtc_failed_ = true;
+    return;
+  }
   std::lock_guard lock(lock_);
   whep_ = sink;
+}
+
+void StreamPipeline::remove_webrtc_sink(GstElement* sink) {
+  {
+    std::lock_guard lock(webrtc_lock_);
+    webrtc_elements_.erase(std::remove(webrtc_elements_.begin(), webrtc_elements_.end(), sink),
+                           webrtc_elements_.end());
+  }
+  gst_element_set_locked_state(sink, TRUE);
+  gst_element_set_state(sink, GST_STATE_NULL);
+  gst_bin_remove(GST_BIN(pipeline_), sink);
+}
+
+GstBusSyncReply StreamPipeline::on_sync_message(GstBus*, GstMessage* message, gpointer data) {
+  auto* self = static_cast<StreamPipeline*>(data);
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR && self->from_webrtc(GST_MESSAGE_SRC(message)))
+    self->webrtc_stopped_ = true;
+  return GST_BUS_PASS;
+}
+
+bool StreamPipeline::from_webrtc(GstObject* source) {
+  std::lock_guard lock(webrtc_lock_);
+  for (GstObject* o = source; o; o = GST_OBJECT_PARENT(o))
+    if (std::find(webrtc_elements_.begin(), webrtc_elements_.end(), GST_ELEMENT_CAST(o)) != webrtc_elements_.end())
+      return true;
+  return false;
+}
+
+bool StreamPipeline::handle_webrtc_error(GstMessage* message) {
+  if (GST_MESSAGE_TYPE(message) != GST_MESSAGE_ERROR || !from_webrtc(GST_MESSAGE_SRC(message))) return false;
+  webrtc_stopped_ = true;
+  GError* error = nullptr;
+  gst_message_parse_error(message, &error, nullptr);
+  g_printerr("live-server: stream %s: WebRTC stopped: %s: %s (HLS, RTMP and HTTP-FLV go on)\n", name_.c_str(),
+             GST_OBJECT_NAME(GST_MESSAGE_SRC(message)), error ? error->message : "error");
+  g_clear_error(&error);
+  GstElement* sink = nullptr;
+  {
+    std::lock_guard lock(lock_);
+    std::swap(sink, whep_);
+    webrtc_failed_ = true;
+  }
+  if (sink) remove_webrtc_sink(sink);
+  return true;
 }
 
 void StreamPipeline::drop_unfed_webrtc_sink() {
@@ -499,9 +560,7 @@ void StreamPipeline::drop_unfed_webrtc_sink() {
   }
   // No track it can carry: without inputs it would never post EOS, and the stream never end.
   g_print("live-server: stream %s: no track WebRTC can carry: no WHEP endpoint\n", name_.c_str());
-  gst_element_set_locked_state(sink, TRUE);
-  gst_element_set_state(sink, GST_STATE_NULL);
-  gst_bin_remove(GST_BIN(pipeline_), sink);
+  remove_webrtc_sink(sink);
 }
 
 void StreamPipeline::feed_webrtc(GstElement* tee, std::initializer_list<GstElement*> chain, const char* pad) {
@@ -517,9 +576,18 @@ void StreamPipeline::feed_webrtc(GstElement* tee, std::initializer_list<GstEleme
   g_object_set(queue, "max-size-time", guint64(GST_SECOND), "max-size-buffers", 0u, "max-size-bytes", 0u,
                nullptr);
   gst_util_set_object_arg(G_OBJECT(queue), "leaky", "downstream");
+  {
+    std::lock_guard lock(webrtc_lock_);
+    webrtc_elements_.push_back(queue);
+    webrtc_elements_.insert(webrtc_elements_.end(), chain.begin(), chain.end());
+  }
   // A pad of its own: gst_element_link would take a tee's unlinked pad (one kept for HLS).
   GstPad* tee_src = gst_element_request_pad_simple(tee, "src_%u");
   GstPad* queue_sink = gst_element_get_static_pad(queue, "sink");
+  // After a WebRTC error the branch takes nothing more: the tee gets OK, never the error.
+  gst_pad_add_probe(queue_sink, GST_PAD_PROBE_TYPE_DATA_DOWNSTREAM, [](GstPad*, GstPadProbeInfo*, gpointer data) {
+    return static_cast<StreamPipeline*>(data)->webrtc_stopped_ ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+  }, this, nullptr);
   gst_pad_link(tee_src, queue_sink);
   gst_object_unref(queue_sink);
   gst_object_unref(tee_src);

@@ -69,12 +69,21 @@ class StreamPipeline {
   // A publisher started or stopped (element messages, main thread): the recorder's files.
   void publish_started();
   void publish_stopped();
+  // An error from the WebRTC branch (whepserversink, its queues and transcoders) stops WebRTC
+  // for this stream only: logged, the sink removed. true if `message` was such an error.
+  // Main thread.
+  bool handle_webrtc_error(GstMessage* message);
 
  private:
   StreamPipeline(const Config& config, std::string key, std::string name);
   bool build(std::string& why);
   static void on_pad_added(GstElement* demux, GstPad* pad, gpointer self);
   static void on_no_more_pads(GstElement* demux, gpointer self);
+  // The bus's sync handler (the posting thread): the first WebRTC error sets webrtc_stopped_
+  // before the failing element returns its flow error, so the tees never see it.
+  static GstBusSyncReply on_sync_message(GstBus* bus, GstMessage* message, gpointer self);
+  bool from_webrtc(GstObject* source);
+  void remove_webrtc_sink(GstElement* sink);
   void add_video_branch(GstPad* pad, const GstStructure* caps);
   void add_audio_branch(GstPad* pad, const GstStructure* caps);
   // A branch end that waits (blocked) for hlsadaptivesink's pad of that name.
@@ -106,6 +115,10 @@ class StreamPipeline {
   GstElement* video_tee_ = nullptr;  // parsed source video (record)
   GstElement* audio_tee_ = nullptr;  // parsed AAC (record)
   std::unique_ptr<Recorder> recorder_;
+
+  std::mutex webrtc_lock_;  // webrtc_elements_ (read by the sync handler on any thread)
+  std::vector<GstElement*> webrtc_elements_;  // the WebRTC branch: queues, transcoders, the sink
+  std::atomic<bool> webrtc_stopped_{false};  // after an error there: its inputs drop everything
 
   mutable std::mutex lock_;  // the fields below: streaming thread (pads) vs main thread (stats)
   struct KeptBuffers;  // buffers a probe keeps aside until attach_hls (demuxer thread only)

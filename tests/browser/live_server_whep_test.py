@@ -17,6 +17,10 @@ As a person would: open "/", click the stream (HLS plays), tick "low latency (We
   ("transcoded once ... bframes=0"), the default ladder plays its top rung.
 --check-off: a second live-server without --webrtc answers 404 on /live/NAME/whep for a live
 stream and lists no whep URL.
+--mislabelled: the same file with its AVC sequence header saying Baseline (profile_idc 66) but
+its frames still High with B-frames: live-server passes it to whepserversink, which refuses the
+B-frames with an error; WebRTC stops for that stream only (logged, no WHEP endpoint: 404), the
+stream goes on (publishing, HLS segments still written) and ends cleanly at SIGINT.
 """
 
 import json
@@ -60,6 +64,25 @@ def ensure_hlsjs():
 def test_media():
     return H.make_test_flv('whep-live', width=640, height=360, fps=25, seconds=60, pattern='smptebars', bframes=2,
                            gop=50)
+
+
+def mislabelled_media(src):
+    """A copy of the FLV whose avcC says profile_idc 66 (Constrained Baseline), frames unchanged."""
+    out = os.path.join(os.path.dirname(src), 'mislabelled-' + os.path.basename(src))
+    data = bytearray(open(src, 'rb').read())
+    at = int.from_bytes(data[5:9], 'big') + 4  # FLV header, PreviousTagSize0
+    while at + 11 <= len(data):
+        kind, size = data[at], int.from_bytes(data[at + 1:at + 4], 'big')
+        body = at + 11
+        if kind == 9 and data[body] & 0x0f == 7 and data[body + 1] == 0:  # AVC sequence header
+            avcc = body + 5
+            H.check(data[avcc] == 1, f'{src}: no avcC version 1')
+            data[avcc + 1], data[avcc + 2] = 66, 0xe0  # profile_idc, constraint_set0..2
+            with open(out, 'wb') as f:
+                f.write(data)
+            return out
+        at = body + size + 4
+    raise H.TestFailure(f'{src}: no AVC sequence header')
 
 
 def has_b_frames(path):
@@ -144,8 +167,35 @@ def check_off(h, media):
     return server
 
 
+def mislabelled(h):
+    media = mislabelled_media(test_media())
+    server, rtmp_port, http_port = start_server(h, 'live-server', ['--webrtc', '--ladder', ''])
+    publish(h, 'ffmpeg', rtmp_port, http_port, server, media)
+    H.wait_for(lambda: 'WebRTC passes the source H.264 through' in server.log(), 5,
+               'live-server takes the mislabelled H.264 for Baseline')
+    H.wait_for(lambda: 'WebRTC stopped' in server.log(), 10, 'live-server logs that WebRTC stopped')
+    line = next(l for l in server.log().splitlines() if 'WebRTC stopped' in l)
+    h.log(f'server: {line}')
+    H.check('B-frames' in line and 'go on' in line, f'the log line does not say why and what goes on: {line}')
+    stream = api_stream(http_port)
+    H.check(stream and 'whep' not in stream['urls'], f'the stream still lists a WHEP URL: {stream}')
+    offer = open(OFFER_FILE, newline='').read()
+    status, _ = request(http_port, 'POST', f'/live/{KEY}/whep', offer.encode(), {'Content-Type': 'application/sdp'})
+    H.check(status == 404, f'POST to the stopped WHEP endpoint: {status}')
+    segments = stream['segments']
+    later = H.wait_for(lambda: (lambda s: s if s and s['publishing'] and s['segments'] >= segments + 2 else None)(
+        api_stream(http_port)), 15, 'two more HLS segments after WebRTC stopped', interval=0.2)
+    H.check(server.alive() and 'failed in' not in server.log(), f'the stream failed:\n{H.tail(server.log())}')
+    h.log(f'stream goes on: segments {segments} -> {later["segments"]}, publishing {later["publishing"]}')
+    server.signal(signal.SIGINT)
+    rc = h.wait_exit(server, 20, 'SIGINT')
+    H.check(rc == 0 and f'stream {KEY} ended' in server.log(), f'live-server exited with {rc} after SIGINT:\n{H.tail(server.log())}')
+
+
 def body(h):
     H.check(os.path.exists(SERVER_BIN), f'{SERVER_BIN} was not built')
+    if '--mislabelled' in sys.argv:
+        return mislabelled(h)
     ladder = arg('--ladder', '')
     media = test_media()
     b_frames = has_b_frames(media)
