@@ -197,6 +197,16 @@ bool StreamManager::handle_message(const std::string& name, GstMessage* message)
         }
         g_print("live-server: stream %s: %s viewer %s %s (%d RTMP, %d HTTP-FLV viewers)\n",
                 name.c_str(), protocol.c_str(), client.c_str(), step > 0 ? "joined" : "left", rtmp, flv);
+      } else if (what == "whep-session-start" || what == "whep-session-end") {
+        // The session id is a capability (whoever knows it can end the session): not logged.
+        guint viewers = 0;
+        gst_structure_get_uint(s, "viewers", &viewers);
+        if (what == "whep-session-start")
+          g_print("live-server: stream %s: webrtc viewer %s joined (%u WebRTC viewers)\n", name.c_str(),
+                  client.c_str(), viewers);
+        else
+          g_print("live-server: stream %s: webrtc viewer left (%s; %u WebRTC viewers)\n", name.c_str(),
+                  field(s, "reason").c_str(), viewers);
       } else if (what == "rtmp-push-connected" || what == "rtmp-push-disconnected") {
         g_print("live-server: stream %s: push to %s %s %s\n", name.c_str(), field(s, "location").c_str(),
                 what == "rtmp-push-connected" ? "connected" : "disconnected:", field(s, "reason").c_str());

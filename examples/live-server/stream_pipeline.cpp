@@ -368,15 +368,21 @@ void StreamPipeline::add_video_branch(GstPad* pad, const GstStructure* caps) {
       GstElement* convert = add("videoconvert");
       GstElement* format = add("capsfilter");
       GstElement* encode = add("x264enc");
+      GstElement* profile_filter = add("capsfilter");
       GstCaps* i420 = gst_caps_from_string("video/x-raw,format=I420");
       g_object_set(format, "caps", i420, nullptr);
       gst_caps_unref(i420);
+      // Main, as the rungs: every browser's offer has it (4d001f); x264's default High is
+      // answered as High 4:4:4 only once a viewer's webrtcbin has seen the caps.
+      GstCaps* main = gst_caps_from_string("video/x-h264,profile=main");
+      g_object_set(profile_filter, "caps", main, nullptr);
+      gst_caps_unref(main);
       if (encode) {
         gst_util_set_object_arg(G_OBJECT(encode), "tune", "zerolatency");
         gst_util_set_object_arg(G_OBJECT(encode), "speed-preset", config_.encoder_preset.c_str());
         g_object_set(encode, "bframes", 0u, "bitrate", 2500u, nullptr);
       }
-      feed_webrtc(video_tee_, {decode, convert, format, encode}, "video");
+      feed_webrtc(video_tee_, {decode, convert, format, encode, profile_filter}, "video");
     } else {
       g_print("live-server: stream %s: no %s decoder installed: WebRTC carries no video\n", name_.c_str(),
               video_codec_.c_str());

@@ -256,6 +256,12 @@ def body(h):
                           '0 WebRTC viewers in /api/streams after the switch-off (DELETE)', interval=0.1)
         H.check(zero['webrtc_viewers'] == 0, f'webrtc_viewers: {zero}')
         H.check(page.evaluate('window.liveWebrtc.pc() === null'), 'the page still has its RTCPeerConnection')
+        H.wait_for(lambda: 'webrtc viewer left' in server.log(), 3, 'live-server logs the WebRTC viewer leaving')
+        joined = [l for l in server.log().splitlines() if 'webrtc viewer' in l]
+        h.log('server: ' + ' | '.join(joined))
+        H.check('joined (1 WebRTC viewers)' in joined[0] and '0 WebRTC viewers' in joined[-1], f'log lines: {joined}')
+        session = got['session'].rsplit('/', 1)[-1]
+        H.check(session not in server.log(), 'the WHEP session id (a capability) is in the log')
         H.check(server.alive(), f'live-server exited:\n{H.tail(server.log())}')
         h.log('after the switch-off: 0 WebRTC viewers in /api/streams')
     finally:
