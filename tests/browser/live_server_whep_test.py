@@ -15,6 +15,9 @@ As a person would: open "/", click the stream (HLS plays), tick "low latency (We
 - unticking DELETEs the session: /api/streams shows 0 WebRTC viewers;
 - the server logged how the video reaches WebRTC: --ladder "" transcodes the B-frames away
   ("transcoded once ... bframes=0"), the default ladder plays its top rung.
+--baseline: the publisher sends Constrained Baseline H.264 (no B-frames) and no ladder: the log
+  says it passes through, and it plays as above (a new viewer starts at the source's next
+  keyframe, every 1 s here).
 --check-off: a second live-server without --webrtc answers 404 on /live/NAME/whep for a live
 stream and lists no whep URL.
 --mislabelled: the same file with its AVC sequence header saying Baseline (profile_idc 66) but
@@ -61,7 +64,24 @@ def ensure_hlsjs():
     H.check(os.path.exists(dist), f'npm ci did not install {dist}')
 
 
+def baseline_media():
+    """Like test_media() but libx264 -profile:v baseline (no B-frames), cached in the build."""
+    path = os.path.join(H.media_cache_dir(), 'whep-live-baseline-smptebars-640x360-25-60-g25.flv')
+    if not os.path.exists(path):
+        tmp = path + f'.tmp{os.getpid()}.flv'
+        r = subprocess.run([H.require_tool('ffmpeg'), '-v', 'error', '-y', '-f', 'lavfi', '-i',
+                            'smptebars=size=640x360:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+                            '-t', '60', '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'baseline', '-g', '25',
+                            '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '96k', '-f', 'flv', tmp],
+                           capture_output=True, timeout=120)
+        H.check(r.returncode == 0, f'ffmpeg could not make test media: {r.stderr.decode(errors="replace")}')
+        os.replace(tmp, path)
+    return path
+
+
 def test_media():
+    if '--baseline' in sys.argv:
+        return baseline_media()
     return H.make_test_flv('whep-live', width=640, height=360, fps=25, seconds=60, pattern='smptebars', bframes=2,
                            gop=50)
 
@@ -199,7 +219,10 @@ def body(h):
     ladder = arg('--ladder', '')
     media = test_media()
     b_frames = has_b_frames(media)
-    H.check(b_frames > 0, f'{media} has no B-frames (presentation order = decode order)')
+    if '--baseline' in sys.argv:
+        H.check(b_frames == 0, f'{media} has B-frames')
+    else:
+        H.check(b_frames > 0, f'{media} has no B-frames (presentation order = decode order)')
     h.log(f'test media {media}: {b_frames} frames presented before the one decoded ahead of them (B-frames)')
     off = check_off(h, media) if '--check-off' in sys.argv else None
 
@@ -207,7 +230,8 @@ def body(h):
                                                                    '--player-dir', PLAYER_DIR])
     stream = publish(h, 'ffmpeg', rtmp_port, http_port, server, media)
     H.check(stream['urls'].get('whep') == f'/live/{KEY}/whep', f'urls.whep in /api/streams: {stream["urls"]}')
-    expected_log = 'transcoded once to H.264 without B-frames' if ladder == '' else 'WebRTC plays the'
+    expected_log = ('passes the source H.264 through (constrained-baseline' if '--baseline' in sys.argv else
+                    'transcoded once to H.264 without B-frames' if ladder == '' else 'WebRTC plays the')
     H.wait_for(lambda: expected_log in server.log(), 5, f'live-server logs {expected_log!r}')
     h.log('server: ' + next(l for l in server.log().splitlines() if 'WebRTC' in l and KEY in l))
 
