@@ -233,9 +233,20 @@ void StreamPipeline::on_pad_added(GstElement*, GstPad* pad, gpointer data) {
 void StreamPipeline::on_no_more_pads(GstElement*, gpointer data) {
   auto* self = static_cast<StreamPipeline*>(data);
   std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> kept;
+  GstElement* hls = nullptr;
   {
     std::lock_guard lock(self->lock_);
-    kept = self->attach_hls();
+    hls = self->attach_hls();
+  }
+  // Started without lock_, and shown to snapshot() (hls_) only once started: its start
+  // registers its HTTP site, which waits for the HTTP server thread, while holding the lock its
+  // "stats" takes; that thread may be answering /api/streams in snapshot().
+  if (hls) {
+    gst_element_sync_state_with_parent(hls);
+    std::lock_guard lock(self->lock_);
+    self->hls_ = hls;  // the pipeline holds it
+    gst_object_unref(hls);
+    kept = self->release_held();
   }
   self->drop_unfed_webrtc_sink();
   // The demuxer's streaming thread (no-more-pads comes from its chain or EOS), as the kept
@@ -610,9 +621,8 @@ void StreamPipeline::feed_webrtc(GstElement* tee, std::initializer_list<GstEleme
   gst_object_unref(src);
 }
 
-std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> StreamPipeline::attach_hls() {
-  std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> kept;
-  if (hls_attached_) return kept;
+GstElement* StreamPipeline::attach_hls() {
+  if (hls_attached_) return nullptr;
   hls_attached_ = true;
   const bool has_video = std::any_of(held_.begin(), held_.end(),
                                      [](const HeldPad& h) { return h.hls_pad == "video_0"; });
@@ -628,25 +638,29 @@ std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> StreamPipeline::attach_
       gst_element_sync_state_with_parent(sink);
       gst_pad_remove_probe(held.pad, held.probe);  // drops what it kept
     }
-    return kept;
+    return nullptr;
   }
-  hls_ = add("hlsadaptivesink", "hls");
+  GstElement* hls = add("hlsadaptivesink", "hls");
   const std::string dir = config_.output_dir + "/" + config_.application + "/" + name_;
   const std::string prefix = "/" + config_.application + "/" + name_;
-  g_object_set(hls_, "location", dir.c_str(), "http-address", config_.address.c_str(),
+  g_object_set(hls, "location", dir.c_str(), "http-address", config_.address.c_str(),
                "http-port", guint(config_.http_port), "http-prefix",
                prefix.c_str(), "playlist-length", guint(config_.playlist_length), "low-latency",
                gboolean(config_.low_latency), nullptr);
-  gst_util_set_object_arg(G_OBJECT(hls_), "segment-format", config_.segment_format.c_str());
+  gst_util_set_object_arg(G_OBJECT(hls), "segment-format", config_.segment_format.c_str());
   // Request the pads in order (video_0 is the source and the alignment reference).
   std::sort(held_.begin(), held_.end(), [](const HeldPad& a, const HeldPad& b) { return a.hls_pad < b.hls_pad; });
   for (HeldPad& held : held_) {
-    GstPad* sinkpad = gst_element_request_pad_simple(hls_, held.hls_pad.c_str());
+    GstPad* sinkpad = gst_element_request_pad_simple(hls, held.hls_pad.c_str());
     if (!sinkpad || gst_pad_link(held.pad, sinkpad) != GST_PAD_LINK_OK)
       g_printerr("live-server: stream %s: cannot link HLS pad %s\n", name_.c_str(), held.hls_pad.c_str());
     if (sinkpad) gst_object_unref(sinkpad);
   }
-  gst_element_sync_state_with_parent(hls_);
+  return GST_ELEMENT(gst_object_ref(hls));
+}
+
+std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> StreamPipeline::release_held() {
+  std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> kept;
   for (HeldPad& held : held_) {
     if (held.kept) {
       kept.emplace_back(GST_PAD(gst_object_ref(held.pad)), std::move(held.kept->buffers));

@@ -91,8 +91,13 @@ class StreamPipeline {
   // in the demuxer's streaming thread (no encoder), so its buffers are kept aside in a probe and
   // pushed on at attach_hls, in that thread; otherwise a queue (a thread) blocks.
   void hold_for_hls(GstElement* last, const std::string& hls_pad, bool in_demux_thread);
-  // Returns the buffers kept aside, to push after lock_ is released.
-  std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> attach_hls();
+  // Adds hlsadaptivesink and links the held branches to it (lock_ held); returns it (a ref) to
+  // be started without lock_ and then set as hls_, or nullptr (attached before, or no video:
+  // fakesinks instead).
+  GstElement* attach_hls();
+  // Then (lock_ held) lets the held branches flow: returns the buffers kept aside, to push
+  // after lock_ is released.
+  std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> release_held();
   void start_new_elements();
   // --webrtc: the stream's whepserversink, made and started with the first track (lock_ not
   // held); removed at no-more-pads if no track feeds it.
@@ -111,7 +116,7 @@ class StreamPipeline {
   GstElement* source_ = nullptr;
   GstElement* relay_ = nullptr;
   GstElement* demux_ = nullptr;
-  GstElement* hls_ = nullptr;  // added at no-more-pads
+  GstElement* hls_ = nullptr;  // added at no-more-pads; set here once started (snapshot reads it)
   GstElement* video_tee_ = nullptr;  // parsed source video (record)
   GstElement* audio_tee_ = nullptr;  // parsed AAC (record)
   std::unique_ptr<Recorder> recorder_;
