@@ -233,6 +233,8 @@ void StreamManager::remove(const std::string& name) {
   }
   // Its bus watch goes too (also when called from that watch: GLib allows it).
   if (watch) g_source_remove(watch);
+  // A snapshot that copied it before it left streams_ has finished: the last reference is ours.
+  { std::unique_lock wait(snapshots_lock_); }
   // To NULL (the mounts and ports are released) once the last holder, e.g. a snapshot, is done.
   pipeline.reset();
   removed_.notify_all();
@@ -246,6 +248,7 @@ void StreamManager::remove(const std::string& name) {
 }
 
 std::vector<StreamSnapshot> StreamManager::snapshots() const {
+  std::shared_lock holding(snapshots_lock_);  // outlives `pipelines`: remove() waits for it
   std::vector<std::shared_ptr<StreamPipeline>> pipelines;
   {
     std::lock_guard lock(lock_);

@@ -5,10 +5,14 @@ A monitoring scraper must never hang the server. Four threads GET /api/streams a
 to back while 8 ffmpeg publishers start one after another (each stream's HLS sink starts when its
 tracks are known, registering its HTTP site on the server thread that answers the polls):
 - every poll is answered (200) within 2 s;
-- every publish shows up in /api/streams as publishing within 5 s of its start.
+- every publish shows up in /api/streams as publishing within 5 s of its start;
+- then every publisher stops and every stream ends (idle-timeout 2 s) under the same polling:
+  all leave /api/streams within 10 s and the server is still up.
 Before the fix, live-server deadlocked on the second or third stream: the demuxer thread held the
 stream's lock while hlsadaptivesink's start waited for the HTTP server thread, which waited for
-that lock in /api/streams (and for the sink's own lock in its "stats")."""
+that lock in /api/streams (and for the sink's own lock in its "stats"); and a stream could be
+destroyed on the HTTP server thread (a poll's copy was its last reference), its HLS site removed
+before the work it had posted to that thread ran: a crash (SIGSEGV/SIGABRT) now and then."""
 
 import json
 import os
@@ -29,7 +33,7 @@ def body(h):
     rtmp_port, http_port = H.free_port(), H.free_port()
     server = h.spawn("live-server", [server_bin, "--address", "127.0.0.1", "--rtmp-port", str(rtmp_port),
                                      "--http-port", str(http_port), "--output-dir", h.path("hls"), "--ladder", "",
-                                     "--status-interval", "0", "--idle-timeout", "30"], env=H.gst_env())
+                                     "--status-interval", "0", "--idle-timeout", "2"], env=H.gst_env())
     h.wait_listening(rtmp_port, server)
     h.wait_listening(http_port, server)
     src = H.make_test_flv("api-polling", seconds=30)
@@ -57,10 +61,11 @@ def body(h):
                for p in ("/api/streams", "/metrics", "/api/streams", "/metrics")]
     for t in threads:
         t.start()
+    publishers = []
     try:
         for i in range(STREAMS):
             key = f"s{i}"
-            H.ffmpeg_publish(h, f"ffmpeg-{key}", src, f"rtmp://127.0.0.1:{rtmp_port}/live/{key}")
+            publishers.append(H.ffmpeg_publish(h, f"ffmpeg-{key}", src, f"rtmp://127.0.0.1:{rtmp_port}/live/{key}"))
 
             def live():
                 H.check(server.alive(), f"live-server exited ({server.returncode()}):\n{H.tail(server.log())}")
@@ -73,11 +78,22 @@ def body(h):
                 return any(s["name"] == key and s["publishing"] and s["segments"] > 0 for s in streams)
             H.wait_for(live, 5, f"stream {key} publishing with an HLS segment in /api/streams", interval=0.1)
         H.check(not failures, f"polls failed: {failures[:4]}")
+        started_polls = polls[0]
+        for p in publishers:
+            p.kill()
+
+        def all_ended():
+            H.check(server.alive(), f"live-server exited ({server.returncode()}):\n{H.tail(server.log())}")
+            H.check(not failures, f"polls failed: {failures[:4]}")
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/api/streams", timeout=10) as r:
+                return not json.loads(r.read())["streams"]
+        H.wait_for(all_ended, 10, "every stream ended and left /api/streams", interval=0.1)
+        h.log(f"{STREAMS} streams ended under {polls[0] - started_polls} more polls")
     finally:
         stop.set()
         for t in threads:
             t.join(15)
-    h.log(f"{STREAMS} streams started while {polls[0]} polls were answered, the slowest in {worst[0]:.3f} s")
+    h.log(f"{polls[0]} polls answered in all, the slowest in {worst[0]:.3f} s")
     server.signal(signal.SIGINT)
     rc = h.wait_exit(server, 30, "SIGINT")
     H.check(rc == 0, f"live-server exited with {rc} after SIGINT:\n{H.tail(server.log())}")
