@@ -238,14 +238,14 @@ void StreamPipeline::on_no_more_pads(GstElement*, gpointer data) {
     std::lock_guard lock(self->lock_);
     hls = self->attach_hls();
   }
-  // Started without lock_, and shown to snapshot() (hls_) only once started: its start
+  // Started without lock_, and its stats read by snapshot() only once started: its start
   // registers its HTTP site, which waits for the HTTP server thread, while holding the lock its
   // "stats" takes; that thread may be answering /api/streams in snapshot().
   if (hls) {
     gst_element_sync_state_with_parent(hls);
-    std::lock_guard lock(self->lock_);
-    self->hls_ = hls;  // the pipeline holds it
     gst_object_unref(hls);
+    std::lock_guard lock(self->lock_);
+    self->hls_started_ = true;
     kept = self->release_held();
   }
   self->drop_unfed_webrtc_sink();
@@ -640,7 +640,7 @@ GstElement* StreamPipeline::attach_hls() {
     }
     return nullptr;
   }
-  GstElement* hls = add("hlsadaptivesink", "hls");
+  GstElement* hls = hls_ = add("hlsadaptivesink", "hls");
   const std::string dir = config_.output_dir + "/" + config_.application + "/" + name_;
   const std::string prefix = "/" + config_.application + "/" + name_;
   g_object_set(hls, "location", dir.c_str(), "http-address", config_.address.c_str(),
@@ -727,7 +727,7 @@ StreamSnapshot StreamPipeline::snapshot() const {
   GstElement* hls = nullptr;
   {
     std::lock_guard lock(lock_);
-    if (hls_) hls = GST_ELEMENT(gst_object_ref(hls_));
+    if (hls_ && hls_started_) hls = GST_ELEMENT(gst_object_ref(hls_));
   }
   if (hls) {
     g_object_get(hls, "stats", &s, nullptr);

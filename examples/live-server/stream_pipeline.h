@@ -92,7 +92,7 @@ class StreamPipeline {
   // pushed on at attach_hls, in that thread; otherwise a queue (a thread) blocks.
   void hold_for_hls(GstElement* last, const std::string& hls_pad, bool in_demux_thread);
   // Adds hlsadaptivesink and links the held branches to it (lock_ held); returns it (a ref) to
-  // be started without lock_ and then set as hls_, or nullptr (attached before, or no video:
+  // be started without lock_ (then hls_started_), or nullptr (attached before, or no video:
   // fakesinks instead).
   GstElement* attach_hls();
   // Then (lock_ held) lets the held branches flow: returns the buffers kept aside, to push
@@ -116,7 +116,7 @@ class StreamPipeline {
   GstElement* source_ = nullptr;
   GstElement* relay_ = nullptr;
   GstElement* demux_ = nullptr;
-  GstElement* hls_ = nullptr;  // added at no-more-pads; set here once started (snapshot reads it)
+  GstElement* hls_ = nullptr;  // added at no-more-pads
   GstElement* video_tee_ = nullptr;  // parsed source video (record)
   GstElement* audio_tee_ = nullptr;  // parsed AAC (record)
   std::unique_ptr<Recorder> recorder_;
@@ -135,6 +135,7 @@ class StreamPipeline {
   };
   std::vector<HeldPad> held_;
   bool hls_attached_ = false;
+  bool hls_started_ = false;  // hls_'s start returned: snapshot() may read its stats
   GstElement* whep_ = nullptr;  // --webrtc: whepserversink, added with the first track
   bool webrtc_failed_ = false;
   std::string video_codec_, audio_codec_;
