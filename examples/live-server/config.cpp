@@ -94,7 +94,15 @@ bool load_key_file(const std::string& path, Config& c, std::string& why) {
   auto flag = [&](const char* group, const char* key, bool& out) {
     if (!ok || !g_key_file_has_key(file, group, key, nullptr)) return;
     const gboolean v = g_key_file_get_boolean(file, group, key, &error);
-    if (error) ok = false; else out = v;
+    if (!error) {
+      out = v;
+      return;
+    }
+    gchar* raw = g_key_file_get_value(file, group, key, nullptr);
+    why = std::string("[") + group + "] " + key + " = " + (raw ? raw : "") + " is not true or false";
+    g_free(raw);
+    g_clear_error(&error);
+    ok = false;
   };
   std::string text;
   str("server", "address", c.address);
@@ -117,6 +125,7 @@ bool load_key_file(const std::string& path, Config& c, std::string& why) {
     if (ok && !parse_ladder(text, c.ladder, why)) ok = false;
   }
   str("ladder", "encoder-preset", c.encoder_preset);
+  flag("webrtc", "enabled", c.webrtc);
   if (text.clear(), str("auth", "publish-keys", text), !text.empty()) c.publish_keys = split_list(text);
   str("auth", "callback", c.auth_callback);
   if (text.clear(), str("push", "targets", text), !text.empty()) c.push = split_list(text);
@@ -170,6 +179,7 @@ int load_config(int& argc, char**& argv, Config& c, bool& exit_now) {
   int rtmp_port = -1, http_port = -1, playlist_length = -1, idle_timeout = -1, status_interval = -1;
   int ladder_width = 0, ladder_height = 0, ladder_kbps = 0, max_streams = -1;
   gboolean no_low_latency = FALSE, low_latency = FALSE, print_pipeline = FALSE, record = FALSE;
+  gboolean webrtc = FALSE, no_webrtc = FALSE;
   GOptionEntry entries[] = {
       {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file, "Config file (GLib key file, see docs/operations.md); flags override it", "FILE"},
       {"address", 0, 0, G_OPTION_ARG_STRING, &address, "Address to listen on for RTMP and HTTP (default 0.0.0.0)", "ADDR"},
@@ -191,6 +201,9 @@ int load_config(int& argc, char**& argv, Config& c, bool& exit_now) {
       {"ladder-height", 0, 0, G_OPTION_ARG_INT, &ladder_height, "Height of the first transcoded rung (older flag)", "H"},
       {"ladder-kbps", 0, 0, G_OPTION_ARG_INT, &ladder_kbps, "Bitrate of the first transcoded rung (older flag)", "KBPS"},
       {"encoder-preset", 0, 0, G_OPTION_ARG_STRING, &encoder_preset, "x264enc speed-preset of the rungs (default superfast)", "NAME"},
+      {"webrtc", 0, 0, G_OPTION_ARG_NONE, &webrtc, "WebRTC play (WHEP) of every stream at /APP/NAME/whep on the HTTP port (default off: "
+       "it costs CPU per stream without viewers, AAC -> Opus and x264 when there is no ladder)", nullptr},
+      {"no-webrtc", 0, 0, G_OPTION_ARG_NONE, &no_webrtc, "No WebRTC play (the default)", nullptr},
       {"push", 0, 0, G_OPTION_ARG_STRING_ARRAY, &push, "Restream every stream to this rtmp:// or rtmps:// URL ({name} = stream name); repeatable", "URL"},
       {"record", 0, 0, G_OPTION_ARG_NONE, &record, "Record every publish to an MP4 file", nullptr},
       {"record-dir", 0, 0, G_OPTION_ARG_FILENAME, &record_dir, "Folder of the recordings (default recordings)", "DIR"},
@@ -204,7 +217,8 @@ int load_config(int& argc, char**& argv, Config& c, bool& exit_now) {
   g_option_context_set_summary(ctx,
       "Publish any number of streams to rtmp://HOST:1935/live/KEY (ffmpeg, OBS); each is served at\n"
       "http://HOST:8080/live/NAME/master.m3u8 (adaptive LL-HLS), rtmp://HOST:1935/live/NAME and\n"
-      "http://HOST:8080/live/NAME.flv. http://HOST:8080/ lists the live streams with a player;\n"
+      "http://HOST:8080/live/NAME.flv (and WebRTC at http://HOST:8080/live/NAME/whep with --webrtc).\n"
+      "http://HOST:8080/ lists the live streams with a player;\n"
       "/api/streams (JSON) and /metrics (Prometheus) report on them.");
   g_option_context_add_main_entries(ctx, entries, nullptr);
   g_option_context_add_group(ctx, gst_init_get_option_group());
@@ -240,6 +254,8 @@ int load_config(int& argc, char**& argv, Config& c, bool& exit_now) {
     if (no_low_latency) c.low_latency = false;
     if (low_latency) c.low_latency = true;
     if (record) c.record = true;
+    if (webrtc) c.webrtc = true;
+    if (no_webrtc) c.webrtc = false;
     if (print_pipeline) c.print_pipeline = true;
     if (stream_key) c.publish_keys = {stream_key};
     if (publish_keys) c.publish_keys = split_list(publish_keys);

@@ -41,6 +41,10 @@ struct Config {
   // [ladder]: the source passes through as the top variant; these are transcoded from it.
   std::vector<Rung> ladder = {{640, 360, 800}, {426, 240, 400}};
   std::string encoder_preset = "superfast";
+  // [webrtc]: WHEP play at /APP/NAME/whep (whepserversink). Off by default: it costs CPU for
+  // every stream even with no WebRTC viewer (AAC -> Opus, and x264 when there is no ladder rung
+  // and the source may have B-frames).
+  bool webrtc = false;
   // [auth]
   std::vector<std::string> publish_keys;  // allow-list (empty: any key, unless a callback)
   std::string auth_callback;              // URL: POST for publish and play, 2xx allows

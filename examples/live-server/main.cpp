@@ -56,30 +56,47 @@ GstStructure* on_http_request(GstObject*, GstStructure* request, gpointer data) 
   return static_cast<App*>(data)->web->handle(request);
 }
 
-// A stream's pipeline for gst-launch-1.0, for --print-pipeline (one H.264 + AAC stream).
+// A stream's pipeline for gst-launch-1.0, for --print-pipeline (one H.264 + AAC stream; with
+// --webrtc, a source with B-frames, i.e. not Baseline).
 void print_pipeline(const Config& c) {
+  // The WebRTC branches' queues: leaky, never holding the tee they hang from.
+  const std::string leaky = "queue leaky=downstream max-size-time=1000000000 max-size-buffers=0 max-size-bytes=0";
   std::string ladder;
   for (size_t i = 0; i < c.ladder.size(); ++i) {
     const Rung& r = c.ladder[i];
+    const std::string hls_pad = "hls.video_" + std::to_string(i + 1);
     ladder += " raw. ! queue ! videoscale ! video/x-raw,width=" + std::to_string(r.width) +
               ",height=" + std::to_string(r.height) + ",pixel-aspect-ratio=1/1 ! x264enc tune=zerolatency speed-preset=" +
               c.encoder_preset + " key-int-max=600 bitrate=" + std::to_string(r.kbps) +
-              " ! video/x-h264,profile=main ! h264parse ! queue ! hls.video_" + std::to_string(i + 1);
+              " ! video/x-h264,profile=main ! h264parse ! " +
+              (c.webrtc && i == 0 ? "tee name=top top. ! queue ! " + hls_pad + " top. ! " + leaky + " ! webrtc.video"
+                                  : "queue ! " + hls_pad);
   }
   // As StreamPipeline builds it: the demuxer gets a queue (a thread) only when there is a ladder.
   const bool transcodes = !c.ladder.empty();
+  std::string webrtc;
+  if (c.webrtc) {
+    if (!transcodes)
+      webrtc += " src. ! " + leaky + " ! avdec_h264 ! videoconvert ! video/x-raw,format=I420 ! x264enc "
+                "tune=zerolatency bframes=0 bitrate=2500 speed-preset=" + c.encoder_preset +
+                " ! video/x-h264,profile=main ! webrtc.video";
+    webrtc += " aud. ! " + leaky + " ! avdec_aac ! audioconvert ! audioresample ! opusenc ! webrtc.audio "
+              "whepserversink name=webrtc application=" + c.application + " stream-key=NAME http-port=" +
+              std::to_string(c.http_port);
+  }
   g_print("rtmpserversrc port=%d application=%s stream-key=KEY idle-timeout=%d ! tee name=flv "
           "flv. ! flvrelaysink port=%d application=%s stream-key=NAME http-port=%d "
           "flv. ! %srtmpchunkdemux name=demux "
           "hlsadaptivesink name=hls location=%s/%s/NAME http-port=%d http-prefix=/%s/NAME "
           "playlist-length=%d low-latency=%s segment-format=%s "
           "demux.video_0 ! h264parse ! tee name=src src. ! queue ! hls.video_0 "
-          "%s%s demux.audio_0 ! aacparse ! queue ! hls.audio_0\n",
+          "%s%s demux.audio_0 ! aacparse ! %s%s\n",
           c.rtmp_port, c.application.c_str(), c.idle_timeout, c.rtmp_port, c.application.c_str(),
           c.http_port, transcodes ? "queue max-size-time=3000000000 ! " : "", c.output_dir.c_str(),
           c.application.c_str(), c.http_port, c.application.c_str(), c.playlist_length,
           c.low_latency ? "true" : "false", c.segment_format.c_str(),
-          transcodes ? "src. ! queue ! avdec_h264 ! tee name=raw" : "", ladder.c_str());
+          transcodes ? "src. ! queue ! avdec_h264 ! tee name=raw" : "", ladder.c_str(),
+          c.webrtc ? "tee name=aud aud. ! queue ! hls.audio_0" : "queue ! hls.audio_0", webrtc.c_str());
 }
 
 }  // namespace
@@ -153,6 +170,9 @@ int main(int argc, char** argv) {
   g_print("live-server: streams at http://HOST:%d/ ; each at /%s/<name>/master.m3u8, /%s/<name>.flv "
           "and %s://HOST:%d/%s/<name>; /api/streams and /metrics report\n",
           c.http_port, c.application.c_str(), c.application.c_str(), scheme, c.rtmp_port, c.application.c_str());
+  if (c.webrtc)
+    g_print("live-server: WebRTC (WHEP) play of every stream at http://HOST:%d/%s/<name>/whep\n", c.http_port,
+            c.application.c_str());
   g_main_loop_run(app.loop);
   g_signal_emit_by_name(app.server, "stop");
   app.streams.reset();  // pipelines to NULL

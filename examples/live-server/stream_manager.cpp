@@ -142,6 +142,7 @@ bool StreamManager::handle_message(const std::string& name, GstMessage* message)
   }
   switch (GST_MESSAGE_TYPE(message)) {
     case GST_MESSAGE_ERROR: {
+      if (pipeline->handle_webrtc_error(message)) return true;  // WebRTC stops, the stream goes on
       GError* err = nullptr;
       gchar* debug = nullptr;
       gst_message_parse_error(message, &err, &debug);
@@ -204,6 +205,16 @@ bool StreamManager::handle_message(const std::string& name, GstMessage* message)
         }
         g_print("live-server: stream %s: %s viewer %s %s (%d RTMP, %d HTTP-FLV viewers)\n",
                 name.c_str(), protocol.c_str(), client.c_str(), step > 0 ? "joined" : "left", rtmp, flv);
+      } else if (what == "whep-session-start" || what == "whep-session-end") {
+        // The session id is a capability (whoever knows it can end the session): not logged.
+        guint viewers = 0;
+        gst_structure_get_uint(s, "viewers", &viewers);
+        if (what == "whep-session-start")
+          g_print("live-server: stream %s: webrtc viewer %s joined (%u WebRTC viewers)\n", name.c_str(),
+                  client.c_str(), viewers);
+        else
+          g_print("live-server: stream %s: webrtc viewer left (%s; %u WebRTC viewers)\n", name.c_str(),
+                  field(s, "reason").c_str(), viewers);
       } else if (what == "rtmp-push-connected" || what == "rtmp-push-disconnected") {
         g_print("live-server: stream %s: push to %s %s %s\n", name.c_str(), field(s, "location").c_str(),
                 what == "rtmp-push-connected" ? "connected" : "disconnected:", field(s, "reason").c_str());
@@ -230,6 +241,8 @@ void StreamManager::remove(const std::string& name) {
   }
   // Its bus watch goes too (also when called from that watch: GLib allows it).
   if (watch) g_source_remove(watch);
+  // A snapshot that copied it before it left streams_ has finished: the last reference is ours.
+  { std::unique_lock wait(snapshots_lock_); }
   // To NULL (the mounts and ports are released) once the last holder, e.g. a snapshot, is done.
   pipeline.reset();
   removed_.notify_all();
@@ -243,6 +256,7 @@ void StreamManager::remove(const std::string& name) {
 }
 
 std::vector<StreamSnapshot> StreamManager::snapshots() const {
+  std::shared_lock holding(snapshots_lock_);  // outlives `pipelines`: remove() waits for it
   std::vector<std::shared_ptr<StreamPipeline>> pipelines;
   {
     std::lock_guard lock(lock_);

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,10 @@ class StreamManager {
   const Policy& policy_;
   std::mutex create_lock_;  // one stream built at a time
   mutable std::mutex lock_;
+  // Held (shared) while snapshots() holds copies of pipelines; remove() waits for them so that a
+  // pipeline is never destroyed on the HTTP server thread (its sinks' HTTP sites then go before
+  // the work they had posted to that thread has run).
+  mutable std::shared_mutex snapshots_lock_;
   std::condition_variable removed_;
   std::map<std::string, Stream> streams_;  // by public name
   uint64_t started_ = 0;

@@ -1,6 +1,8 @@
 // StreamPipeline (see stream_pipeline.h).
 #include "stream_pipeline.h"
 
+#include <gio/gio.h>
+
 #include <algorithm>
 
 #include "recorder.h"
@@ -53,6 +55,34 @@ std::string codec_name(const std::string& media, const GstStructure* caps) {
   return media;
 }
 
+// WebRTC receivers do not reorder frames, so only H.264 without B-frames can go to WebRTC as it
+// is: Baseline and Constrained Baseline have none. From the demuxer's caps ("profile", read from
+// codec_data), else codec_data's profile_idc (66 = Baseline). `profile` says what was found.
+bool h264_without_b_frames(const GstStructure* caps, std::string& profile) {
+  if (const gchar* name = gst_structure_get_string(caps, "profile")) {
+    profile = name;
+    return profile == "baseline" || profile == "constrained-baseline";
+  }
+  const GValue* value = gst_structure_get_value(caps, "codec_data");
+  guint8 profile_idc = 0;
+  if (value && GST_VALUE_HOLDS_BUFFER(value) &&
+      gst_buffer_extract(gst_value_get_buffer(value), 1, &profile_idc, 1) == 1) {
+    profile = "profile_idc " + std::to_string(profile_idc);
+    return profile_idc == 66;
+  }
+  profile = "unknown";
+  return false;
+}
+
+// A specific IP address (not 0.0.0.0 or ::, not a host name): WebRTC's host candidates go there.
+bool specific_ip(const std::string& address) {
+  GInetAddress* ip = g_inet_address_new_from_string(address.c_str());
+  if (!ip) return false;
+  const bool specific = !g_inet_address_get_is_any(ip);
+  g_object_unref(ip);
+  return specific;
+}
+
 }  // namespace
 
 StreamPipeline::StreamPipeline(const Config& config, std::string key, std::string name)
@@ -62,6 +92,9 @@ StreamPipeline::StreamPipeline(const Config& config, std::string key, std::strin
 StreamPipeline::~StreamPipeline() {
   if (!pipeline_) return;
   gst_element_set_state(pipeline_, GST_STATE_NULL);
+  GstBus* bus = gst_element_get_bus(pipeline_);
+  gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
+  gst_object_unref(bus);
   {
     std::lock_guard lock(lock_);
     for (HeldPad& held : held_) gst_object_unref(held.pad);
@@ -156,6 +189,11 @@ bool StreamPipeline::build(std::string& why) {
     why = "cannot link the stream's pipeline";
     return false;
   }
+  if (c.webrtc) {
+    GstBus* bus = gst_element_get_bus(pipeline_);
+    gst_bus_set_sync_handler(bus, on_sync_message, this, nullptr);
+    gst_object_unref(bus);
+  }
   g_signal_connect(demux_, "pad-added", G_CALLBACK(on_pad_added), this);
   g_signal_connect(demux_, "no-more-pads", G_CALLBACK(on_no_more_pads), this);
   if (c.records(key_)) recorder_ = std::make_unique<Recorder>(pipeline_, c.record_dir, name_);
@@ -168,6 +206,9 @@ void StreamPipeline::on_pad_added(GstElement*, GstPad* pad, gpointer data) {
   if (!caps) caps = gst_pad_query_caps(pad, nullptr);
   const GstStructure* s = gst_caps_get_structure(caps, 0);
   const bool video = g_str_has_prefix(GST_PAD_NAME(pad), "video");
+  // Before lock_: whepserversink's start waits for the HTTP server thread, which may be in
+  // snapshot() waiting for lock_.
+  if (self->config_.webrtc) self->start_webrtc_sink();
   std::lock_guard lock(self->lock_);
   if (self->hls_attached_ || (video && !self->video_codec_.empty()) ||
       (!video && !self->audio_codec_.empty())) {
@@ -192,10 +233,22 @@ void StreamPipeline::on_pad_added(GstElement*, GstPad* pad, gpointer data) {
 void StreamPipeline::on_no_more_pads(GstElement*, gpointer data) {
   auto* self = static_cast<StreamPipeline*>(data);
   std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> kept;
+  GstElement* hls = nullptr;
   {
     std::lock_guard lock(self->lock_);
-    kept = self->attach_hls();
+    hls = self->attach_hls();
   }
+  // Started without lock_, and its stats read by snapshot() only once started: its start
+  // registers its HTTP site, which waits for the HTTP server thread, while holding the lock its
+  // "stats" takes; that thread may be answering /api/streams in snapshot().
+  if (hls) {
+    gst_element_sync_state_with_parent(hls);
+    gst_object_unref(hls);
+    std::lock_guard lock(self->lock_);
+    self->hls_started_ = true;
+    kept = self->release_held();
+  }
+  self->drop_unfed_webrtc_sink();
   // The demuxer's streaming thread (no-more-pads comes from its chain or EOS), as the kept
   // buffers came: pushed in order before anything newer. Not under lock_: the sink posts
   // messages whose handlers may ask for a snapshot.
@@ -303,8 +356,50 @@ void StreamPipeline::add_video_branch(GstPad* pad, const GstStructure* caps) {
     }
     rungs.push_back(rung);
   }
-  if (rungs.empty()) return start_new_elements();
   const char* decoder = video_decoder(media);
+  // WebRTC's video: the top rung (an encoder that makes key units when a viewer joins), else the
+  // source when it has no B-frames, else the source transcoded once.
+  bool webrtc_from_rung = false;
+  if (config_.webrtc) {
+    std::string profile;
+    if (!rungs.empty() && decoder) {
+      webrtc_from_rung = true;
+      g_print("live-server: stream %s: WebRTC plays the %dx%d rung (H.264 without B-frames)\n",
+              name_.c_str(), rungs[0].width, rungs[0].height);
+    } else if (media == "video/x-h264" && h264_without_b_frames(caps, profile)) {
+      g_print("live-server: stream %s: WebRTC passes the source H.264 through (%s: no B-frames)\n",
+              name_.c_str(), profile.c_str());
+      feed_webrtc(video_tee_, {}, "video");
+    } else if (decoder) {
+      g_print("live-server: stream %s: WebRTC gets the source transcoded once to H.264 without B-frames "
+              "(x264enc tune=zerolatency bframes=0, %dx%d): %s %s may have B-frames\n",
+              name_.c_str(), width_, height_, video_codec_.c_str(),
+              media == "video/x-h264" ? ("profile " + profile).c_str() : "is not H.264 and");
+      GstElement* decode = add(decoder);
+      GstElement* convert = add("videoconvert");
+      GstElement* format = add("capsfilter");
+      GstElement* encode = add("x264enc");
+      GstElement* profile_filter = add("capsfilter");
+      GstCaps* i420 = gst_caps_from_string("video/x-raw,format=I420");
+      g_object_set(format, "caps", i420, nullptr);
+      gst_caps_unref(i420);
+      // Main, as the rungs: every browser's offer has it (4d001f); x264's default High is
+      // answered as High 4:4:4 only once a viewer's webrtcbin has seen the caps.
+      GstCaps* main = gst_caps_from_string("video/x-h264,profile=main");
+      g_object_set(profile_filter, "caps", main, nullptr);
+      gst_caps_unref(main);
+      if (encode) {
+        gst_util_set_object_arg(G_OBJECT(encode), "tune", "zerolatency");
+        gst_util_set_object_arg(G_OBJECT(encode), "speed-preset", config_.encoder_preset.c_str());
+        g_object_set(encode, "bframes", 0u, "bitrate", 2500u, nullptr);
+      }
+      feed_webrtc(video_tee_, {decode, convert, format, encode, profile_filter}, "video");
+    } else {
+      g_print("live-server: stream %s: no %s decoder installed: WebRTC carries no video\n", name_.c_str(),
+              video_codec_.c_str());
+    }
+  }
+  if (rungs.empty()) return start_new_elements();
   if (!decoder) {
     g_print("live-server: stream %s: no %s decoder installed: HLS carries %s\n", name_.c_str(),
             video_codec_.c_str(), passthrough ? "the source only" : "no video");
@@ -336,7 +431,13 @@ void StreamPipeline::add_video_branch(GstPad* pad, const GstStructure* caps) {
     // Key units come when hlsadaptivesink asks (at the source's keyframes), not on a timer.
     g_object_set(encode, "bitrate", guint(rung.kbps), "key-int-max", 600u, nullptr);
     link_chain({raw, q, scale, size, encode, profile, parse_out});
-    hold_for_hls(parse_out, "video_" + std::to_string(variants_.size()), false);
+    GstElement* out = parse_out;
+    if (webrtc_from_rung && &rung == &rungs.front()) {
+      out = add("tee");
+      link_chain({parse_out, out});
+    }
+    hold_for_hls(out, "video_" + std::to_string(variants_.size()), false);
+    if (out != parse_out) feed_webrtc(out, {}, "video");
     variants_.push_back(std::to_string(rung.width) + "x" + std::to_string(rung.height) + " " +
                         std::to_string(rung.kbps) + " kbit/s");
   }
@@ -384,12 +485,144 @@ void StreamPipeline::add_audio_branch(GstPad* pad, const GstStructure* caps) {
   // Passed-through AAC stays in the demuxer's thread (a decoder may not: decodebin); with a
   // ladder the HLS inputs keep their queues, as the transcoded variants do.
   hold_for_hls(audio_tee_, "audio_0", audio_codec_ == "AAC" && config_.ladder.empty());
+  if (config_.webrtc)  // WebRTC plays Opus
+    feed_webrtc(audio_tee_, {add("avdec_aac"), add("audioconvert"), add("audioresample"), add("opusenc")}, "audio");
   start_new_elements();
 }
 
-std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> StreamPipeline::attach_hls() {
-  std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> kept;
-  if (hls_attached_) return kept;
+void StreamPipeline::start_webrtc_sink() {
+  {
+    std::lock_guard lock(lock_);
+    if (whep_ || webrtc_failed_) return;
+  }
+  GstElement* sink = gst_element_factory_make("whepserversink", "webrtc");
+  if (!sink) {
+    g_printerr("live-server: stream %s: GStreamer element 'whepserversink' is missing: no WebRTC\n", name_.c_str());
+    std::lock_guard lock(lock_);
+    webrtc_failed_ = true;
+    return;
+  }
+  const Config& c = config_;
+  g_object_set(sink, "application", c.application.c_str(), "stream-key", name_.c_str(), "http-address",
+               c.address.c_str(), "http-port", guint(c.http_port), nullptr);
+  // Listening on one address: candidates only there (libnice needs loopback named to use it);
+  // otherwise the element's default, every non-loopback interface.
+  if (specific_ip(c.address)) g_object_set(sink, "ice-addresses", c.address.c_str(), nullptr);
+  {
+    std::lock_guard lock(webrtc_lock_);
+    webrtc_elements_.push_back(sink);
+  }
+  gst_bin_add(GST_BIN(pipeline_), sink);
+  if (!gst_element_sync_state_with_parent(sink)) {  // e.g. the endpoint taken: its error says why
+    remove_webrtc_sink(sink);
+    std::lock_guard lock(lock_);
+    webrtc_failed_ = true;
+    return;
+  }
+  std::lock_guard lock(lock_);
+  whep_ = sink;
+}
+
+void StreamPipeline::remove_webrtc_sink(GstElement* sink) {
+  {
+    std::lock_guard lock(webrtc_lock_);
+    webrtc_elements_.erase(std::remove(webrtc_elements_.begin(), webrtc_elements_.end(), sink),
+                           webrtc_elements_.end());
+  }
+  gst_element_set_locked_state(sink, TRUE);
+  gst_element_set_state(sink, GST_STATE_NULL);
+  gst_bin_remove(GST_BIN(pipeline_), sink);
+}
+
+GstBusSyncReply StreamPipeline::on_sync_message(GstBus*, GstMessage* message, gpointer data) {
+  auto* self = static_cast<StreamPipeline*>(data);
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR && self->from_webrtc(GST_MESSAGE_SRC(message)))
+    self->webrtc_stopped_ = true;
+  return GST_BUS_PASS;
+}
+
+bool StreamPipeline::from_webrtc(GstObject* source) {
+  std::lock_guard lock(webrtc_lock_);
+  for (GstObject* o = source; o; o = GST_OBJECT_PARENT(o))
+    if (std::find(webrtc_elements_.begin(), webrtc_elements_.end(), GST_ELEMENT_CAST(o)) != webrtc_elements_.end())
+      return true;
+  return false;
+}
+
+bool StreamPipeline::handle_webrtc_error(GstMessage* message) {
+  if (GST_MESSAGE_TYPE(message) != GST_MESSAGE_ERROR || !from_webrtc(GST_MESSAGE_SRC(message))) return false;
+  webrtc_stopped_ = true;
+  GError* error = nullptr;
+  gst_message_parse_error(message, &error, nullptr);
+  g_printerr("live-server: stream %s: WebRTC stopped: %s: %s (HLS, RTMP and HTTP-FLV go on)\n", name_.c_str(),
+             GST_OBJECT_NAME(GST_MESSAGE_SRC(message)), error ? error->message : "error");
+  g_clear_error(&error);
+  GstElement* sink = nullptr;
+  {
+    std::lock_guard lock(lock_);
+    std::swap(sink, whep_);
+    webrtc_failed_ = true;
+  }
+  if (sink) remove_webrtc_sink(sink);
+  return true;
+}
+
+void StreamPipeline::drop_unfed_webrtc_sink() {
+  GstElement* sink = nullptr;
+  {
+    std::lock_guard lock(lock_);
+    if (!whep_ || GST_ELEMENT(whep_)->numsinkpads > 0) return;
+    sink = whep_;
+    whep_ = nullptr;
+  }
+  // No track it can carry: without inputs it would never post EOS, and the stream never end.
+  g_print("live-server: stream %s: no track WebRTC can carry: no WHEP endpoint\n", name_.c_str());
+  remove_webrtc_sink(sink);
+}
+
+void StreamPipeline::feed_webrtc(GstElement* tee, std::initializer_list<GstElement*> chain, const char* pad) {
+  for (GstElement* element : chain)
+    if (!element) {
+      g_printerr("live-server: stream %s: WebRTC carries no %s\n", name_.c_str(), pad);
+      return;
+    }
+  GstElement* sink = whep_;
+  if (!sink) return;
+  // Leaky: a stalled WebRTC branch drops its oldest second, never holds the tee (HLS, recording).
+  GstElement* queue = add("queue");
+  g_object_set(queue, "max-size-time", guint64(GST_SECOND), "max-size-buffers", 0u, "max-size-bytes", 0u,
+               nullptr);
+  gst_util_set_object_arg(G_OBJECT(queue), "leaky", "downstream");
+  {
+    std::lock_guard lock(webrtc_lock_);
+    webrtc_elements_.push_back(queue);
+    webrtc_elements_.insert(webrtc_elements_.end(), chain.begin(), chain.end());
+  }
+  // A pad of its own: gst_element_link would take a tee's unlinked pad (one kept for HLS).
+  GstPad* tee_src = gst_element_request_pad_simple(tee, "src_%u");
+  GstPad* queue_sink = gst_element_get_static_pad(queue, "sink");
+  // After a WebRTC error the branch takes nothing more: the tee gets OK, never the error.
+  gst_pad_add_probe(queue_sink, GST_PAD_PROBE_TYPE_DATA_DOWNSTREAM, [](GstPad*, GstPadProbeInfo*, gpointer data) {
+    return static_cast<StreamPipeline*>(data)->webrtc_stopped_ ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+  }, this, nullptr);
+  gst_pad_link(tee_src, queue_sink);
+  gst_object_unref(queue_sink);
+  gst_object_unref(tee_src);
+  GstElement* last = queue;
+  for (GstElement* element : chain) {
+    if (!link_chain({last, element})) return;
+    last = element;
+  }
+  GstPad* src = gst_element_get_static_pad(last, "src");
+  GstPad* sinkpad = gst_element_request_pad_simple(sink, pad);
+  if (!sinkpad || gst_pad_link(src, sinkpad) != GST_PAD_LINK_OK)
+    g_printerr("live-server: stream %s: cannot link WebRTC's %s\n", name_.c_str(), pad);
+  if (sinkpad) gst_object_unref(sinkpad);
+  gst_object_unref(src);
+}
+
+GstElement* StreamPipeline::attach_hls() {
+  if (hls_attached_) return nullptr;
   hls_attached_ = true;
   const bool has_video = std::any_of(held_.begin(), held_.end(),
                                      [](const HeldPad& h) { return h.hls_pad == "video_0"; });
@@ -405,25 +638,29 @@ std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> StreamPipeline::attach_
       gst_element_sync_state_with_parent(sink);
       gst_pad_remove_probe(held.pad, held.probe);  // drops what it kept
     }
-    return kept;
+    return nullptr;
   }
-  hls_ = add("hlsadaptivesink", "hls");
+  GstElement* hls = hls_ = add("hlsadaptivesink", "hls");
   const std::string dir = config_.output_dir + "/" + config_.application + "/" + name_;
   const std::string prefix = "/" + config_.application + "/" + name_;
-  g_object_set(hls_, "location", dir.c_str(), "http-address", config_.address.c_str(),
+  g_object_set(hls, "location", dir.c_str(), "http-address", config_.address.c_str(),
                "http-port", guint(config_.http_port), "http-prefix",
                prefix.c_str(), "playlist-length", guint(config_.playlist_length), "low-latency",
                gboolean(config_.low_latency), nullptr);
-  gst_util_set_object_arg(G_OBJECT(hls_), "segment-format", config_.segment_format.c_str());
+  gst_util_set_object_arg(G_OBJECT(hls), "segment-format", config_.segment_format.c_str());
   // Request the pads in order (video_0 is the source and the alignment reference).
   std::sort(held_.begin(), held_.end(), [](const HeldPad& a, const HeldPad& b) { return a.hls_pad < b.hls_pad; });
   for (HeldPad& held : held_) {
-    GstPad* sinkpad = gst_element_request_pad_simple(hls_, held.hls_pad.c_str());
+    GstPad* sinkpad = gst_element_request_pad_simple(hls, held.hls_pad.c_str());
     if (!sinkpad || gst_pad_link(held.pad, sinkpad) != GST_PAD_LINK_OK)
       g_printerr("live-server: stream %s: cannot link HLS pad %s\n", name_.c_str(), held.hls_pad.c_str());
     if (sinkpad) gst_object_unref(sinkpad);
   }
-  gst_element_sync_state_with_parent(hls_);
+  return GST_ELEMENT(gst_object_ref(hls));
+}
+
+std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> StreamPipeline::release_held() {
+  std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> kept;
   for (HeldPad& held : held_) {
     if (held.kept) {
       kept.emplace_back(GST_PAD(gst_object_ref(held.pad)), std::move(held.kept->buffers));
@@ -535,7 +772,7 @@ StreamSnapshot StreamPipeline::snapshot() const {
   GstElement* hls = nullptr;
   {
     std::lock_guard lock(lock_);
-    if (hls_) hls = GST_ELEMENT(gst_object_ref(hls_));
+    if (hls_ && hls_started_) hls = GST_ELEMENT(gst_object_ref(hls_));
   }
   if (hls) {
     g_object_get(hls, "stats", &s, nullptr);
@@ -549,6 +786,20 @@ StreamSnapshot StreamPipeline::snapshot() const {
       gst_structure_free(s);
     }
     gst_object_unref(hls);
+  }
+  GstElement* whep = nullptr;
+  {
+    std::lock_guard lock(lock_);
+    if (whep_) whep = GST_ELEMENT(gst_object_ref(whep_));
+  }
+  if (whep) {
+    out.webrtc = true;
+    g_object_get(whep, "stats", &s, nullptr);
+    if (s) {
+      gst_structure_get_uint(s, "viewers", &out.webrtc_viewers);
+      gst_structure_free(s);
+    }
+    gst_object_unref(whep);
   }
   if (recorder_) out.recording = recorder_->current_file();
   {

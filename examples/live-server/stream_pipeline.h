@@ -5,6 +5,10 @@
 //   demux video -> parse -> tee -> hlsadaptivesink video_0 (the source, passed through)
 //                              \-> decode once -> tee -> scale + x264enc per rung -> video_1..N
 //   demux audio -> aacparse (or decode + avenc_aac) -> tee -> hlsadaptivesink audio_0
+//   with --webrtc, from those tees through leaky queues (never holding HLS or the relay):
+//     top rung's H.264 (x264, no B-frames), else Baseline source H.264 as it is, else the source
+//     decoded and encoded once (x264enc tune=zerolatency bframes=0) -> whepserversink video
+//     AAC -> avdec_aac -> audioconvert -> audioresample -> opusenc -> whepserversink audio
 //
 // hlsadaptivesink takes its pads before it starts, so it is added when the demuxer has found
 // every track (no-more-pads); until then the branches wait on blocked pads. The source's
@@ -38,6 +42,8 @@ struct StreamSnapshot {
   uint64_t bitrate_out_relay = 0;        // bit/s to RTMP and HTTP-FLV viewers, last ~5 s
   uint64_t hls_bytes_written = 0;        // segments and parts of every variant
   uint32_t rtmp_viewers = 0, http_flv_viewers = 0;
+  bool webrtc = false;                   // a WHEP endpoint is served (--webrtc, a track arrived)
+  uint32_t webrtc_viewers = 0;           // WHEP sessions now
   uint64_t dropped_frames = 0;           // relay drops for slow viewers + HLS drops
   std::vector<std::string> variants;     // "1280x720 source", "640x360 800 kbit/s"
   std::vector<std::pair<std::string, std::string>> push_targets;  // location (no key), state
@@ -67,12 +73,21 @@ class StreamPipeline {
   // An ERROR from `source`: if it is this stream's HLS sink (disk full, folder unwritable), cuts
   // HLS off and returns true: RTMP, HTTP-FLV, push and recording go on (main thread).
   bool drop_failed_hls(GstObject* source, const std::string& reason);
+  // An error from the WebRTC branch (whepserversink, its queues and transcoders) stops WebRTC
+  // for this stream only: logged, the sink removed. true if `message` was such an error.
+  // Main thread.
+  bool handle_webrtc_error(GstMessage* message);
 
  private:
   StreamPipeline(const Config& config, std::string key, std::string name);
   bool build(std::string& why);
   static void on_pad_added(GstElement* demux, GstPad* pad, gpointer self);
   static void on_no_more_pads(GstElement* demux, gpointer self);
+  // The bus's sync handler (the posting thread): the first WebRTC error sets webrtc_stopped_
+  // before the failing element returns its flow error, so the tees never see it.
+  static GstBusSyncReply on_sync_message(GstBus* bus, GstMessage* message, gpointer self);
+  bool from_webrtc(GstObject* source);
+  void remove_webrtc_sink(GstElement* sink);
   void add_video_branch(GstPad* pad, const GstStructure* caps);
   void add_audio_branch(GstPad* pad, const GstStructure* caps);
   // A branch end that waits (blocked) for hlsadaptivesink's pad of that name.
@@ -80,9 +95,20 @@ class StreamPipeline {
   // in the demuxer's streaming thread (no encoder), so its buffers are kept aside in a probe and
   // pushed on at attach_hls, in that thread; otherwise a queue (a thread) blocks.
   void hold_for_hls(GstElement* last, const std::string& hls_pad, bool in_demux_thread);
-  // Returns the buffers kept aside, to push after lock_ is released.
-  std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> attach_hls();
+  // Adds hlsadaptivesink and links the held branches to it (lock_ held); returns it (a ref) to
+  // be started without lock_ (then hls_started_), or nullptr (attached before, or no video:
+  // fakesinks instead).
+  GstElement* attach_hls();
+  // Then (lock_ held) lets the held branches flow: returns the buffers kept aside, to push
+  // after lock_ is released.
+  std::vector<std::pair<GstPad*, std::vector<GstBuffer*>>> release_held();
   void start_new_elements();
+  // --webrtc: the stream's whepserversink, made and started with the first track (lock_ not
+  // held); removed at no-more-pads if no track feeds it.
+  void start_webrtc_sink();
+  void drop_unfed_webrtc_sink();
+  // tee ! queue (leaky: WebRTC never holds the tee) ! factories... ! whepserversink's `pad`.
+  void feed_webrtc(GstElement* tee, std::initializer_list<GstElement*> chain, const char* pad);
   GstElement* add(const char* factory, const char* name = nullptr);
   uint64_t relay_bitrate(uint64_t bytes_out) const;
   bool link_chain(std::initializer_list<GstElement*> elements);
@@ -99,6 +125,10 @@ class StreamPipeline {
   GstElement* audio_tee_ = nullptr;  // parsed AAC (record)
   std::unique_ptr<Recorder> recorder_;
 
+  std::mutex webrtc_lock_;  // webrtc_elements_ (read by the sync handler on any thread)
+  std::vector<GstElement*> webrtc_elements_;  // the WebRTC branch: queues, transcoders, the sink
+  std::atomic<bool> webrtc_stopped_{false};  // after an error there: its inputs drop everything
+
   mutable std::mutex lock_;  // the fields below: streaming thread (pads) vs main thread (stats)
   struct KeptBuffers;  // buffers a probe keeps aside until attach_hls (demuxer thread only)
   struct HeldPad {
@@ -114,6 +144,9 @@ class StreamPipeline {
   std::string hls_error_;  // why HLS was cut off (main thread)
   static GstPadProbeReturn isolate_hls(GstPad* pad, GstPadProbeInfo* info, gpointer self);
   bool hls_attached_ = false;
+  bool hls_started_ = false;  // hls_'s start returned: snapshot() may read its stats
+  GstElement* whep_ = nullptr;  // --webrtc: whepserversink, added with the first track
+  bool webrtc_failed_ = false;
   std::string video_codec_, audio_codec_;
   int width_ = 0, height_ = 0;
   std::vector<std::string> variants_;

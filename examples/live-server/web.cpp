@@ -128,7 +128,8 @@ GstStructure* Web::handle(const GstStructure* request) const {
       // Names are publishers' keys: escaped as text and as a URL path segment.
       const std::string base = html(url_segment(config_.application) + "/" + url_segment(s.name));
       page += "<li>" + html(s.name) + ": <a href=\"" + base + "/master.m3u8\">HLS</a>, <a href=\"" + base +
-              ".flv\">HTTP-FLV</a></li>";
+              ".flv\">HTTP-FLV</a>" + (s.webrtc ? ", WebRTC (WHEP): <code>" + base + "/whep</code>" : std::string()) +
+              "</li>";
     }
     return respond("text/html; charset=utf-8", page + "</ul>\n");
   }
@@ -153,7 +154,9 @@ std::string Web::streams_json(const std::vector<StreamSnapshot>& streams) const 
            ",\"bitrate_out_relay\":" + std::to_string(s.bitrate_out_relay) +
            ",\"hls_bytes_written\":" + std::to_string(s.hls_bytes_written) +
            ",\"viewers\":{\"rtmp\":" + std::to_string(s.rtmp_viewers) +
-           ",\"http_flv\":" + std::to_string(s.http_flv_viewers) + "}" +
+           ",\"http_flv\":" + std::to_string(s.http_flv_viewers) +
+           ",\"webrtc\":" + std::to_string(s.webrtc_viewers) + "}" +
+           ",\"webrtc_viewers\":" + std::to_string(s.webrtc_viewers) +
            ",\"dropped_frames\":" + std::to_string(s.dropped_frames) +
            ",\"segments\":" + std::to_string(s.segments) + ",\"variants\":[";
     for (size_t i = 0; i < s.variants.size(); ++i) out += (i ? "," : "") + json_string(s.variants[i]);
@@ -164,9 +167,11 @@ std::string Web::streams_json(const std::vector<StreamSnapshot>& streams) const 
     out += "],\"recording\":" + json_string(s.recording) + ",\"hls_error\":" + json_string(s.hls_error) +
            ",\"urls\":{\"hls\":" +
            json_string(http_base + "/master.m3u8") + ",\"http_flv\":" + json_string(http_base + ".flv") +
-           ",\"rtmp\":" + json_string("rtmp://HOST:" + std::to_string(config_.rtmp_port) + base) + "}}";
+           ",\"rtmp\":" + json_string("rtmp://HOST:" + std::to_string(config_.rtmp_port) + base) +
+           (s.webrtc ? ",\"whep\":" + json_string(http_base + "/whep") : std::string()) + "}}";
   }
-  return out + "],\"rtmp_port\":" + std::to_string(config_.rtmp_port) +
+  return out + "],\"webrtc\":" + (config_.webrtc ? "true" : "false") +
+         ",\"rtmp_port\":" + std::to_string(config_.rtmp_port) +
          ",\"application\":" + json_string(config_.application) + "}\n";
 }
 
@@ -197,6 +202,7 @@ std::string Web::metrics_text(const std::vector<StreamSnapshot>& streams) const 
   for (const StreamSnapshot& s : streams) {
     sample("live_stream_viewers", s.name, std::to_string(s.rtmp_viewers), "protocol=\"rtmp\"");
     sample("live_stream_viewers", s.name, std::to_string(s.http_flv_viewers), "protocol=\"http-flv\"");
+    if (s.webrtc) sample("live_stream_viewers", s.name, std::to_string(s.webrtc_viewers), "protocol=\"webrtc\"");
   }
   // One integer per stream for each of these families.
   struct PerStream {

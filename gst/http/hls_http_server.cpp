@@ -443,6 +443,14 @@ struct HlsHttpServer::Impl : HttpSite {
       return;
     }
     if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD) {
+      // 405 only for what exists: e.g. a WHEP POST to /live/NAME/whep of a stream served
+      // without WebRTC is told there is no such resource.
+      const bool exists = path.empty() || path == "/" ? !config.index_file.empty()
+                                                      : !file_for(normalize_path(path)).empty();
+      if (!exists) {
+        respond_error(msg, SOUP_STATUS_NOT_FOUND, "not found");
+        return;
+      }
       soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow", "GET, HEAD, OPTIONS");
       respond_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method not allowed");
       return;

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """interop-live-server-config: live-server configured by a key file, and its start-up errors.
 - a config file alone ([server] address, rtmp-port, http-port, output-dir, status-interval;
-  [hls] segment-format=mpegts, playlist-length; [ladder] rungs) is obeyed: the server listens on
-  the file's ports, ffmpeg's publish is served as HLS from the file's output-dir in MPEG-TS
-  segments, the ladder has the file's one rung; SIGTERM ends it with exit code 0;
+  [hls] segment-format=mpegts, playlist-length; [ladder] rungs; [webrtc] enabled) is obeyed: the
+  server listens on the file's ports, ffmpeg's publish is served as HLS from the file's output-dir
+  in MPEG-TS segments, the ladder has the file's one rung, /api/streams lists the stream's WHEP
+  URL; SIGTERM ends it with exit code 0;
 - a bad config file (unknown segment-format; rtmp-port out of range) and a bad flag value make the
   server exit with code 2 and print exactly one line naming the problem;
 - an RTMP or HTTP port already in use makes it exit non-zero with one line naming the port."""
 
+import json
 import os
 import re
 import signal
@@ -57,6 +59,9 @@ playlist-length = 0
 
 [ladder]
 rungs = 160x120@200
+
+[webrtc]
+enabled = true
 """)
     server = h.spawn("server-config", [server_bin(), "--config", conf], env=H.gst_env())
     h.wait_listening(rtmp_port, server)
@@ -67,6 +72,9 @@ rungs = 160x120@200
                         "the master playlist on the config file's HTTP port")
     resolutions = sorted(re.findall(r"RESOLUTION=(\d+x\d+)", master))
     H.check(resolutions == ["160x120", "320x240"], f"variants {resolutions}: the file's ladder is 160x120")
+    api = json.loads(fetch(f"http://127.0.0.1:{http_port}/api/streams"))
+    H.check(api["webrtc"] and api["streams"][0]["urls"].get("whep") == "/live/show/whep",
+            f"[webrtc] enabled = true from the file: /api/streams {api}")
     H.check(h.wait_exit(pub, 30, "publishing in real time") == 0, f"publish failed:\n{H.tail(pub.log())}")
     server.signal(signal.SIGTERM)
     H.check(h.wait_exit(server, 30, "SIGTERM") == 0, f"exit code after SIGTERM:\n{H.tail(server.log())}")
@@ -99,6 +107,8 @@ def bad_configs(h):
     one_line_error(h, "bad-port", ["--config", bad_port], 2, r"rtmp-port.*70000")
     not_a_number = write(h, "bad-number.conf", "[server]\nhttp-port = eighty\n")
     one_line_error(h, "bad-number", ["--config", not_a_number], 2, r"http-port|eighty")
+    bad_flag = write(h, "bad-flag.conf", "[webrtc]\nenabled = maybe\n")
+    one_line_error(h, "bad-boolean", ["--config", bad_flag], 2, r"bad-flag\.conf: \[webrtc\] enabled = maybe is not true or false")
     one_line_error(h, "missing-file", ["--config", h.path("no-such.conf")], 2, r"no-such\.conf")
     one_line_error(h, "bad-flag", ["--http-port", "0"], 2, r"port")
 

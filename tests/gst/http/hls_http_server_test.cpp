@@ -207,6 +207,9 @@ TEST_F(HlsHttpServerTest, CorsPreflightAndMethods) {
   EXPECT_EQ(put.status, 405);
   EXPECT_EQ(put.header("allow"), "GET, HEAD, OPTIONS");
   EXPECT_EQ(read_file(root / "index.m3u8"), "#EXTM3U\n");
+  // Another method on a path that does not exist: 404, as for GET (e.g. a WHEP POST to a stream
+  // served without WebRTC).
+  EXPECT_EQ(http_request(port, "POST", "/whep", "Content-Type: application/sdp\r\n", "v=0\r\n").status, 404);
   RawResponse big = http_request(port, "POST", "/index.m3u8", "", std::string(kMaxRequestBodyBytes + 1, 'x'));
   EXPECT_EQ(big.status, 413);
 }
