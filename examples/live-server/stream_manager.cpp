@@ -81,6 +81,7 @@ bool StreamManager::provide(const GstStructure* request) {
   GstElement* relay = gst_bin_get_by_name(GST_BIN(pipeline->pipeline()), "relay");
   g_signal_connect(source, "authorize-publish", G_CALLBACK(on_authorize_publish), this);
   g_signal_connect(relay, "authorize-play", G_CALLBACK(on_authorize_play), this);
+  pipeline->set_play_authorizer(G_CALLBACK(on_authorize_play), this);
   gst_object_unref(source);
   gst_object_unref(relay);
   GstBus* bus = gst_element_get_bus(pipeline->pipeline());

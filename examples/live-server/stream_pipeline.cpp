@@ -508,6 +508,8 @@ void StreamPipeline::start_webrtc_sink() {
   // Listening on one address: candidates only there (libnice needs loopback named to use it);
   // otherwise the element's default, every non-loopback interface.
   if (specific_ip(c.address)) g_object_set(sink, "ice-addresses", c.address.c_str(), nullptr);
+  // WebRTC viewers pass the same play policy as RTMP and HTTP-FLV viewers (allow-list, HTTP callback).
+  if (play_authorizer_) g_signal_connect(sink, "authorize-play", play_authorizer_, play_authorizer_data_);
   {
     std::lock_guard lock(webrtc_lock_);
     webrtc_elements_.push_back(sink);

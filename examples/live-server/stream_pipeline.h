@@ -77,6 +77,12 @@ class StreamPipeline {
   // for this stream only: logged, the sink removed. true if `message` was such an error.
   // Main thread.
   bool handle_webrtc_error(GstMessage* message);
+  // The "authorize-play" handler for the play outputs made later (whepserversink, at the first
+  // track). Set before media flows (the publisher is answered after the pipeline is made).
+  void set_play_authorizer(GCallback handler, gpointer data) {
+    play_authorizer_ = handler;
+    play_authorizer_data_ = data;
+  }
 
  private:
   StreamPipeline(const Config& config, std::string key, std::string name);
@@ -145,6 +151,8 @@ class StreamPipeline {
   static GstPadProbeReturn isolate_hls(GstPad* pad, GstPadProbeInfo* info, gpointer self);
   bool hls_attached_ = false;
   bool hls_started_ = false;  // hls_'s start returned: snapshot() may read its stats
+  GCallback play_authorizer_ = nullptr;
+  gpointer play_authorizer_data_ = nullptr;
   GstElement* whep_ = nullptr;  // --webrtc: whepserversink, added with the first track
   bool webrtc_failed_ = false;
   std::string video_codec_, audio_codec_;

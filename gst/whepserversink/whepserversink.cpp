@@ -60,6 +60,19 @@ enum {
   PROP_STATS,
 };
 
+enum { SIGNAL_AUTHORIZE_PLAY, N_SIGNALS };
+guint signals[N_SIGNALS];
+
+gboolean accumulate_all_true(GSignalInvocationHint*, GValue* return_accu, const GValue* handler_return, gpointer) {
+  const gboolean allowed = g_value_get_boolean(handler_return);
+  g_value_set_boolean(return_accu, allowed);
+  return allowed;
+}
+
+gboolean default_authorize_play(GstWhepServerSink*, const gchar*, const gchar*, const gchar*, const gchar*) {
+  return TRUE;
+}
+
 struct Settings {
   std::string application = "live";
   std::string stream_key;
@@ -252,6 +265,15 @@ struct WhepSinkImpl {
   }
 
   live::http::ApiResponse create_session(const live::http::ApiRequest& request) {
+    {
+      // On the session thread (never the HTTP thread): a handler may take its time (an HTTP
+      // auth callback) or stop the pipeline. The client as "address:port", as flvrelaysink gives it.
+      const Settings s = copy_settings();
+      gboolean allowed = TRUE;
+      g_signal_emit(self, signals[SIGNAL_AUTHORIZE_PLAY], 0, request.client_address.c_str(), s.application.c_str(),
+                    s.stream_key.c_str(), request.query.c_str(), &allowed);
+      if (!allowed) return refuse_offer(403, "playing this stream is not allowed");
+    }
     if (request.content_type != "application/sdp")
       return refuse_offer(415, "the offer must be sent as Content-Type: application/sdp");
     std::string reason;
@@ -758,6 +780,13 @@ static void gst_whep_server_sink_class_init(GstWhepServerSinkClass* klass) {
       g_param_spec_uint("max-viewers", "Max viewers", "WHEP sessions at once; more offers get 503 (0: no limit)", 0,
                         G_MAXUINT, kDefaultMaxViewers,
                         static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  // gboolean authorize-play(client-address, application, stream-key, query): emitted on the
+  // element's session thread for every WHEP offer (POST); a handler returning FALSE refuses it
+  // with 403. A handler may block (e.g. an HTTP auth callback) or stop the pipeline.
+  signals[SIGNAL_AUTHORIZE_PLAY] = g_signal_new_class_handler(
+      "authorize-play", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, G_CALLBACK(default_authorize_play),
+      accumulate_all_true, nullptr, nullptr, G_TYPE_BOOLEAN, 4, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING,
+      G_TYPE_STRING);
   g_object_class_install_property(gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "whep-server-sink-stats: viewers, viewers-connected, sessions-created, sessions-ended, "

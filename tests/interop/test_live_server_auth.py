@@ -6,7 +6,8 @@
   answers 200 to publishes of key "yes" and to plays carrying "token=good", 403 otherwise):
   publishing "no" fails, "yes" works; while it is live, an RTMP play of "yes?token=good" gets
   the stream (ffprobe: H.264 320x240) and one of "yes?token=bad" is refused; the callback got
-  form fields action, app, key, addr, query with the values of each request.
+  form fields action, app, key, addr, query with the values of each request; with --webrtc, a
+  WHEP offer for "yes?token=bad" gets 403 and one for "yes?token=good" passes to the SDP check.
 - a key mapped to a public name ([stream:secret] name=show in the config file): publishing,
   RTMP play, HTTP-FLV play and the shutdown never print the key at the default log level."""
 
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,11 +123,22 @@ class AuthServer:
         self.httpd.server_close()
 
 
+def whep_post(http_port, name, query):
+    """(status, body) of a WHEP POST whose body is not an SDP offer."""
+    request = urllib.request.Request(f"http://127.0.0.1:{http_port}/live/{name}/whep?{query}", data=b"v=0\r\n",
+                                     method="POST", headers={"Content-Type": "application/sdp"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, r.read().decode(errors="replace").strip()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace").strip()
+
+
 def callback(h, src_long):
     auth = AuthServer()
     try:
         server, rtmp_port, http_port = start_server(h, "callback", "--auth-callback",
-                                                    f"http://127.0.0.1:{auth.port}/auth")
+                                                    f"http://127.0.0.1:{auth.port}/auth", "--webrtc")
         publish_refused(h, "ffmpeg-no", src_long, f"rtmp://127.0.0.1:{rtmp_port}/live/no", server)
         pub = H.ffmpeg_publish(h, "ffmpeg-yes", src_long, f"rtmp://127.0.0.1:{rtmp_port}/live/yes?src=cam1")
         hls_served(http_port, "yes", pub, 10)
@@ -140,6 +153,13 @@ def callback(h, src_long):
         H.check(rc != 0 and not streams, f"the play the callback refused got the stream: {streams}")
         H.check(re.search(r"play of stream yes from \S+ refused", server.log()),
                 f"the server log does not say the play was refused:\n{H.tail(server.log())}")
+        # WebRTC (WHEP) viewers pass the same callback: a refused offer gets 403 before its SDP is
+        # read; an allowed one goes on to the SDP (400 here: the body is not an offer).
+        whep = {q: whep_post(http_port, "yes", q) for q in ("token=bad", "token=good")}
+        h.log(f"WHEP POSTs: {whep}")
+        H.check(whep["token=bad"][0] == 403, f"WHEP offer with token=bad: {whep['token=bad']}, expected 403")
+        H.check(whep["token=good"][0] == 400, f"WHEP offer with token=good: {whep['token=good']}, expected 400 "
+                                              "(allowed, then a malformed SDP)")
         H.check(pub.alive(), f"the publisher ended early:\n{H.tail(pub.log())}")
         pub.kill()
         stop_server(h, server)
@@ -157,6 +177,8 @@ def callback(h, src_long):
                 "no play request for 'yes' with query 'token=good'")
         H.check(auth.find(action="play", app="live", key="yes", addr="127.0.0.1", query="token=bad"),
                 "no play request for 'yes' with query 'token=bad'")
+        plays = [f for _, f in auth.requests if f.get("action") == "play"]
+        H.check(len(plays) == 4, f"expected 4 play requests (2 RTMP, 2 WHEP), got {len(plays)}: {plays}")
     finally:
         auth.close()
 
