@@ -5,10 +5,11 @@
 // packets with the RTP marker bit (the last packet of each frame: the frames received).
 //
 //   whep_load_client --url http://127.0.0.1:PORT/live/KEY/whep --viewers N
-//       [--ramp-per-s R] [--audio] [--start-at EPOCH_S --window S] [--ice-address 127.0.0.1]
+//       [--ramp-per-s R] [--audio] [--start-at EPOCH_S] [--window S] [--ice-address 127.0.0.1]
 //
-// Viewers start --ramp-per-s per second. At --start-at (CLOCK_REALTIME, seconds) and
-// --window s later the counters are read; then the viewers' sessions are DELETEd and one JSON
+// Viewers start --ramp-per-s per second (each POST waits for its answer). Once all have their
+// answer: without --start-at, prints "ready SECONDS" and reads the window's start (CLOCK_REALTIME
+// seconds) from stdin. At the start and --window s later the counters are read; then the viewers' sessions are DELETEd and one JSON
 // report is printed on stdout: per viewer the POST status, whether ICE connected, and the
 // frames/packets/bytes received within the window.
 #include <gst/gst.h>
@@ -341,7 +342,6 @@ int main(int argc, char** argv) {
     }
     gst_object_unref(factory);
   }
-  if (o.start_at == 0) o.start_at = now_epoch() + o.viewers / o.ramp_per_s + 5;
   g_pipeline = gst_pipeline_new(nullptr);
   gst_element_set_state(g_pipeline, GST_STATE_PLAYING);
   std::vector<std::unique_ptr<Viewer>> viewers;
@@ -355,6 +355,14 @@ int main(int argc, char** argv) {
   }
   for (auto& t : starters) t.join();
   const double ready = now_epoch();
+  if (o.start_at == 0) {
+    // The driver picks the window once every client has all its viewers started.
+    std::printf("ready %.3f\n", ready - t0);
+    std::fflush(stdout);
+    char line[64] = {0};
+    if (!std::fgets(line, sizeof line, stdin)) return 1;
+    o.start_at = std::atof(line);
+  }
   sleep_until_epoch(o.start_at);
   for (auto& v : viewers) {
     v->v0_frames = v->video.frames, v->v0_packets = v->video.packets, v->v0_bytes = v->video.bytes;
