@@ -48,6 +48,8 @@ BITS, BLOCK = 32, 40
 KEY = 'bench'
 
 
+
+
 def log(*args):
     print('[whep-latency]', *args, flush=True)
 
@@ -92,8 +94,12 @@ class Publisher:
         self.chroma = bytes([128]) * (W * H // 2)
         self.white = bytes([235]) * BLOCK
         self.black = bytes([16]) * BLOCK
+        # -thread_queue_size 1: with two inputs ffmpeg reads each in a thread of its own into a
+        # queue (8 packets by default). With 8, some runs showed an offset that stayed constant
+        # for the whole run (p50 = p95 = 170-280 ms, publish-to-receive as high): a backlog of up
+        # to 8 raw frames (267 ms) on the publisher's side, bounded to ~1 frame by this.
         cmd = [require('ffmpeg', 'ffmpeg'), '-hide_banner', '-loglevel', 'error',
-               '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-s', f'{W}x{H}', '-r', str(FPS), '-i', 'pipe:0',
+               '-thread_queue_size', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-s', f'{W}x{H}', '-r', str(FPS), '-i', 'pipe:0',
                # Audio not -re: ffmpeg reads it up to the video's timestamps, so the paced video
                # never waits in ffmpeg's input queue for audio (which would add a fixed delay).
                *(['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'] if audio else []),
