@@ -95,9 +95,8 @@ class Publisher:
         self.white = bytes([235]) * BLOCK
         self.black = bytes([16]) * BLOCK
         # -thread_queue_size 1: with two inputs ffmpeg reads each in a thread of its own into a
-        # queue (8 packets by default). With 8, some runs showed an offset that stayed constant
-        # for the whole run (p50 = p95 = 170-280 ms, publish-to-receive as high): a backlog of up
-        # to 8 raw frames (267 ms) on the publisher's side, bounded to ~1 frame by this.
+        # queue (8 packets by default), room for up to 267 ms of raw frames on the publisher's
+        # side. (Runs with 1 still showed the offset described in docs/benchmarks.md.)
         cmd = [require('ffmpeg', 'ffmpeg'), '-hide_banner', '-loglevel', 'error',
                '-thread_queue_size', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-s', f'{W}x{H}', '-r', str(FPS), '-i', 'pipe:0',
                # Audio not -re: ffmpeg reads it up to the video's timestamps, so the paced video
@@ -174,7 +173,9 @@ function onFrame(now, meta) {
     }
     const wall = (t) => performance.timeOrigin + t;
     if (ok) {
-      const lat = (t) => ((Math.floor(wall(t)) % 4294967296) - value + 4294967296) % 4294967296 + (wall(t) % 1);
+      // Marker and clock mod 2^32 ms; signed, so a sample before its marker shows as negative.
+      const lat = (t) => { const d = ((Math.floor(wall(t)) % 4294967296) - value + 4294967296) % 4294967296 + (wall(t) % 1);
+                           return d >= 2147483648 ? d - 4294967296 : d; };
       const s = {marker: value, display_ms: lat(meta.expectedDisplayTime), callback_ms: lat(now),
                  presented: meta.presentedFrames};
       if (meta.receiveTime !== undefined) s.receive_ms = lat(meta.receiveTime);
@@ -425,7 +426,7 @@ def main():
     p.add_argument('--hls', action='store_true', help='also LL-HLS (hls.js) on the same stream')
     p.add_argument('--part-ms', type=int, default=333, help='LL-HLS part duration (live-server default 333)')
     p.add_argument('--max-interleave-delta', type=int, default=0,
-                   help='ffmpeg -max_interleave_delta (us) of the publisher (ffmpeg default 10000000: its muxer then holds video for the AAC packets, ~190 ms here)')
+                   help='ffmpeg -max_interleave_delta (us) of the publisher (ffmpeg default 10000000; 0 = the runs in docs/benchmarks.md)')
     p.add_argument('--no-audio', action='store_true', help='video only (publisher and server)')
     p.add_argument('--server-props', default='', help='more rtmpserversrc properties, e.g. read-interval=0')
     p.add_argument('--json')
