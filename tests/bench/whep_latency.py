@@ -147,6 +147,40 @@ class Publisher:
         stop(self.proc)
 
 
+class Probe:
+    """--probe: ffmpeg plays the server's RTMP relay of the stream (no buffering, one decoder
+    thread) and hands the top band of each frame to this script, which reads the marker:
+    publish-to-server-relay latency, next to the page's figures."""
+
+    def __init__(self, url):
+        cmd = [require('ffmpeg', 'ffmpeg'), '-hide_banner', '-loglevel', 'error', '-fflags', 'nobuffer',
+               '-flags', 'low_delay', '-probesize', '32768', '-analyzeduration', '0', '-threads', '1', '-i', url,
+               '-map', '0:v:0', '-vf', f'crop={W}:{2 * BLOCK}:0:0,format=gray', '-f', 'rawvideo', 'pipe:1']
+        log('probe:', ' '.join(cmd))
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.samples = []
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        size = W * 2 * BLOCK
+        while True:
+            band = self.proc.stdout.read(size)
+            if len(band) < size:
+                return
+            now = time.time() * 1000
+            value, ok = 0, True
+            for i in range(BITS):
+                a = band[W * (BLOCK // 2) + i * BLOCK + BLOCK // 2]
+                b = band[W * (BLOCK * 3 // 2) + i * BLOCK + BLOCK // 2]
+                if abs(a - b) < 100:
+                    ok = False
+                    break
+                value = value * 2 + (1 if a > b else 0)
+            if ok:
+                d = (int(now) % 4294967296 - value) % 4294967296 + now % 1
+                self.samples.append(d - 4294967296 if d >= 2147483648 else d)
+
+
 PAGE = r'''<!doctype html><meta charset="utf-8"><title>latency</title>
 <script src="/hls.min.js"></script>
 <video id="v" muted autoplay playsinline width="640" height="360"></video>
@@ -255,7 +289,13 @@ def start_page_server(hlsjs):
 
 
 def server_pipeline(rtmp_port, http_port, args, hls_dir):
-    p = (f'rtmpserversrc address=127.0.0.1 port={rtmp_port} application=live stream-key={KEY} {args.server_props} ! rtmpchunkdemux name=d '
+    relay = ''
+    if args.probe:
+        # The same FLV relayed (RTMP) to the probe: what reached the server, before whepserversink.
+        relay = (f'! tee name=flv flv. ! queue ! flvrelaysink address=127.0.0.1 port={rtmp_port} application=live '
+                 f'stream-key={KEY} sync=false flv. ')
+    p = (f'rtmpserversrc address=127.0.0.1 port={rtmp_port} application=live stream-key={KEY} {args.server_props} '
+         f'{relay}! rtmpchunkdemux name=d '
          'd.video_0 ! h264parse ! tee name=vt '
          'vt. ! queue ! w.video ')
     if not args.no_audio:
@@ -366,6 +406,11 @@ def run(args):
         wait_until('the RTMP port listening', lambda: listening(rtmp_port), 15, procs)
         publisher = Publisher(f'rtmp://127.0.0.1:{rtmp_port}/live/{KEY}', args.kbps, not args.no_audio, args.max_interleave_delta)
         procs.append(publisher.proc)
+        probe = None
+        if args.probe:
+            time.sleep(2)
+            probe = Probe(f'rtmp://127.0.0.1:{rtmp_port}/live/{KEY}')
+            procs.append(probe.proc)
         if args.hls:
             wait_until('the LL-HLS playlist', lambda: http_ok(http_port, f'/live/{KEY}/master.m3u8'), 30, procs)
         page_server = start_page_server(hlsjs)
@@ -398,7 +443,15 @@ def run(args):
             url = (f'http://127.0.0.1:{http_port}/live/{KEY}/whep' if kind == 'whep'
                    else f'http://127.0.0.1:{http_port}/live/{KEY}/master.m3u8')
             skew = page.evaluate('clockSkew()')
+            probe_first = len(probe.samples) if probe else 0
             r = measure(page, kind, url, args, procs)
+            if probe:
+                vals = probe.samples[probe_first:]
+                if vals:
+                    r['probe_relay_ms'] = {'p50': percentile(vals, 50), 'p95': percentile(vals, 95), 'max': max(vals),
+                                           'min': min(vals), 'frames': len(vals)}
+                    log(f'probe (publish to the server\'s RTMP relay, decoded by ffmpeg): p50 '
+                        f'{r["probe_relay_ms"]["p50"]:.0f} ms, p95 {r["probe_relay_ms"]["p95"]:.0f} ms over {len(vals)} frames')
             r['page_clock_skew_ms'] = [skew, page.evaluate('clockSkew()')]
             d = r['display_ms']
             log(f'{kind}: {r["frames"]} frames, publish-to-display p50 {d["p50"]:.0f} ms, p95 {d["p95"]:.0f} ms, '
@@ -427,6 +480,8 @@ def main():
     p.add_argument('--part-ms', type=int, default=333, help='LL-HLS part duration (live-server default 333)')
     p.add_argument('--max-interleave-delta', type=int, default=0,
                    help='ffmpeg -max_interleave_delta (us) of the publisher (ffmpeg default 10000000; 0 = the runs in docs/benchmarks.md)')
+    p.add_argument('--probe', action='store_true',
+                   help='also read the marker from the server\'s RTMP relay (flvrelaysink) with ffmpeg: where the time goes')
     p.add_argument('--no-audio', action='store_true', help='video only (publisher and server)')
     p.add_argument('--server-props', default='', help='more rtmpserversrc properties, e.g. read-interval=0')
     p.add_argument('--json')
