@@ -415,25 +415,34 @@ def run(args):
             wait_until('the LL-HLS playlist', lambda: http_ok(http_port, f'/live/{KEY}/master.m3u8'), 30, procs)
         page_server = start_page_server(hlsjs)
         page_url = f'http://127.0.0.1:{page_server.server_address[1]}/latency.html'
-        profile = os.path.join(work, 'profile')
         flags = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
                  '--disable-component-update', '--disable-sync', '--disable-extensions', '--disable-dev-shm-usage',
                  '--mute-audio', '--autoplay-policy=no-user-gesture-required',
                  '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
-                 '--disable-features=WebRtcHideLocalIpsWithMdns',
-                 f'--user-data-dir={profile}', '--remote-debugging-port=0', page_url]
-        browser = subprocess.Popen([chromium] + flags, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)
-        procs.append(browser)
-        page = cdp.Page.connect(profile, page_url, timeout=30)
+                 '--disable-features=WebRtcHideLocalIpsWithMdns', '--remote-debugging-port=0', page_url]
+        browser = page = None
+
+        def start_browser(n):
+            profile = os.path.join(work, f'profile-{n}')
+            proc = subprocess.Popen([chromium, f'--user-data-dir={profile}'] + flags, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+            procs.append(proc)
+            return proc, cdp.Page.connect(profile, page_url, timeout=30)
         order = []
         for i in range(args.rounds):
             kinds = ['whep', 'hls'] if args.hls else ['whep']
             order += kinds if i % 2 == 0 else kinds[::-1]
         for n, kind in enumerate(order):
-            if n:  # a fresh page (and peer connection / player) per round
+            if n == 0 or args.fresh_browser:
+                if browser:
+                    page.close()
+                    procs.remove(browser)
+                    stop(browser)
+                browser, page = start_browser(n)
+            else:  # a fresh page (and peer connection / player) per round
                 page.call('Page.navigate', url=page_url)
                 time.sleep(1)
+
             def page_ready():
                 try:
                     return page.evaluate('typeof window.startWhep') == 'function'
@@ -482,6 +491,7 @@ def main():
                    help='ffmpeg -max_interleave_delta (us) of the publisher (ffmpeg default 10000000; 0 = the runs in docs/benchmarks.md)')
     p.add_argument('--probe', action='store_true',
                    help='also read the marker from the server\'s RTMP relay (flvrelaysink) with ffmpeg: where the time goes')
+    p.add_argument('--fresh-browser', action='store_true', help='a new chromium process per round (else a new page)')
     p.add_argument('--no-audio', action='store_true', help='video only (publisher and server)')
     p.add_argument('--server-props', default='', help='more rtmpserversrc properties, e.g. read-interval=0')
     p.add_argument('--json')
