@@ -147,12 +147,28 @@ std::string wait_promise(GstPromise* promise, const GstStructure** reply) {
   return {};
 }
 
+// webrtcbin (1.22) puts a clocksync on each input: packets wait until running time + the
+// pipeline latency. Our input is live and already paced, so that only adds delay, and a varying
+// one: 150-280 ms in about half the runs of tests/bench/whep_latency.py, 18-21 ms without
+// (docs/benchmarks.md, "WebRTC (WHEP)"). Packets are sent as they come.
+void no_clock_sync(GstElement* element) {
+  GstElementFactory* factory = gst_element_get_factory(element);
+  if (factory && g_strcmp0(GST_OBJECT_NAME(factory), "clocksync") == 0) g_object_set(element, "sync", FALSE, nullptr);
+}
+
+void on_deep_element_added(GstBin*, GstBin*, GstElement* element, gpointer) { no_clock_sync(element); }
+
 }  // namespace
 
 WhepViewer::WhepViewer(GstBin* bin, ViewerConfig config, std::function<void(ViewerEvent)> on_event)
     : bin_(bin), ice_addresses_(std::move(config.ice_addresses)) {
   webrtc_ = gst_element_factory_make("webrtcbin", config.name.c_str());
   g_object_set(webrtc_, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
+  g_signal_connect(webrtc_, "deep-element-added", G_CALLBACK(on_deep_element_added), nullptr);
+  GstIterator* existing = gst_bin_iterate_recurse(GST_BIN(webrtc_));
+  gst_iterator_foreach(existing, [](const GValue* v, gpointer) { no_clock_sync(GST_ELEMENT(g_value_get_object(v))); },
+                       nullptr);
+  gst_iterator_free(existing);
   if (!config.stun_server.empty()) g_object_set(webrtc_, "stun-server", config.stun_server.c_str(), nullptr);
   if (!config.turn_server.empty()) g_object_set(webrtc_, "turn-server", config.turn_server.c_str(), nullptr);
   // libnice gathers on every non-loopback interface unless addresses are added explicitly;
