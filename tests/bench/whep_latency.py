@@ -38,6 +38,8 @@ import tempfile
 import threading
 import time
 
+from bench_procs import free_port, require, stop  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BROWSER_DIR = os.path.join(HERE, '..', 'browser')
 sys.path.insert(0, BROWSER_DIR)
@@ -52,33 +54,6 @@ KEY = 'bench'
 
 def log(*args):
     print('[whep-latency]', *args, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def require(tool, package):
-    path = shutil.which(tool)
-    if path is None:
-        sys.exit(f'FAIL: {tool} not found (Debian package {package}; scripts/install-deps.sh)')
-    return path
-
-
-def stop(proc, sig=signal.SIGTERM, wait=5):
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=wait)
-    except (subprocess.TimeoutExpired, ProcessLookupError):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
 
 
 def percentile(values, p):

@@ -35,6 +35,8 @@ import sys
 import tempfile
 import time
 
+from bench_procs import free_port, require, stop  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.path.normpath(os.path.join(HERE, '..', '..'))
 KEY = 'bench'
@@ -44,33 +46,6 @@ TICKS = os.sysconf('SC_CLK_TCK')
 
 def log(*args):
     print('[whep-viewers]', *args, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def require(tool, package):
-    path = shutil.which(tool)
-    if path is None:
-        sys.exit(f'FAIL: {tool} not found (Debian package {package}; scripts/install-deps.sh)')
-    return path
-
-
-def stop(proc, sig=signal.SIGTERM, wait=10):
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=wait)
-    except (subprocess.TimeoutExpired, ProcessLookupError):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
 
 
 def cpu_s(pid):
@@ -160,7 +135,7 @@ def step(n, args, tools, http_port, server, stats_path, base_cpu_per_s):
         try:
             out, err = c.communicate(timeout=60 + n)
         except subprocess.TimeoutExpired:
-            stop(c)
+            stop(c, wait=10)
             sys.exit(f'FAIL: a load client did not report within {60 + n} s after the window')
         if c.returncode != 0 or not out.strip():
             sys.exit(f'FAIL: load client exit {c.returncode}: {err[-2000:]}')
@@ -255,7 +230,7 @@ def run(args):
         return results
     finally:
         for proc in reversed(procs):
-            stop(proc, signal.SIGINT if proc is procs[0] else signal.SIGTERM)
+            stop(proc, signal.SIGINT if proc is procs[0] else signal.SIGTERM, wait=10)
         shutil.rmtree(work, ignore_errors=True)
 
 
