@@ -195,6 +195,8 @@ std::optional<Offer> parse_offer(std::string_view sdp, std::string* reason) {
     credentials[2] |= name == "fingerprint" && !attr.empty();
     if (name == "mid") {
       media.mid = std::string(attr);
+    } else if (name == "bundle-only") {
+      media.bundle_only = true;
     } else if (name == "sendrecv" || name == "sendonly" || name == "recvonly" || name == "inactive") {
       media.direction = std::string(name);
     } else if (name == "rtpmap" || name == "fmtp" || name == "rtcp-fb") {
@@ -222,7 +224,8 @@ std::optional<Offer> parse_offer(std::string_view sdp, std::string* reason) {
   if (!seen_version) return fail("it is empty");
   if (offer.media.empty()) return fail("it has no m= section");
   for (size_t i = 0; i < offer.media.size(); ++i) {
-    if (offer.media[i].port == 0) continue;  // rejected section
+    // Rejected sections need no transport; bundle-only ones share the first section's (RFC 8843).
+    if (offer.media[i].port == 0) continue;
     const auto& c = media_credentials[i];
     if (!(c[0] || session_ufrag) || !(c[1] || session_pwd))
       return fail("m= section " + std::to_string(i) + " has no a=ice-ufrag/a=ice-pwd");

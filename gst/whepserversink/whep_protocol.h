@@ -48,7 +48,10 @@ struct OfferedMedia {
   std::string protocol;  // "UDP/TLS/RTP/SAVPF"
   std::string mid;
   std::string direction = "sendrecv";
+  bool bundle_only = false;  // a=bundle-only: port 0 means "in the BUNDLE transport", not rejected
   std::vector<OfferedFormat> formats;  // in the m= line's order
+  // A section the offerer rejected (port 0 without a=bundle-only, RFC 8843 section 7.5.3).
+  bool rejected() const { return port == 0 && !bundle_only; }
 };
 
 struct Offer {

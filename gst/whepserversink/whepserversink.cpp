@@ -303,7 +303,7 @@ struct WhepSinkImpl {
     std::string problems;
     bool video_done = false, audio_done = false;
     for (const auto& media : offer->media) {
-      if (media.port == 0) continue;
+      if (media.rejected()) continue;
       std::string why;
       if (media.kind == "video" && video_tee != nullptr && !video_done) {
         video_done = true;

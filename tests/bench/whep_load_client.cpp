@@ -58,6 +58,7 @@ struct Options {
   int viewers = 1;
   double ramp_per_s = 10;
   bool audio = false;
+  bool send_bundle_only = false;  // POST webrtcbin's max-bundle offer unchanged (bundle-only, port 0)
   double start_at = 0, window = 10;
   std::string ice_address = "127.0.0.1";
 };
@@ -251,6 +252,10 @@ void start_viewer(const Options& o, Viewer* v) {
          }
          return lines;
        }()) {
+    if (o.send_bundle_only) {  // --bundle-only: webrtcbin's offer as it is
+      offer_text += line + "\r\n";
+      continue;
+    }
     if (line == "a=bundle-only") continue;
     if (line.compare(0, 2, "m=") == 0 && line.find(" 0 ") != std::string::npos && line.find(" 0 ") < line.find("UDP"))
       offer_text += line.substr(0, line.find(' ')) + " 9" + line.substr(line.find(' ') + 2) + "\r\n";
@@ -322,6 +327,7 @@ int main(int argc, char** argv) {
     else if (a == "--viewers") o.viewers = std::atoi(next().c_str());
     else if (a == "--ramp-per-s") o.ramp_per_s = std::atof(next().c_str());
     else if (a == "--audio") o.audio = true;
+    else if (a == "--bundle-only") o.send_bundle_only = true;
     else if (a == "--start-at") o.start_at = std::atof(next().c_str());
     else if (a == "--window") o.window = std::atof(next().c_str());
     else if (a == "--ice-address") o.ice_address = next();

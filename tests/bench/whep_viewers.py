@@ -110,7 +110,8 @@ def step(n, args, tools, http_port, server, stats_path, base_cpu_per_s):
     for s in share:
         # Each client ramps its share at ramp/clients per second: all N asked for in n/ramp s.
         cmd = [tools['client'], '--url', url, '--viewers', str(s), '--ramp-per-s', str(args.ramp_per_s / len(share)),
-               '--window', str(args.window)] + (['--audio'] if args.audio else [])
+               '--window', str(args.window)] + (['--audio'] if args.audio else []) + \
+        (['--bundle-only'] if args.bundle_only else [])
         clients.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, start_new_session=True))
     # Every viewer has its answer (the server answers one session after the other): then the window.
@@ -244,6 +245,8 @@ def main():
     p.add_argument('--kbps', type=int, default=2350, help='video bitrate of the media (+128 kbit/s AAC)')
     p.add_argument('--no-audio', dest='audio', action='store_false',
                    help='the server drops the audio; viewers receive video only')
+    p.add_argument('--bundle-only', action='store_true',
+                   help="POST webrtcbin's max-bundle offers unchanged (later sections bundle-only, port 0)")
     p.add_argument('--json')
     p.add_argument('--in-namespace', action='store_true', help=argparse.SUPPRESS)
     args = p.parse_args()

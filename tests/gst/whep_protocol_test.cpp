@@ -98,6 +98,29 @@ TEST(WhepOffer, MinimalOfferAndChoices) {
   EXPECT_NE(reason.find("VP8"), std::string::npos) << reason;
 }
 
+// webrtcbin's max-bundle offers (GStreamer WHEP clients) give the sections after the first port 0
+// and a=bundle-only, with no transport of their own: they are in the BUNDLE, not rejected (such a
+// viewer used to get video and no audio). Port 0 without a=bundle-only is still a rejection.
+TEST(WhepOffer, BundleOnlySectionsAreNotRejected) {
+  const std::string offer_text =
+      "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE video0 audio1\r\n"
+      "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\n"
+      "a=fingerprint:sha-256 AA\r\na=mid:video0\r\na=recvonly\r\na=rtpmap:96 H264/90000\r\n"
+      "a=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\n"
+      "m=audio 0 UDP/TLS/RTP/SAVPF 97\r\nc=IN IP4 0.0.0.0\r\na=bundle-only\r\na=mid:audio1\r\n"
+      "a=recvonly\r\na=rtpmap:97 OPUS/48000/2\r\n"
+      "m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:data2\r\n";
+  std::string reason;
+  auto offer = parse_offer(offer_text, &reason);
+  ASSERT_TRUE(offer) << reason;
+  ASSERT_EQ(offer->media.size(), 3u);
+  EXPECT_FALSE(offer->media[0].rejected());
+  EXPECT_TRUE(offer->media[1].bundle_only);
+  EXPECT_FALSE(offer->media[1].rejected());
+  EXPECT_TRUE(choose_opus(offer->media[1], &reason)) << reason;
+  EXPECT_TRUE(offer->media[2].rejected());
+}
+
 TEST(WhepOffer, UnusableCodecsHaveReasons) {
   std::string reason;
   const std::string vp8_only =
