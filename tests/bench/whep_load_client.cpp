@@ -6,12 +6,15 @@
 //
 //   whep_load_client --url http://127.0.0.1:PORT/live/KEY/whep --viewers N
 //       [--ramp-per-s R] [--audio] [--start-at EPOCH_S] [--window S] [--ice-address 127.0.0.1]
+//       [--ice-tcp-only]
 //
 // Viewers start --ramp-per-s per second (each POST waits for its answer). Once all have their
 // answer: without --start-at, prints "ready SECONDS" and reads the window's start (CLOCK_REALTIME
 // seconds) from stdin. At the start and --window s later the counters are read; then the viewers' sessions are DELETEd and one JSON
 // report is printed on stdout: per viewer the POST status, whether ICE connected, and the
-// frames/packets/bytes received within the window.
+// frames/packets/bytes received within the window, and the UDP and TCP candidates of its offer and
+// of the server's answer. --ice-tcp-only turns UDP off in the viewers' ICE agents (ice-udp=false):
+// their offers carry TCP candidates only, so media that arrives came over ICE-TCP.
 #include <gst/gst.h>
 #include <gst/rtp/rtp.h>
 #include <gst/sdp/sdp.h>
@@ -47,6 +50,7 @@ struct Viewer {
   std::atomic<bool> connected{false};
   int status = 0;  // HTTP status of the POST
   std::string location, error;
+  int offer_udp = 0, offer_tcp = 0, answer_udp = 0, answer_tcp = 0;  // a=candidate lines by transport
   uint64_t v0_frames = 0, v0_packets = 0, v0_bytes = 0, a0_packets = 0;
   uint64_t v1_frames = 0, v1_packets = 0, v1_bytes = 0, a1_packets = 0;
 };
@@ -61,6 +65,7 @@ struct Options {
   bool send_bundle_only = false;  // POST webrtcbin's max-bundle offer unchanged (bundle-only, port 0)
   double start_at = 0, window = 10;
   std::string ice_address = "127.0.0.1";
+  bool tcp_only = false;
 };
 
 GstElement* g_pipeline = nullptr;
@@ -127,6 +132,17 @@ int http(const Options& o, const std::string& method, const std::string& path, c
   return status;
 }
 
+// a=candidate:FOUNDATION COMPONENT TRANSPORT ...: counts the UDP and the TCP ones.
+void count_candidates(const std::string& sdp, int* udp, int* tcp) {
+  for (size_t pos = sdp.find("a=candidate:"); pos != std::string::npos; pos = sdp.find("a=candidate:", pos + 1)) {
+    const size_t eol = sdp.find_first_of("\r\n", pos);
+    std::string line = sdp.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+    for (char& c : line) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (line.find(" udp ") != std::string::npos) ++*udp;
+    else if (line.find(" tcp ") != std::string::npos) ++*tcp;
+  }
+}
+
 GstPadProbeReturn count_video(GstPad*, GstPadProbeInfo* info, gpointer data) {
   auto* c = static_cast<Counters*>(data);
   GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
@@ -190,6 +206,7 @@ void start_viewer(const Options& o, Viewer* v) {
   if (ice) {
     gboolean added = FALSE;
     g_signal_emit_by_name(ice, "add-local-ip-address", o.ice_address.c_str(), &added);
+    if (o.tcp_only) g_object_set(ice, "ice-udp", FALSE, "ice-tcp", TRUE, nullptr);
     gst_object_unref(ice);
   }
   g_signal_connect(webrtc, "pad-added", G_CALLBACK(on_pad_added), v);
@@ -265,7 +282,9 @@ void start_viewer(const Options& o, Viewer* v) {
   g_free(local_text);
   const gchar* sdp_text = offer_text.c_str();
   std::string answer_text;
+  count_candidates(offer_text, &v->offer_udp, &v->offer_tcp);
   v->status = http(o, "POST", o.path, sdp_text, &v->location, &answer_text);
+  count_candidates(answer_text, &v->answer_udp, &v->answer_tcp);
   if (std::getenv("WHEP_LOAD_CLIENT_SDP")) std::fprintf(stderr, "offer:\n%s\nanswer %d:\n%s\n", sdp_text, v->status, answer_text.c_str());
   if (v->status != 201) {
     v->error = answer_text.substr(0, 200);
@@ -331,6 +350,7 @@ int main(int argc, char** argv) {
     else if (a == "--start-at") o.start_at = std::atof(next().c_str());
     else if (a == "--window") o.window = std::atof(next().c_str());
     else if (a == "--ice-address") o.ice_address = next();
+    else if (a == "--ice-tcp-only") o.tcp_only = true;
     else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       return 2;
@@ -389,11 +409,12 @@ int main(int argc, char** argv) {
     std::string err;
     for (char c : v.error) err += (c == '"' || c == '\\' || c < 0x20) ? ' ' : c;
     std::printf("%s{\"id\": %d, \"status\": %d, \"connected\": %s, \"frames\": %llu, \"packets\": %llu, "
-                "\"bytes\": %llu, \"audio_packets\": %llu, \"error\": \"%s\"}",
+                "\"bytes\": %llu, \"audio_packets\": %llu, \"offer_udp\": %d, \"offer_tcp\": %d, "
+                "\"answer_udp\": %d, \"answer_tcp\": %d, \"error\": \"%s\"}",
                 i ? ", " : "", v.id, v.status, v.connected ? "true" : "false",
                 (unsigned long long)(v.v1_frames - v.v0_frames), (unsigned long long)(v.v1_packets - v.v0_packets),
                 (unsigned long long)(v.v1_bytes - v.v0_bytes), (unsigned long long)(v.a1_packets - v.a0_packets),
-                err.c_str());
+                v.offer_udp, v.offer_tcp, v.answer_udp, v.answer_tcp, err.c_str());
   }
   std::printf("]}\n");
   std::fflush(stdout);

@@ -12,6 +12,10 @@
   GET 405, OPTIONS 204 with CORS, a 100 KiB body 413.
 --case bframes: x264enc with B-frames into the element: the pipeline stops with an error that
   says B-frames and how to transcode.
+--case ice-tcp: in a namespace with only `lo` as well, a GStreamer WHEP viewer
+  (tests/bench/whep_load_client, webrtcbin) with UDP off in its ICE agent offers TCP candidates
+  only; the answer must carry the element's passive TCP candidates, ICE must connect and video
+  (30 fps) and audio must arrive over it for 3 s; DELETE ends the session.
 --case sessions: 200 sessions opened (POST of a chromium offer) and closed (DELETE) in a row:
   the pipeline's thread count back where it was after the first 20 and VmRSS within 8 MiB of it.
 """
@@ -32,6 +36,7 @@ import harness as H  # noqa: E402
 import cdp  # noqa: E402
 
 PIPELINE_TOOL = os.path.join(BUILD_ROOT, 'tests', 'browser', 'whep_pipeline')
+LOAD_CLIENT = os.path.join(BUILD_ROOT, 'tests', 'bench', 'whep_load_client')
 OFFER_FILE = os.path.join(SOURCE_ROOT, 'tests', 'data', 'whep', 'chromium-offer.sdp')
 KEY = 'cam'
 MAX_PLAY_S = 5.0
@@ -263,6 +268,34 @@ def case_bframes(h):
     h.log(f'refused: {errors[0]}')
 
 
+def case_ice_tcp(h):
+    H.check(os.path.exists(LOAD_CLIENT), f'{LOAD_CLIENT} is not built')
+    port = H.free_port()
+    gst, stats_path = start_pipeline(h, 'pipeline', av_pipeline(port))
+    h.wait_listening(port, gst)
+    window = 3.0
+    client = h.spawn('viewer', [LOAD_CLIENT, '--url', f'http://127.0.0.1:{port}/live/{KEY}/whep', '--viewers', '1',
+                                '--audio', '--ice-tcp-only', '--ice-address', '127.0.0.1',
+                                '--start-at', f'{time.time() + 4:.3f}', '--window', str(window)],
+                     env=H.gst_env(hosts_our_code=False))
+    rc = client.wait(40)
+    H.check(rc == 0, f'the WHEP viewer exited with {rc}:\n{H.tail(client.log())}')
+    lines = [l for l in client.log().splitlines() if l.startswith('{"viewers"')]
+    H.check(lines, f'no report from the WHEP viewer:\n{H.tail(client.log())}')
+    viewer = json.loads(lines[-1])['per_viewer'][0]
+    h.log(f'viewer: {viewer}')
+    H.check(viewer['status'] == 201, f'POST answered {viewer["status"]}: {viewer["error"]}')
+    H.check(viewer['offer_udp'] == 0 and viewer['offer_tcp'] > 0,
+            f'the viewer was to offer TCP candidates only: {viewer}')
+    H.check(viewer['answer_tcp'] > 0, f'the answer carries no TCP candidate: {viewer}')
+    H.check(viewer['connected'], 'ICE did not connect over TCP')
+    # 30 fps video and 20 ms Opus frames: most of them within the window, over TCP only.
+    H.check(viewer['frames'] >= 0.8 * 30 * window, f'{viewer["frames"]} video frames in {window} s over ICE-TCP')
+    H.check(viewer['audio_packets'] >= 0.8 * 50 * window,
+            f'{viewer["audio_packets"]} audio packets in {window} s over ICE-TCP')
+    wait_for('0 viewers after the DELETE', lambda: (lambda s: s and s['viewers'] == '0')(read_stats(stats_path)), 5, gst)
+
+
 def proc_status(pid):
     out = {}
     with open(f'/proc/{pid}/status') as f:
@@ -321,19 +354,21 @@ def case_sessions(h):
     H.check(int(stats['sessions-ended']) == SESSIONS + 2 and int(stats['viewers-refused']) == 1, f'stats: {stats}')
 
 
-CASES = {'play': (case_play, 120), 'bframes': (case_bframes, 60), 'sessions': (case_sessions, 240)}
+CASES = {'play': (case_play, 120), 'bframes': (case_bframes, 60), 'sessions': (case_sessions, 240),
+         'ice-tcp': (case_ice_tcp, 60)}
+IN_NAMESPACE = ('play', 'ice-tcp')  # a network namespace of their own with only lo
 
 
 def main():
     case = sys.argv[sys.argv.index('--case') + 1]
-    if case == 'play' and '--in-namespace' not in sys.argv:
+    if case in IN_NAMESPACE and '--in-namespace' not in sys.argv:
         # Everything (pipeline, chromium, HTTP) in a network namespace with only lo.
         unshare = H.require_tool('unshare')
         H.require_tool('ip')
         argv = [unshare, '-n'] if os.geteuid() == 0 else [unshare, '-r', '-n']
         r = subprocess.run(argv + ['--', sys.executable] + sys.argv + ['--in-namespace'])
         sys.exit(r.returncode)
-    if case == 'play':
+    if case in IN_NAMESPACE:
         subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
         links = subprocess.run(['ip', '-o', 'link'], capture_output=True, text=True).stdout.splitlines()
         if len(links) != 1 or ': lo:' not in links[0]:
