@@ -126,6 +126,8 @@ bool load_key_file(const std::string& path, Config& c, std::string& why) {
   }
   str("ladder", "encoder-preset", c.encoder_preset);
   flag("webrtc", "enabled", c.webrtc);
+  str("webrtc", "stun-server", c.stun_server);
+  str("webrtc", "turn-server", c.turn_server);
   if (text.clear(), str("auth", "publish-keys", text), !text.empty()) c.publish_keys = split_list(text);
   str("auth", "callback", c.auth_callback);
   if (text.clear(), str("push", "targets", text), !text.empty()) c.push = split_list(text);
@@ -161,6 +163,11 @@ bool validate(const Config& c, std::string& why) {
     why = "ports must be 1..65535";
   else if (c.application.empty() || c.application.find('/') != std::string::npos)
     why = "the application must be one path segment, e.g. live";
+  else if (!c.stun_server.empty() && !g_str_has_prefix(c.stun_server.c_str(), "stun://"))
+    why = "the STUN server must be a stun://host:port URL, not '" + c.stun_server + "'";
+  else if (!c.turn_server.empty() && !g_str_has_prefix(c.turn_server.c_str(), "turn://") &&
+           !g_str_has_prefix(c.turn_server.c_str(), "turns://"))
+    why = "the TURN server must be a turn:// or turns://user:password@host:port URL";  // not echoed: a secret
   for (const auto& [key, st] : c.streams)
     if (!st.name.empty() && (st.name.find_first_of("/?#%\\ ") != std::string::npos || st.name[0] == '.'))
       why = "[stream:...] name '" + st.name + "' must be one plain URL segment";
@@ -174,7 +181,7 @@ int load_config(int& argc, char**& argv, Config& c, bool& exit_now) {
   gchar *config_file = nullptr, *address = nullptr, *application = nullptr, *stream_key = nullptr,
         *publish_keys = nullptr, *tls_certificate = nullptr, *tls_key = nullptr, *output_dir = nullptr,
         *segment_format = nullptr, *player_dir = nullptr, *ladder = nullptr, *auth_callback = nullptr,
-        *record_dir = nullptr, *encoder_preset = nullptr;
+        *record_dir = nullptr, *encoder_preset = nullptr, *stun_server = nullptr, *turn_server = nullptr;
   gchar** push = nullptr;
   int rtmp_port = -1, http_port = -1, playlist_length = -1, idle_timeout = -1, status_interval = -1;
   int ladder_width = 0, ladder_height = 0, ladder_kbps = 0, max_streams = -1;
@@ -204,6 +211,8 @@ int load_config(int& argc, char**& argv, Config& c, bool& exit_now) {
       {"webrtc", 0, 0, G_OPTION_ARG_NONE, &webrtc, "WebRTC play (WHEP) of every stream at /APP/NAME/whep on the HTTP port (default off: "
        "it costs CPU per stream without viewers, AAC -> Opus and x264 when there is no ladder)", nullptr},
       {"no-webrtc", 0, 0, G_OPTION_ARG_NONE, &no_webrtc, "No WebRTC play (the default)", nullptr},
+      {"stun-server", 0, 0, G_OPTION_ARG_STRING, &stun_server, "WebRTC: STUN server, for a server behind NAT (default none)", "stun://HOST:PORT"},
+      {"turn-server", 0, 0, G_OPTION_ARG_STRING, &turn_server, "WebRTC: TURN server relaying media for viewers that cannot reach this one (default none)", "turn://USER:PASS@HOST:PORT"},
       {"push", 0, 0, G_OPTION_ARG_STRING_ARRAY, &push, "Restream every stream to this rtmp:// or rtmps:// URL ({name} = stream name); repeatable", "URL"},
       {"record", 0, 0, G_OPTION_ARG_NONE, &record, "Record every publish to an MP4 file", nullptr},
       {"record-dir", 0, 0, G_OPTION_ARG_FILENAME, &record_dir, "Folder of the recordings (default recordings)", "DIR"},
@@ -245,6 +254,8 @@ int load_config(int& argc, char**& argv, Config& c, bool& exit_now) {
     take(auth_callback, c.auth_callback);
     take(record_dir, c.record_dir);
     take(encoder_preset, c.encoder_preset);
+    take(stun_server, c.stun_server);
+    take(turn_server, c.turn_server);
     if (rtmp_port >= 0) c.rtmp_port = rtmp_port;
     if (http_port >= 0) c.http_port = http_port;
     if (playlist_length >= 0) c.playlist_length = playlist_length;
@@ -273,7 +284,8 @@ int load_config(int& argc, char**& argv, Config& c, bool& exit_now) {
   }
   if (why.empty()) validate(c, why);
   for (gchar* v : {config_file, address, application, stream_key, publish_keys, tls_certificate, tls_key,
-                   output_dir, segment_format, player_dir, ladder, auth_callback, record_dir, encoder_preset})
+                   output_dir, segment_format, player_dir, ladder, auth_callback, record_dir, encoder_preset,
+                   stun_server, turn_server})
     g_free(v);
   g_strfreev(push);
   if (!why.empty()) {

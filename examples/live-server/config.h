@@ -45,6 +45,8 @@ struct Config {
   // every stream even with no WebRTC viewer (AAC -> Opus, and x264 when there is no ladder rung
   // and the source may have B-frames).
   bool webrtc = false;
+  std::string stun_server;  // stun://host:port: server-reflexive candidates (a server behind NAT)
+  std::string turn_server;  // turn(s)://user:password@host:port: relayed candidates (a secret)
   // [auth]
   std::vector<std::string> publish_keys;  // allow-list (empty: any key, unless a callback)
   std::string auth_callback;              // URL: POST for publish and play, 2xx allows

@@ -83,6 +83,12 @@ void print_pipeline(const Config& c) {
     webrtc += " aud. ! " + leaky + " ! avdec_aac ! audioconvert ! audioresample ! opusenc ! webrtc.audio "
               "whepserversink name=webrtc application=" + c.application + " stream-key=NAME http-port=" +
               std::to_string(c.http_port);
+    if (!c.stun_server.empty()) webrtc += " stun-server=" + c.stun_server;
+    // The TURN URL holds a password: printed without it.
+    if (!c.turn_server.empty())
+      webrtc += " turn-server=" + c.turn_server.substr(0, c.turn_server.find("://") + 3) + "USER:PASSWORD@" +
+                c.turn_server.substr(c.turn_server.rfind('@') == std::string::npos ? c.turn_server.find("://") + 3
+                                                                                  : c.turn_server.rfind('@') + 1);
   }
   g_print("rtmpserversrc port=%d application=%s stream-key=KEY idle-timeout=%d ! tee name=flv "
           "flv. ! flvrelaysink port=%d application=%s stream-key=NAME http-port=%d "

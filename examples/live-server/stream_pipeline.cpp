@@ -508,6 +508,8 @@ void StreamPipeline::start_webrtc_sink() {
   // Listening on one address: candidates only there (libnice needs loopback named to use it);
   // otherwise the element's default, every non-loopback interface.
   if (specific_ip(c.address)) g_object_set(sink, "ice-addresses", c.address.c_str(), nullptr);
+  if (!c.stun_server.empty()) g_object_set(sink, "stun-server", c.stun_server.c_str(), nullptr);
+  if (!c.turn_server.empty()) g_object_set(sink, "turn-server", c.turn_server.c_str(), nullptr);
   // WebRTC viewers pass the same play policy as RTMP and HTTP-FLV viewers (allow-list, HTTP callback).
   if (play_authorizer_) g_signal_connect(sink, "authorize-play", play_authorizer_, play_authorizer_data_);
   {

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """interop-live-server-config: live-server configured by a key file, and its start-up errors.
 - a config file alone ([server] address, rtmp-port, http-port, output-dir, status-interval;
-  [hls] segment-format=mpegts, playlist-length; [ladder] rungs; [webrtc] enabled) is obeyed: the
-  server listens on the file's ports, ffmpeg's publish is served as HLS from the file's output-dir
-  in MPEG-TS segments, the ladder has the file's one rung, /api/streams lists the stream's WHEP
-  URL; SIGTERM ends it with exit code 0;
+  [hls] segment-format=mpegts, playlist-length; [ladder] rungs; [webrtc] enabled, stun-server,
+  turn-server) is obeyed: the server listens on the file's ports, ffmpeg's publish is served as HLS
+  from the file's output-dir in MPEG-TS segments, the ladder has the file's one rung, /api/streams
+  lists the stream's WHEP URL; a WHEP offer makes the viewer's ICE agent send a Binding request to
+  the file's STUN server and an Allocate request to its TURN server (UDP listeners of this test on
+  loopback), and the TURN password is in no output; SIGTERM ends it with exit code 0;
 - a bad config file (unknown segment-format; rtmp-port out of range) and a bad flag value make the
   server exit with code 2 and print exactly one line naming the problem;
 - an RTMP or HTTP port already in use makes it exit non-zero with one line naming the port."""
@@ -14,6 +16,8 @@ import os
 import re
 import signal
 import socket
+import struct
+import threading
 import time
 import urllib.request
 
@@ -41,8 +45,50 @@ def fetch(url):
         return None
 
 
+TURN_SECRET = "turn-pass-7f3a"
+
+
+class StunListener(threading.Thread):
+    """A UDP socket on loopback recording the STUN requests that reach it (message type, source),
+    answering none: a STUN server the config names, to see that the viewer's ICE agent uses it."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.requests = []
+        self.stopping = False
+
+    def run(self):
+        while not self.stopping:
+            try:
+                data, peer = self.sock.recvfrom(2048)
+            except socket.timeout:
+                continue
+            if len(data) >= 20 and not data[0] & 0xC0 and struct.unpack_from("!H", data, 2)[0] == len(data) - 20:
+                self.requests.append((struct.unpack_from("!H", data, 0)[0], peer))
+
+    def stop(self):
+        self.stopping = True
+        self.join(2)
+        self.sock.close()
+
+
+def post_offer(http_port, path):
+    offer = open(os.path.join(os.environ["LIVE_TEST_DATA"], "whep", "chromium-offer.sdp"), newline="").read()
+    req = urllib.request.Request(f"http://127.0.0.1:{http_port}{path}", data=offer.encode(), method="POST",
+                                 headers={"Content-Type": "application/sdp"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, r.headers.get("Location"), r.read().decode()
+
+
 def good_file(h):
     rtmp_port, http_port = H.free_port(), H.free_port()
+    stun, turn = StunListener(), StunListener()
+    stun.start()
+    turn.start()
     out = h.path("from-config")
     conf = write(h, "good.conf", f"""# live-server test configuration
 [server]
@@ -62,6 +108,8 @@ rungs = 160x120@200
 
 [webrtc]
 enabled = true
+stun-server = stun://127.0.0.1:{stun.port}
+turn-server = turn://tester:{TURN_SECRET}@127.0.0.1:{turn.port}
 """)
     server = h.spawn("server-config", [server_bin(), "--config", conf], env=H.gst_env())
     h.wait_listening(rtmp_port, server)
@@ -75,6 +123,21 @@ enabled = true
     api = json.loads(fetch(f"http://127.0.0.1:{http_port}/api/streams"))
     H.check(api["webrtc"] and api["streams"][0]["urls"].get("whep") == "/live/show/whep",
             f"[webrtc] enabled = true from the file: /api/streams {api}")
+    status, location, answer = post_offer(http_port, "/live/show/whep")
+    H.check(status == 201, f"WHEP POST: {status}")
+    # Binding (0x0001) to the STUN server, Allocate (0x0003) to the TURN server, from the viewer's
+    # host candidate; neither answers, so the answer comes after the element's 2 s gathering bound.
+    H.check(any(kind == 0x0001 for kind, _ in stun.requests), f"the file's STUN server got no Binding request: "
+                                                              f"{stun.requests}")
+    H.check(any(kind == 0x0003 for kind, _ in turn.requests), f"the file's TURN server got no Allocate request: "
+                                                              f"{turn.requests}")
+    H.check("typ host" in answer, f"no host candidate in the answer:\n{answer}")
+    h.log(f"WHEP offer answered; requests to the STUN server {[hex(k) for k, _ in stun.requests]}, to the TURN "
+          f"server {[hex(k) for k, _ in turn.requests]}")
+    req = urllib.request.Request(f"http://127.0.0.1:{http_port}{location}", method="DELETE")
+    urllib.request.urlopen(req, timeout=5).close()
+    stun.stop()
+    turn.stop()
     H.check(h.wait_exit(pub, 30, "publishing in real time") == 0, f"publish failed:\n{H.tail(pub.log())}")
     server.signal(signal.SIGTERM)
     H.check(h.wait_exit(server, 30, "SIGTERM") == 0, f"exit code after SIGTERM:\n{H.tail(server.log())}")
@@ -83,6 +146,7 @@ enabled = true
     segments = [f for root, _, files in os.walk(stream_dir) for f in files if f.endswith((".ts", ".m4s", ".mp4"))]
     H.check(segments and all(f.endswith(".ts") for f in segments),
             f"segment-format=mpegts from the file, segments written: {sorted(segments)[:6]}")
+    H.check(TURN_SECRET not in server.log(), "the TURN password is in live-server's output")
     h.log(f"config file obeyed: ports {rtmp_port}/{http_port}, {len(segments)} .ts segments, variants {resolutions}")
 
 
@@ -111,6 +175,14 @@ def bad_configs(h):
     one_line_error(h, "bad-boolean", ["--config", bad_flag], 2, r"bad-flag\.conf: \[webrtc\] enabled = maybe is not true or false")
     one_line_error(h, "missing-file", ["--config", h.path("no-such.conf")], 2, r"no-such\.conf")
     one_line_error(h, "bad-flag", ["--http-port", "0"], 2, r"port")
+    one_line_error(h, "bad-stun", ["--stun-server", "127.0.0.1:3478"], 2, r"STUN server must be a stun://")
+    one_line_error(h, "bad-turn", ["--turn-server", f"http://u:{TURN_SECRET}@127.0.0.1"], 2,
+                   r"TURN server must be a turn:// or turns://")
+    rc, out = h.run("print-pipeline-turn", [server_bin(), "--webrtc", "--turn-server",
+                                            f"turns://u:{TURN_SECRET}@turn.example:5349", "--print-pipeline"],
+                    timeout=20, env=H.gst_env())
+    H.check(rc == 0 and "turn-server=turns://USER:PASSWORD@turn.example:5349" in out and TURN_SECRET not in out,
+            f"--print-pipeline with a TURN server (exit {rc}):\n{out}")
 
 
 def port_in_use(h):
