@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "recorder.h"
 
@@ -542,7 +543,38 @@ GstBusSyncReply StreamPipeline::on_sync_message(GstBus*, GstMessage* message, gp
   auto* self = static_cast<StreamPipeline*>(data);
   if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR && self->from_webrtc(GST_MESSAGE_SRC(message)))
     self->webrtc_stopped_ = true;
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ELEMENT) {
+    const GstStructure* s = gst_message_get_structure(message);
+    guint sessions = 0;
+    if ((gst_structure_has_name(s, "whep-session-start") || gst_structure_has_name(s, "whep-session-end")) &&
+        gst_structure_get_uint(s, "viewers", &sessions))
+      self->webrtc_sessions_ = sessions;
+  }
   return GST_BUS_PASS;
+}
+
+// The WebRTC transcode (decode + x264 at the source size: about a quarter of a core for 720p30)
+// runs only while a WHEP session exists, after its first GOP (which gives the encoder's caps, so
+// whepserversink can answer offers): without a session its input is dropped; when one starts the
+// input resumes at the next source keyframe (the decoder needs one; whepserversink asks the
+// encoder for a key unit when the viewer connects).
+GstPadProbeReturn StreamPipeline::gate_webrtc_transcode(GstPad*, GstPadProbeInfo* info, gpointer data) {
+  auto* self = static_cast<StreamPipeline*>(data);
+  const bool keyframe = !GST_BUFFER_FLAG_IS_SET(GST_PAD_PROBE_INFO_BUFFER(info), GST_BUFFER_FLAG_DELTA_UNIT);
+  if (self->webrtc_transcode_keyframes_ < 2) {
+    if (keyframe) self->webrtc_transcode_keyframes_++;
+    if (self->webrtc_transcode_keyframes_ < 2) return self->webrtc_transcode_keyframes_ ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+    self->webrtc_transcode_open_ = true;  // the second keyframe: from here on, gated
+  }
+  if (self->webrtc_sessions_.load() == 0) {
+    self->webrtc_transcode_open_ = false;
+    return GST_PAD_PROBE_DROP;
+  }
+  if (!self->webrtc_transcode_open_) {
+    if (!keyframe) return GST_PAD_PROBE_DROP;
+    self->webrtc_transcode_open_ = true;
+  }
+  return GST_PAD_PROBE_OK;
 }
 
 bool StreamPipeline::from_webrtc(GstObject* source) {
@@ -612,6 +644,11 @@ void StreamPipeline::feed_webrtc(GstElement* tee, std::initializer_list<GstEleme
   gst_pad_link(tee_src, queue_sink);
   gst_object_unref(queue_sink);
   gst_object_unref(tee_src);
+  if (chain.size() > 0 && std::strcmp(pad, "video") == 0) {
+    GstPad* queue_src = gst_element_get_static_pad(queue, "src");
+    gst_pad_add_probe(queue_src, GST_PAD_PROBE_TYPE_BUFFER, gate_webrtc_transcode, this, nullptr);
+    gst_object_unref(queue_src);
+  }
   GstElement* last = queue;
   for (GstElement* element : chain) {
     if (!link_chain({last, element})) return;

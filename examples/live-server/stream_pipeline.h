@@ -134,6 +134,14 @@ class StreamPipeline {
   std::mutex webrtc_lock_;  // webrtc_elements_ (read by the sync handler on any thread)
   std::vector<GstElement*> webrtc_elements_;  // the WebRTC branch: queues, transcoders, the sink
   std::atomic<bool> webrtc_stopped_{false};  // after an error there: its inputs drop everything
+  // WHEP sessions now (from whepserversink's messages, in the sync handler): the WebRTC transcode
+  // decodes and encodes only while there is one (gate_webrtc_transcode).
+  std::atomic<uint32_t> webrtc_sessions_{0};
+  // The transcode's input thread only: its first GOP passes (the encoder's caps and SPS/PPS
+  // let whepserversink answer offers), then it is gated; open while sessions exist.
+  int webrtc_transcode_keyframes_ = 0;
+  bool webrtc_transcode_open_ = false;
+  static GstPadProbeReturn gate_webrtc_transcode(GstPad* pad, GstPadProbeInfo* info, gpointer self);
 
   mutable std::mutex lock_;  // the fields below: streaming thread (pads) vs main thread (stats)
   struct KeptBuffers;  // buffers a probe keeps aside until attach_hls (demuxer thread only)
