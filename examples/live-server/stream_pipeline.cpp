@@ -513,6 +513,7 @@ void StreamPipeline::start_webrtc_sink() {
   if (!c.turn_server.empty()) g_object_set(sink, "turn-server", c.turn_server.c_str(), nullptr);
   // WebRTC viewers pass the same play policy as RTMP and HTTP-FLV viewers (allow-list, HTTP callback).
   if (play_authorizer_) g_signal_connect(sink, "authorize-play", play_authorizer_, play_authorizer_data_);
+  g_signal_connect(sink, "authorize-play", G_CALLBACK(note_webrtc_offer), this);  // after the policy: allowed ones
   {
     std::lock_guard lock(webrtc_lock_);
     webrtc_elements_.push_back(sink);
@@ -553,11 +554,17 @@ GstBusSyncReply StreamPipeline::on_sync_message(GstBus*, GstMessage* message, gp
   return GST_BUS_PASS;
 }
 
+gboolean StreamPipeline::note_webrtc_offer(GstElement*, const gchar*, const gchar*, const gchar*, const gchar*,
+                                           gpointer data) {
+  static_cast<StreamPipeline*>(data)->webrtc_offer_at_us_ = g_get_monotonic_time();
+  return TRUE;
+}
+
 // The WebRTC transcode (decode + x264 at the source size: about a quarter of a core for 720p30)
-// runs only while a WHEP session exists, after its first GOP (which gives the encoder's caps, so
-// whepserversink can answer offers): without a session its input is dropped; when one starts the
-// input resumes at the next source keyframe (the decoder needs one; whepserversink asks the
-// encoder for a key unit when the viewer connects).
+// runs only while a WHEP session exists or an offer came in the last 5 s, after its first GOP
+// (which gives the encoder's caps, so whepserversink can answer offers): otherwise its input is
+// dropped. It resumes at the next source keyframe (the decoder needs one), while the offer's ICE
+// gathering runs; whepserversink asks the encoder for a key unit when the viewer connects.
 GstPadProbeReturn StreamPipeline::gate_webrtc_transcode(GstPad*, GstPadProbeInfo* info, gpointer data) {
   auto* self = static_cast<StreamPipeline*>(data);
   const bool keyframe = !GST_BUFFER_FLAG_IS_SET(GST_PAD_PROBE_INFO_BUFFER(info), GST_BUFFER_FLAG_DELTA_UNIT);
@@ -566,7 +573,8 @@ GstPadProbeReturn StreamPipeline::gate_webrtc_transcode(GstPad*, GstPadProbeInfo
     if (self->webrtc_transcode_keyframes_ < 2) return self->webrtc_transcode_keyframes_ ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
     self->webrtc_transcode_open_ = true;  // the second keyframe: from here on, gated
   }
-  if (self->webrtc_sessions_.load() == 0) {
+  constexpr int64_t kOfferWarmUs = 5 * G_USEC_PER_SEC;
+  if (self->webrtc_sessions_.load() == 0 && g_get_monotonic_time() - self->webrtc_offer_at_us_.load() > kOfferWarmUs) {
     self->webrtc_transcode_open_ = false;
     return GST_PAD_PROBE_DROP;
   }

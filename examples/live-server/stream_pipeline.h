@@ -137,6 +137,10 @@ class StreamPipeline {
   // WHEP sessions now (from whepserversink's messages, in the sync handler): the WebRTC transcode
   // decodes and encodes only while there is one (gate_webrtc_transcode).
   std::atomic<uint32_t> webrtc_sessions_{0};
+  // When the last offer passed the play policy (monotonic us): the transcode starts then, not
+  // once the session exists, so its decoder reaches a keyframe while ICE gathers (up to 2 s).
+  std::atomic<int64_t> webrtc_offer_at_us_{0};
+  static gboolean note_webrtc_offer(GstElement*, const gchar*, const gchar*, const gchar*, const gchar*, gpointer self);
   // The transcode's input thread only: its first GOP passes (the encoder's caps and SPS/PPS
   // let whepserversink answer offers), then it is gated; open while sessions exist.
   int webrtc_transcode_keyframes_ = 0;
