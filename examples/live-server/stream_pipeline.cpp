@@ -102,6 +102,7 @@ StreamPipeline::~StreamPipeline() {
     held_.clear();
   }
   recorder_.reset();
+  if (dropped_hls_) gst_object_unref(dropped_hls_);
   gst_object_unref(pipeline_);
 }
 
@@ -243,6 +244,7 @@ void StreamPipeline::on_no_more_pads(GstElement*, gpointer data) {
   // registers its HTTP site, which waits for the HTTP server thread, while holding the lock its
   // "stats" takes; that thread may be answering /api/streams in snapshot().
   if (hls) {
+    gst_element_set_locked_state(hls, FALSE);
     gst_element_sync_state_with_parent(hls);
     gst_object_unref(hls);
     std::lock_guard lock(self->lock_);
@@ -689,7 +691,17 @@ GstElement* StreamPipeline::attach_hls() {
     }
     return nullptr;
   }
-  GstElement* hls = hls_ = add("hlsadaptivesink", "hls");
+  // Locked until its pads are linked and on_no_more_pads starts it: the pipeline may be changing
+  // state meanwhile (its start is async), and a bin brings every child along, which would start
+  // the sink before it has a video pad (an error seen with 20 publishers at once).
+  GstElement* hls = gst_element_factory_make("hlsadaptivesink", "hls");
+  if (!hls) {
+    g_printerr("live-server: stream %s: GStreamer element 'hlsadaptivesink' is missing\n", name_.c_str());
+    return nullptr;
+  }
+  gst_element_set_locked_state(hls, TRUE);
+  gst_bin_add(GST_BIN(pipeline_), hls);
+  hls_ = hls;
   const std::string dir = config_.output_dir + "/" + config_.application + "/" + name_;
   const std::string prefix = "/" + config_.application + "/" + name_;
   g_object_set(hls, "location", dir.c_str(), "http-address", config_.address.c_str(),
@@ -751,11 +763,14 @@ bool StreamPipeline::drop_failed_hls(GstObject* source, const std::string& reaso
   GstElement* hls;
   {
     std::lock_guard lock(lock_);
-    if (!hls_ || (source != GST_OBJECT(hls_) && !gst_object_has_as_ancestor(source, GST_OBJECT(hls_))))
-      return false;
+    // A second error of a sink already taken out (a failed start posts one and fails the state
+    // change, which posts another): handled, it must not end the stream.
+    if (dropped_hls_ && source == GST_OBJECT(dropped_hls_)) return true;
+    if (!hls_ || source != GST_OBJECT(hls_)) return false;
     hls = hls_;
     hls_ = nullptr;
     hls_error_ = reason;
+    dropped_hls_ = GST_ELEMENT(gst_object_ref(hls));
   }
   hls_failed_.store(true);
   // Out of the pipeline: it would never post EOS (a failed sink does not), and the pipeline's

@@ -127,6 +127,7 @@ class StreamPipeline {
   GstElement* relay_ = nullptr;
   GstElement* demux_ = nullptr;
   GstElement* hls_ = nullptr;  // added at no-more-pads
+  GstElement* dropped_hls_ = nullptr;  // a ref to the sink drop_failed_hls took out: its later errors are known
   GstElement* video_tee_ = nullptr;  // parsed source video (record)
   GstElement* audio_tee_ = nullptr;  // parsed AAC (record)
   std::unique_ptr<Recorder> recorder_;

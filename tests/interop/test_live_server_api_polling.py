@@ -7,7 +7,8 @@ tracks are known, registering its HTTP site on the server thread that answers th
 - every poll is answered (200) within 2 s;
 - every publish shows up in /api/streams as publishing within 5 s of its start;
 - then every publisher stops and every stream ends (idle-timeout 2 s) under the same polling:
-  all leave /api/streams within 10 s and the server is still up.
+  all leave /api/streams within 10 s and the server is still up;
+- no stream and no stream's HLS failed (the log says so when one does).
 Before the fix, live-server deadlocked on the second or third stream: the demuxer thread held the
 stream's lock while hlsadaptivesink's start waited for the HTTP server thread, which waited for
 that lock in /api/streams (and for the sink's own lock in its "stats"); and a stream could be
@@ -97,6 +98,10 @@ def body(h):
     server.signal(signal.SIGINT)
     rc = h.wait_exit(server, 30, "SIGINT")
     H.check(rc == 0, f"live-server exited with {rc} after SIGINT:\n{H.tail(server.log())}")
+    # Each stream's HLS sink started with its pads (it was once started by the pipeline's own state
+    # change before them: "needs at least one video_%u pad", and the stream ended).
+    failed = [l for l in server.log().splitlines() if "HLS output failed" in l or " failed in " in l]
+    H.check(not failed, "a stream or its HLS failed:\n" + "\n".join(failed))
 
 
 if __name__ == "__main__":
