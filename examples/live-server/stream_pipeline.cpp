@@ -873,7 +873,11 @@ StreamSnapshot StreamPipeline::snapshot() const {
   return out;
 }
 
-void StreamPipeline::send_eos() { gst_element_send_event(pipeline_, gst_event_new_eos()); }
+// To the stream's source only, not the pipeline: a bin sends the event to every source inside it,
+// webrtcbin's nicesrc of a WHEP session that never connected included, and that call blocked the
+// main thread for good (SIGTERM with such a session open hung live-server; a second signal could
+// not stop it). The EOS flows from rtmpserversrc through every branch.
+void StreamPipeline::send_eos() { gst_element_send_event(source_, gst_event_new_eos()); }
 
 void StreamPipeline::publish_started() {
   if (recorder_) recorder_->start_file();
