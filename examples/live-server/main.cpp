@@ -84,11 +84,12 @@ void print_pipeline(const Config& c) {
               "whepserversink name=webrtc application=" + c.application + " stream-key=NAME http-port=" +
               std::to_string(c.http_port);
     if (!c.stun_server.empty()) webrtc += " stun-server=" + c.stun_server;
-    // The TURN URL holds a password: printed without it.
-    if (!c.turn_server.empty())
-      webrtc += " turn-server=" + c.turn_server.substr(0, c.turn_server.find("://") + 3) + "USER:PASSWORD@" +
-                c.turn_server.substr(c.turn_server.rfind('@') == std::string::npos ? c.turn_server.find("://") + 3
-                                                                                  : c.turn_server.rfind('@') + 1);
+    // The TURN URL holds a password: printed without it (validate() checked it has a scheme).
+    if (!c.turn_server.empty()) {
+      const std::string& turn = c.turn_server;
+      const size_t host = turn.find('@') == std::string::npos ? turn.find("://") + 3 : turn.rfind('@') + 1;
+      webrtc += " turn-server=" + turn.substr(0, turn.find("://") + 3) + "USER:PASSWORD@" + turn.substr(host);
+    }
   }
   g_print("rtmpserversrc port=%d application=%s stream-key=KEY idle-timeout=%d ! tee name=flv "
           "flv. ! flvrelaysink port=%d application=%s stream-key=NAME http-port=%d "

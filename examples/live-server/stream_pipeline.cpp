@@ -570,11 +570,10 @@ gboolean StreamPipeline::note_webrtc_offer(GstElement*, const gchar*, const gcha
 GstPadProbeReturn StreamPipeline::gate_webrtc_transcode(GstPad*, GstPadProbeInfo* info, gpointer data) {
   auto* self = static_cast<StreamPipeline*>(data);
   const bool keyframe = !GST_BUFFER_FLAG_IS_SET(GST_PAD_PROBE_INFO_BUFFER(info), GST_BUFFER_FLAG_DELTA_UNIT);
-  if (self->webrtc_transcode_keyframes_ < 2) {
-    if (keyframe) self->webrtc_transcode_keyframes_++;
-    if (self->webrtc_transcode_keyframes_ < 2) return self->webrtc_transcode_keyframes_ ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
-    self->webrtc_transcode_open_ = true;  // the second keyframe: from here on, gated
-  }
+  if (keyframe && self->webrtc_transcode_keyframes_ < 2) self->webrtc_transcode_keyframes_++;
+  // The first GOP passes (nothing before its keyframe); gated from the second keyframe on.
+  if (self->webrtc_transcode_keyframes_ < 2)
+    return self->webrtc_transcode_keyframes_ ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
   constexpr int64_t kOfferWarmUs = 5 * G_USEC_PER_SEC;
   if (self->webrtc_sessions_.load() == 0 && g_get_monotonic_time() - self->webrtc_offer_at_us_.load() > kOfferWarmUs) {
     self->webrtc_transcode_open_ = false;

@@ -77,6 +77,17 @@ def delete_hosts():
         subprocess.run(["ip", "netns", "del", host], capture_output=True, timeout=20)
 
 
+def join_netns(netns):
+    """Moves the calling thread (only it: setns is per thread) into network namespace `netns`;
+    the error text, or None."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+    try:
+        return None if libc.setns(fd, CLONE_NEWNET) == 0 else f"setns {netns}: {os.strerror(ctypes.get_errno())}"
+    finally:
+        os.close(fd)
+
+
 class NamespacedRecorder(H.RtmpRecorder):
     """The harness's RTMP player on a thread that first joins network namespace `netns` (setns
     applies to the calling thread only; its sockets stay in that namespace)."""
@@ -87,15 +98,10 @@ class NamespacedRecorder(H.RtmpRecorder):
         self.netns = netns
 
     def run(self):
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(f"/run/netns/{self.netns}", os.O_RDONLY)
-        try:
-            if libc.setns(fd, CLONE_NEWNET) != 0:
-                self.error = f"setns {self.netns}: {os.strerror(ctypes.get_errno())}"
-                self.started_playing.set()
-                return
-        finally:
-            os.close(fd)
+        self.error = join_netns(self.netns)
+        if self.error:
+            self.started_playing.set()
+            return
         super().run()
 
 
@@ -105,14 +111,10 @@ def connect_time_in(netns, host, port):
     result = {}
 
     def measure():
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-        try:
-            if libc.setns(fd, CLONE_NEWNET) != 0:
-                result["error"] = f"setns {netns}: {os.strerror(ctypes.get_errno())}"
-                return
-        finally:
-            os.close(fd)
+        error = join_netns(netns)
+        if error:
+            result["error"] = error
+            return
         started = time.monotonic()
         try:
             with socket.create_connection((host, port), timeout=10):
