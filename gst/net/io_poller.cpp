@@ -127,26 +127,33 @@ gboolean IoPoller::check(GSource* source) {
 
 gboolean IoPoller::dispatch(GSource* source, GSourceFunc, gpointer) {
   IoPoller* self = reinterpret_cast<Source*>(source)->poller;
-  self->running_again_.swap(self->again_);
-  self->again_.clear();
-  for (uint64_t key : self->running_again_) self->handler_(key, EPOLLIN);
-  self->running_again_.clear();
-  self->dispatch_set(self->prompt_fd_);
+  self->dispatching_ = true;
+  self->dispatch_sets(source);
+  self->dispatching_ = false;
+  if (self->after_dispatch_) self->after_dispatch_();
+  return G_SOURCE_CONTINUE;
+}
+
+void IoPoller::dispatch_sets(GSource* source) {
+  running_again_.swap(again_);
+  again_.clear();
+  for (uint64_t key : running_again_) handler_(key, EPOLLIN);
+  running_again_.clear();
+  dispatch_set(prompt_fd_);
 
   const int64_t now = g_source_get_time(source);
-  if (self->coalescing_ && now < self->coalesce_until_) return G_SOURCE_CONTINUE;  // not yet
-  const int64_t interval = self->effective_interval_micros();
-  if (self->dispatch_set(self->batched_fd_) > 0 && interval > 0) {
+  if (coalescing_ && now < coalesce_until_) return;  // not yet
+  const int64_t interval = effective_interval_micros();
+  if (dispatch_set(batched_fd_) > 0 && interval > 0) {
     // Work was found: let input gather for a while before looking again.
-    if (!self->coalescing_) g_source_modify_unix_fd(source, self->batched_tag_, GIOCondition(0));
-    self->coalescing_ = true;
-    self->coalesce_until_ = now + interval;
-  } else if (self->coalescing_) {
+    if (!coalescing_) g_source_modify_unix_fd(source, batched_tag_, GIOCondition(0));
+    coalescing_ = true;
+    coalesce_until_ = now + interval;
+  } else if (coalescing_) {
     // Nothing came in the interval: wait for the batched set's fd again.
-    g_source_modify_unix_fd(source, self->batched_tag_, G_IO_IN);
-    self->coalescing_ = false;
+    g_source_modify_unix_fd(source, batched_tag_, G_IO_IN);
+    coalescing_ = false;
   }
-  return G_SOURCE_CONTINUE;
 }
 
 int IoPoller::dispatch_set(int epoll_fd) {

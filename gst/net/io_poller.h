@@ -71,6 +71,9 @@ class IoPoller {
   // Calls the handler for `key` on the next iteration, at once (no coalescing delay), without
   // waiting for the fd (TLS may hold decrypted input the socket no longer signals).
   void run_again(uint64_t key);
+  // Called at the end of every dispatch (after both sets were served), on the I/O thread.
+  void set_after_dispatch(std::function<void()> after_dispatch) { after_dispatch_ = std::move(after_dispatch); }
+  bool dispatching() const { return dispatching_; }  // inside a dispatch: handlers run
 
  private:
   struct Source;
@@ -78,6 +81,7 @@ class IoPoller {
   bool coalescing_over(GSource* source, gint* timeout_ms) const;  // lowers *timeout_ms to the interval's end
   static gboolean check(GSource* source);
   static gboolean dispatch(GSource* source, GSourceFunc, gpointer);
+  void dispatch_sets(GSource* source);
   int dispatch_set(int epoll_fd);  // returns how many keys it handled
 
   int prompt_fd_ = -1;
@@ -86,6 +90,8 @@ class IoPoller {
   gpointer prompt_tag_ = nullptr;
   gpointer batched_tag_ = nullptr;
   int64_t read_interval_micros_ = 0;
+  std::function<void()> after_dispatch_;
+  bool dispatching_ = false;
   int batched_count_ = 0;  // fds in the batched set
   bool coalescing_ = false;      // the batched set is not polled until coalesce_until_
   int64_t coalesce_until_ = 0;   // g_source_get_time() clock

@@ -100,6 +100,9 @@ struct Listener::Impl : ConnectionOwner {
   GSource* reap_source = nullptr;
   GTlsCertificate* certificate = nullptr;
   IoPoller poller;  // input readiness of every connection, one GSource
+  // The publish mounts' consumers: woken once per read batch, for all mounts that got input.
+  std::shared_ptr<BatchWakeup> source_wakeup = std::make_shared<BatchWakeup>();
+  bool source_wake_pending = false;
 
   // Owned by the I/O thread.
   std::map<uint64_t, std::unique_ptr<Connection>> connections;
@@ -233,6 +236,11 @@ Result<void> Listener::Impl::start() {
       }, int64_t(config.read_interval_ms) * 1000)) {
     return make_error(Errc::closed, std::string("cannot create epoll set: ") + g_strerror(errno));
   }
+  poller.set_after_dispatch([this] {
+    if (!source_wake_pending) return;
+    source_wake_pending = false;
+    source_wakeup->wake_all();
+  });
   accept_source = g_socket_create_source(socket, G_IO_IN, nullptr);
   g_source_set_callback(accept_source, G_SOURCE_FUNC(on_incoming), this, nullptr);
   g_source_attach(accept_source, context);
@@ -459,8 +467,14 @@ void Listener::Impl::budget_input(Connection& connection) {
 void Listener::Impl::report_bytes(Connection& connection) {
   if (!connection.publish_mount) return;
   uint64_t total = connection.session().bytes_in();
-  connection.publish_mount->bytes_received(total - connection.bytes_reported);  // may be 0
+  const bool wake = connection.publish_mount->bytes_received(total - connection.bytes_reported);  // may be 0
   connection.bytes_reported = total;
+  if (!wake) return;
+  if (poller.dispatching()) {
+    source_wake_pending = true;  // at the end of the batch, for every mount at once
+  } else {
+    source_wakeup->wake_all();
+  }
 }
 
 void Listener::Impl::post(std::function<void()> work) {
@@ -845,6 +859,7 @@ Result<void> Listener::set_mount_provider(MountProvider* provider) {
 uint16_t Listener::port() const { return impl_->bound_port; }
 bool Listener::uses_tls() const { return impl_->certificate != nullptr; }
 uint32_t Listener::read_interval_ms() const { return impl_->config.read_interval_ms; }
+const std::shared_ptr<BatchWakeup>& Listener::source_wakeup() const { return impl_->source_wakeup; }
 uint32_t Listener::connection_count() const { return impl_->open_connections.load(); }
 
 }  // namespace live::net

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "net/batch_wakeup.h"
 #include "net/mount.h"
 #include "net/relay_hub.h"
 #include "rtmp/server_session.h"
@@ -96,6 +97,8 @@ class Listener {
   uint16_t port() const;
   bool uses_tls() const;
   uint32_t read_interval_ms() const;  // the first user's setting
+  // What the publish mounts' consumers sleep on (see PublishMount::bytes_received).
+  const std::shared_ptr<BatchWakeup>& source_wakeup() const;
   uint32_t connection_count() const;
 
   struct Impl;

@@ -10,7 +10,6 @@
 #include "rtmpserversrc/rtmpserversrc.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -134,7 +133,7 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   void publish_started(const net::StreamRequest& request) override;
   bool media(rtmp::Message&& message) override;
   void drop_oldest_media();  // state_lock_ held
-  void bytes_received(uint64_t count) override;
+  bool bytes_received(uint64_t count) override;
   void publish_stopped(const std::string& reason) override;
 
  private:
@@ -142,6 +141,9 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   GstBuffer* make_header_buffer(const QueuedTag& first);
   GstBuffer* make_tag_buffer(QueuedTag&& tag);
   GstClockTime running_time_now();
+  void wake_consumer() {  // under state_lock_
+    if (consumer_wakeup_) consumer_wakeup_->wake_all();
+  }
   void post_publish_message(const char* name, const net::StreamRequest& request,
                             const std::string* reason);
 
@@ -151,7 +153,10 @@ class RtmpServerSrcImpl final : public net::PublishMount {
 
   // --- under state_lock ---
   std::mutex state_lock_;
-  std::condition_variable state_cv_;
+  // create() sleeps on the listener's BatchWakeup (one wakeup per read batch for all streams),
+  // on own_wakeup_ without a listener; consumer_wakeup_ is the one it sleeps on now.
+  std::shared_ptr<net::BatchWakeup> own_wakeup_ = std::make_shared<net::BatchWakeup>();
+  std::shared_ptr<net::BatchWakeup> consumer_wakeup_;
   std::deque<QueuedTag> queue_;
   size_t queued_bytes_ = 0;
   bool flushing_ = false;
@@ -257,7 +262,7 @@ void RtmpServerSrcImpl::stop() {
 void RtmpServerSrcImpl::set_flushing(bool flushing) {
   std::lock_guard lock(state_lock_);
   flushing_ = flushing;
-  state_cv_.notify_all();
+  wake_consumer();
 }
 
 GstClockTime RtmpServerSrcImpl::running_time_now() {
@@ -309,20 +314,24 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
         GST_INFO_OBJECT(element_, "end of stream asked: everything received went out");
         return GST_FLOW_EOS;
       }
+      int64_t timeout_us = -1;
       if (idle_timeout > 0 && ever_published_ && !publishing_) {
         int64_t deadline = publish_ended_at_ + int64_t(idle_timeout) * G_USEC_PER_SEC;
-        int64_t left = deadline - g_get_monotonic_time();
-        if (left <= 0) {
+        timeout_us = deadline - g_get_monotonic_time();
+        if (timeout_us <= 0) {
           GST_INFO_OBJECT(element_, "no publisher for %u s: end of stream", idle_timeout);
           return GST_FLOW_EOS;
         }
-        consumer_waiting_ = true;
-        state_cv_.wait_for(lock, std::chrono::microseconds(left));
-      } else {
-        consumer_waiting_ = true;
-        state_cv_.wait(lock);
       }
+      std::shared_ptr<net::BatchWakeup> wakeup = listener_ ? listener_->source_wakeup() : own_wakeup_;
+      const net::BatchWakeup::Ticket ticket = wakeup->ticket();  // under the lock: no wakeup missed
+      consumer_waiting_ = true;
+      consumer_wakeup_ = wakeup;
+      lock.unlock();
+      wakeup->wait(ticket, timeout_us);
+      lock.lock();
       consumer_waiting_ = false;
+      consumer_wakeup_.reset();
     }
     tags.swap(queue_);
     queued_bytes_ = 0;
@@ -370,7 +379,7 @@ bool RtmpServerSrcImpl::begin_drain() {
   std::lock_guard lock(state_lock_);
   if (flushing_ || !listener_) return false;
   draining_ = true;
-  state_cv_.notify_all();
+  wake_consumer();
   return true;
 }
 
@@ -475,7 +484,7 @@ void RtmpServerSrcImpl::publish_started(const net::StreamRequest& request) {
     ++publishes_;
     current_ = request;
     recent_bytes_.clear();
-    state_cv_.notify_all();
+    wake_consumer();
   }
   GST_INFO_OBJECT(element_, "publisher %s started", request.client_address.c_str());
   GST_DEBUG_OBJECT(element_, "stream key '%s'", request.stream_key.c_str());
@@ -493,8 +502,8 @@ bool RtmpServerSrcImpl::media(rtmp::Message&& message) {
   queued_bytes_ += message.payload.size();
   queue_.push_back(QueuedTag{message.type, message.timestamp, publish_serial_,
                              std::move(message.payload)});
-  // No wakeup here: bytes_received() follows each read's messages and wakes the streaming
-  // thread once for all of them.
+  // No wakeup here: bytes_received() follows each read's messages, and the listener wakes the
+  // streaming thread once for all of them.
   if (queued_bytes_ >= kPauseReadingBytes) {
     if (!reading_paused_) {
       ++pauses_;
@@ -516,21 +525,17 @@ void RtmpServerSrcImpl::drop_oldest_media() {
   GST_WARNING_OBJECT(element_, "output queue full (%zu bytes): dropping a frame", queued_bytes_);
 }
 
-void RtmpServerSrcImpl::bytes_received(uint64_t count) {
+bool RtmpServerSrcImpl::bytes_received(uint64_t count) {
   const int64_t now = g_get_monotonic_time();
-  bool wake;
-  {
-    std::lock_guard lock(state_lock_);
-    if (count > 0) {
-      bytes_in_ += count;
-      recent_bytes_.emplace_back(now, count);
-      while (!recent_bytes_.empty() && now - recent_bytes_.front().first > kBitrateWindowMicros)
-        recent_bytes_.pop_front();
-    }
-    wake = consumer_waiting_ && !queue_.empty();
+  std::lock_guard lock(state_lock_);
+  if (count > 0) {
+    bytes_in_ += count;
+    recent_bytes_.emplace_back(now, count);
+    while (!recent_bytes_.empty() && now - recent_bytes_.front().first > kBitrateWindowMicros)
+      recent_bytes_.pop_front();
   }
-  // Outside the lock: the woken thread does not block on the mutex we still hold.
-  if (wake) state_cv_.notify_all();
+  // The listener wakes the streaming thread (with every other stream's) after its read batch.
+  return consumer_waiting_ && !queue_.empty();
 }
 
 void RtmpServerSrcImpl::publish_stopped(const std::string& reason) {
@@ -540,7 +545,7 @@ void RtmpServerSrcImpl::publish_stopped(const std::string& reason) {
     publishing_ = false;
     publish_ended_at_ = g_get_monotonic_time();
     request = current_;
-    state_cv_.notify_all();
+    wake_consumer();
   }
   GST_INFO_OBJECT(element_, "publisher %s stopped: %s", request.client_address.c_str(),
                   reason.c_str());

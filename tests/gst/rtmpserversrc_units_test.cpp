@@ -2,6 +2,12 @@
 // configuration and metadata never do (issue #9: the limit used to drop sequence headers too).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "net/batch_wakeup.h"
 #include "rtmpserversrc/queued_tag.h"
 
 namespace {
@@ -41,5 +47,58 @@ TEST(QueuedTag, EnhancedRtmpSequenceStartIsConfiguration) {
   EXPECT_EQ(live::gst::drop_oldest_frame(queue), 0u);
   EXPECT_EQ(queue.size(), 1u);
 }
+
+// BatchWakeup: the one futex word the streaming threads of a listener's sources sleep on.
+namespace batch_wakeup {
+
+using live::net::BatchWakeup;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+TEST(BatchWakeup, AWakeAfterTheTicketIsNeverMissed) {
+  BatchWakeup wakeup;
+  const auto ticket = wakeup.ticket();
+  wakeup.wake_all();  // before the wait: the wait must not sleep
+  const auto start = Clock::now();
+  wakeup.wait(ticket, 5'000'000);
+  EXPECT_LT(seconds_since(start), 1.0);
+}
+
+TEST(BatchWakeup, WaitsForItsTimeoutWithoutAWake) {
+  BatchWakeup wakeup;
+  const auto start = Clock::now();
+  wakeup.wait(wakeup.ticket(), 50'000);
+  EXPECT_GE(seconds_since(start), 0.045);
+  EXPECT_LT(seconds_since(start), 2.0);
+}
+
+TEST(BatchWakeup, OneWakeReleasesEverySleeper) {
+  BatchWakeup wakeup;
+  constexpr int kSleepers = 8;
+  std::atomic<int> ready{0};
+  std::atomic<int> woken{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSleepers; ++i) {
+    threads.emplace_back([&] {
+      const auto ticket = wakeup.ticket();
+      ready.fetch_add(1);
+      wakeup.wait(ticket, 10'000'000);  // a missed wake would hold the test 10 s
+      woken.fetch_add(1);
+    });
+  }
+  while (ready.load() < kSleepers) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let them reach the futex
+  EXPECT_EQ(woken.load(), 0);
+  const auto start = Clock::now();
+  wakeup.wake_all();
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(woken.load(), kSleepers);
+  EXPECT_LT(seconds_since(start), 5.0);
+}
+
+}  // namespace batch_wakeup
 
 }  // namespace
