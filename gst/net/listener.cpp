@@ -102,7 +102,7 @@ struct Listener::Impl : ConnectionOwner {
   IoPoller poller;  // input readiness of every connection, one GSource
   // The publish mounts' consumers: woken once per read batch, for all mounts that got input.
   std::shared_ptr<BatchWakeup> source_wakeup = std::make_shared<BatchWakeup>();
-  bool source_wake_pending = false;
+  uint32_t source_wake_bits = 0;  // to wake at the end of the current batch
 
   // Owned by the I/O thread.
   std::map<uint64_t, std::unique_ptr<Connection>> connections;
@@ -237,9 +237,8 @@ Result<void> Listener::Impl::start() {
     return make_error(Errc::closed, std::string("cannot create epoll set: ") + g_strerror(errno));
   }
   poller.set_after_dispatch([this] {
-    if (!source_wake_pending) return;
-    source_wake_pending = false;
-    source_wakeup->wake_all();
+    source_wakeup->wake(source_wake_bits);
+    source_wake_bits = 0;
   });
   accept_source = g_socket_create_source(socket, G_IO_IN, nullptr);
   g_source_set_callback(accept_source, G_SOURCE_FUNC(on_incoming), this, nullptr);
@@ -467,13 +466,12 @@ void Listener::Impl::budget_input(Connection& connection) {
 void Listener::Impl::report_bytes(Connection& connection) {
   if (!connection.publish_mount) return;
   uint64_t total = connection.session().bytes_in();
-  const bool wake = connection.publish_mount->bytes_received(total - connection.bytes_reported);  // may be 0
+  const uint32_t wake = connection.publish_mount->bytes_received(total - connection.bytes_reported);  // may be 0
   connection.bytes_reported = total;
-  if (!wake) return;
   if (poller.dispatching()) {
-    source_wake_pending = true;  // at the end of the batch, for every mount at once
+    source_wake_bits |= wake;  // at the end of the batch, for every mount at once
   } else {
-    source_wakeup->wake_all();
+    source_wakeup->wake(wake);
   }
 }
 

@@ -42,10 +42,10 @@ class PublishMount {
   // control pushes back to the publisher) until Listener::resume_publisher(mount).
   virtual bool media(rtmp::Message&& message) = 0;
   // Raw bytes read from the current publisher's connection (for stats). Called after the
-  // media() calls of each read (count may be 0). Returns whether the mount's consumer, which
-  // sleeps on Listener::source_wakeup(), must be woken: the listener wakes all such consumers
-  // once, at the end of the read batch.
-  virtual bool bytes_received(uint64_t count) = 0;
+  // media() calls of each read (count may be 0). Returns the BatchWakeup bits of the consumer
+  // to wake (0: none); it sleeps on Listener::source_wakeup(), and the listener wakes all such
+  // consumers with one call at the end of the read batch.
+  virtual uint32_t bytes_received(uint64_t count) = 0;
   // The current publisher ended (unpublish, disconnect, error, takeover, shutdown).
   virtual void publish_stopped(const std::string& reason) = 0;
 };

@@ -133,7 +133,7 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   void publish_started(const net::StreamRequest& request) override;
   bool media(rtmp::Message&& message) override;
   void drop_oldest_media();  // state_lock_ held
-  bool bytes_received(uint64_t count) override;
+  uint32_t bytes_received(uint64_t count) override;
   void publish_stopped(const std::string& reason) override;
 
  private:
@@ -142,7 +142,7 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   GstBuffer* make_tag_buffer(QueuedTag&& tag);
   GstClockTime running_time_now();
   void wake_consumer() {  // under state_lock_
-    if (consumer_wakeup_) consumer_wakeup_->wake_all();
+    if (consumer_wakeup_) consumer_wakeup_->wake(wake_bit_);
   }
   void post_publish_message(const char* name, const net::StreamRequest& request,
                             const std::string* reason);
@@ -153,10 +153,11 @@ class RtmpServerSrcImpl final : public net::PublishMount {
 
   // --- under state_lock ---
   std::mutex state_lock_;
-  // create() sleeps on the listener's BatchWakeup (one wakeup per read batch for all streams),
-  // on own_wakeup_ without a listener; consumer_wakeup_ is the one it sleeps on now.
+  // create() sleeps on the listener's BatchWakeup while a publisher sends (one wakeup per read
+  // batch for all streams), else on own_wakeup_; consumer_wakeup_ is the one it sleeps on now.
   std::shared_ptr<net::BatchWakeup> own_wakeup_ = std::make_shared<net::BatchWakeup>();
   std::shared_ptr<net::BatchWakeup> consumer_wakeup_;
+  const uint32_t wake_bit_ = net::BatchWakeup::next_bit();  // this source's bit on either
   std::deque<QueuedTag> queue_;
   size_t queued_bytes_ = 0;
   bool flushing_ = false;
@@ -323,12 +324,16 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
           return GST_FLOW_EOS;
         }
       }
-      std::shared_ptr<net::BatchWakeup> wakeup = listener_ ? listener_->source_wakeup() : own_wakeup_;
+      // Only a publishing source shares the listener's wakeup: an idle one (no publisher yet,
+      // or one that left) would otherwise wake with every other stream's read batch.
+      // publish_started() wakes it here, and its media comes after that.
+      std::shared_ptr<net::BatchWakeup> wakeup =
+          (listener_ && publishing_) ? listener_->source_wakeup() : own_wakeup_;
       const net::BatchWakeup::Ticket ticket = wakeup->ticket();  // under the lock: no wakeup missed
       consumer_waiting_ = true;
       consumer_wakeup_ = wakeup;
       lock.unlock();
-      wakeup->wait(ticket, timeout_us);
+      wakeup->wait(ticket, wake_bit_, timeout_us);
       lock.lock();
       consumer_waiting_ = false;
       consumer_wakeup_.reset();
@@ -525,7 +530,7 @@ void RtmpServerSrcImpl::drop_oldest_media() {
   GST_WARNING_OBJECT(element_, "output queue full (%zu bytes): dropping a frame", queued_bytes_);
 }
 
-bool RtmpServerSrcImpl::bytes_received(uint64_t count) {
+uint32_t RtmpServerSrcImpl::bytes_received(uint64_t count) {
   const int64_t now = g_get_monotonic_time();
   std::lock_guard lock(state_lock_);
   if (count > 0) {
@@ -535,7 +540,7 @@ bool RtmpServerSrcImpl::bytes_received(uint64_t count) {
       recent_bytes_.pop_front();
   }
   // The listener wakes the streaming thread (with every other stream's) after its read batch.
-  return consumer_waiting_ && !queue_.empty();
+  return consumer_waiting_ && !queue_.empty() ? wake_bit_ : 0;
 }
 
 void RtmpServerSrcImpl::publish_stopped(const std::string& reason) {

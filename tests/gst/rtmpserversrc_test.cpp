@@ -695,6 +695,50 @@ size_t io_thread_count() {
   return n;
 }
 
+// Voluntary context switches of this process's thread named `name` (-1: no such thread).
+int64_t voluntary_switches(const std::string& name) {
+  for (auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(entry.path() / "comm");
+    std::string thread_name;
+    std::getline(comm, thread_name);
+    if (thread_name != name) continue;
+    std::ifstream status(entry.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::stoll(line.substr(24));
+    }
+  }
+  return -1;
+}
+
+// The streaming threads of one listener's publishing sources share one wakeup per read batch;
+// a source without a publisher must not wake with another stream's batches (it did, about
+// 55 times a second with one ffmpeg publisher next to it).
+TEST_F(RtmpServerSrcTest, ASourceWithoutPublisherSleepsWhileAnotherStreamIsRead) {
+  Pipeline p(src("name=busy stream-key=capff") + " ! appsink name=sink0 sync=false async=false " +
+             src("name=idle stream-key=nobody") + " ! appsink name=sink1 sync=false async=false");
+  ASSERT_TRUE(play_ok(p.play()));
+  std::this_thread::sleep_for(200ms);  // both streaming threads are waiting
+  const int64_t idle_before = voluntary_switches("idle:src");
+  const int64_t busy_before = voluntary_switches("busy:src");
+  ASSERT_GE(idle_before, 0) << "no thread named idle:src";
+  ASSERT_GE(busy_before, 0) << "no thread named busy:src";
+  Client client(port);
+  // The capture in 40 pieces over about 1.2 s: many read batches of the busy stream.
+  const size_t piece = capture.size() / 40 + 1;
+  for (size_t at = 0; at < capture.size(); at += piece) {
+    ASSERT_TRUE(client.send(capture, at, at + piece));
+    std::this_thread::sleep_for(30ms);
+  }
+  auto out = p.pull("sink0", source_media.size() + 2);
+  expect_same_media(media_tags(read_flv_tags(concat(out))), source_media);
+  const int64_t busy_woken = voluntary_switches("busy:src") - busy_before;
+  const int64_t idle_woken = voluntary_switches("idle:src") - idle_before;
+  EXPECT_GE(busy_woken, 10) << "the busy stream was read in fewer batches than the test needs";
+  EXPECT_LE(idle_woken, 2) << "the idle source woke " << idle_woken << " times while the busy stream "
+                           << "woke " << busy_woken << " times";
+  EXPECT_TRUE(p.pull("sink1", 0, 100ms).empty());
+}
+
 TEST_F(RtmpServerSrcTest, PublishSentInSmallPiecesGivesTheSameTags) {
   Pipeline p(src("stream-key=capff") + " ! appsink name=sink0 sync=false");
   ASSERT_TRUE(play_ok(p.play()));

@@ -58,44 +58,58 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+constexpr uint32_t kBitA = 1u << 3;
+constexpr uint32_t kBitB = 1u << 7;
+
 TEST(BatchWakeup, AWakeAfterTheTicketIsNeverMissed) {
   BatchWakeup wakeup;
   const auto ticket = wakeup.ticket();
-  wakeup.wake_all();  // before the wait: the wait must not sleep
+  wakeup.wake(kBitA);  // before the wait: the wait must not sleep
   const auto start = Clock::now();
-  wakeup.wait(ticket, 5'000'000);
+  wakeup.wait(ticket, kBitA, 5'000'000);
   EXPECT_LT(seconds_since(start), 1.0);
 }
 
 TEST(BatchWakeup, WaitsForItsTimeoutWithoutAWake) {
   BatchWakeup wakeup;
   const auto start = Clock::now();
-  wakeup.wait(wakeup.ticket(), 50'000);
+  wakeup.wait(wakeup.ticket(), kBitA, 50'000);
   EXPECT_GE(seconds_since(start), 0.045);
   EXPECT_LT(seconds_since(start), 2.0);
 }
 
-TEST(BatchWakeup, OneWakeReleasesEverySleeper) {
+// Sleepers on bits A and B; wakes name A, then B: each wake releases its own sleepers only.
+TEST(BatchWakeup, OneWakeReleasesEverySleeperOfItsBitsAndNoOther) {
   BatchWakeup wakeup;
-  constexpr int kSleepers = 8;
+  constexpr int kPerBit = 4;
   std::atomic<int> ready{0};
-  std::atomic<int> woken{0};
+  std::atomic<int> woken_a{0};
+  std::atomic<int> woken_b{0};
   std::vector<std::thread> threads;
-  for (int i = 0; i < kSleepers; ++i) {
-    threads.emplace_back([&] {
-      const auto ticket = wakeup.ticket();
-      ready.fetch_add(1);
-      wakeup.wait(ticket, 10'000'000);  // a missed wake would hold the test 10 s
-      woken.fetch_add(1);
+  for (int i = 0; i < 2 * kPerBit; ++i) {
+    const bool on_a = i % 2 == 0;
+    threads.emplace_back([&, on_a] {
+      for (bool first = true;; first = false) {  // as create() does: wait again after an early return
+        const auto ticket = wakeup.ticket();
+        if (first) ready.fetch_add(1);
+        wakeup.wait(ticket, on_a ? kBitA : kBitB, 10'000'000);  // a missed wake holds it 10 s
+        if (wakeup.ticket() != ticket) break;
+      }
+      (on_a ? woken_a : woken_b).fetch_add(1);
     });
   }
-  while (ready.load() < kSleepers) std::this_thread::yield();
+  while (ready.load() < 2 * kPerBit) std::this_thread::yield();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let them reach the futex
-  EXPECT_EQ(woken.load(), 0);
+  EXPECT_EQ(woken_a.load() + woken_b.load(), 0);
   const auto start = Clock::now();
-  wakeup.wake_all();
+  wakeup.wake(kBitA);
+  while (woken_a.load() < kPerBit && seconds_since(start) < 5.0) std::this_thread::yield();
+  EXPECT_EQ(woken_a.load(), kPerBit);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(woken_b.load(), 0) << "a wake for bit A woke sleepers of bit B";
+  wakeup.wake(kBitB);
   for (auto& thread : threads) thread.join();
-  EXPECT_EQ(woken.load(), kSleepers);
+  EXPECT_EQ(woken_b.load(), kPerBit);
   EXPECT_LT(seconds_since(start), 5.0);
 }
 
