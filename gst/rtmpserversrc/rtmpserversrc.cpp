@@ -154,9 +154,10 @@ class RtmpServerSrcImpl final : public net::PublishMount {
   // --- under state_lock ---
   std::mutex state_lock_;
   // create() sleeps on the listener's BatchWakeup while a publisher sends (one wakeup per read
-  // batch for all streams), else on own_wakeup_; consumer_wakeup_ is the one it sleeps on now.
+  // batch for all streams), else on own_wakeup_; consumer_wakeup_ is the one it sleeps on now
+  // (null when it does not; create() holds a reference while it sleeps).
   std::shared_ptr<net::BatchWakeup> own_wakeup_ = std::make_shared<net::BatchWakeup>();
-  std::shared_ptr<net::BatchWakeup> consumer_wakeup_;
+  net::BatchWakeup* consumer_wakeup_ = nullptr;
   const uint32_t wake_bit_ = net::BatchWakeup::next_bit();  // this source's bit on either
   std::deque<QueuedTag> queue_;
   size_t queued_bytes_ = 0;
@@ -331,12 +332,12 @@ GstFlowReturn RtmpServerSrcImpl::create(GstBuffer** out) {
           (listener_ && publishing_) ? listener_->source_wakeup() : own_wakeup_;
       const net::BatchWakeup::Ticket ticket = wakeup->ticket();  // under the lock: no wakeup missed
       consumer_waiting_ = true;
-      consumer_wakeup_ = wakeup;
+      consumer_wakeup_ = wakeup.get();
       lock.unlock();
       wakeup->wait(ticket, wake_bit_, timeout_us);
       lock.lock();
       consumer_waiting_ = false;
-      consumer_wakeup_.reset();
+      consumer_wakeup_ = nullptr;
     }
     tags.swap(queue_);
     queued_bytes_ = 0;
