@@ -1,9 +1,11 @@
 #include "output_store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 namespace fs = std::filesystem;
 
@@ -17,6 +19,7 @@ void OutputStore::Services::stop() {
 Result<void> OutputStore::open(const std::string& location) {
   location_ = location;
   bytes_written_ = files_deleted_ = 0;
+  known_dirs_.clear();
   std::error_code ec;
   fs::create_directories(location, ec);
   if (ec) return make_error(Errc::refused, "cannot create " + location + ": " + ec.message());
@@ -46,36 +49,63 @@ Result<uint16_t> OutputStore::start_http(http::HlsHttpServerConfig config, const
 
 OutputStore::Services OutputStore::take_services() { return Services{std::move(server_), std::move(uploader_)}; }
 
-std::string OutputStore::path(const std::string& relative) const { return (fs::path(location_) / relative).string(); }
+// Relative names are the element's own (never absolute): plain joining, no path parsing per write.
+std::string OutputStore::path(const std::string& relative) const {
+  if (location_.empty()) return relative;
+  return location_.back() == '/' ? location_ + relative : location_ + '/' + relative;
+}
 
 http::HttpUploaderStats OutputStore::upload_stats() const {
   return uploader_ ? uploader_->stats() : http::HttpUploaderStats{};
 }
 
+// Plain open/write/rename: LL-HLS rewrites a part file and two playlists per stream every third
+// of a second, and an ofstream (its buffer, locale, a stat per folder) was a quarter of that cost.
 Result<void> OutputStore::write_atomic(const std::string& relative, std::span<const uint8_t> bytes) {
   const std::string path = this->path(relative);
-  std::error_code ec;
-  if (const fs::path dir = fs::path(path).parent_path(); !dir.empty()) fs::create_directories(dir, ec);
   const std::string tmp = path + ".tmp";
   auto failed = [&](const std::string& why) { return make_error(Errc::refused, "cannot write " + relative + ": " + why); };
-  // Its folder's error, not the open's "No such file or directory" that follows it (read-only disk).
-  if (ec) return failed("cannot create its folder: " + ec.message());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return failed(std::strerror(errno));
-    f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-    f.close();
-    if (!f) {
-      const std::string why = std::strerror(errno);
-      fs::remove(tmp, ec);
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? std::string() : path.substr(0, slash);
+  if (!dir.empty() && !known_dirs_.contains(dir)) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    // Its folder's error, not the open's "No such file or directory" that follows it (read-only disk).
+    if (ec) return failed("cannot create its folder: " + ec.message());
+    known_dirs_.insert(dir);
+  }
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0 && errno == ENOENT && !dir.empty()) {
+    // The folder went away under us (cleaned by hand): make it again, once.
+    known_dirs_.erase(dir);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return failed("cannot create its folder: " + ec.message());
+    known_dirs_.insert(dir);
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  }
+  if (fd < 0) return failed(std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = n < 0 ? std::strerror(errno) : "short write";
+      ::close(fd);
+      ::unlink(tmp.c_str());
       return failed(why);
     }
+    done += size_t(n);
   }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    return failed(ec.message());
+  if (::close(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return failed(why);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return failed(why);
   }
   return {};
 }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_set>
 
 #include "common/result.h"
 #include "http/hls_http_server.h"
@@ -65,6 +66,7 @@ class OutputStore {
   std::unique_ptr<http::HttpUploader> uploader_;
   uint64_t bytes_written_ = 0;
   uint64_t files_deleted_ = 0;
+  std::unordered_set<std::string> known_dirs_;  // folders made (or found) already: no stat per write
 };
 
 }  // namespace live::hlssink

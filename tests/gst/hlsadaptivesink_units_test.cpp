@@ -1,13 +1,21 @@
-// hlsadaptivesink's AES-128-CBC (libcrypto) against the NIST SP 800-38A vector, and its Annex B
-// conversion for MPEG-TS. Its codec strings and TS writer are lib/flv and lib/ts, tested in
+// hlsadaptivesink's AES-128-CBC (libcrypto) against the NIST SP 800-38A vector, its Annex B
+// conversion for MPEG-TS, and its OutputStore's file writes. Its codec strings and TS writer are lib/flv and lib/ts, tested in
 // tests/lib.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <vector>
 
 #include "hlsadaptivesink/aes_cbc.h"
 #include "hlsadaptivesink/media_frame.h"
+#include "hlsadaptivesink/output_store.h"
 
 using namespace live::hlssink;
 
@@ -86,4 +94,81 @@ TEST(HlsSinkAnnexB, LengthPrefixedGetsOneAudAndParameterSets) {
   EXPECT_EQ(nal_types(to_annexb(h264_frame(true, au, false))), (std::vector<int>{9, 5}));
   const std::vector<uint8_t> empty_last = {0, 0, 0, 3, 0x41, 0x9a, 0x00, 0, 0, 0, 0};
   EXPECT_EQ(nal_types(to_annexb(h264_frame(true, empty_last, false))), (std::vector<int>{9, 1}));
+}
+
+// ---- OutputStore ----
+
+namespace {
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "output-store-XXXXXX").string();
+    path = mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+std::string read_all(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+std::span<const uint8_t> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+}  // namespace
+
+TEST(HlsSinkOutputStore, WritesReplacesAndLeavesNoTemporaryFile) {
+  TempDir dir;
+  OutputStore store;
+  ASSERT_TRUE(store.open((dir.path / "out").string()).ok());
+  const std::string fragment(100000, 'x');
+  ASSERT_TRUE(store.write_file("v0/seg1.m4s", bytes_of(fragment)).ok());
+  ASSERT_TRUE(store.write_playlist("v0/index.m3u8", "#EXTM3U\n").ok());
+  ASSERT_TRUE(store.write_playlist("v0/index.m3u8", "#EXTM3U\n#EXT-X-VERSION:9\n").ok());
+  EXPECT_EQ(read_all(dir.path / "out/v0/seg1.m4s"), fragment);
+  EXPECT_EQ(read_all(dir.path / "out/v0/index.m3u8"), "#EXTM3U\n#EXT-X-VERSION:9\n");
+  EXPECT_EQ(store.bytes_written(), fragment.size());  // media files only
+  struct stat st {};
+  ASSERT_EQ(stat((dir.path / "out/v0/seg1.m4s").c_str(), &st), 0);
+  const mode_t mask = umask(0);
+  umask(mask);
+  EXPECT_EQ(st.st_mode & 0777, 0666u & ~mask);  // as any file the user makes (umask), as before
+  for (const auto& entry : fs::recursive_directory_iterator(dir.path)) {
+    EXPECT_NE(entry.path().extension(), ".tmp") << entry.path();
+  }
+}
+
+// The store remembers folders it made; one removed by hand while the element runs comes back.
+TEST(HlsSinkOutputStore, FolderRemovedWhileWritingIsMadeAgain) {
+  TempDir dir;
+  OutputStore store;
+  ASSERT_TRUE(store.open((dir.path / "out").string()).ok());
+  ASSERT_TRUE(store.write_file("a/b/part1.m4s", bytes_of("one")).ok());
+  fs::remove_all(dir.path / "out/a");
+  auto again = store.write_file("a/b/part2.m4s", bytes_of("two"));
+  ASSERT_TRUE(again.ok()) << again.error().describe();
+  EXPECT_EQ(read_all(dir.path / "out/a/b/part2.m4s"), "two");
+}
+
+TEST(HlsSinkOutputStore, UnwritableTargetIsAClearError) {
+  TempDir dir;
+  OutputStore store;
+  ASSERT_TRUE(store.open((dir.path / "out").string()).ok());
+  // A file where the folder should be: the folder cannot be made.
+  std::ofstream(dir.path / "out/v0") << "not a folder";
+  auto blocked = store.write_file("v0/seg1.m4s", bytes_of("x"));
+  ASSERT_FALSE(blocked.ok());
+  EXPECT_NE(blocked.error().describe().find("cannot write v0/seg1.m4s"), std::string::npos) << blocked.error().describe();
+  EXPECT_NE(blocked.error().describe().find("folder"), std::string::npos) << blocked.error().describe();
+  // A folder where the file should be: the rename fails, and no temporary file stays behind.
+  fs::create_directories(dir.path / "out/w0/seg1.m4s/inside");
+  auto renamed = store.write_file("w0/seg1.m4s", bytes_of("x"));
+  ASSERT_FALSE(renamed.ok());
+  EXPECT_FALSE(fs::exists(dir.path / "out/w0/seg1.m4s.tmp"));
 }
