@@ -86,9 +86,6 @@ struct Track {
   bool discont = true;
 };
 
-GstBuffer* buffer_from(std::span<const uint8_t> data) {
-  return gst_buffer_new_memdup(data.data(), data.size());
-}
 
 // Reads rate and channels from an MPEG audio frame header, if `data` starts with one.
 bool parse_mpeg_audio_header(std::span<const uint8_t> d, uint32_t& rate, uint32_t& channels) {
@@ -153,6 +150,7 @@ class RtmpChunkDemuxImpl {
   bool ensure_pad(Track& t);
   GstFlowReturn push(Track& t, std::span<const uint8_t> data, int64_t ms, uint32_t nanos, int32_t cts_ms,
                      bool keyframe);
+  GstBuffer* buffer_from(std::span<const uint8_t> data) const;
   void check_no_more_pads(int64_t ms);
   void push_tags_to(Track& t);
   GstTagList* make_global_tags() const;
@@ -162,6 +160,14 @@ class RtmpChunkDemuxImpl {
   InputKind input_ = InputKind::unknown;
   flv::FlvReader flv_reader_;
   rtmp::ChunkReader chunk_reader_;
+  // The input buffer whose tags are being read in place (tag-per-buffer input): payloads
+  // inside it leave as buffers sharing its memory instead of copies.
+  struct InPlaceInput {
+    GstBuffer* buffer = nullptr;
+    const uint8_t* data = nullptr;
+    size_t size = 0;
+  } in_place_;
+  std::vector<flv::TagView> in_place_tags_;
   std::vector<Track> tracks_;
   guint video_pads_ = 0, audio_pads_ = 0;
   guint group_id_ = gst_util_group_id_next();
@@ -490,6 +496,13 @@ bool RtmpChunkDemuxImpl::ensure_pad(Track& t) {
   return true;
 }
 
+GstBuffer* RtmpChunkDemuxImpl::buffer_from(std::span<const uint8_t> data) const {
+  const uint8_t* base = in_place_.data;
+  if (in_place_.buffer && !data.empty() && data.data() >= base && data.data() + data.size() <= base + in_place_.size)
+    return gst_buffer_copy_region(in_place_.buffer, GST_BUFFER_COPY_MEMORY, gsize(data.data() - base), data.size());
+  return gst_buffer_new_memdup(data.data(), data.size());
+}
+
 GstFlowReturn RtmpChunkDemuxImpl::push(Track& t, std::span<const uint8_t> data, int64_t ms, uint32_t nanos,
                                        int32_t cts_ms, bool keyframe) {
   if (!ensure_pad(t)) {
@@ -763,6 +776,22 @@ GstFlowReturn RtmpChunkDemuxImpl::chain(GstBuffer* buffer) {
     return ret == GST_FLOW_NOT_LINKED && (video_pads_ + audio_pads_) == 0 ? GST_FLOW_OK : ret;
   }
 
+  // One tag per buffer (rtmpserversrc's output): read in place, payloads leave without a copy.
+  // Only one, so an output buffer never keeps other tags' bytes alive.
+  if (flv_reader_.read_whole_tags(bytes, in_place_tags_, 1)) {
+    in_place_ = {buffer, map.data, map.size};
+    for (const flv::TagView& tag : in_place_tags_) {
+      if (tag.filtered) {  // encrypted content: nothing we can decode
+        dropped_++;
+        continue;
+      }
+      if (!combine(process_tag(tag.type, tag.timestamp, tag.payload))) break;
+    }
+    in_place_ = {};
+    gst_buffer_unmap(buffer, &map);
+    gst_buffer_unref(buffer);
+    return ret;
+  }
   auto fed = flv_reader_.feed(bytes);
   gst_buffer_unmap(buffer, &map);
   gst_buffer_unref(buffer);

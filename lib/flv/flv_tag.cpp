@@ -68,6 +68,38 @@ std::optional<Tag> FlvReader::next_tag() {
   return t;
 }
 
+bool FlvReader::read_whole_tags(std::span<const uint8_t> data, std::vector<TagView>& out, size_t max_tags) {
+  out.clear();
+  const bool between_tags = (state_ == State::tag_header && pending_.empty()) ||
+                            (state_ == State::start && !data.empty() && data[0] != 'F');
+  if (!between_tags || !tags_.empty() || data.empty()) return false;
+  size_t pos = 0;
+  while (pos < data.size()) {
+    if (out.size() == max_tags || data.size() - pos < kTagHeaderSize) break;
+    const uint8_t* p = data.data() + pos;
+    const uint8_t type = p[0] & 0x1F;
+    if ((p[0] & 0xC0) || (type != 8 && type != 9 && type != 18)) break;  // feed() says why
+    const size_t size = load_be24(p + 1);
+    if (data.size() - pos - kTagHeaderSize < size + kPreviousTagSizeSize) break;
+    TagView v;
+    v.type = type;
+    v.filtered = (p[0] & 0x20) != 0;
+    v.timestamp = load_be24(p + 4) | (uint32_t(p[7]) << 24);
+    v.stream_id = load_be24(p + 8);
+    v.payload = data.subspan(pos + kTagHeaderSize, size);
+    out.push_back(v);
+    pos += kTagHeaderSize + size + kPreviousTagSizeSize;
+  }
+  if (pos != data.size()) {
+    out.clear();
+    return false;
+  }
+  state_ = State::tag_header;
+  need_ = kTagHeaderSize;
+  consumed_ += data.size();
+  return true;
+}
+
 Result<void> FlvReader::feed(std::span<const uint8_t> data) {
   if (state_ == State::failed) return error_;
   while (!data.empty()) {

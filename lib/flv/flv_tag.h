@@ -39,6 +39,15 @@ struct Tag {
   TagType tag_type() const { return static_cast<TagType>(type); }
 };
 
+// A tag inside bytes the caller holds (FlvReader::read_whole_tags): nothing copied.
+struct TagView {
+  uint8_t type = 0;
+  bool filtered = false;
+  uint32_t timestamp = 0;
+  uint32_t stream_id = 0;
+  std::span<const uint8_t> payload;
+};
+
 // Parses an FLV byte stream. The file header is optional: a stream that starts with a tag
 // (RTMP-style, or a reader reset after a discontinuity) is accepted, since 'F' (0x46) is not a
 // tag type byte the two can never be confused.
@@ -47,6 +56,13 @@ class FlvReader {
   // Consumes all of `data` (buffering partial tags). On error the reader stays failed until
   // reset(); the error says where.
   Result<void> feed(std::span<const uint8_t> data);
+
+  // Without copying: when the reader is between tags (nothing partial or queued) and `data` is
+  // exactly `max_tags` or fewer whole tags, each with its PreviousTagSize (a tag-per-buffer
+  // stream, as rtmpserversrc's), their views go to `out` (cleared first) and the bytes count as
+  // consumed. Otherwise returns false and consumes nothing: feed() them, which also reports
+  // what is wrong with bad input.
+  bool read_whole_tags(std::span<const uint8_t> data, std::vector<TagView>& out, size_t max_tags);
 
   // Tags completely received so far, oldest first.
   std::optional<Tag> next_tag();

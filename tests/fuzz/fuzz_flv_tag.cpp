@@ -1,7 +1,9 @@
 // Fuzz target: FLV framing and tag parsing (lib/flv). The input is fed to FlvReader whole and
-// split in two (same tags either way), and used directly as a tag payload. Every payload goes
+// split in two (same tags either way), read in place when it is whole tags (the same tags as
+// feed() again, views inside the input), and used directly as a tag payload. Every payload goes
 // through the video/audio/script parsers and the codec configuration parsers; an Enhanced RTMP
 // single-track video tag must survive writer -> parser unchanged.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -78,6 +80,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < whole.size(); ++i)
     check(whole[i].type == split[i].type && whole[i].timestamp == split[i].timestamp &&
           whole[i].payload == split[i].payload);
+  // In place: when it takes the input, it must be feed()'s tags exactly, viewed inside the input.
+  FlvReader in_place;
+  std::vector<TagView> views;
+  if (in_place.read_whole_tags(input, views, 64)) {
+    check(whole_ok && views.size() == whole.size() && in_place.bytes_consumed() == size);
+    for (size_t i = 0; i < views.size(); ++i) {
+      const auto& v = views[i];
+      check(v.payload.data() >= data && v.payload.data() + v.payload.size() <= data + size);
+      check(v.type == whole[i].type && v.timestamp == whole[i].timestamp && v.filtered == whole[i].filtered &&
+            v.stream_id == whole[i].stream_id &&
+            std::equal(v.payload.begin(), v.payload.end(), whole[i].payload.begin(), whole[i].payload.end()));
+    }
+  } else {
+    check(views.empty() && in_place.bytes_consumed() == 0);
+  }
   for (const auto& t : whole) parse_payload(t.payload);
   parse_payload(input);
   return 0;

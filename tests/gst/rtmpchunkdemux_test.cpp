@@ -343,6 +343,44 @@ TEST_F(RtmpChunkDemux, OneTagPerBufferLikeRtmpServerSrc) {
   expect_source_flv_output(run);
 }
 
+// A buffer holding one whole tag is read in place: each output buffer is a view of the input
+// buffer's memory (no copy), and the bytes and timestamps are the source's (checked above).
+TEST_F(RtmpChunkDemux, OneTagPerBufferLeavesWithoutACopy) {
+  Bytes file = read_file("captures/source.flv");
+  DemuxRun run("video/x-flv");
+  ASSERT_EQ(run.push(std::span(file).first(13)), GST_FLOW_OK);
+  std::vector<GstBuffer*> inputs;
+  for (const auto& t : read_flv_tags(file)) {
+    Bytes one;
+    ASSERT_TRUE(live::flv::write_tag(one, t).ok());
+    GstBuffer* b = gst_buffer_new_memdup(one.data(), one.size());
+    inputs.push_back(gst_buffer_ref(b));
+    ASSERT_EQ(run.push_buffer(b), GST_FLOW_OK);
+  }
+  expect_source_flv_output(run);
+  // Every video and audio buffer's memory lies inside one of the input buffers' memory.
+  auto inside_an_input = [&](GstBuffer* out) {
+    GstMapInfo o;
+    if (!gst_buffer_map(out, &o, GST_MAP_READ)) return false;
+    bool found = false;
+    for (GstBuffer* in : inputs) {
+      GstMapInfo i;
+      gst_buffer_map(in, &i, GST_MAP_READ);
+      found = o.data >= i.data && o.data + o.size <= i.data + i.size;
+      gst_buffer_unmap(in, &i);
+      if (found) break;
+    }
+    gst_buffer_unmap(out, &o);
+    return found;
+  };
+  for (const char* name : {"video_0", "audio_0"}) {
+    const Capture& c = run.pad(name);
+    ASSERT_FALSE(c.buffers.empty());
+    for (size_t i = 0; i < c.buffers.size(); ++i) ASSERT_TRUE(inside_an_input(c.buffers[i])) << name << " " << i;
+  }
+  for (GstBuffer* b : inputs) gst_buffer_unref(b);
+}
+
 TEST_F(RtmpChunkDemux, RtmpChunksOfFfmpegPublishGiveTheSourceStreams) {
   // The c2s side of a real ffmpeg publish to nginx-rtmp; C0+C1+C2 = 1 + 1536 + 1536 bytes.
   Bytes c2s = read_file("captures/ffmpeg-publish.c2s.bin");

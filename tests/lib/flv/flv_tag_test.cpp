@@ -163,5 +163,58 @@ TEST(FlvReader, RejectsGarbage) {
   }
 }
 
+// A tag-per-buffer stream read in place gives the same tags as feed(); anything else (partial
+// tags, more tags than allowed, the file header, garbage, a partial tag pending) is left to
+// feed() untouched.
+TEST(FlvReader, WholeTagsInPlaceGiveTheSameTagsAsFeed) {
+  auto file = read_file("captures/source.flv");
+  const auto expected = read_flv_tags(file);
+  FlvReader reader;
+  std::vector<TagView> views;
+  EXPECT_FALSE(reader.read_whole_tags(std::span(file).first(13), views, 1));  // file header: feed()
+  ASSERT_TRUE(reader.feed(std::span(file).first(13)).ok());
+  std::vector<Tag> got;
+  for (const auto& t : expected) {
+    std::vector<uint8_t> one;
+    ASSERT_TRUE(write_tag(one, t).ok());
+    ASSERT_TRUE(reader.read_whole_tags(one, views, 1));
+    ASSERT_EQ(views.size(), 1u);
+    EXPECT_GE(views[0].payload.data(), one.data());  // inside the caller's bytes
+    EXPECT_LE(views[0].payload.data() + views[0].payload.size(), one.data() + one.size());
+    got.push_back(Tag{views[0].type, views[0].filtered, views[0].timestamp, views[0].stream_id,
+                      std::vector<uint8_t>(views[0].payload.begin(), views[0].payload.end())});
+  }
+  EXPECT_TRUE(same_tags(got, expected));
+  EXPECT_EQ(reader.bytes_consumed(), file.size());
+
+  std::vector<uint8_t> two;
+  ASSERT_TRUE(write_tag(two, expected[1]).ok());
+  ASSERT_TRUE(write_tag(two, expected[2]).ok());
+  EXPECT_FALSE(reader.read_whole_tags(two, views, 1));  // more than max_tags
+  EXPECT_TRUE(views.empty());
+  EXPECT_TRUE(reader.read_whole_tags(two, views, 2));
+  ASSERT_EQ(views.size(), 2u);
+  EXPECT_EQ(views[1].timestamp, expected[2].timestamp);
+
+  // Half a tag: refused, then feed() takes it, and while it is partial nothing is read in place.
+  const uint64_t before = reader.bytes_consumed();
+  EXPECT_FALSE(reader.read_whole_tags(std::span(two).first(20), views, 2));
+  EXPECT_EQ(reader.bytes_consumed(), before);
+  ASSERT_TRUE(reader.feed(std::span(two).first(20)).ok());
+  std::vector<uint8_t> three;
+  ASSERT_TRUE(write_tag(three, expected[3]).ok());
+  EXPECT_FALSE(reader.read_whole_tags(three, views, 1));
+  ASSERT_TRUE(reader.feed(std::span(two).subspan(20)).ok());
+  EXPECT_FALSE(reader.read_whole_tags(three, views, 1));  // tags queued by feed() come first
+  while (reader.next_tag()) {
+  }
+  EXPECT_TRUE(reader.read_whole_tags(three, views, 1));
+
+  // Garbage is feed()'s to report.
+  std::vector<uint8_t> bad = {7, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12};
+  EXPECT_FALSE(reader.read_whole_tags(bad, views, 1));
+  EXPECT_FALSE(reader.feed(bad).ok());
+}
+
 }  // namespace
 }  // namespace live::flv
