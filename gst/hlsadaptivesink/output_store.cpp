@@ -67,22 +67,22 @@ Result<void> OutputStore::write_atomic(const std::string& relative, std::span<co
   auto failed = [&](const std::string& why) { return make_error(Errc::refused, "cannot write " + relative + ": " + why); };
   const size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? std::string() : path.substr(0, slash);
-  if (!dir.empty() && !known_dirs_.contains(dir)) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    // Its folder's error, not the open's "No such file or directory" that follows it (read-only disk).
-    if (ec) return failed("cannot create its folder: " + ec.message());
-    known_dirs_.insert(dir);
-  }
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  std::error_code dir_error;
+  auto make_dir = [&] {
+    fs::create_directories(dir, dir_error);
+    if (!dir_error) known_dirs_.insert(dir);
+    return !dir_error;
+  };
+  // Its folder's error, not the open's "No such file or directory" that follows it (read-only disk).
+  if (!dir.empty() && !known_dirs_.contains(dir) && !make_dir())
+    return failed("cannot create its folder: " + dir_error.message());
+  auto open_tmp = [&] { return ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666); };
+  int fd = open_tmp();
   if (fd < 0 && errno == ENOENT && !dir.empty()) {
     // The folder went away under us (cleaned by hand): make it again, once.
     known_dirs_.erase(dir);
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return failed("cannot create its folder: " + ec.message());
-    known_dirs_.insert(dir);
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (!make_dir()) return failed("cannot create its folder: " + dir_error.message());
+    fd = open_tmp();
   }
   if (fd < 0) return failed(std::strerror(errno));
   size_t done = 0;

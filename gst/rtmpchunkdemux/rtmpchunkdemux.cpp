@@ -86,7 +86,6 @@ struct Track {
   bool discont = true;
 };
 
-
 // Reads rate and channels from an MPEG audio frame header, if `data` starts with one.
 bool parse_mpeg_audio_header(std::span<const uint8_t> d, uint32_t& rate, uint32_t& channels) {
   if (d.size() < 4 || d[0] != 0xFF || (d[1] & 0xE0) != 0xE0) return false;
@@ -778,15 +777,17 @@ GstFlowReturn RtmpChunkDemuxImpl::chain(GstBuffer* buffer) {
 
   // One tag per buffer (rtmpserversrc's output): read in place, payloads leave without a copy.
   // Only one, so an output buffer never keeps other tags' bytes alive.
+  auto run_tag = [&](uint8_t type, bool filtered, uint32_t timestamp, std::span<const uint8_t> payload) {
+    if (filtered) {  // encrypted content: nothing we can decode
+      dropped_++;
+      return true;
+    }
+    return combine(process_tag(type, timestamp, payload));
+  };
   if (flv_reader_.read_whole_tags(bytes, in_place_tags_, 1)) {
     in_place_ = {buffer, map.data, map.size};
-    for (const flv::TagView& tag : in_place_tags_) {
-      if (tag.filtered) {  // encrypted content: nothing we can decode
-        dropped_++;
-        continue;
-      }
-      if (!combine(process_tag(tag.type, tag.timestamp, tag.payload))) break;
-    }
+    for (const flv::TagView& tag : in_place_tags_)
+      if (!run_tag(tag.type, tag.filtered, tag.timestamp, tag.payload)) break;
     in_place_ = {};
     gst_buffer_unmap(buffer, &map);
     gst_buffer_unref(buffer);
@@ -795,13 +796,8 @@ GstFlowReturn RtmpChunkDemuxImpl::chain(GstBuffer* buffer) {
   auto fed = flv_reader_.feed(bytes);
   gst_buffer_unmap(buffer, &map);
   gst_buffer_unref(buffer);
-  while (auto tag = flv_reader_.next_tag()) {
-    if (tag->filtered) {  // encrypted content: nothing we can decode
-      dropped_++;
-      continue;
-    }
-    if (!combine(process_tag(tag->type, tag->timestamp, tag->payload))) return ret;
-  }
+  while (auto tag = flv_reader_.next_tag())
+    if (!run_tag(tag->type, tag->filtered, tag->timestamp, tag->payload)) return ret;
   if (!fed) {
     GST_ELEMENT_ERROR(element_, STREAM, DEMUX, ("Invalid FLV stream"), ("%s", fed.error().describe().c_str()));
     return GST_FLOW_ERROR;

@@ -8,6 +8,23 @@
 
 namespace live::flv {
 
+namespace {
+
+// The 11-byte tag header into `view` (everything but the payload); returns the payload size.
+// Shared by feed() and read_whole_tags() so both accept and refuse the same headers.
+Result<uint32_t> parse_tag_header(const uint8_t* p, TagView& view) {
+  const uint8_t type = p[0] & 0x1F;
+  if (p[0] & 0xC0) return make_error(Errc::malformed, "flv tag reserved bits set");
+  if (type != 8 && type != 9 && type != 18) return make_error(Errc::malformed, "flv tag type " + std::to_string(type));
+  view.type = type;
+  view.filtered = (p[0] & 0x20) != 0;
+  view.timestamp = load_be24(p + 4) | (uint32_t(p[7]) << 24);
+  view.stream_id = load_be24(p + 8);
+  return load_be24(p + 1);
+}
+
+}  // namespace
+
 Result<FileHeader> parse_file_header(std::span<const uint8_t> b) {
   if (b.size() < kFileHeaderSize) return make_error(Errc::truncated, "flv file header");
   if (b[0] != 'F' || b[1] != 'L' || b[2] != 'V') return make_error(Errc::malformed, "flv signature");
@@ -76,19 +93,13 @@ bool FlvReader::read_whole_tags(std::span<const uint8_t> data, std::vector<TagVi
   size_t pos = 0;
   while (pos < data.size()) {
     if (out.size() == max_tags || data.size() - pos < kTagHeaderSize) break;
-    const uint8_t* p = data.data() + pos;
-    const uint8_t type = p[0] & 0x1F;
-    if ((p[0] & 0xC0) || (type != 8 && type != 9 && type != 18)) break;  // feed() says why
-    const size_t size = load_be24(p + 1);
-    if (data.size() - pos - kTagHeaderSize < size + kPreviousTagSizeSize) break;
     TagView v;
-    v.type = type;
-    v.filtered = (p[0] & 0x20) != 0;
-    v.timestamp = load_be24(p + 4) | (uint32_t(p[7]) << 24);
-    v.stream_id = load_be24(p + 8);
-    v.payload = data.subspan(pos + kTagHeaderSize, size);
+    const auto size = parse_tag_header(data.data() + pos, v);
+    if (!size) break;  // feed() says why
+    if (data.size() - pos - kTagHeaderSize < size_t(*size) + kPreviousTagSizeSize) break;
+    v.payload = data.subspan(pos + kTagHeaderSize, *size);
     out.push_back(v);
-    pos += kTagHeaderSize + size + kPreviousTagSizeSize;
+    pos += kTagHeaderSize + v.payload.size() + kPreviousTagSizeSize;
   }
   if (pos != data.size()) {
     out.clear();
@@ -149,17 +160,11 @@ Result<void> FlvReader::step(std::span<const uint8_t>& in) {
       need_ = kTagHeaderSize;
       break;
     case State::tag_header: {
-      const uint8_t* p = pending_.data();
-      uint8_t type = p[0] & 0x1F;
-      if (p[0] & 0xC0) return make_error(Errc::malformed, "flv tag reserved bits set");
-      if (type != 8 && type != 9 && type != 18)
-        return make_error(Errc::malformed, "flv tag type " + std::to_string(type));
-      current_ = Tag{};
-      current_.type = type;
-      current_.filtered = (p[0] & 0x20) != 0;
-      uint32_t size = load_be24(p + 1);
-      current_.timestamp = load_be24(p + 4) | (uint32_t(p[7]) << 24);
-      current_.stream_id = load_be24(p + 8);
+      TagView h;
+      const auto parsed = parse_tag_header(pending_.data(), h);
+      if (!parsed) return parsed.error();
+      const uint32_t size = *parsed;
+      current_ = Tag{h.type, h.filtered, h.timestamp, h.stream_id, {}};
       state_ = State::tag_payload;
       need_ = size;
       pending_.clear();

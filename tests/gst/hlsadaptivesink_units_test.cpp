@@ -16,6 +16,7 @@
 #include "hlsadaptivesink/aes_cbc.h"
 #include "hlsadaptivesink/media_frame.h"
 #include "hlsadaptivesink/output_store.h"
+#include "../lib/temp_dir.h"
 
 using namespace live::hlssink;
 
@@ -100,18 +101,7 @@ TEST(HlsSinkAnnexB, LengthPrefixedGetsOneAudAndParameterSets) {
 
 namespace {
 namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "output-store-XXXXXX").string();
-    path = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using live::test_util::TempDir;
 
 std::string read_all(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -126,20 +116,20 @@ std::span<const uint8_t> bytes_of(const std::string& s) {
 TEST(HlsSinkOutputStore, WritesReplacesAndLeavesNoTemporaryFile) {
   TempDir dir;
   OutputStore store;
-  ASSERT_TRUE(store.open((dir.path / "out").string()).ok());
+  ASSERT_TRUE(store.open((dir.path() / "out").string()).ok());
   const std::string fragment(100000, 'x');
   ASSERT_TRUE(store.write_file("v0/seg1.m4s", bytes_of(fragment)).ok());
   ASSERT_TRUE(store.write_playlist("v0/index.m3u8", "#EXTM3U\n").ok());
   ASSERT_TRUE(store.write_playlist("v0/index.m3u8", "#EXTM3U\n#EXT-X-VERSION:9\n").ok());
-  EXPECT_EQ(read_all(dir.path / "out/v0/seg1.m4s"), fragment);
-  EXPECT_EQ(read_all(dir.path / "out/v0/index.m3u8"), "#EXTM3U\n#EXT-X-VERSION:9\n");
+  EXPECT_EQ(read_all(dir.path() / "out/v0/seg1.m4s"), fragment);
+  EXPECT_EQ(read_all(dir.path() / "out/v0/index.m3u8"), "#EXTM3U\n#EXT-X-VERSION:9\n");
   EXPECT_EQ(store.bytes_written(), fragment.size());  // media files only
   struct stat st {};
-  ASSERT_EQ(stat((dir.path / "out/v0/seg1.m4s").c_str(), &st), 0);
+  ASSERT_EQ(stat((dir.path() / "out/v0/seg1.m4s").c_str(), &st), 0);
   const mode_t mask = umask(0);
   umask(mask);
   EXPECT_EQ(st.st_mode & 0777, 0666u & ~mask);  // as any file the user makes (umask), as before
-  for (const auto& entry : fs::recursive_directory_iterator(dir.path)) {
+  for (const auto& entry : fs::recursive_directory_iterator(dir.path())) {
     EXPECT_NE(entry.path().extension(), ".tmp") << entry.path();
   }
 }
@@ -148,27 +138,27 @@ TEST(HlsSinkOutputStore, WritesReplacesAndLeavesNoTemporaryFile) {
 TEST(HlsSinkOutputStore, FolderRemovedWhileWritingIsMadeAgain) {
   TempDir dir;
   OutputStore store;
-  ASSERT_TRUE(store.open((dir.path / "out").string()).ok());
+  ASSERT_TRUE(store.open((dir.path() / "out").string()).ok());
   ASSERT_TRUE(store.write_file("a/b/part1.m4s", bytes_of("one")).ok());
-  fs::remove_all(dir.path / "out/a");
+  fs::remove_all(dir.path() / "out/a");
   auto again = store.write_file("a/b/part2.m4s", bytes_of("two"));
   ASSERT_TRUE(again.ok()) << again.error().describe();
-  EXPECT_EQ(read_all(dir.path / "out/a/b/part2.m4s"), "two");
+  EXPECT_EQ(read_all(dir.path() / "out/a/b/part2.m4s"), "two");
 }
 
 TEST(HlsSinkOutputStore, UnwritableTargetIsAClearError) {
   TempDir dir;
   OutputStore store;
-  ASSERT_TRUE(store.open((dir.path / "out").string()).ok());
+  ASSERT_TRUE(store.open((dir.path() / "out").string()).ok());
   // A file where the folder should be: the folder cannot be made.
-  std::ofstream(dir.path / "out/v0") << "not a folder";
+  std::ofstream(dir.path() / "out/v0") << "not a folder";
   auto blocked = store.write_file("v0/seg1.m4s", bytes_of("x"));
   ASSERT_FALSE(blocked.ok());
   EXPECT_NE(blocked.error().describe().find("cannot write v0/seg1.m4s"), std::string::npos) << blocked.error().describe();
   EXPECT_NE(blocked.error().describe().find("folder"), std::string::npos) << blocked.error().describe();
   // A folder where the file should be: the rename fails, and no temporary file stays behind.
-  fs::create_directories(dir.path / "out/w0/seg1.m4s/inside");
+  fs::create_directories(dir.path() / "out/w0/seg1.m4s/inside");
   auto renamed = store.write_file("w0/seg1.m4s", bytes_of("x"));
   ASSERT_FALSE(renamed.ok());
-  EXPECT_FALSE(fs::exists(dir.path / "out/w0/seg1.m4s.tmp"));
+  EXPECT_FALSE(fs::exists(dir.path() / "out/w0/seg1.m4s.tmp"));
 }
