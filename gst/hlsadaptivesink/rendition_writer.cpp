@@ -153,7 +153,14 @@ void RenditionWriter::set_preload_hint(const std::string& uri) {
 // MPEG-TS parts carry the audio up to the next video frame (at the end: up to audio_end), once
 // it has arrived.
 Result<void> RenditionWriter::write_parts(bool flush, int64_t end_dts, int64_t audio_end, int64_t video_progress) {
-  if (!p_.cfg.low_latency || !playlist_) return {};
+  auto packed = pack_parts(flush, end_dts, audio_end, video_progress);
+  if (!packed) return packed.error();
+  if (*packed) return write_playlist(true);
+  return {};
+}
+
+Result<bool> RenditionWriter::pack_parts(bool flush, int64_t end_dts, int64_t audio_end, int64_t video_progress) {
+  if (!p_.cfg.low_latency || !playlist_) return false;
   const bool fmp4 = p_.cfg.fmp4;
   bool wrote = false;
   while (!seg_frames_.empty()) {
@@ -187,13 +194,13 @@ Result<void> RenditionWriter::write_parts(bool flush, int64_t end_dts, int64_t a
     seg_frames_.erase(seg_frames_.begin(), seg_frames_.begin() + long(n));
     const int64_t next_dts = !seg_frames_.empty() ? seg_frames_.front().dts : end_dts;
     if (fmp4)
-      if (auto r = ensure_mp4(part.front().config); !r) return r;
+      if (auto r = ensure_mp4(part.front().config); !r) return r.error();
     if (parts_in_segment_ == 0) {
       // Discontinuity and date of the segment must stand before its first part.
       hls::SegmentStart ss;
       ss.discontinuity = discont_next_;
       ss.program_date_time_ms = p_.program_date_time_ms(seg_start_);
-      if (auto r = playlist_->begin_segment(ss); !r) return r;
+      if (auto r = playlist_->begin_segment(ss); !r) return r.error();
     }
     Result<std::vector<uint8_t>> frag = std::vector<uint8_t>{};
     if (fmp4) {
@@ -208,7 +215,7 @@ Result<void> RenditionWriter::write_parts(bool flush, int64_t end_dts, int64_t a
     }
     const uint64_t msn = playlist_->next_msn();
     const std::string uri = media_name(msn, int(parts_in_segment_));
-    if (auto r = p_.store.write_file(dir_ + uri, *frag); !r) return r;
+    if (auto r = p_.store.write_file(dir_ + uri, *frag); !r) return r.error();
     seg_bytes_.insert(seg_bytes_.end(), frag->begin(), frag->end());
     hls::PartInfo pi;
     pi.duration = frames_span(part, next_dts);
@@ -223,8 +230,7 @@ Result<void> RenditionWriter::write_parts(bool flush, int64_t end_dts, int64_t a
     set_preload_hint(media_name(msn, int(parts_in_segment_)));
     wrote = true;
   }
-  if (wrote) return write_playlist(true);
-  return {};
+  return wrote;
 }
 
 Result<void> RenditionWriter::finish_segment(const hls::AlignerDecision& cut) {
@@ -241,7 +247,9 @@ Result<void> RenditionWriter::finish_segment(const hls::AlignerDecision& cut) {
   std::vector<uint8_t> bytes;
   if (p_.cfg.low_latency) {
     // MPEG-TS parts take the audio up to the segment's end; fMP4 audio is its own rendition.
-    if (auto r = write_parts(true, cut.end_dts, fmp4 ? -1 : cut.audio_until, -1); !r) return r;
+    // The playlist is written once below, with the last parts and the segment closed (a
+    // blocking request for the last part is answered by the complete segment).
+    if (auto r = pack_parts(true, cut.end_dts, fmp4 ? -1 : cut.audio_until, -1); !r) return r.error();
     bytes = std::move(seg_bytes_);
   } else if (fmp4) {
     if (!seg_frames_.empty()) {

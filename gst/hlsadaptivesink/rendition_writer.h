@@ -58,6 +58,8 @@ class RenditionWriter {
   Result<std::vector<uint8_t>> mp4_fragment(const std::vector<Frame>& frames, int64_t end_dts, bool with_styp);
   std::vector<uint8_t> mux_ts(const std::vector<Frame>& video, const std::vector<Frame>& audio);
   std::vector<Frame> ts_audio_between(int64_t from, int64_t until) const;
+  // write_parts() without the playlist write; true when a part was added.
+  Result<bool> pack_parts(bool flush, int64_t end_dts, int64_t audio_end, int64_t video_progress);
   void set_preload_hint(const std::string& uri);
   void retire_files();
   std::string media_name(uint64_t msn, int part) const;

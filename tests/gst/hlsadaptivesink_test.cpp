@@ -347,7 +347,10 @@ TEST(HlsAdaptiveSink, Fmp4LowLatencyPartsAndAudioRendition) {
                 gst_structure_get_int64(r.stats, "packaging-latency-p99-us", &p99) &&
                 gst_structure_get_int64(r.stats, "packaging-latency-max-us", &max));
     EXPECT_GT(count, 0u);
-    EXPECT_LE(count, parts + segments);  // the last ones at EOS come from no buffer
+    // Every write lists a new part: a segment's end goes out with its last part, in the same
+    // write (the last ones at EOS come from no buffer).
+    EXPECT_LE(count, parts);
+    EXPECT_GT(count, parts / 2);
     EXPECT_GT(p50, 0);
     EXPECT_LE(p50, p99);
     EXPECT_LE(p99, max);

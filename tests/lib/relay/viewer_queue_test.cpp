@@ -231,6 +231,32 @@ TEST(ViewerQueue, PartiallyWrittenMessageIsFinished) {
   EXPECT_EQ(q.messages_dropped(), 3u);
 }
 
+// The lag is the age of the oldest message not yet started, followed through writes that end
+// a message, start one, and empty the queue.
+TEST(ViewerQueue, LagIsTheAgeOfTheOldestMessageNotYetStarted) {
+  auto q = rtmp_queue();
+  std::vector<uint8_t> bytes;
+  drain(q, 0, bytes);  // the chunk size message
+  const auto k0 = key(0);
+  q.push(k0, 0, true);
+  q.push(delta(33), 33 * kMs, true);
+  write_some(q, k0->rtmp_chunks(1, kChunkSize).size(), 1000 * kMs, bytes);  // k0 whole: d33 is next
+  EXPECT_EQ(q.check(2030 * kMs), ViewerHealth::ok);  // d33 waited 1.997 s
+  EXPECT_EQ(q.skips(), 0u);
+  write_some(q, 10, 2031 * kMs, bytes);  // d33 started: nothing else waits
+  EXPECT_TRUE(q.push(delta(66), 2032 * kMs, true));
+  EXPECT_EQ(q.check(4031 * kMs), ViewerHealth::ok);  // d66 waited 1.999 s
+  EXPECT_EQ(q.skips(), 0u);
+  drain(q, 4031 * kMs, bytes);
+  EXPECT_TRUE(q.push(delta(100), 9000 * kMs, true));  // the clock starts again at this push
+  EXPECT_EQ(q.check(10999 * kMs), ViewerHealth::ok);
+  EXPECT_EQ(q.skips(), 0u);
+  EXPECT_EQ(q.check(11001 * kMs), ViewerHealth::ok);  // waited 2.001 s: skipped to a keyframe
+  EXPECT_EQ(q.skips(), 1u);
+  EXPECT_TRUE(q.waiting_for_keyframe());
+  EXPECT_EQ(q.messages_sent(), 3u);
+}
+
 TEST(ViewerQueue, ConfigurationIsKeptDuringASkip) {
   auto q = rtmp_queue();
   std::vector<uint8_t> bytes;
