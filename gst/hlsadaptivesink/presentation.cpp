@@ -58,12 +58,28 @@ Result<void> Presentation::write_master(const std::vector<VariantEntry>& variant
     m.add_audio(ar);
   }
   if (cfg.low_latency || cfg.fmp4) m.set_version(cfg.fmp4 ? 7 : 6);
+  // The measured bitrates move with every segment, and players read them only when they load
+  // this playlist. So that the file is not rewritten for every segment: BANDWIDTH is written
+  // with 10 % headroom over the peak and kept while the peak stays below it (it is never below
+  // the peak); AVERAGE-BANDWIDTH is kept until it is 10 % off.
+  std::vector<WrittenBitrates> bitrates;
   for (const VariantEntry& e : variants) {
     const RenditionWriter& o = *e.rendition;
     hls::VariantStream v;
     v.uri = o.playlist_path();
-    v.bandwidth = e.bitrate ? e.bitrate : o.peak_bps() + audio_peak;
-    if (o.seconds() > 0) v.average_bandwidth = o.average_bps() + audio_avg;
+    WrittenBitrates before{&o, 0, 0};
+    for (const WrittenBitrates& w : master_bitrates)
+      if (w.rendition == &o) before = w;
+    uint64_t peak = o.peak_bps() + audio_peak;
+    if (peak <= before.bandwidth) peak = before.bandwidth;
+    else peak += peak / 10;
+    uint64_t average = o.seconds() > 0 ? o.average_bps() + audio_avg : 0;
+    if (average > 0 && before.average > 0 &&
+        std::max(average, before.average) - std::min(average, before.average) <= before.average / 10)
+      average = before.average;
+    bitrates.push_back({&o, peak, average});
+    v.bandwidth = e.bitrate ? e.bitrate : peak;
+    if (average > 0) v.average_bandwidth = average;
     if (e.config) {
       v.codecs = e.config->codec_string;
       if (!audio_codec.empty()) v.codecs += "," + audio_codec;
@@ -78,6 +94,7 @@ Result<void> Presentation::write_master(const std::vector<VariantEntry>& variant
   if (text == master_text) return {};
   if (auto r = store.write_playlist(cfg.master_name, text); !r) return r;
   master_text = std::move(text);
+  master_bitrates = std::move(bitrates);
   messages.push_back(gst_structure_new("hls-playlist-updated", "variant", G_TYPE_STRING, "", "location", G_TYPE_STRING,
                                        store.path(cfg.master_name).c_str(), nullptr));
   return {};

@@ -68,6 +68,12 @@ struct Presentation {
   // What the master playlist was last rendered from: it only changes with a finished segment
   // (bitrates), a new stream configuration or a pad's bitrate, not with every buffer.
   std::vector<uintptr_t> master_inputs;
+  struct WrittenBitrates {
+    const RenditionWriter* rendition;
+    uint64_t bandwidth;  // BANDWIDTH last written
+    uint64_t average;    // AVERAGE-BANDWIDTH last written (0: none)
+  };
+  std::vector<WrittenBitrates> master_bitrates;
 
   std::string rel_to_playlist(const std::string& root_relative) const {
     return cfg.flat ? root_relative : "../" + root_relative;
