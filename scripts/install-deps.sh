@@ -15,6 +15,8 @@ packages=(
   gstreamer1.0-nice
   # interop peers and baselines
   ffmpeg rtmpdump nginx libnginx-mod-rtmp python3 procps psmisc iproute2
+  # file creations per stream (tests/bench/live_server_bench.py --count-files)
+  strace
   # browser playback test
   chromium nodejs npm
   # HTTP load generator (tests/bench/hls_http_bench.py)

@@ -25,10 +25,12 @@ import json
 import math
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -295,12 +297,50 @@ def run_streams(kind, k, args, media, workdir):
                     "streams_below_0_95": sum(1 for r in rates if r is None or r < 0.95),
                     "publishers_failed": [p.url.rsplit("/", 1)[1] + ": " + p.error() for p in pubs if p.error()]})
         res["held"] = res["streams_below_0_95"] == 0 and not res["publishers_failed"]
+        if args.count_files > 0:  # after the CPU window: strace slows the server down
+            res["files_created_per_stream_s"] = count_files_created(server, k, args.count_files, workdir)
         return res
     finally:
         for p in pubs:
             p.stop()
         server.stop(signal.SIGINT if kind == "ours" else signal.SIGTERM)
         log.close()
+
+
+# What a file created by a server is, from its name (ours writes NAME.tmp and renames it,
+# nginx-rtmp its playlists as NAME.bak).
+FILE_KINDS = (("master playlist", re.compile(r"/master\.m3u8(\.tmp)?$")),
+              ("media playlist", re.compile(r"\.m3u8(\.tmp|\.bak)?$")),
+              ("part", re.compile(r"\.part\d+\.[a-z0-9]+(\.tmp)?$")),
+              ("init", re.compile(r"/init\.mp4(\.tmp)?$")),
+              ("segment", re.compile(r"\.(m4s|ts|mp4)(\.tmp)?$")))
+
+
+def count_files_created(server, k, seconds, workdir):
+    """Files the server's processes create (openat with O_CREAT) over `seconds`, per stream and
+    second, by kind; from `strace -f` attached to every process of the server's tree."""
+    if not shutil.which("strace"):
+        raise RuntimeError("--count-files needs strace (scripts/install-deps.sh installs it)")
+    trace = os.path.join(workdir, f"strace-{server.kind}.txt")
+    argv = ["strace", "-f", "-qq", "-e", "trace=openat,creat", "-o", trace]
+    for pid in ib.process_tree(server.proc.pid):
+        argv += ["-p", str(pid)]
+    tracer = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    tracer.send_signal(signal.SIGINT)
+    tracer.wait(10)
+    counts = {name: 0 for name, _ in FILE_KINDS}
+    counts["other"] = 0
+    with open(trace, errors="replace") as f:
+        for line in f:
+            m = re.search(r'open(?:at)?\((?:[^,]*, )?"([^"]*)", ([^,)]*)', line) if "O_CREAT" in line or "creat(" in line else None
+            if not m:
+                continue
+            kind = next((name for name, rx in FILE_KINDS if rx.search(m.group(1))), "other")
+            counts[kind] += 1
+    per = {name: round(n / (k * seconds), 2) for name, n in counts.items()}
+    per["all"] = round(sum(counts.values()) / (k * seconds), 2)
+    return per
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,6 +479,9 @@ def main():
     ap.add_argument("--streams", type=int, default=20, help="streams: publishers")
     ap.add_argument("--window", type=float, default=30, help="streams: measured seconds")
     ap.add_argument("--poll-streams", type=float, default=0.25, help="streams: poll interval (all playlists)")
+    ap.add_argument("--count-files", type=float, default=0,
+                    help="streams: after the window, count the files each server creates over this many "
+                         "seconds (strace), per stream and second")
     ap.add_argument("--find-max", action="store_true", help="streams: step K up per server until a step fails")
     ap.add_argument("--steps", default="20,30,40,50,60,80", help="streams --find-max: K per step")
     ap.add_argument("--budget", type=float, default=480, help="streams --find-max: seconds per server at most")
