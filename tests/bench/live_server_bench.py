@@ -322,7 +322,7 @@ def count_files_created(server, k, seconds, workdir):
     if not shutil.which("strace"):
         raise RuntimeError("--count-files needs strace (scripts/install-deps.sh installs it)")
     trace = os.path.join(workdir, f"strace-{server.kind}.txt")
-    argv = ["strace", "-f", "-qq", "-e", "trace=openat,creat", "-o", trace]
+    argv = ["strace", "-f", "-qq", "-e", "trace=openat", "-o", trace]
     for pid in ib.process_tree(server.proc.pid):
         argv += ["-p", str(pid)]
     tracer = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -333,7 +333,7 @@ def count_files_created(server, k, seconds, workdir):
     counts["other"] = 0
     with open(trace, errors="replace") as f:
         for line in f:
-            m = re.search(r'open(?:at)?\((?:[^,]*, )?"([^"]*)", ([^,)]*)', line) if "O_CREAT" in line or "creat(" in line else None
+            m = re.search(r'openat\([^,]*, "([^"]*)", [^)]*O_CREAT', line)
             if not m:
                 continue
             kind = next((name for name, rx in FILE_KINDS if rx.search(m.group(1))), "other")
