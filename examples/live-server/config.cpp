@@ -118,6 +118,7 @@ bool load_key_file(const std::string& path, Config& c, std::string& why) {
   num("server", "status-interval", c.status_interval, 0, 86400);
   num("server", "max-streams", c.max_streams, 1, 1000);
   flag("hls", "low-latency", c.low_latency);
+  flag("hls", "in-memory", c.hls_in_memory);
   str("hls", "segment-format", c.segment_format);
   num("hls", "playlist-length", c.playlist_length, 0, 1000);
   if (ok && g_key_file_has_key(file, "ladder", "rungs", nullptr)) {
@@ -186,7 +187,7 @@ int load_config(int& argc, char**& argv, Config& c, bool& exit_now) {
   int rtmp_port = -1, http_port = -1, playlist_length = -1, idle_timeout = -1, status_interval = -1;
   int ladder_width = 0, ladder_height = 0, ladder_kbps = 0, max_streams = -1;
   gboolean no_low_latency = FALSE, low_latency = FALSE, print_pipeline = FALSE, record = FALSE;
-  gboolean webrtc = FALSE, no_webrtc = FALSE;
+  gboolean webrtc = FALSE, no_webrtc = FALSE, hls_in_memory = FALSE;
   GOptionEntry entries[] = {
       {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file, "Config file (GLib key file, see docs/operations.md); flags override it", "FILE"},
       {"address", 0, 0, G_OPTION_ARG_STRING, &address, "Address to listen on for RTMP and HTTP (default 0.0.0.0)", "ADDR"},
@@ -202,6 +203,7 @@ int load_config(int& argc, char**& argv, Config& c, bool& exit_now) {
       {"segment-format", 0, 0, G_OPTION_ARG_STRING, &segment_format, "fmp4 (default) or mpegts", "FMT"},
       {"playlist-length", 0, 0, G_OPTION_ARG_INT, &playlist_length, "Segments listed per playlist (default 6, 0 = all)", "N"},
       {"no-low-latency", 0, 0, G_OPTION_ARG_NONE, &no_low_latency, "Plain HLS instead of LL-HLS", nullptr},
+      {"hls-in-memory", 0, 0, G_OPTION_ARG_NONE, &hls_in_memory, "Keep HLS in memory, served on the HTTP port; nothing is written to --output-dir", nullptr},
       {"low-latency", 0, 0, G_OPTION_ARG_NONE, &low_latency, "LL-HLS (the default)", nullptr},
       {"ladder", 0, 0, G_OPTION_ARG_STRING, &ladder, "Transcoded rungs below the source, e.g. 640x360@800,426x240@400 (default); \"\" = source only", "RUNGS"},
       {"ladder-width", 0, 0, G_OPTION_ARG_INT, &ladder_width, "Width of the first transcoded rung (older flag)", "W"},
@@ -265,6 +267,7 @@ int load_config(int& argc, char**& argv, Config& c, bool& exit_now) {
     if (no_low_latency) c.low_latency = false;
     if (low_latency) c.low_latency = true;
     if (record) c.record = true;
+    if (hls_in_memory) c.hls_in_memory = true;
     if (webrtc) c.webrtc = true;
     if (no_webrtc) c.webrtc = false;
     if (print_pipeline) c.print_pipeline = true;

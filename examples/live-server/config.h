@@ -36,6 +36,7 @@ struct Config {
   int max_streams = 16;
   // [hls]
   bool low_latency = true;
+  bool hls_in_memory = false;  // HLS served from memory; nothing in output_dir
   std::string segment_format = "fmp4";
   int playlist_length = 6;
   // [ladder]: the source passes through as the top variant; these are transcoded from it.

@@ -95,13 +95,13 @@ void print_pipeline(const Config& c) {
           "flv. ! flvrelaysink port=%d application=%s stream-key=NAME http-port=%d "
           "flv. ! %srtmpchunkdemux name=demux "
           "hlsadaptivesink name=hls location=%s/%s/NAME http-port=%d http-prefix=/%s/NAME "
-          "playlist-length=%d low-latency=%s segment-format=%s "
+          "playlist-length=%d low-latency=%s segment-format=%s in-memory=%s "
           "demux.video_0 ! h264parse ! tee name=src src. ! queue ! hls.video_0 "
           "%s%s demux.audio_0 ! aacparse ! %s%s\n",
           c.rtmp_port, c.application.c_str(), c.idle_timeout, c.rtmp_port, c.application.c_str(),
           c.http_port, transcodes ? "queue max-size-time=3000000000 ! " : "", c.output_dir.c_str(),
           c.application.c_str(), c.http_port, c.application.c_str(), c.playlist_length,
-          c.low_latency ? "true" : "false", c.segment_format.c_str(),
+          c.low_latency ? "true" : "false", c.segment_format.c_str(), c.hls_in_memory ? "true" : "false",
           transcodes ? "src. ! queue ! avdec_h264 ! tee name=raw" : "", ladder.c_str(),
           c.webrtc ? "tee name=aud aud. ! queue ! hls.audio_0" : "queue ! hls.audio_0", webrtc.c_str());
 }

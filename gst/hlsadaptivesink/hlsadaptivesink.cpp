@@ -398,9 +398,14 @@ static bool start(GstHlsAdaptiveSink* self) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("hlsadaptivesink needs at least one video_%%u pad"), (nullptr));
     return false;
   }
+  if (r.cfg.in_memory && r.cfg.http_port == 0 && r.cfg.upload_location.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("in-memory=true needs http-port or upload-location: nothing would serve the output"), (nullptr));
+    return false;
+  }
   (void)start_runtime(r);
   Presentation& out = *r.out;
-  if (auto opened = out.store.open(r.cfg.location); !opened) {
+  if (auto opened = out.store.open(r.cfg.location, r.cfg.in_memory); !opened) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE, ("%s", opened.error().context.c_str()), (nullptr));
     return false;
   }
@@ -451,8 +456,8 @@ static bool start(GstHlsAdaptiveSink* self) {
                         (nullptr));
       return false;
     }
-    GST_INFO_OBJECT(self, "serving %s on http://%s:%u%s/", r.cfg.location.c_str(), r.cfg.http_address.c_str(), *port,
-                    r.cfg.http_prefix.c_str());
+    GST_INFO_OBJECT(self, "serving %s on http://%s:%u%s/", r.cfg.in_memory ? "the output (in memory)" : r.cfg.location.c_str(),
+                    r.cfg.http_address.c_str(), *port, r.cfg.http_prefix.c_str());
   }
   r.running = true;
   return true;

@@ -16,10 +16,12 @@ void OutputStore::Services::stop() {
   if (server) server->stop();
 }
 
-Result<void> OutputStore::open(const std::string& location) {
+Result<void> OutputStore::open(const std::string& location, bool in_memory) {
   location_ = location;
+  in_memory_ = in_memory;
   bytes_written_ = files_deleted_ = 0;
   known_dirs_.clear();
+  if (in_memory) return {};
   std::error_code ec;
   fs::create_directories(location, ec);
   if (ec) return make_error(Errc::refused, "cannot create " + location + ": " + ec.message());
@@ -40,6 +42,7 @@ Result<void> OutputStore::start_upload(const std::string& base_url,
 Result<uint16_t> OutputStore::start_http(http::HlsHttpServerConfig config, const std::string& address, uint16_t port,
                                          int64_t part_target_ms) {
   config.root_dir = location_;
+  config.in_memory = in_memory_;
   server_ = std::make_unique<http::HlsHttpServer>(config);
   if (part_target_ms > 0) server_->set_part_target_ms(part_target_ms);
   auto bound = server_->start(address, port);
@@ -110,16 +113,35 @@ Result<void> OutputStore::write_atomic(const std::string& relative, std::span<co
   return {};
 }
 
+Result<void> OutputStore::keep(const std::string& relative, std::span<const uint8_t> bytes) {
+  if (!in_memory_) return write_atomic(relative, bytes);
+  if (!server_) return {};  // upload only
+  auto kept = server_->put_file(relative, std::make_shared<const std::string>(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  if (!kept) return make_error(kept.error().code, "cannot keep " + relative + ": " + kept.error().context);
+  return {};
+}
+
 Result<void> OutputStore::write_file(const std::string& relative, std::span<const uint8_t> bytes) {
-  if (auto r = write_atomic(relative, bytes); !r) return r;
+  if (auto r = keep(relative, bytes); !r) return r;
   bytes_written_ += bytes.size();
-  if (uploader_) uploader_->put_file(relative, path(relative), http::UploadKind::segment);
+  if (uploader_) {
+    if (in_memory_) uploader_->put_bytes(relative, std::vector<uint8_t>(bytes.begin(), bytes.end()), http::UploadKind::segment);
+    else uploader_->put_file(relative, path(relative), http::UploadKind::segment);
+  }
+  return {};
+}
+
+Result<void> OutputStore::write_joined(const std::string& relative, const std::vector<std::string>& parts,
+                                       uint64_t size) {
+  auto kept = server_->put_joined_file(relative, parts);
+  if (!kept) return make_error(kept.error().code, "cannot keep " + relative + ": " + kept.error().context);
+  bytes_written_ += size;
   return {};
 }
 
 Result<void> OutputStore::write_playlist(const std::string& relative, const std::string& text) {
   const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(text.data()), text.size());
-  if (auto r = write_atomic(relative, bytes); !r) return r;
+  if (auto r = keep(relative, bytes); !r) return r;
   if (uploader_) uploader_->put_bytes(relative, std::vector<uint8_t>(text.begin(), text.end()), http::UploadKind::playlist);
   return {};
 }
@@ -138,7 +160,8 @@ void OutputStore::expect_file(const std::string& relative) {
 
 void OutputStore::remove(const std::string& relative) {
   std::error_code ec;
-  if (fs::remove(path(relative), ec)) files_deleted_++;
+  if (in_memory_) files_deleted_++;  // the server drops it below
+  else if (fs::remove(path(relative), ec)) files_deleted_++;
   if (server_) server_->forget_file(relative);
   if (uploader_) uploader_->remove(relative);
 }

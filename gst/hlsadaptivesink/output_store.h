@@ -2,6 +2,8 @@
 // into the output directory, then PUT to the upload location (when set); deletions are mirrored
 // by DELETE; the built-in HTTP server (when set) serves the directory and is told about playlist
 // updates (blocking reload), expected parts (preload hints) and ended playlists.
+// In memory (in-memory=true) nothing is written to disk: each file goes to the HTTP server's
+// store (http/memory_files.h) and to the uploader from memory.
 //
 // Not thread-safe: the element calls it with its state lock held. The server and uploader are
 // stopped outside that lock (take_services), as the uploader's failure callback posts messages.
@@ -13,6 +15,7 @@
 #include <span>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "common/result.h"
 #include "http/hls_http_server.h"
@@ -28,8 +31,8 @@ class OutputStore {
     void stop();  // uploader first (it flushes what is queued), then the server
   };
 
-  // A new output in `location` (created when missing).
-  Result<void> open(const std::string& location);
+  // A new output in `location` (created when missing), or in memory (location only names it).
+  Result<void> open(const std::string& location, bool in_memory = false);
   // PUT every file under base_url; on_failure is called (on the uploader's thread) for a file
   // given up after the uploader's retries.
   Result<void> start_upload(const std::string& base_url, std::function<void(const http::UploadFailure&)> on_failure);
@@ -42,10 +45,15 @@ class OutputStore {
   std::string path(const std::string& relative) const;
   uint16_t http_port() const { return server_ ? server_->port() : 0; }
   bool uploading() const { return uploader_ != nullptr; }
+  bool in_memory() const { return in_memory_; }
   http::HttpUploaderStats upload_stats() const;
 
   // A media file or key: written, then uploaded.
   Result<void> write_file(const std::string& relative, std::span<const uint8_t> bytes);
+  // In memory without an upload target, an LL-HLS segment is kept as its parts (no copy):
+  // the writer then need not build its bytes and calls write_joined() instead of write_file().
+  bool segments_from_parts() const { return in_memory_ && server_ && !uploader_; }
+  Result<void> write_joined(const std::string& relative, const std::vector<std::string>& parts, uint64_t size);
   // A playlist: written, then uploaded from memory (it is rewritten before an upload could read it).
   Result<void> write_playlist(const std::string& relative, const std::string& text);
   // The server holds blocking reloads until a playlist lists (last_msn, last_part).
@@ -60,8 +68,10 @@ class OutputStore {
 
  private:
   Result<void> write_atomic(const std::string& relative, std::span<const uint8_t> bytes);
+  Result<void> keep(const std::string& relative, std::span<const uint8_t> bytes);  // disk or memory
 
   std::string location_ = ".";
+  bool in_memory_ = false;
   std::unique_ptr<http::HlsHttpServer> server_;
   std::unique_ptr<http::HttpUploader> uploader_;
   uint64_t bytes_written_ = 0;

@@ -216,7 +216,12 @@ Result<bool> RenditionWriter::pack_parts(bool flush, int64_t end_dts, int64_t au
     const uint64_t msn = playlist_->next_msn();
     const std::string uri = media_name(msn, int(parts_in_segment_));
     if (auto r = p_.store.write_file(dir_ + uri, *frag); !r) return r.error();
-    seg_bytes_.insert(seg_bytes_.end(), frag->begin(), frag->end());
+    if (p_.store.segments_from_parts()) {
+      seg_part_names_.push_back(dir_ + uri);
+      seg_parts_size_ += frag->size();
+    } else {
+      seg_bytes_.insert(seg_bytes_.end(), frag->begin(), frag->end());
+    }
     hls::PartInfo pi;
     pi.duration = frames_span(part, next_dts);
     pi.uri = uri;
@@ -245,12 +250,16 @@ Result<void> RenditionWriter::finish_segment(const hls::AlignerDecision& cut) {
     if (end < 0) end = start;
   }
   std::vector<uint8_t> bytes;
+  std::vector<std::string> part_names;  // the segment is these parts, joined by the store
+  uint64_t parts_size = 0;
   if (p_.cfg.low_latency) {
     // MPEG-TS parts take the audio up to the segment's end; fMP4 audio is its own rendition.
     // The playlist is written once below, with the last parts and the segment closed (a
     // blocking request for the last part is answered by the complete segment).
     if (auto r = pack_parts(true, cut.end_dts, fmp4 ? -1 : cut.audio_until, -1); !r) return r.error();
     bytes = std::move(seg_bytes_);
+    part_names = std::move(seg_part_names_);
+    parts_size = seg_parts_size_;
   } else if (fmp4) {
     if (!seg_frames_.empty()) {
       if (auto r = ensure_mp4(seg_frames_.front().config); !r) return r;
@@ -267,6 +276,8 @@ Result<void> RenditionWriter::finish_segment(const hls::AlignerDecision& cut) {
   discont_next_ = false;
   seg_frames_.clear();
   seg_bytes_.clear();
+  seg_part_names_.clear();
+  seg_parts_size_ = 0;
   parts_in_segment_ = 0;
   parts_end_ = -1;
   if (ts_audio_) audio_cursor_ = cut.audio_until < 0 ? INT64_MAX : cut.audio_until;
@@ -287,15 +298,20 @@ Result<void> RenditionWriter::finish_segment(const hls::AlignerDecision& cut) {
       bytes = std::move(*enc);
     }
   }
-  if (auto r = p_.store.write_file(dir_ + si.uri, bytes); !r) return r;
+  if (!part_names.empty()) {
+    if (auto r = p_.store.write_joined(dir_ + si.uri, part_names, parts_size); !r) return r;
+  } else if (auto r = p_.store.write_file(dir_ + si.uri, bytes); !r) {
+    return r;
+  }
   if (auto r = playlist_->add_segment(si); !r) return writer_error("add_segment", r.error());
   playlist_->set_preload_hint(std::nullopt);
   if (p_.cfg.low_latency) set_preload_hint(media_name(msn + 1, 0));
   p_.segments_written++;
   segments_++;
-  total_bytes_ += bytes.size();
+  const uint64_t segment_size = part_names.empty() ? bytes.size() : parts_size;
+  total_bytes_ += segment_size;
   total_seconds_ += si.duration;
-  if (si.duration > 0.05) peak_bps_ = std::max<uint64_t>(peak_bps_, uint64_t(bytes.size() * 8 / si.duration));
+  if (si.duration > 0.05) peak_bps_ = std::max<uint64_t>(peak_bps_, uint64_t(segment_size * 8 / si.duration));
   if (auto r = write_playlist(true); !r) return r;
   p_.messages.push_back(gst_structure_new("hls-segment-added", "variant", G_TYPE_STRING, name_.c_str(), "sequence",
                                           G_TYPE_UINT64, guint64(msn), "duration", G_TYPE_UINT64,

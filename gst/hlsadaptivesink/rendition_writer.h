@@ -79,7 +79,9 @@ class RenditionWriter {
   // Segment in progress.
   int64_t seg_start_ = -1;
   std::vector<Frame> seg_frames_;  // not yet written (all of them in TS without parts)
-  std::vector<uint8_t> seg_bytes_;  // parts already written
+  std::vector<uint8_t> seg_bytes_;  // parts already written (not kept when the store joins them)
+  std::vector<std::string> seg_part_names_;  // their files, when the store joins them
+  uint64_t seg_parts_size_ = 0;
   uint32_t parts_in_segment_ = 0;
   int64_t parts_end_ = -1;  // latest PTS + duration among frames already written as parts
   int64_t audio_cursor_ = INT64_MIN;  // MPEG-TS: audio with PTS below this is already written

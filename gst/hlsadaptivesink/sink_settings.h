@@ -32,6 +32,7 @@ struct Settings {
   std::string master_name = "master.m3u8";
   std::string playlist_name = "index.m3u8";
   bool flat = false;
+  bool in_memory = false;  // files kept for the HTTP server / uploader, none on disk
 };
 
 // What every hlsadaptivesink of the process may hold together for segmenting (property

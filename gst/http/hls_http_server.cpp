@@ -4,6 +4,7 @@
 // queue (post); state_lock is never held while calling into libsoup.
 #include "http/hls_http_server.h"
 #include "http/file_cache.h"
+#include "http/memory_files.h"
 #include "http/hls_rules.h"
 #include "http/plain_response.h"
 
@@ -69,6 +70,8 @@ struct HlsHttpServer::Impl : HttpSite {
 
   // Files answered by the port's worker threads (answer_plain), by relative path.
   FileCache cache;
+  // config.in_memory: every file served (but the index page), put there by the sink.
+  MemoryFiles memory;
 
   // For callbacks from worker threads that may come while stop() runs: impl is cleared, under
   // the link's lock, before the site is removed.
@@ -120,7 +123,24 @@ struct HlsHttpServer::Impl : HttpSite {
     count_status(status);
   }
 
-  // Answers with the file's current bytes. False (and a 404) when it vanished meanwhile.
+  // Answers with the current bytes of a served file (file_path from file_for()).
+  bool respond_stored(SoupServerMessage* msg, const std::string& relative, const std::string& file_path,
+                      const char* cache_control) {
+    if (!config.in_memory) return respond_file(msg, file_path, relative, cache_control);
+    MemoryFiles::Bytes stored = memory.get(relative);
+    if (!stored) {
+      respond_error(msg, SOUP_STATUS_NOT_FOUND, "not found");
+      return false;
+    }
+    // The GBytes keeps the stored version alive while libsoup sends it, even if it is replaced.
+    auto* holder = new MemoryFiles::Bytes(std::move(stored));
+    GBytes* bytes = g_bytes_new_with_free_func((*holder)->data(), (*holder)->size(),
+                                               [](gpointer h) { delete static_cast<MemoryFiles::Bytes*>(h); }, holder);
+    respond_bytes(msg, bytes, relative, cache_control);
+    return true;
+  }
+
+  // Answers with the file's current bytes on disk. False (and a 404) when it vanished meanwhile.
   bool respond_file(SoupServerMessage* msg, const std::string& file_path, const std::string& name_for_type,
                     const char* cache_control) {
     GError* error = nullptr;
@@ -133,6 +153,12 @@ struct HlsHttpServer::Impl : HttpSite {
     }
     GBytes* bytes = g_mapped_file_get_bytes(mapped);  // keeps the mapping alive; fine after unlink/rename
     g_mapped_file_unref(mapped);
+    respond_bytes(msg, bytes, name_for_type, cache_control);
+    return true;
+  }
+
+  // Takes `bytes`.
+  void respond_bytes(SoupServerMessage* msg, GBytes* bytes, const std::string& name_for_type, const char* cache_control) {
     add_common_headers(msg);
     SoupMessageHeaders* headers = soup_server_message_get_response_headers(msg);
     soup_message_headers_set_content_type(headers, hls_content_type(name_for_type), nullptr);
@@ -142,13 +168,13 @@ struct HlsHttpServer::Impl : HttpSite {
     soup_message_body_append_bytes(soup_server_message_get_response_body(msg), bytes);
     g_bytes_unref(bytes);
     set_status(msg, SOUP_STATUS_OK);
-    return true;
   }
 
   // The regular file under root for a normalized relative path, or "" (missing, a directory,
-  // or a symlink that leads out of root).
+  // or a symlink that leads out of root). in_memory: relative itself when it is stored.
   std::string file_for(const std::string& relative) const {
     if (relative.empty()) return {};
+    if (config.in_memory) return memory.contains(relative) ? relative : std::string();
     std::string full = real_path(config.root_dir + "/" + relative);
     if (full.empty() || full.compare(0, root_real.size() + 1, root_real + "/") != 0) return {};
     struct stat st;
@@ -218,7 +244,7 @@ struct HlsHttpServer::Impl : HttpSite {
   }
   void answer_held_file(HeldRequest* request, const std::string& file_path, const char* cache_control) {
     if (request->msg != nullptr) {
-      respond_file(request->msg, file_path, request->relative_path, cache_control);
+      respond_stored(request->msg, request->relative_path, file_path, cache_control);
       return;
     }
     FileCache::Bytes bytes = current_bytes(request->relative_path, file_path);
@@ -232,6 +258,7 @@ struct HlsHttpServer::Impl : HttpSite {
 
   // The bytes of the file now at file_path (resolved, under the root): cached, or read.
   FileCache::Bytes current_bytes(const std::string& relative, const std::string& file_path) {
+    if (config.in_memory) return memory.get(relative);
     FileIdentity now;
     if (!regular_file_identity(file_path, &now)) return nullptr;
     if (FileCache::Bytes bytes = cache.find(relative, now)) return bytes;
@@ -299,7 +326,7 @@ struct HlsHttpServer::Impl : HttpSite {
       state = it->second;
     }
     if (is_available(state, msn, part)) {
-      respond_file(msg, file_path, relative, "max-age=1");
+      respond_stored(msg, relative, file_path, "max-age=1");
       return true;
     }
     if (is_too_far_ahead(state, msn, part, part_target_ms.load())) {
@@ -481,7 +508,7 @@ struct HlsHttpServer::Impl : HttpSite {
     }
     if (ends_with(relative, ".m3u8") && method == SOUP_METHOD_GET && handle_blocking(msg, query, relative, file_path))
       return;
-    respond_file(msg, file_path, relative, hls_cache_control(relative));
+    respond_stored(msg, relative, file_path, hls_cache_control(relative));
   }
 
   // Worker threads: what handle_request would answer, without libsoup: GET/HEAD of an existing
@@ -492,7 +519,8 @@ struct HlsHttpServer::Impl : HttpSite {
     const std::string relative = normalize_path(request.path);
     if (relative.empty()) return false;
     FileIdentity now;
-    if (!regular_file_identity(config.root_dir + "/" + relative, &now)) {
+    FileCache::Bytes bytes = config.in_memory ? memory.get(relative) : nullptr;
+    if (config.in_memory ? !bytes : !regular_file_identity(config.root_dir + "/" + relative, &now)) {
       if (request.head || !request.hold || !is_expected(relative)) return false;
       counters.requests++;
       post_hold(request.hold(), relative, {}, -1, -1);  // answered when the sink has written it
@@ -500,7 +528,7 @@ struct HlsHttpServer::Impl : HttpSite {
     }
     if (!request.head && ends_with(relative, ".m3u8") && request.query.find("_HLS_") != std::string_view::npos)
       return answer_blocking(request, relative, response);
-    FileCache::Bytes bytes = cache.find(relative, now);
+    if (!bytes) bytes = cache.find(relative, now);
     if (!bytes) {
       const std::string file = file_for(relative);  // under the root, symlinks resolved
       if (file.empty() || !(bytes = cache.load(relative, file))) return false;
@@ -617,8 +645,8 @@ HlsHttpServer::~HlsHttpServer() { stop(); }
 
 Result<uint16_t> HlsHttpServer::start(const std::string& address, uint16_t port) {
   if (impl_->is_running) return make_error(Errc::protocol_violation, "server already running");
-  impl_->root_real = real_path(impl_->config.root_dir);
-  if (impl_->root_real.empty()) return make_error(Errc::refused, "root directory does not exist: " + impl_->config.root_dir);
+  if (!impl_->config.in_memory) impl_->root_real = real_path(impl_->config.root_dir);
+  if (!impl_->config.in_memory && impl_->root_real.empty()) return make_error(Errc::refused, "root directory does not exist: " + impl_->config.root_dir);
   auto prefix = HttpPort::normalize_prefix(impl_->config.url_prefix);
   if (!prefix) return prefix.error();
   HttpPortConfig port_config;
@@ -699,7 +727,18 @@ void HlsHttpServer::forget_playlist(const std::string& relative_path) {
   impl_->wake(relative_path);
 }
 
-void HlsHttpServer::forget_file(const std::string& relative_path) { impl_->cache.forget(relative_path); }
+Result<void> HlsHttpServer::put_file(const std::string& relative_path, std::shared_ptr<const std::string> bytes) {
+  return impl_->memory.put(relative_path, std::move(bytes));
+}
+
+Result<void> HlsHttpServer::put_joined_file(const std::string& relative_path, const std::vector<std::string>& parts) {
+  return impl_->memory.put_joined(relative_path, parts);
+}
+
+void HlsHttpServer::forget_file(const std::string& relative_path) {
+  impl_->cache.forget(relative_path);
+  impl_->memory.erase(relative_path);
+}
 
 void HlsHttpServer::expect_file(const std::string& relative_path) {
   std::lock_guard<std::mutex> lock(impl_->state_lock);

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "http/hls_rules.h"  // kMaxBlockingAdvance*, hls_content_type(), hls_cache_control()
@@ -29,6 +30,9 @@ inline constexpr uint32_t kMaxExpectedFiles = 64;           // preload hints rem
 
 struct HlsHttpServerConfig {
   std::string root_dir;            // files served: only regular files under this directory
+  // Serve what put_file() stored instead of root_dir (hlsadaptivesink in-memory=true); the
+  // index file is still read from disk.
+  bool in_memory = false;
   // URL path the files are served under: "" = "/", "/live/cam1" serves root_dir/master.m3u8 at
   // /live/cam1/master.m3u8. One server per prefix and port.
   std::string url_prefix;
@@ -93,7 +97,14 @@ class HlsHttpServer {
   // the current file, and later requests are no longer held.
   void forget_playlist(const std::string& relative_path);
 
-  // The sink deleted relative_path: its cached bytes are dropped now. (A deleted segment is never
+  // in_memory: stores (or replaces) relative_path; served from now on. Error over the bounds of
+  // MemoryFiles (memory_files.h).
+  Result<void> put_file(const std::string& relative_path, std::shared_ptr<const std::string> bytes);
+  // in_memory: relative_path is the stored files `parts` one after the other (an LL-HLS segment),
+  // joined when first asked for.
+  Result<void> put_joined_file(const std::string& relative_path, const std::vector<std::string>& parts);
+
+  // The sink deleted relative_path: its cached (or, in_memory, stored) bytes are dropped now. (A deleted segment is never
   // asked for again, so the cache would otherwise keep it until newer files pushed it out: a
   // full 32 MiB of dead segments per stream in the soak run.)
   void forget_file(const std::string& relative_path);

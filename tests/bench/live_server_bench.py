@@ -132,14 +132,13 @@ class Meter:
 
 def ours_variant_playlists(stream_dir):
     """{variant dir: path} from the master playlist (video variants, then the audio rendition)."""
-    try:
-        text = open(os.path.join(stream_dir, "master.m3u8")).read()
-    except OSError:
+    text = ls.read_text(stream_dir + "/master.m3u8")
+    if text is None:
         return None
     uris = [line for line in text.splitlines() if line and not line.startswith("#")]
     uris += [part.split('"')[1] for line in text.splitlines() if line.startswith("#EXT-X-MEDIA")
              for part in line.split(",") if part.startswith("URI=")]
-    return {u.split("/")[0]: os.path.join(stream_dir, u) for u in uris}
+    return {u.split("/")[0]: stream_dir + "/" + u for u in uris}
 
 
 # ---------------------------------------------------------------------------------------------

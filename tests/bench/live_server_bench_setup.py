@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
+import http.client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location("ingest_bench", os.path.join(HERE, "ingest_bench.py"))
@@ -139,7 +141,38 @@ def start_ours(workdir, ladder, max_streams=16, idle_timeout=10, extra=()):
     server = Server("ours", argv, workdir, rtmp)
     server.http_port = http
     server.argv = argv
+    if "--hls-in-memory" in extra:  # nothing on disk: the playlists are read over HTTP
+        return server, f"rtmp://127.0.0.1:{rtmp}/live", lambda name: f"http://127.0.0.1:{http}/live/{name}"
     return server, f"rtmp://127.0.0.1:{rtmp}/live", lambda name: os.path.join(out, "live", name)
+
+
+_http_connections = {}
+
+
+def read_text(location):
+    """A playlist's text from a file or an http:// URL; None when it is not there (yet). URLs are
+    read over one kept-alive connection per server (a new connection per poll would cost the
+    server more than the playlist does)."""
+    if not location.startswith("http://"):
+        try:
+            with open(location) as f:
+                return f.read()
+        except OSError:
+            return None
+    url = urllib.parse.urlsplit(location)
+    for _ in range(2):  # once more on a fresh connection if the kept one was closed
+        conn = _http_connections.get(url.netloc)
+        if conn is None:
+            conn = _http_connections[url.netloc] = http.client.HTTPConnection(url.netloc, timeout=2)
+        try:
+            conn.request("GET", url.path)
+            r = conn.getresponse()
+            body = r.read()
+            return body.decode() if r.status == 200 else None
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            del _http_connections[url.netloc]
+    return None
 
 
 def start_printed_pipeline(workdir, ladder, part_ms):
@@ -244,10 +277,8 @@ class PlaylistClock:
         self.ended = False
 
     def poll(self, now=None):
-        try:
-            with open(self.path) as f:
-                text = f.read()
-        except OSError:
+        text = read_text(self.path)
+        if text is None:
             return
         now = time.monotonic() if now is None else now
         seq, extinf, parts = 0, None, 0.0

@@ -8,7 +8,10 @@ passed through, hlsadaptivesink with its HTTP server). Checked for fMP4 + LL-HLS
 - every segment starts with a keyframe, and segment N starts at the same PTS in both variants;
 - the passed-through variant carries every input video frame (fMP4: bit-identical packets with
   the input's PTS/DTS intervals), the transcoded one as many frames, the audio every AAC frame
-  after the first keyframe."""
+  after the first keyframe.
+And with --hls-in-memory (fMP4 + LL-HLS): nothing is written to --output-dir; the same stream is
+fetched over HTTP once the publisher has left (before idle-timeout ends it: in memory, the output
+goes with the stream) and checked the same way, up to the segment still open then."""
 
 import os
 import re
@@ -48,11 +51,11 @@ def parse_media(text):
     return target, (m.group(1) if m else None), segments, "#EXT-X-ENDLIST" in text
 
 
-def probe_segments(h, playlist_path):
+def probe_segments(h, playlist_path, ended_expected=True):
     """Per segment: the MediaFile of (init +) segment, in playlist order."""
     base = os.path.dirname(playlist_path)
     target, init, segments, ended = parse_media(open(playlist_path).read())
-    H.check(ended, f"{playlist_path} has no EXT-X-ENDLIST after the publisher left")
+    H.check(ended or not ended_expected, f"{playlist_path} has no EXT-X-ENDLIST after the publisher left")
     H.check(segments, f"{playlist_path} lists no segments")
     init_bytes = open(os.path.join(base, init), "rb").read() if init else b""
     files = []
@@ -67,17 +70,42 @@ def probe_segments(h, playlist_path):
     return files
 
 
-def run_format(h, fmt, low_latency, src, expected):
+def http_get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read()
+
+
+def mirror_over_http(h, base_url, into):
+    """The multivariant playlist, every media playlist and the files they list, fetched from the
+    server into a folder of the same layout."""
+    def save(relative):
+        data = http_get(f"{base_url}/{relative}")
+        path = os.path.join(into, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        return data.decode(errors="replace")
+    variants, media = parse_master(save("master.m3u8"))
+    for uri in [u for _, u in variants] + [m["URI"].strip('"') for m in media if "URI" in m]:
+        _, init, segments, _ = parse_media(save(uri))
+        folder = os.path.dirname(uri)
+        for name in ([init] if init else []) + [s for _, s in segments]:
+            save(os.path.join(folder, name))
+
+
+def run_format(h, fmt, low_latency, src, expected, in_memory=False):
     server_bin = os.path.join(os.environ["LIVE_BUILD_ROOT"], "examples", "live-server")
     H.check(os.path.exists(server_bin), f"{server_bin} was not built")
     rtmp_port, http_port = H.free_port(), H.free_port()
-    out = h.path(f"hls-{fmt}")
+    out = h.path(f"hls-{fmt}" + ("-in-memory" if in_memory else ""))
     argv = [server_bin, "--address", "127.0.0.1", "--rtmp-port", str(rtmp_port), "--http-port", str(http_port),
             "--output-dir", out, "--segment-format", fmt, "--playlist-length", "0",
             "--ladder", "320x180@300"]
     if not low_latency:
         argv.append("--no-low-latency")
-    server = h.spawn(f"live-server-{fmt}", argv, env=H.gst_env())
+    if in_memory:
+        argv.append("--hls-in-memory")
+    server = h.spawn(f"live-server-{fmt}" + ("-in-memory" if in_memory else ""), argv, env=H.gst_env())
     h.wait_listening(rtmp_port, server)
     pub = H.ffmpeg_publish(h, f"ffmpeg-{fmt}", src, f"rtmp://127.0.0.1:{rtmp_port}/live/show")
 
@@ -106,11 +134,16 @@ def run_format(h, fmt, low_latency, src, expected):
     H.check(re.search(r"stream show: publisher \S+ stopped", server.log()),
             f"live-server never reported the publisher's end:\n{H.tail(server.log())}")
     time.sleep(1.5)
+    if in_memory:
+        mirror = h.path("hls-in-memory-mirror")
+        mirror_over_http(h, f"http://127.0.0.1:{http_port}/live/show", mirror)
+        written = [os.path.join(d, f) for d, _, files in os.walk(out) for f in files]
+        H.check(not written, f"--hls-in-memory wrote {len(written)} files, e.g. {written[:3]}")
     server.signal(signal.SIGINT)  # EOS: final segments and EXT-X-ENDLIST
     rc = h.wait_exit(server, 30, "SIGINT")
     H.check(rc == 0, f"live-server exited with {rc}:\n{H.tail(server.log())}")
 
-    out = os.path.join(out, "live", "show")  # one folder per stream
+    out = mirror if in_memory else os.path.join(out, "live", "show")  # one folder per stream
     variants, media = parse_master(open(os.path.join(out, "master.m3u8")).read())
     resolutions = sorted(v[0].get("RESOLUTION") for v in variants)
     H.check(resolutions == ["320x180", "640x360"], f"variants {resolutions}, expected 640x360 and 320x180")
@@ -121,7 +154,7 @@ def run_format(h, fmt, low_latency, src, expected):
 
     per_variant = {}
     for attrs, uri in variants:
-        per_variant[attrs["RESOLUTION"]] = probe_segments(h, os.path.join(out, uri))
+        per_variant[attrs["RESOLUTION"]] = probe_segments(h, os.path.join(out, uri), not in_memory)
     source, scaled = per_variant["640x360"], per_variant["320x180"]
     H.check(len(source) == len(scaled), f"{len(source)} segments in the source variant, {len(scaled)} in the scaled one")
     H.check(len(source) >= SECONDS // 2 - 1, f"only {len(source)} segments for {SECONDS} s")
@@ -135,6 +168,8 @@ def run_format(h, fmt, low_latency, src, expected):
     got_source = [p for seg in source for p in seg.packets["video"]]
     got_scaled = [p for seg in scaled for p in seg.packets["video"]]
     exp_video = expected.packets["video"]
+    # In memory the stream is read while its last segment is still open: at most one GOP is missing.
+    exp_video = exp_video[:len(got_source)] if in_memory and len(exp_video) - 2 * FPS <= len(got_source) else exp_video
     H.check(len(got_source) == len(exp_video), f"source variant has {len(got_source)} frames, input {len(exp_video)}")
     H.check(len(got_scaled) == len(exp_video), f"scaled variant has {len(got_scaled)} frames, input {len(exp_video)}")
     offset = got_source[0].dts - exp_video[0].dts
@@ -146,12 +181,15 @@ def run_format(h, fmt, low_latency, src, expected):
 
     if fmt == "fmp4":
         H.check(media and media[0].get("TYPE") == "AUDIO", f"fMP4 output has no audio rendition: {media}")
-        audio = probe_segments(h, os.path.join(out, media[0]["URI"].strip('"')))
+        audio = probe_segments(h, os.path.join(out, media[0]["URI"].strip('"')), not in_memory)
         got_audio = [p for seg in audio for p in seg.packets["audio"]]
     else:
         got_audio = [p for seg in source for p in seg.packets["audio"]]
     exp_audio = expected.packets["audio"]
-    H.check(len(exp_audio) - 2 <= len(got_audio) <= len(exp_audio),
+    if in_memory:  # up to where the video read ends (the audio segments are cut at the same times)
+        video_end = max(p.pts for p in exp_video) + FRAME_MS
+        exp_audio = [p for p in exp_audio if p.pts < video_end]
+    H.check(len(exp_audio) - 2 <= len(got_audio) <= len(exp_audio) + (2 if in_memory else 0),
             f"{len(got_audio)} AAC frames in the output, input has {len(exp_audio)}")
     h.log(f"{fmt}: {len(source)} aligned segments per variant, {len(got_source)}/{len(got_scaled)} video frames, "
           f"{len(got_audio)}/{len(exp_audio)} audio frames")
@@ -165,6 +203,7 @@ def body(h):
     h.log(f"input {src}: {expected.summary()}")
     run_format(h, "fmp4", True, src, expected)
     run_format(h, "mpegts", False, src, expected)
+    run_format(h, "fmp4", True, src, expected, in_memory=True)
 
 
 if __name__ == "__main__":

@@ -209,6 +209,138 @@ TEST(HlsSinkHttpTest, SinksShareAPortUnderTheirHttpPrefix) {
   EXPECT_EQ(http_request(port, "GET", "/live/a/master.m3u8").status, 0);  // the port closed with its last sink
 }
 
+// Frames of a played-out HLS stream as ffprobe counts them (the video of `url`), -1 on failure.
+int ffprobe_video_frames(const std::string& url) {
+  const gchar* argv[] = {"ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
+                         "stream=nb_read_frames", "-of", "csv=p=0", url.c_str(), nullptr};
+  gchar* out = nullptr;
+  gchar* err = nullptr;
+  gint status = 0;
+  GError* error = nullptr;
+  const bool ran = g_spawn_sync(nullptr, const_cast<gchar**>(argv), nullptr, G_SPAWN_SEARCH_PATH, nullptr, nullptr,
+                                &out, &err, &status, &error);
+  EXPECT_TRUE(ran) << "ffprobe is needed (apt-get install ffmpeg): " << (error ? error->message : "");
+  g_clear_error(&error);
+  int frames = ran && g_spawn_check_wait_status(status, nullptr) ? std::atoi(out) : -1;
+  if (frames < 0) ADD_FAILURE() << "ffprobe " << url << ": " << (err ? err : "");
+  g_free(out);
+  g_free(err);
+  return frames;
+}
+
+// in-memory=true: the same LL-HLS output served from memory, and nothing written to location.
+// Each complete segment served is exactly its parts served one after the other (the bytes the
+// sink made, whichever way a player fetches them); a preload-hinted part is held until the sink
+// has it; segments that left the playlist are gone (404: their memory is freed); after EOS
+// ffprobe plays the ended playlist over HTTP and decodes as many frames as its segments last.
+TEST(HlsSinkHttpTest, InMemoryOutputIsServedAndNothingIsWritten) {
+  TempDir dir;
+  const std::filesystem::path location = dir.path() / "out";
+  const uint16_t port = free_port();
+  const std::string description =
+      "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=180,framerate=30/1 "
+      "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=300 key-int-max=15 ! h264parse "
+      "! hlsadaptivesink name=hls location=" + location.string() +
+      " in-memory=true segment-format=fmp4 low-latency=true target-duration=500000000 part-duration=125000000 "
+      "playlist-length=3 max-files=0 http-address=127.0.0.1 http-port=" + std::to_string(port);
+  GError* error = nullptr;
+  GstElement* pipeline = gst_parse_launch(description.c_str(), &error);
+  ASSERT_NE(pipeline, nullptr) << (error ? error->message : "");
+  ASSERT_NE(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+
+  // Until the playlist has moved on past its first segments (so some were removed).
+  std::string media, text;
+  std::optional<ParsedMediaPlaylist> playlist;
+  for (int i = 0; i < 150 && !(playlist && playlist->media_sequence >= 3); i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (media.empty()) media = first_variant(http_request(port, "GET", "/master.m3u8").body);
+    if (media.empty()) continue;
+    text = http_request(port, "GET", "/" + media).body;
+    auto parsed = parse_media_playlist(text);
+    if (parsed.ok()) playlist = *parsed.playlist;
+  }
+  ASSERT_TRUE(playlist && playlist->media_sequence >= 3) << "no moving playlist on the sink's http-port:\n" << text;
+  const std::string media_dir = media.substr(0, media.rfind('/') + 1);
+  const ParsedSegment& last = playlist->segments.back();
+  ASSERT_FALSE(last.parts.empty()) << text;
+  ASSERT_TRUE(last.effective_map.has_value());
+  RawResponse segment = http_request(port, "GET", "/" + media_dir + last.uri);
+  ASSERT_EQ(segment.status, 200) << last.uri;
+  std::string joined;
+  for (const ParsedPart& part : last.parts) {
+    RawResponse r = http_request(port, "GET", "/" + media_dir + part.uri);
+    ASSERT_EQ(r.status, 200) << part.uri;
+    EXPECT_EQ(r.header("content-type"), "video/iso.segment");
+    joined += r.body;
+  }
+  EXPECT_EQ(segment.body.size(), joined.size());
+  EXPECT_TRUE(segment.body == joined) << last.uri << " is not its parts one after the other";
+  RawResponse init = http_request(port, "GET", "/" + media_dir + last.effective_map->at("URI"));
+  EXPECT_EQ(init.status, 200);
+  EXPECT_NE(init.body.find("moov"), std::string::npos);
+  // The multivariant playlist measured the variant from the segments kept (as their parts).
+  auto master = parse_multivariant_playlist(http_request(port, "GET", "/master.m3u8").body);
+  ASSERT_TRUE(master.ok() && !master.playlist->variants.empty());
+  EXPECT_GT(master.playlist->variants.front().attributes.integer("BANDWIDTH"), 100000u);
+  // seg0 left the playlist two segments ago with max-files=0: removed.
+  EXPECT_EQ(http_request(port, "GET", "/" + media_dir + "seg0.m4s").status, 404);
+
+  // The preload-hinted part, asked for at once: held until the sink has it (or a 404 when the
+  // segment's end made the hint wrong).
+  auto pos = parse_live_position(text);
+  ASSERT_FALSE(pos.preload_hint.empty()) << text;
+  RawResponse hinted = http_request(port, "GET", "/" + media_dir + pos.preload_hint);
+  EXPECT_TRUE(hinted.status == 200 || hinted.status == 404) << hinted.status;
+  if (hinted.status == 200) EXPECT_FALSE(hinted.body.empty());
+
+  gst_element_send_event(pipeline, gst_event_new_eos());
+  GstBus* bus = gst_element_get_bus(pipeline);
+  GstMessage* msg = gst_bus_timed_pop_filtered(bus, 5 * GST_SECOND, GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  ASSERT_NE(msg, nullptr);
+  EXPECT_EQ(GST_MESSAGE_TYPE(msg), GST_MESSAGE_EOS);
+  gst_message_unref(msg);
+  gst_object_unref(bus);
+  // Still served after EOS (until the pipeline stops): the ended playlist, then ffprobe.
+  text = http_request(port, "GET", "/" + media).body;
+  auto ended = parse_media_playlist(text);
+  ASSERT_TRUE(ended.ok()) << text;
+  EXPECT_TRUE(ended.playlist->endlist) << text;
+  double listed_s = 0;
+  for (const ParsedSegment& seg : ended.playlist->segments) listed_s += seg.duration;
+  const int frames = ffprobe_video_frames("http://127.0.0.1:" + std::to_string(port) + "/" + media);
+  printf("in memory: %zu segments listed (%.2f s), ffprobe decoded %d frames\n", ended.playlist->segments.size(),
+         listed_s, frames);
+  EXPECT_NEAR(frames, listed_s * 30, 2);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+  EXPECT_FALSE(std::filesystem::exists(location)) << "in-memory=true wrote to location";
+}
+
+// in-memory=true with neither http-port nor upload-location: nothing could see the output, so
+// the sink refuses to start with an error that says so.
+TEST(HlsSinkHttpTest, InMemoryNeedsAServerOrAnUploadTarget) {
+  const std::string description =
+      "videotestsrc is-live=true num-buffers=30 ! video/x-raw,width=160,height=90,framerate=30/1 "
+      "! x264enc tune=zerolatency speed-preset=ultrafast ! h264parse ! hlsadaptivesink in-memory=true";
+  GError* error = nullptr;
+  GstElement* pipeline = gst_parse_launch(description.c_str(), &error);
+  ASSERT_NE(pipeline, nullptr) << (error ? error->message : "");
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  GstBus* bus = gst_element_get_bus(pipeline);
+  GstMessage* msg = gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND, GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  ASSERT_NE(msg, nullptr);
+  ASSERT_EQ(GST_MESSAGE_TYPE(msg), GST_MESSAGE_ERROR);
+  GError* gerror = nullptr;
+  gst_message_parse_error(msg, &gerror, nullptr);
+  EXPECT_NE(std::string(gerror->message).find("in-memory=true needs http-port or upload-location"), std::string::npos)
+      << gerror->message;
+  g_error_free(gerror);
+  gst_message_unref(msg);
+  gst_object_unref(bus);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {

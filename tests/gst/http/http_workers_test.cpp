@@ -4,6 +4,7 @@
 // request the workers do not take (Range, blocking reloads, stream routes...) still answered.
 #include "http/file_cache.h"
 #include "http/hls_http_server.h"
+#include "http/memory_files.h"
 #include "http/http_port.h"
 #include "http/plain_request.h"
 
@@ -201,8 +202,9 @@ class KeepAlive {
 class HttpWorkersTest : public ::testing::Test {
  protected:
   void SetUp() override { std::filesystem::create_directories(root); }
-  // The port with `workers` worker threads, then the HLS site on it.
-  void start(uint32_t workers = kDefaultWorkerThreads) {
+  // The port with `workers` worker threads, then the HLS site on it (in_memory: served from
+  // put_file(), root_dir not used).
+  void start(uint32_t workers = kDefaultWorkerThreads, bool in_memory = false) {
     HttpPortConfig config;
     config.worker_threads = workers;
     const uint16_t wanted = free_port();
@@ -211,6 +213,7 @@ class HttpWorkersTest : public ::testing::Test {
     port_ref = *acquired;
     HlsHttpServerConfig site;
     site.root_dir = root.string();
+    site.in_memory = in_memory;
     server = std::make_unique<HlsHttpServer>(site);
     auto started = server->start("127.0.0.1", wanted);
     ASSERT_TRUE(started.ok()) << started.error().describe();
@@ -417,6 +420,155 @@ TEST_F(HttpWorkersTest, BlockingReloadsAreHeldOnTheWorkers) {
   for (int i = 0; i < 500 && server->stats().blocking_held > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(server->stats().blocking_held, 0u);
   EXPECT_EQ(server->stats().blocking_timeouts, 1u);
+}
+
+// hlsadaptivesink in-memory=true: the site serves what the sink put, with the same bytes and
+// headers as the same files on disk, on libsoup's path (no workers) and the workers' alike;
+// replaced, removed, blocking reloads and preload hints behave as with files, and nothing is
+// read from or written to root_dir (which does not exist here).
+TEST_F(HttpWorkersTest, InMemorySiteServesWhatTheSinkPutOnBothPaths) {
+  auto bytes = [](const std::string& text) { return std::make_shared<const std::string>(text); };
+  const std::string playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nseg0.m4s\n";
+  const std::string segment = random_bytes(50000, 3);
+  // The reference: the same files served from disk by libsoup.
+  write_file(root / "v0/index.m3u8", playlist);
+  write_file(root / "v0/seg0.m4s", segment);
+  start(0);
+  std::map<std::string, RawResponse> from_disk;
+  for (const char* path : {"/v0/index.m3u8", "/v0/seg0.m4s"}) from_disk[path] = KeepAlive(port).get(path);
+  TearDown();
+  std::filesystem::remove_all(root);
+  const size_t process_before = MemoryFiles::process_bytes();
+  for (uint32_t workers : {0u, 2u}) {
+    SCOPED_TRACE(workers);
+    start(workers, true);
+    ASSERT_TRUE(server->put_file("v0/index.m3u8", bytes(playlist)).ok());
+    ASSERT_TRUE(server->put_file("v0/seg0.m4s", bytes(segment)).ok());
+    EXPECT_EQ(MemoryFiles::process_bytes(), process_before + playlist.size() + segment.size());
+    for (const char* path : {"/v0/index.m3u8", "/v0/seg0.m4s"}) {
+      SCOPED_TRACE(path);
+      RawResponse r = KeepAlive(port).get(path);
+      EXPECT_EQ(r.status, 200);
+      EXPECT_TRUE(r.body == from_disk[path].body);
+      r.headers.erase("date");
+      r.headers.erase("connection");
+      RawResponse reference = from_disk[path];
+      reference.headers.erase("date");
+      reference.headers.erase("connection");
+      EXPECT_EQ(r.headers, reference.headers);
+    }
+    EXPECT_EQ(port_ref->stats().worker_answers, workers ? 2u : 0u);
+    EXPECT_EQ(http_request(port, "GET", "/v0/seg1.m4s").status, 404);
+    // Replaced: the new version; removed: 404 and its memory given back.
+    ASSERT_TRUE(server->put_file("v0/index.m3u8", bytes("#EXTM3U\nnew\n")).ok());
+    EXPECT_EQ(KeepAlive(port).get("/v0/index.m3u8").body, "#EXTM3U\nnew\n");
+    server->forget_file("v0/seg0.m4s");
+    EXPECT_EQ(KeepAlive(port).get("/v0/seg0.m4s").status, 404);
+    // A blocking reload held until the playlist the sink put lists the part (a connection per
+    // request: libsoup before 3.3 closes the connections it answers).
+    server->set_target_duration_ms(2000);
+    server->notify_playlist("v0/index.m3u8", 5, 0);
+    KeepAlive reload(port);
+    ASSERT_TRUE(reload.send_raw("GET /v0/index.m3u8?_HLS_msn=5&_HLS_part=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    for (int i = 0; i < 200 && server->stats().blocking_held < 1; i++) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(server->stats().blocking_held, 1u);
+    ASSERT_TRUE(server->put_file("v0/index.m3u8", bytes("msn 5 part 1\n")).ok());
+    server->notify_playlist("v0/index.m3u8", 5, 1);
+    RawResponse held = reload.read();
+    EXPECT_EQ(held.status, 200);
+    EXPECT_EQ(held.body, "msn 5 part 1\n");
+    for (int i = 0; i < 200 && server->stats().blocking_held > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // A preload-hinted part: held until the sink puts it.
+    server->expect_file("v0/part7.m4s");
+    KeepAlive hinted(port);
+    ASSERT_TRUE(hinted.send_raw("GET /v0/part7.m4s HTTP/1.1\r\nHost: x\r\n\r\n"));
+    for (int i = 0; i < 200 && server->stats().blocking_held < 1; i++) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_EQ(server->stats().blocking_held, 1u) << "the request for the preload-hinted part is not held";
+    ASSERT_TRUE(server->put_file("v0/part7.m4s", bytes("part seven")).ok());
+    server->notify_playlist("v0/index.m3u8", 5, 2);
+    RawResponse part = hinted.read();
+    EXPECT_EQ(part.status, 200);
+    EXPECT_EQ(part.body, "part seven");
+    EXPECT_EQ(part.header("content-type"), "video/iso.segment");
+    TearDown();
+    EXPECT_EQ(MemoryFiles::process_bytes(), process_before) << "a stopped site keeps its files in memory";
+  }
+  EXPECT_FALSE(std::filesystem::exists(root)) << "an in-memory site wrote to its root_dir";
+}
+
+// The bounds of an in-memory output: per output (what a replaced file frees counts) and for the
+// process; a refused put changes nothing.
+TEST(MemoryFilesTest, BoundedPerOutputAndPerProcess) {
+  auto bytes = [](size_t size, uint32_t seed) { return std::make_shared<const std::string>(random_bytes(size, seed)); };
+  const size_t before = MemoryFiles::process_bytes();
+  {
+    MemoryFiles files(10000);
+    ASSERT_TRUE(files.put("a", bytes(6000, 1)).ok());
+    auto over = files.put("b", bytes(5000, 2));
+    ASSERT_FALSE(over.ok());
+    EXPECT_EQ(over.error().code, live::Errc::limit_exceeded);
+    EXPECT_NE(over.error().context.find("in-memory output over"), std::string::npos) << over.error().context;
+    EXPECT_EQ(files.get("b"), nullptr);
+    EXPECT_EQ(files.bytes(), 6000u);
+    ASSERT_TRUE(files.put("a", bytes(2000, 3)).ok());  // replaced: 4000 freed
+    ASSERT_TRUE(files.put("b", bytes(8000, 4)).ok());
+    EXPECT_EQ(*files.get("a"), random_bytes(2000, 3));
+    EXPECT_EQ(files.bytes(), 10000u);
+    EXPECT_EQ(MemoryFiles::process_bytes(), before + 10000);
+    MemoryFiles::Bytes kept = files.get("b");
+    files.erase("b");
+    EXPECT_EQ(files.get("b"), nullptr);
+    EXPECT_EQ(kept->size(), 8000u);  // a body being sent outlives its removal
+    EXPECT_EQ(files.bytes(), 2000u);
+  }
+  EXPECT_EQ(MemoryFiles::process_bytes(), before);
+  // The process bound: outputs that each stay under their own bound cannot pass it together.
+  std::vector<std::unique_ptr<MemoryFiles>> outputs;
+  const size_t chunk = 64ull << 20;
+  auto big = std::make_shared<const std::string>(chunk, 'x');
+  size_t refused = 0;
+  for (int i = 0; i < 40 && refused == 0; i++) {
+    outputs.push_back(std::make_unique<MemoryFiles>());
+    for (int j = 0; j < 4; j++) {
+      auto put = outputs.back()->put("seg" + std::to_string(j), big);  // shared bytes: no real memory
+      if (!put.ok()) {
+        refused++;
+        EXPECT_NE(put.error().context.find("of the process"), std::string::npos) << put.error().context;
+        break;
+      }
+    }
+  }
+  EXPECT_EQ(refused, 1u);
+  EXPECT_LE(MemoryFiles::process_bytes(), kMaxMemoryOutputBytesPerProcess);
+  EXPECT_GT(MemoryFiles::process_bytes(), kMaxMemoryOutputBytesPerProcess - chunk);
+  outputs.clear();
+  EXPECT_EQ(MemoryFiles::process_bytes(), before);
+}
+
+// An LL-HLS segment kept as its parts: served as their bytes one after the other, also after
+// the parts were removed; counted at its full size; refused when a part is not there.
+TEST(MemoryFilesTest, JoinedFileIsItsPartsOneAfterTheOther) {
+  const size_t before = MemoryFiles::process_bytes();
+  MemoryFiles files(20000);
+  const std::string p0 = random_bytes(3000, 1), p1 = random_bytes(5000, 2);
+  ASSERT_TRUE(files.put("v/seg4.part0.m4s", std::make_shared<const std::string>(p0)).ok());
+  ASSERT_TRUE(files.put("v/seg4.part1.m4s", std::make_shared<const std::string>(p1)).ok());
+  ASSERT_TRUE(files.put_joined("v/seg4.m4s", {"v/seg4.part0.m4s", "v/seg4.part1.m4s"}).ok());
+  EXPECT_EQ(files.bytes(), 2 * (p0.size() + p1.size()));
+  EXPECT_TRUE(files.contains("v/seg4.m4s"));
+  files.erase("v/seg4.part0.m4s");
+  files.erase("v/seg4.part1.m4s");
+  EXPECT_EQ(files.bytes(), p0.size() + p1.size());
+  MemoryFiles::Bytes joined = files.get("v/seg4.m4s");
+  ASSERT_NE(joined, nullptr);
+  EXPECT_TRUE(*joined == p0 + p1);
+  EXPECT_EQ(files.get("v/seg4.m4s"), joined);  // joined once, then kept
+  auto missing = files.put_joined("v/seg5.m4s", {"v/seg5.part0.m4s"});
+  EXPECT_FALSE(missing.ok());
+  EXPECT_FALSE(files.contains("v/seg5.m4s"));
+  EXPECT_FALSE(files.put_joined("v/seg6.m4s", {"v/seg4.m4s", "v/seg4.m4s"}).ok()) << "8000 + 16000 > 20000";
+  files.clear();
+  EXPECT_EQ(MemoryFiles::process_bytes(), before);
 }
 
 TEST_F(HttpWorkersTest, HeldRequestsOfAClientThatLeftAreForgotten) {
