@@ -694,7 +694,9 @@ TEST(HlsAdaptiveSink, DiscontinuityAndBFramesFromAppsrc) {
 
 // upload-location: every file is PUT to an HTTP server (a small Python PUT/DELETE receiver) and
 // the segments deleted locally are DELETEd there; the remote copy equals the local directory.
-TEST(HlsAdaptiveSink, UploadsByPutAndDeletesOldSegments) {
+// in_memory: the same uploads with nothing written locally (the remote holds the same set of
+// files, and its playlist plays).
+void upload_case(bool in_memory) {
   TempDir out;
   const fs::path remote = out.path() / "remote";
   const fs::path local = out.path() / "local";
@@ -746,6 +748,7 @@ server.serve_forever()
 
   RunResult r;
   run_pipeline("hlsadaptivesink name=hls playlist-length=3 max-files=1 location=" + local.string() +
+                   (in_memory ? " in-memory=true" : "") +
                    " upload-location=http://127.0.0.1:" + std::to_string(port) + "/live" + kVideoSource +
                    encoders({{320, 180}}, 400) + kAudioSource,
                r);
@@ -753,9 +756,20 @@ server.serve_forever()
   g_spawn_close_pid(pid);
   ASSERT_TRUE(r.eos) << r.error;
 
+  if (in_memory) {
+    EXPECT_FALSE(fs::exists(local)) << "in-memory=true wrote to location";
+    std::vector<std::string> files;
+    for (auto& e : fs::recursive_directory_iterator(remote))
+      if (e.is_regular_file()) files.push_back(fs::relative(e.path(), remote).string());
+    std::sort(files.begin(), files.end());
+    EXPECT_EQ(files, (std::vector<std::string>{"live/180p/index.m3u8", "live/180p/seg6.ts", "live/180p/seg7.ts",
+                                               "live/180p/seg8.ts", "live/180p/seg9.ts", "live/master.m3u8"}));
+    // seg7..9 as listed: 3 x 2 s at 30 fps.
+    EXPECT_EQ(count_decoded_frames({(remote / "live/180p/index.m3u8").string()}), 180);
+  }
   // Remote == local, file by file (local keeps seg6 + the window seg7..9).
   size_t compared = 0;
-  for (auto& e : fs::recursive_directory_iterator(local)) {
+  for (auto& e : in_memory ? fs::recursive_directory_iterator() : fs::recursive_directory_iterator(local)) {
     if (!e.is_regular_file()) continue;
     const fs::path rel = fs::relative(e.path(), local);
     EXPECT_NE(rel.extension(), ".tmp") << "left-over temporary file " << rel;
@@ -763,7 +777,7 @@ server.serve_forever()
     EXPECT_EQ(read_file(remote / "live" / rel), read_file(e.path())) << rel;
     compared++;
   }
-  EXPECT_EQ(compared, 6u);  // master, index, seg6..9
+  EXPECT_EQ(compared, in_memory ? 0u : 6u);  // master, index, seg6..9
   for (int s = 0; s < 6; ++s) EXPECT_FALSE(fs::exists(remote / "live/180p" / ("seg" + std::to_string(s) + ".ts"))) << s;
   // A playlist is PUT only after the segment it lists first.
   const std::string log = read_file(log_path);
@@ -787,6 +801,9 @@ server.serve_forever()
     delete_lines++;
   EXPECT_EQ(delete_lines, 6u) << log;
 }
+
+TEST(HlsAdaptiveSink, UploadsByPutAndDeletesOldSegments) { upload_case(false); }
+TEST(HlsAdaptiveSink, UploadsFromMemory) { upload_case(true); }
 
 // H.265 (x265enc obeys force-key-unit too) in both containers: hvc1 CODECS, keyframe-first
 // segments, every frame decodes.
