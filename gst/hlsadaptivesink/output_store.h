@@ -45,7 +45,6 @@ class OutputStore {
   std::string path(const std::string& relative) const;
   uint16_t http_port() const { return server_ ? server_->port() : 0; }
   bool uploading() const { return uploader_ != nullptr; }
-  bool in_memory() const { return in_memory_; }
   http::HttpUploaderStats upload_stats() const;
 
   // A media file or key: written, then uploaded.
