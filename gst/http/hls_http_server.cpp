@@ -645,8 +645,10 @@ HlsHttpServer::~HlsHttpServer() { stop(); }
 
 Result<uint16_t> HlsHttpServer::start(const std::string& address, uint16_t port) {
   if (impl_->is_running) return make_error(Errc::protocol_violation, "server already running");
-  if (!impl_->config.in_memory) impl_->root_real = real_path(impl_->config.root_dir);
-  if (!impl_->config.in_memory && impl_->root_real.empty()) return make_error(Errc::refused, "root directory does not exist: " + impl_->config.root_dir);
+  if (!impl_->config.in_memory) {
+    impl_->root_real = real_path(impl_->config.root_dir);
+    if (impl_->root_real.empty()) return make_error(Errc::refused, "root directory does not exist: " + impl_->config.root_dir);
+  }
   auto prefix = HttpPort::normalize_prefix(impl_->config.url_prefix);
   if (!prefix) return prefix.error();
   HttpPortConfig port_config;

@@ -28,7 +28,7 @@ Result<void> MemoryFiles::put_joined(const std::string& relative, const std::vec
   for (const std::string& name : pieces) {
     auto it = files_.find(name);
     if (it == files_.end()) return make_error(Errc::protocol_violation, relative + ": part " + name + " is not kept");
-    file.pieces.push_back(it->second.bytes ? it->second.bytes : join(name, it->second));
+    file.pieces.push_back(it->second.bytes ? it->second.bytes : join(it->second));
     file.size += file.pieces.back()->size();
   }
   return store(relative, std::move(file));
@@ -62,14 +62,12 @@ Result<void> MemoryFiles::store(const std::string& relative, File file) {
 
 // Joined under the lock: a segment is joined once, by its first reader, and its parts' bytes are
 // then released; later readers get the joined copy.
-MemoryFiles::Bytes MemoryFiles::join(const std::string& relative, const File& file) const {
+MemoryFiles::Bytes MemoryFiles::join(File& file) {
   auto joined = std::make_shared<std::string>();
   joined->reserve(file.size);
   for (const Bytes& piece : file.pieces) joined->append(*piece);
-  File& kept = files_.at(relative);
-  kept.bytes = joined;
-  kept.pieces.clear();
-  kept.pieces.shrink_to_fit();
+  file.bytes = joined;
+  file.pieces = {};
   return joined;
 }
 
@@ -77,7 +75,7 @@ MemoryFiles::Bytes MemoryFiles::get(const std::string& relative) const {
   std::lock_guard<std::mutex> lock(lock_);
   auto it = files_.find(relative);
   if (it == files_.end()) return nullptr;
-  return it->second.bytes ? it->second.bytes : join(relative, it->second);
+  return it->second.bytes ? it->second.bytes : join(it->second);
 }
 
 bool MemoryFiles::contains(const std::string& relative) const {

@@ -53,7 +53,7 @@ class MemoryFiles {
     size_t size = 0;
   };
   Result<void> store(const std::string& relative, File file);  // under lock_
-  Bytes join(const std::string& relative, const File& file) const;  // under lock_; keeps the result
+  static Bytes join(File& file);  // under lock_; keeps the result in file
 
   const size_t max_bytes_;
   mutable std::mutex lock_;
