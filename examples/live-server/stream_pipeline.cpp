@@ -323,18 +323,26 @@ void StreamPipeline::hold_for_hls(GstElement* last, const std::string& hls_pad, 
   held_.push_back({src, probe, hls_pad, nullptr});
 }
 
+// Passthrough into HLS alone (no ladder, recorder or WebRTC): the demuxer's H.264 and AAC caps
+// already carry what hlsadaptivesink needs (codec_data, size, profile and level, frame rate from
+// the SPS), so h264parse and aacparse would only cost CPU: about 15 % of the streaming threads
+// (docs/benchmarks.md). Encoders, decoders and muxers downstream keep their parsers.
+bool StreamPipeline::only_hls_and_relay() const {
+  return config_.ladder.empty() && !recorder_ && !config_.webrtc;
+}
+
 void StreamPipeline::add_video_branch(GstPad* pad, const GstStructure* caps) {
   const std::string media = gst_structure_get_name(caps);
   video_codec_ = codec_name(media, caps);
   gst_structure_get_int(caps, "width", &width_);
   gst_structure_get_int(caps, "height", &height_);
-  GstElement* parse = add(video_parser(media));
+  GstElement* parse = only_hls_and_relay() && media == "video/x-h264" ? nullptr : add(video_parser(media));
   video_tee_ = add("tee", "video-tee");
   g_object_set(video_tee_, "allow-not-linked", TRUE, nullptr);  // a codec with no branch for it
-  GstPad* sinkpad = gst_element_get_static_pad(parse, "sink");
+  GstPad* sinkpad = gst_element_get_static_pad(parse ? parse : video_tee_, "sink");
   gst_pad_link(pad, sinkpad);
   gst_object_unref(sinkpad);
-  link_chain({parse, video_tee_});
+  if (parse) link_chain({parse, video_tee_});
   // H.264 and H.265 go into HLS as they are; other codecs are transcoded for HLS at the source
   // size, and RTMP / HTTP-FLV viewers get them unchanged.
   const bool passthrough = media == "video/x-h264" || media == "video/x-h265";
@@ -462,7 +470,9 @@ void StreamPipeline::add_audio_branch(GstPad* pad, const GstStructure* caps) {
   audio_codec_ = codec_name(media, caps);
   GstElement* first = nullptr;
   GstElement* last = nullptr;
-  if (audio_codec_ == "AAC") {
+  if (audio_codec_ == "AAC" && only_hls_and_relay()) {
+    // Nothing to add: the demuxer's AAC goes into HLS as it is.
+  } else if (audio_codec_ == "AAC") {
     first = last = add("aacparse");
   } else {
     g_print("live-server: stream %s: %s audio is transcoded to AAC for HLS (RTMP and HTTP-FLV "
@@ -481,8 +491,8 @@ void StreamPipeline::add_audio_branch(GstPad* pad, const GstStructure* caps) {
     link_chain({convert, resample, encode, last});
   }
   audio_tee_ = add("tee", "audio-tee");
-  link_chain({last, audio_tee_});
-  GstPad* sinkpad = gst_element_get_static_pad(first, "sink");
+  if (last) link_chain({last, audio_tee_});
+  GstPad* sinkpad = gst_element_get_static_pad(first ? first : audio_tee_, "sink");
   gst_pad_link(pad, sinkpad);
   gst_object_unref(sinkpad);
   // Passed-through AAC stays in the demuxer's thread (a decoder may not: decodebin); with a

@@ -94,6 +94,7 @@ class StreamPipeline {
   static GstBusSyncReply on_sync_message(GstBus* bus, GstMessage* message, gpointer self);
   bool from_webrtc(GstObject* source);
   void remove_webrtc_sink(GstElement* sink);
+  bool only_hls_and_relay() const;
   void add_video_branch(GstPad* pad, const GstStructure* caps);
   void add_audio_branch(GstPad* pad, const GstStructure* caps);
   // A branch end that waits (blocked) for hlsadaptivesink's pad of that name.

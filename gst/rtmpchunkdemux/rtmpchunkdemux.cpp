@@ -290,6 +290,11 @@ GstCaps* RtmpChunkDemuxImpl::build_caps(const Track& t) const {
         if (cfg->width && cfg->height)
           gst_caps_set_simple(caps, "width", G_TYPE_INT, gint(cfg->width), "height", G_TYPE_INT,
                               gint(cfg->height), nullptr);
+        // From the SPS, as h264parse would say (onMetaData's framerate, below, comes first):
+        // sinks linked without a parser (live-server's passthrough) take frame durations and
+        // the playlist's FRAME-RATE from it.
+        if (cfg->fps_num && cfg->fps_den)
+          gst_caps_set_simple(caps, "framerate", GST_TYPE_FRACTION, gint(cfg->fps_num), gint(cfg->fps_den), nullptr);
         gst_codec_utils_h264_caps_set_level_and_profile(caps, t.config.data() + 1, guint(t.config.size() - 1));
         break;
       }

@@ -1,6 +1,7 @@
 #include "flv/avc_config.h"
 
 #include <cstdio>
+#include <numeric>
 
 #include "common/byte_io.h"
 #include "flv/bit_reader.h"
@@ -36,6 +37,37 @@ std::string avc1_string(uint8_t profile, uint8_t compatibility, uint8_t level) {
   std::snprintf(buf, sizeof buf, "avc1.%02x%02x%02x", profile, compatibility, level);
   return buf;
 }
+}  // namespace
+
+namespace {
+// vui_parameters() up to the timing information (H.264 E.1.1). A VUI that ends early only
+// leaves the frame rate unknown: the picture size read before it stands.
+void read_vui_frame_rate(BitReader& br, AvcSpsInfo& info) {
+  if (!br.flag()) return;  // vui_parameters_present_flag
+  if (br.flag() && br.bits(8) == 255) br.skip(32);  // aspect_ratio_idc, Extended_SAR: sar w, h
+  if (br.flag()) br.flag();                         // overscan_appropriate_flag
+  if (br.flag()) {                                  // video_signal_type_present_flag
+    br.skip(4);                                     // video_format, video_full_range_flag
+    if (br.flag()) br.skip(24);                     // colour primaries, transfer, matrix
+  }
+  if (br.flag()) {  // chroma_loc_info_present_flag
+    br.ue();
+    br.ue();
+  }
+  if (!br.flag()) return;  // timing_info_present_flag
+  const uint64_t num_units_in_tick = br.bits(32);
+  const uint64_t time_scale = br.bits(32);
+  if (!br.ok() || num_units_in_tick == 0 || time_scale == 0) return;
+  uint64_t num = time_scale, den = 2 * num_units_in_tick;  // a frame is two ticks (fields)
+  if (num > 1000 * den) return;
+  const uint64_t divisor = std::gcd(num, den);
+  num /= divisor;
+  den /= divisor;
+  if (num > INT32_MAX || den > INT32_MAX) return;  // a GStreamer fraction holds gints
+  info.fps_num = uint32_t(num);
+  info.fps_den = uint32_t(den);
+}
+
 }  // namespace
 
 Result<AvcSpsInfo> parse_avc_sps(std::span<const uint8_t> nal) {
@@ -104,6 +136,7 @@ Result<AvcSpsInfo> parse_avc_sps(std::span<const uint8_t> nal) {
   if (cx >= w || cy >= h) return make_error(Errc::malformed, "SPS cropping larger than picture");
   info.width = uint32_t(w - cx);
   info.height = uint32_t(h - cy);
+  read_vui_frame_rate(br, info);
   return info;
 }
 
@@ -134,6 +167,8 @@ Result<AvcConfig> parse_avc_config(std::span<const uint8_t> record) {
     if (auto sps = parse_avc_sps(c.sps[0])) {
       c.width = sps->width;
       c.height = sps->height;
+      c.fps_num = sps->fps_num;
+      c.fps_den = sps->fps_den;
     }
   }
   return c;

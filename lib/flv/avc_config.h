@@ -22,6 +22,8 @@ struct AvcConfig {
   std::vector<std::vector<uint8_t>> pps;
   uint32_t width = 0;   // 0 when the SPS could not be parsed
   uint32_t height = 0;
+  uint32_t fps_num = 0;  // frame rate from the SPS's VUI timing; 0/0 when it has none
+  uint32_t fps_den = 0;
 
   // RFC 6381: "avc1.64001f".
   std::string codec_string() const;
@@ -36,6 +38,11 @@ struct AvcSpsInfo {
   uint32_t chroma_format_idc = 1;
   uint32_t width = 0;
   uint32_t height = 0;
+  // Frames per second as fps_num / fps_den (reduced) from the VUI timing information, as
+  // h264parse reads it (time_scale / 2 num_units_in_tick); 0/0 without timing or outside
+  // (0, 1000] frames per second.
+  uint32_t fps_num = 0;
+  uint32_t fps_den = 0;
 
   // RFC 6381 from the SPS itself, for byte-stream input without an avcC: "avc1.64001f".
   std::string codec_string() const;

@@ -730,6 +730,13 @@ TEST_F(RtmpChunkDemux, CodecAndSequenceHeaderChangesGiveNewCaps) {
   gint width = 0;
   gst_structure_get_int(gst_caps_get_structure(v.caps_events[1], 0), "width", &width);
   EXPECT_EQ(width, 640);
+  // No onMetaData here: the frame rate comes from the first SPS's VUI timing (x264's 25/1); the
+  // hand-made Baseline SPS has no VUI, so its caps have none.
+  gint fps_n = 0, fps_d = 0;
+  EXPECT_TRUE(gst_structure_get_fraction(gst_caps_get_structure(v.caps_events[0], 0), "framerate", &fps_n, &fps_d));
+  EXPECT_EQ(fps_n, 25);
+  EXPECT_EQ(fps_d, 1);
+  EXPECT_FALSE(gst_structure_has_field(gst_caps_get_structure(v.caps_events[1], 0), "framerate"));
   EXPECT_TRUE(gst_structure_has_name(gst_caps_get_structure(v.caps_events[2], 0), "video/x-h265"));
   EXPECT_EQ(codec_data_of(v.caps_events[2]), read_file("flv/hevc.hvcC.bin"));
   v.expect_frames(expected_video);

@@ -3,6 +3,8 @@
 // hand-built records for the cases encoders here cannot make (HE-AAC, explicit frequency).
 #include <gtest/gtest.h>
 
+#include <bitset>
+
 #include "flv/audio_config.h"
 #include "flv/audio_tag.h"
 #include "flv/av1_config.h"
@@ -51,6 +53,9 @@ TEST(AvcConfig, SourceFlvHighProfile320x180) {
   EXPECT_EQ(c->width, 320u);
   EXPECT_EQ(c->height, 180u);
   EXPECT_EQ(c->codec_string(), "avc1.64000c");
+  // ffprobe: r_frame_rate=25/1 (x264 writes VUI timing: time_scale 50, num_units_in_tick 1).
+  EXPECT_EQ(c->fps_num, 25u);
+  EXPECT_EQ(c->fps_den, 1u);
 }
 
 TEST(AvcConfig, BaselineSpsWithoutCroppingAndBadRecords) {
@@ -67,6 +72,8 @@ TEST(AvcConfig, BaselineSpsWithoutCroppingAndBadRecords) {
   EXPECT_EQ(c->width, 640u);
   EXPECT_EQ(c->height, 480u);
   EXPECT_EQ(c->codec_string(), "avc1.42c01e");
+  EXPECT_EQ(c->fps_num, 0u);  // no VUI: frame rate unknown
+  EXPECT_EQ(c->fps_den, 0u);
   EXPECT_EQ(parse_avc_config(B{1, 66, 0, 30}).error().code, Errc::truncated);
   EXPECT_EQ(parse_avc_config(B{2, 66, 0, 30, 0xFF, 0xE0, 0}).error().code, Errc::unsupported);
   rec[7] = 200;  // SPS length beyond the record
@@ -299,6 +306,43 @@ TEST(AvcSps, ScalingListDeltaOutOfRangeIsMalformed) {
   EXPECT_EQ(parse_avc_sps(high_sps_with_scaling_delta(std::string(31, '0') + "1" + std::string(30, '1') + "0"))
                 .error().code,
             Errc::malformed);  // se 2^31-1
+}
+
+B bits_to_sps(std::string bits) {
+  while (bits.size() % 8) bits += '0';
+  B sps = {0x67, 66, 0xC0, 30};
+  for (size_t i = 0; i < bits.size(); i += 8) sps.push_back(uint8_t(std::stoi(bits.substr(i, 8), nullptr, 2)));
+  return sps;
+}
+
+TEST(AvcSps, FrameRateFromVuiTimingPastEveryEarlierVuiField) {
+  // The Baseline 640x480 SPS above with a VUI: Extended_SAR 1:1, no overscan info, video signal
+  // type with colour description, chroma location (ue 0, ue 1), then timing 1001 / 60000 (a
+  // frame is two ticks: 30000/1001, NTSC 29.97).
+  const std::string head = "1" "1" "011" "010" "0" "00000101000" "000011110" "1" "1" "0";
+  std::string vui = "1" "1" "11111111" "0000000000000001" "0000000000000001" "0"
+                    "1" "101" "0" "1" "000000010000000100000001" "1" "1" "010" "1";
+  vui += std::bitset<32>(1001).to_string() + std::bitset<32>(60000).to_string() + "1";
+  auto ntsc = parse_avc_sps(bits_to_sps(head + vui + "1"));
+  ASSERT_TRUE(ntsc.ok()) << ntsc.error().describe();
+  EXPECT_EQ(ntsc->width, 640u);
+  EXPECT_EQ(ntsc->fps_num, 30000u);
+  EXPECT_EQ(ntsc->fps_den, 1001u);
+
+  // The VUI cut in the middle of time_scale: the size stands, the frame rate is unknown.
+  auto cut = parse_avc_sps(bits_to_sps(head + vui.substr(0, vui.size() - 20)));
+  ASSERT_TRUE(cut.ok()) << cut.error().describe();
+  EXPECT_EQ(cut->height, 480u);
+  EXPECT_EQ(cut->fps_num, 0u);
+  // Timing that says 0 ticks, or more than 1000 frames per second: unknown, not a division by 0.
+  const std::string no_sar = "1" "0" "0" "0" "0" "1";
+  for (auto [tick, scale] : {std::pair{0u, 60000u}, std::pair{1u, 3000u}, std::pair{1u, 0u}}) {
+    auto odd = parse_avc_sps(bits_to_sps(head + no_sar + std::bitset<32>(tick).to_string() +
+                                         std::bitset<32>(scale).to_string() + "1" "1"));
+    ASSERT_TRUE(odd.ok()) << odd.error().describe();
+    EXPECT_EQ(odd->fps_num, 0u) << tick << "/" << scale;
+    EXPECT_EQ(odd->fps_den, 0u);
+  }
 }
 
 TEST(AvcSps, CodecStringFromTheSpsAlone) {
