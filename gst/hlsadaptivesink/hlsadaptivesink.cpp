@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 #include <string>
 
@@ -36,11 +37,21 @@ struct Private {
   Settings settings;  // GST_OBJECT_LOCK
   Runtime rt;         // state_lock
   guint next_video = 0, next_audio = 0;
+  // Element messages (and EOS) in the order the runtime made them, queued under state_lock and
+  // posted after it by one thread at a time: a segment message made by one pad's thread is
+  // never posted after the EOS another pad's thread made next. post_lock is never held while
+  // posting (a bus sync handler may stop the pipeline).
+  std::mutex post_lock;
+  std::deque<GstMessage*> to_post;  // post_lock
+  bool posting = false;             // post_lock: a thread is posting to_post
+
+  ~Private() {
+    for (GstMessage* m : to_post) gst_message_unref(m);
+  }
 };
 
-// Element messages and upstream events gathered under state_lock, sent after it.
+// Upstream events gathered under state_lock, sent after it.
 struct Outbox {
-  std::vector<GstMessage*> messages;
   std::vector<std::pair<GstPad*, GstEvent*>> events;
 };
 
@@ -87,10 +98,18 @@ static void fail_write(GstHlsAdaptiveSink* self, Runtime& r, const Error& e) {
 
 // Runs the runtime's processing and collects what it has to send; eos_seqnum: of the EOS event
 // being handled (GST_SEQNUM_INVALID otherwise), given to the EOS message.
+// Under state_lock: the runtime's messages join the element's posting order.
+static void queue_messages(GstHlsAdaptiveSink* self, Runtime& r, GstMessage* then = nullptr) {
+  Private& p = P(self);
+  std::lock_guard lock(p.post_lock);
+  for (GstStructure* s : r.out->messages) p.to_post.push_back(gst_message_new_element(GST_OBJECT(self), s));
+  r.out->messages.clear();
+  if (then) p.to_post.push_back(then);
+}
+
 static void run_process(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, guint32 eos_seqnum) {
   auto ended = process(r);
-  for (GstStructure* s : r.out->messages) box.messages.push_back(gst_message_new_element(GST_OBJECT(self), s));
-  r.out->messages.clear();
+  queue_messages(self, r);
   box.events.insert(box.events.end(), r.events.begin(), r.events.end());
   r.events.clear();
   if (!ended) {
@@ -100,7 +119,7 @@ static void run_process(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, guint
   if (*ended) {
     GstMessage* eos = gst_message_new_eos(GST_OBJECT(self));
     if (eos_seqnum != GST_SEQNUM_INVALID) gst_message_set_seqnum(eos, eos_seqnum);
-    box.messages.push_back(eos);
+    queue_messages(self, r, eos);
   }
 }
 
@@ -109,8 +128,21 @@ static void flush_outbox(GstHlsAdaptiveSink* self, Outbox& box) {
     gst_pad_push_event(pad, event);
     gst_object_unref(pad);
   }
-  for (GstMessage* m : box.messages) gst_element_post_message(GST_ELEMENT(self), m);
   box = {};
+  // Posts everything queued so far, unless another thread is at it: that one posts ours too,
+  // after what was queued before them.
+  Private& p = P(self);
+  std::unique_lock lock(p.post_lock);
+  if (p.posting) return;
+  p.posting = true;
+  while (!p.to_post.empty()) {
+    GstMessage* m = p.to_post.front();
+    p.to_post.pop_front();
+    lock.unlock();
+    gst_element_post_message(GST_ELEMENT(self), m);
+    lock.lock();
+  }
+  p.posting = false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,8 +302,7 @@ static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       else if (track != SIZE_MAX) r.audio->eos = false;
       if (track != SIZE_MAX && r.running && !r.failed) {
         if (auto res = flush_track(r, track); !res) fail_write(self, r, res.error());
-        for (GstStructure* s : r.out->messages) box.messages.push_back(gst_message_new_element(GST_OBJECT(self), s));
-        r.out->messages.clear();
+        queue_messages(self, r);
       }
       break;
     }
