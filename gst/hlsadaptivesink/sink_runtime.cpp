@@ -59,8 +59,12 @@ Result<void> apply(Runtime& r, const hls::AlignerDecision& d) {
     case Type::request_key_unit: {
       GstPad* pad = r.videos[d.track]->pad;
       if (pad)
+        // all-headers FALSE: the parameter sets travel in codec_data (and the TS writer puts
+        // them before keyframes itself). With TRUE, h264parse 1.22 keeps the event and reads it
+        // from its streaming thread while this (another pad's) thread may replace it: a use
+        // after free that crashed a test now and then.
         r.events.emplace_back(GST_PAD(gst_object_ref(pad)),
-                              gst_video_event_new_upstream_force_key_unit(GstClockTime(d.time), TRUE, d.count));
+                              gst_video_event_new_upstream_force_key_unit(GstClockTime(d.time), FALSE, d.count));
       return {};
     }
     case Type::append: {

@@ -591,9 +591,9 @@ TEST(HlsAdaptiveSink, NoMessageAfterEosWhateverThreadMadeIt) {
     const fs::path dir = out.path() / ("hls" + std::to_string(run));
     std::string d = "hlsadaptivesink name=hls target-duration=500000000 playlist-length=0 location=" + dir.string();
     for (int v = 0; v < 4; ++v)
-      // No h264parse: 1.22's crashes now and then when the sink's force-key-unit requests reach
-      // it from another pad's thread while it pushes (use after free in its upstream event).
-      d += " filesrc location=" + src + " ! qtdemux ! queue ! hls.video_" + std::to_string(v);
+      // With h264parse, as a ladder has it: the sink's force-key-unit requests reach it from
+      // other pads' threads (with all-headers TRUE it crashed in 1.22 now and then).
+      d += " filesrc location=" + src + " ! qtdemux ! h264parse ! queue ! hls.video_" + std::to_string(v);
     RunResult r;
     r.wait_after_eos_ms = 300;
     r.slow_segment_messages_ms = 3;  // an application's slow sync handler widens the window
