@@ -716,7 +716,9 @@ GstElement* StreamPipeline::attach_hls() {
   g_object_set(hls, "location", dir.c_str(), "http-address", config_.address.c_str(),
                "http-port", guint(config_.http_port), "http-prefix",
                prefix.c_str(), "playlist-length", guint(config_.playlist_length), "low-latency",
-               gboolean(config_.low_latency), "in-memory", gboolean(config_.hls_in_memory), nullptr);
+               gboolean(config_.low_latency), "in-memory", gboolean(config_.hls_in_memory),
+               // Its per-update messages are not read here (stats and the HTTP routes say it all).
+               "post-messages", FALSE, nullptr);
   gst_util_set_object_arg(G_OBJECT(hls), "segment-format", config_.segment_format.c_str());
   // Request the pads in order (video_0 is the source and the alignment reference).
   std::sort(held_.begin(), held_.end(), [](const HeldPad& a, const HeldPad& b) { return a.hls_pad < b.hls_pad; });

@@ -95,8 +95,9 @@ Result<void> Presentation::write_master(const std::vector<VariantEntry>& variant
   if (auto r = store.write_playlist(cfg.master_name, text); !r) return r;
   master_text = std::move(text);
   master_bitrates = std::move(bitrates);
-  messages.push_back(gst_structure_new("hls-playlist-updated", "variant", G_TYPE_STRING, "", "location", G_TYPE_STRING,
-                                       store.path(cfg.master_name).c_str(), nullptr));
+  if (cfg.post_messages)
+    messages.push_back(gst_structure_new("hls-playlist-updated", "variant", G_TYPE_STRING, "", "location",
+                                         G_TYPE_STRING, store.path(cfg.master_name).c_str(), nullptr));
   return {};
 }
 

@@ -30,6 +30,7 @@ struct WriterSettings {
   unsigned max_files = 10;
   bool program_date_time = true;
   bool flat = false;
+  bool post_messages = true;
   std::string playlist_name = "index.m3u8";
   std::string master_name = "master.m3u8";
 };

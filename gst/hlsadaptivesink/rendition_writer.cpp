@@ -313,6 +313,7 @@ Result<void> RenditionWriter::finish_segment(const hls::AlignerDecision& cut) {
   total_seconds_ += si.duration;
   if (si.duration > 0.05) peak_bps_ = std::max<uint64_t>(peak_bps_, uint64_t(segment_size * 8 / si.duration));
   if (auto r = write_playlist(true); !r) return r;
+  if (!p_.cfg.post_messages) return {};
   p_.messages.push_back(gst_structure_new("hls-segment-added", "variant", G_TYPE_STRING, name_.c_str(), "sequence",
                                           G_TYPE_UINT64, guint64(msn), "duration", G_TYPE_UINT64,
                                           guint64(end - start), "location", G_TYPE_STRING,
@@ -359,6 +360,7 @@ Result<void> RenditionWriter::write_playlist(bool lists_new_media) {
     else p_.store.notify_playlist(playlist_path_, int64_t(playlist_->next_msn()) - 1, -1);
   }
   retire_files();
+  if (!p_.cfg.post_messages) return {};
   GstStructure* msg = gst_structure_new("hls-playlist-updated", "variant", G_TYPE_STRING, name_.c_str(), "location",
                                         G_TYPE_STRING, p_.store.path(playlist_path_).c_str(), nullptr);
   if (latency_us >= 0) gst_structure_set(msg, "packaging-latency-us", G_TYPE_INT64, gint64(latency_us), nullptr);

@@ -103,6 +103,7 @@ Result<void> start_runtime(Runtime& r) {
   w.max_files = r.cfg.max_files;
   w.program_date_time = r.cfg.program_date_time;
   w.flat = r.cfg.flat;
+  w.post_messages = r.cfg.post_messages;
   w.playlist_name = r.cfg.playlist_name;
   w.master_name = r.cfg.master_name;
 

@@ -27,6 +27,7 @@ enum {
   PROP_FLAT,
   PROP_PROCESS_HELD_MEDIA_LIMIT,
   PROP_IN_MEMORY,
+  PROP_POST_MESSAGES,
 };
 
 GType segment_format_get_type() {
@@ -124,6 +125,12 @@ void install_properties(GObjectClass* gobject_class) {
                            "and/or uploaded to upload-location (one of them is needed). No file is created; "
                            "at most 512 MiB per sink and 2 GiB per process",
                            FALSE, rw));
+  g_object_class_install_property(gobject_class, PROP_POST_MESSAGES,
+      g_param_spec_boolean("post-messages", "Post messages",
+                           "Post hls-segment-added and hls-playlist-updated element messages (several a "
+                           "second per rendition with low-latency; an application that does not read them "
+                           "saves the work and the bus wakeups)",
+                           TRUE, rw));
   g_object_class_install_property(gobject_class, PROP_PROCESS_HELD_MEDIA_LIMIT,
       g_param_spec_uint64("process-held-media-limit", "Process held media limit",
                           "Bytes of media ALL hlsadaptivesink elements of the process may hold together while "
@@ -165,6 +172,7 @@ bool set_setting(Settings& s, guint id, const GValue* value) {
     case PROP_PLAYLIST_NAME: s.playlist_name = str(); break;
     case PROP_FLAT: s.flat = g_value_get_boolean(value); break;
     case PROP_IN_MEMORY: s.in_memory = g_value_get_boolean(value); break;
+    case PROP_POST_MESSAGES: s.post_messages = g_value_get_boolean(value); break;
     case PROP_PROCESS_HELD_MEDIA_LIMIT: process_held_media().limit.store(g_value_get_uint64(value)); break;
     default: return false;
   }
@@ -194,6 +202,7 @@ bool get_setting(const Settings& s, guint id, GValue* value) {
     case PROP_PLAYLIST_NAME: g_value_set_string(value, s.playlist_name.c_str()); break;
     case PROP_FLAT: g_value_set_boolean(value, s.flat); break;
     case PROP_IN_MEMORY: g_value_set_boolean(value, s.in_memory); break;
+    case PROP_POST_MESSAGES: g_value_set_boolean(value, s.post_messages); break;
     case PROP_PROCESS_HELD_MEDIA_LIMIT: g_value_set_uint64(value, process_held_media().limit.load()); break;
     default: return false;
   }

@@ -33,6 +33,7 @@ struct Settings {
   std::string playlist_name = "index.m3u8";
   bool flat = false;
   bool in_memory = false;  // files kept for the HTTP server / uploader, none on disk
+  bool post_messages = true;  // hls-segment-added / hls-playlist-updated on the bus
 };
 
 // What every hlsadaptivesink of the process may hold together for segmenting (property

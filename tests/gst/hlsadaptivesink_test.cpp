@@ -608,6 +608,25 @@ TEST(HlsAdaptiveSink, NoMessageAfterEosWhateverThreadMadeIt) {
   }
 }
 
+// post-messages=false: the same output, and not one hls-segment-added / hls-playlist-updated.
+TEST(HlsAdaptiveSink, PostMessagesFalsePostsNone) {
+  TempDir out;
+  RunResult r;
+  run_pipeline("hlsadaptivesink name=hls post-messages=false target-duration=1000000000 playlist-length=0 "
+               "segment-format=fmp4 low-latency=true location=" + (out.path() / "hls").string() +
+                   " videotestsrc num-buffers=90 ! video/x-raw,width=160,height=90,framerate=30/1 ! "
+                   "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! h264parse ! hls.video_0",
+               r);
+  ASSERT_TRUE(r.eos) << r.error;
+  EXPECT_EQ(r.segments.size(), 0u);
+  EXPECT_EQ(r.playlist_updates, 0);
+  auto master = load_master(out.path() / "hls" / "master.m3u8");
+  ASSERT_EQ(master.variants.size(), 1u);
+  auto media = load_media(out.path() / "hls" / master.variants[0].uri);
+  EXPECT_EQ(media.segments.size(), 3u);  // 3 s in 1 s segments
+  EXPECT_EQ(count_decoded_frames({(out.path() / "hls" / master.variants[0].uri).string()}), 90);
+}
+
 // The playlist lists uri as a published part (an EXT-X-PART line, not just a preload hint).
 bool lists_part(const std::string& playlist, const std::string& uri) {
   std::istringstream lines(playlist);
