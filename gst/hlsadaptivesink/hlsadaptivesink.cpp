@@ -96,9 +96,7 @@ static void fail_write(GstHlsAdaptiveSink* self, Runtime& r, const Error& e) {
                     ("%s", e.describe().c_str()));
 }
 
-// Runs the runtime's processing and collects what it has to send; eos_seqnum: of the EOS event
-// being handled (GST_SEQNUM_INVALID otherwise), given to the EOS message.
-// Under state_lock: the runtime's messages join the element's posting order.
+// Under state_lock: the runtime's messages (then `then`, if given) join the element's posting order.
 static void queue_messages(GstHlsAdaptiveSink* self, Runtime& r, GstMessage* then = nullptr) {
   Private& p = P(self);
   std::lock_guard lock(p.post_lock);
@@ -106,6 +104,9 @@ static void queue_messages(GstHlsAdaptiveSink* self, Runtime& r, GstMessage* the
   r.out->messages.clear();
   if (then) p.to_post.push_back(then);
 }
+
+// Runs the runtime's processing and collects what it has to send; eos_seqnum: of the EOS event
+// being handled (GST_SEQNUM_INVALID otherwise), given to the EOS message.
 
 static void run_process(GstHlsAdaptiveSink* self, Runtime& r, Outbox& box, guint32 eos_seqnum) {
   auto ended = process(r);

@@ -290,7 +290,7 @@ GstCaps* RtmpChunkDemuxImpl::build_caps(const Track& t) const {
         if (cfg->width && cfg->height)
           gst_caps_set_simple(caps, "width", G_TYPE_INT, gint(cfg->width), "height", G_TYPE_INT,
                               gint(cfg->height), nullptr);
-        // From the SPS, as h264parse would say (onMetaData's framerate, below, comes first):
+        // From the SPS, as h264parse would say (onMetaData's framerate, below, wins over it):
         // sinks linked without a parser (live-server's passthrough) take frame durations and
         // the playlist's FRAME-RATE from it.
         if (cfg->fps_num && cfg->fps_den)

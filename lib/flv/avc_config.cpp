@@ -37,9 +37,6 @@ std::string avc1_string(uint8_t profile, uint8_t compatibility, uint8_t level) {
   std::snprintf(buf, sizeof buf, "avc1.%02x%02x%02x", profile, compatibility, level);
   return buf;
 }
-}  // namespace
-
-namespace {
 // vui_parameters() up to the timing information (H.264 E.1.1). A VUI that ends early only
 // leaves the frame rate unknown: the picture size read before it stands.
 void read_vui_frame_rate(BitReader& br, AvcSpsInfo& info) {
@@ -67,7 +64,6 @@ void read_vui_frame_rate(BitReader& br, AvcSpsInfo& info) {
   info.fps_num = uint32_t(num);
   info.fps_den = uint32_t(den);
 }
-
 }  // namespace
 
 Result<AvcSpsInfo> parse_avc_sps(std::span<const uint8_t> nal) {
