@@ -9,6 +9,7 @@
 #include "flvrelaysink/flvrelaysink.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -167,6 +168,7 @@ class FlvRelaySinkImpl final : public net::PlayMount {
 
   // --- streaming thread only ---
   flv::FlvReader reader_;
+  std::vector<flv::TagView> whole_tags_;  // parse()'s, kept for its capacity
 };
 
 bool FlvRelaySinkImpl::start() {
@@ -330,7 +332,19 @@ bool FlvRelaySinkImpl::parse(GstBuffer* buffer, std::vector<relay::RelayMessageP
   // a partial tag is reported by the reader below, which then starts again.
   GstMapInfo map;
   if (!gst_buffer_map(buffer, &map, GST_MAP_READ)) return false;
-  auto fed = reader_.feed(std::span<const uint8_t>(map.data, map.size));
+  const std::span<const uint8_t> bytes(map.data, map.size);
+  // Whole tags, as rtmpserversrc and flvmux push them: each payload copied once, straight
+  // into its message, instead of through the reader's partial-tag buffer.
+  if (reader_.read_whole_tags(bytes, whole_tags_, SIZE_MAX)) {
+    for (const flv::TagView& tag : whole_tags_) {
+      if (tag.type != 8 && tag.type != 9 && tag.type != 18) continue;
+      out.push_back(std::make_shared<const relay::RelayMessage>(
+          tag.type, tag.timestamp, std::vector<uint8_t>(tag.payload.begin(), tag.payload.end())));
+    }
+    gst_buffer_unmap(buffer, &map);
+    return true;
+  }
+  auto fed = reader_.feed(bytes);
   gst_buffer_unmap(buffer, &map);
   if (!fed) {
     GST_WARNING_OBJECT(element_, "not FLV: %s; resynchronising at the next buffer",

@@ -139,10 +139,18 @@ Result<void> OutputStore::write_joined(const std::string& relative, const std::v
   return {};
 }
 
-Result<void> OutputStore::write_playlist(const std::string& relative, const std::string& text) {
-  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(text.data()), text.size());
-  if (auto r = keep(relative, bytes); !r) return r;
-  if (uploader_) uploader_->put_bytes(relative, std::vector<uint8_t>(text.begin(), text.end()), http::UploadKind::playlist);
+Result<void> OutputStore::write_playlist(const std::string& relative, std::string text) {
+  std::vector<uint8_t> upload;
+  if (uploader_) upload.assign(text.begin(), text.end());
+  if (in_memory_ && server_) {
+    // Kept as it is (no copy): a playlist is rendered for every part of every rendition.
+    auto kept = server_->put_file(relative, std::make_shared<const std::string>(std::move(text)));
+    if (!kept) return make_error(kept.error().code, "cannot keep " + relative + ": " + kept.error().context);
+  } else {
+    const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+    if (auto r = keep(relative, bytes); !r) return r;
+  }
+  if (uploader_) uploader_->put_bytes(relative, std::move(upload), http::UploadKind::playlist);
   return {};
 }
 

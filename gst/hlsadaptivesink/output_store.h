@@ -54,7 +54,7 @@ class OutputStore {
   bool segments_from_parts() const { return in_memory_ && server_ && !uploader_; }
   Result<void> write_joined(const std::string& relative, const std::vector<std::string>& parts, uint64_t size);
   // A playlist: written, then uploaded from memory (it is rewritten before an upload could read it).
-  Result<void> write_playlist(const std::string& relative, const std::string& text);
+  Result<void> write_playlist(const std::string& relative, std::string text);
   // The server holds blocking reloads until a playlist lists (last_msn, last_part).
   void notify_playlist(const std::string& relative, int64_t last_msn, int64_t last_part);
   void forget_playlist(const std::string& relative);

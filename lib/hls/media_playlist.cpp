@@ -67,7 +67,7 @@ Result<void> MediaPlaylist::add_part(const PartInfo& part) {
     else
       part_target_ = part.duration;
   }
-  open_parts_.push_back(Part{part});
+  open_parts_.push_back(Part{part, part_line(part)});
   if (preload_hint_ && preload_hint_->uri == part.uri &&
       (!preload_hint_->byterange_start ||
        (part.byterange && part.byterange->offset == *preload_hint_->byterange_start)))
@@ -107,6 +107,9 @@ Result<uint64_t> MediaPlaylist::add_segment(const SegmentInfo& segment) {
     open_start_.reset();
   }
   s.map = map_;
+  s.closing_lines = "#EXTINF:" + format_decimal(s.info.duration, kDurationDecimals) + ",\n";
+  if (s.info.byterange) s.closing_lines += "#EXT-X-BYTERANGE:" + byterange_text(*s.info.byterange) + "\n";
+  s.closing_lines += s.info.uri + "\n";
   s.parts = std::move(open_parts_);
   open_parts_.clear();
   segments_.push_back(std::move(s));
@@ -230,7 +233,9 @@ int MediaPlaylist::version() const {
 std::string MediaPlaylist::render() {
   published_ = true;
 
-  std::string out = "#EXTM3U\n";
+  std::string out;
+  out.reserve(rendered_size_ + 256);
+  out += "#EXTM3U\n";
   // The version never goes down once written (features leaving the window do not lower it).
   version_floor_ = std::max(version_floor_, version());
   out += "#EXT-X-VERSION:" + std::to_string(version_floor_) + "\n";
@@ -266,10 +271,8 @@ std::string MediaPlaylist::render() {
     map = s.map;
     if (s.info.program_date_time_ms)
       out += "#EXT-X-PROGRAM-DATE-TIME:" + format_date_time_ms(*s.info.program_date_time_ms) + "\n";
-    for (const auto& p : s.parts) out += part_line(p.info);
-    out += "#EXTINF:" + format_decimal(s.info.duration, kDurationDecimals) + ",\n";
-    if (s.info.byterange) out += "#EXT-X-BYTERANGE:" + byterange_text(*s.info.byterange) + "\n";
-    out += s.info.uri + "\n";
+    for (const auto& p : s.parts) out += p.line;
+    out += s.closing_lines;
   }
   if (!open_parts_.empty()) {
     if (open_start_ && open_start_->discontinuity) out += "#EXT-X-DISCONTINUITY\n";
@@ -277,7 +280,7 @@ std::string MediaPlaylist::render() {
     if (map_ && map_ != map) out += map_line(*map_);
     if (open_start_ && open_start_->program_date_time_ms)
       out += "#EXT-X-PROGRAM-DATE-TIME:" + format_date_time_ms(*open_start_->program_date_time_ms) + "\n";
-    for (const auto& p : open_parts_) out += part_line(p.info);
+    for (const auto& p : open_parts_) out += p.line;
   }
   if (low_latency() && preload_hint_) {
     out += "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=" + quoted(preload_hint_->uri);
@@ -296,6 +299,7 @@ std::string MediaPlaylist::render() {
     }
   }
   if (ended_) out += "#EXT-X-ENDLIST\n";
+  rendered_size_ = out.size();
   return out;
 }
 

@@ -174,14 +174,19 @@ class MediaPlaylist {
   const MediaPlaylistConfig& config() const;
 
  private:
+  // Each part's line and each segment's closing lines (EXTINF, BYTERANGE, URI) are formatted
+  // once, when added: render() runs after every part and would otherwise format the whole
+  // window again each time.
   struct Part {
     PartInfo info;
+    std::string line;
   };
   struct Segment {
     uint64_t msn = 0;
     SegmentInfo info;
     std::optional<MapInfo> map;
     std::vector<Part> parts;
+    std::string closing_lines;
   };
 
   void trim();
@@ -203,6 +208,7 @@ class MediaPlaylist {
   uint64_t media_sequence_ = 0;
   uint64_t discontinuity_sequence_ = 0;
   uint64_t next_msn_ = 0;
+  size_t rendered_size_ = 0;  // of the last render(): the next one reserves about as much
   uint32_t target_duration_ = 0;
   double part_target_ = 0;
   int version_floor_ = 3;  // highest EXT-X-VERSION written by a full render
