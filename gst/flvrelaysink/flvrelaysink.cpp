@@ -88,6 +88,12 @@ gboolean default_authorize_play(GstFlvRelaySink*, const gchar*, const gchar*, co
   return TRUE;
 }
 
+// A buffer kept mapped while relay messages point into it (FlvRelaySinkImpl::parse).
+struct MappedBuffer {
+  GstBuffer* buffer;
+  GstMapInfo map;
+};
+
 }  // namespace
 
 namespace live::gst {
@@ -333,15 +339,28 @@ bool FlvRelaySinkImpl::parse(GstBuffer* buffer, std::vector<relay::RelayMessageP
   GstMapInfo map;
   if (!gst_buffer_map(buffer, &map, GST_MAP_READ)) return false;
   const std::span<const uint8_t> bytes(map.data, map.size);
-  // Whole tags, as rtmpserversrc and flvmux push them: each payload copied once, straight
-  // into its message, instead of through the reader's partial-tag buffer.
+  // Whole tags, as rtmpserversrc and flvmux push them: the messages point into the buffer,
+  // which stays mapped while any of them lives (GOP cache, viewers' queues). A buffer from a
+  // pool is copied instead: held for seconds, it could starve its pool.
   if (reader_.read_whole_tags(bytes, whole_tags_, SIZE_MAX)) {
+    std::shared_ptr<const void> owner;
+    if (buffer->pool == nullptr) {
+      auto* held = new MappedBuffer{gst_buffer_ref(buffer), map};
+      owner = std::shared_ptr<const MappedBuffer>(held, [](const MappedBuffer* m) {
+        gst_buffer_unmap(m->buffer, const_cast<GstMapInfo*>(&m->map));
+        gst_buffer_unref(m->buffer);
+        delete m;
+      });
+    }
     for (const flv::TagView& tag : whole_tags_) {
       if (tag.type != 8 && tag.type != 9 && tag.type != 18) continue;
-      out.push_back(std::make_shared<const relay::RelayMessage>(
-          tag.type, tag.timestamp, std::vector<uint8_t>(tag.payload.begin(), tag.payload.end())));
+      if (owner)
+        out.push_back(std::make_shared<const relay::RelayMessage>(tag.type, tag.timestamp, tag.payload, owner));
+      else
+        out.push_back(std::make_shared<const relay::RelayMessage>(
+            tag.type, tag.timestamp, std::vector<uint8_t>(tag.payload.begin(), tag.payload.end())));
     }
-    gst_buffer_unmap(buffer, &map);
+    if (!owner) gst_buffer_unmap(buffer, &map);
     return true;
   }
   auto fed = reader_.feed(bytes);

@@ -107,6 +107,8 @@ Result<uint64_t> MediaPlaylist::add_segment(const SegmentInfo& segment) {
     open_start_.reset();
   }
   s.map = map_;
+  if (s.info.program_date_time_ms)
+    s.date_time_line = "#EXT-X-PROGRAM-DATE-TIME:" + format_date_time_ms(*s.info.program_date_time_ms) + "\n";
   s.closing_lines = "#EXTINF:" + format_decimal(s.info.duration, kDurationDecimals) + ",\n";
   if (s.info.byterange) s.closing_lines += "#EXT-X-BYTERANGE:" + byterange_text(*s.info.byterange) + "\n";
   s.closing_lines += s.info.uri + "\n";
@@ -269,8 +271,7 @@ std::string MediaPlaylist::render() {
     }
     if (s.map && s.map != map) out += map_line(*s.map);
     map = s.map;
-    if (s.info.program_date_time_ms)
-      out += "#EXT-X-PROGRAM-DATE-TIME:" + format_date_time_ms(*s.info.program_date_time_ms) + "\n";
+    out += s.date_time_line;
     for (const auto& p : s.parts) out += p.line;
     out += s.closing_lines;
   }

@@ -174,9 +174,9 @@ class MediaPlaylist {
   const MediaPlaylistConfig& config() const;
 
  private:
-  // Each part's line and each segment's closing lines (EXTINF, BYTERANGE, URI) are formatted
-  // once, when added: render() runs after every part and would otherwise format the whole
-  // window again each time.
+  // Each part's line and each segment's date and closing lines (EXTINF, BYTERANGE, URI) are
+  // formatted once, when added: render() runs after every part and would otherwise format the
+  // whole window again each time.
   struct Part {
     PartInfo info;
     std::string line;
@@ -186,6 +186,7 @@ class MediaPlaylist {
     SegmentInfo info;
     std::optional<MapInfo> map;
     std::vector<Part> parts;
+    std::string date_time_line;  // empty without a program date-time
     std::string closing_lines;
   };
 

@@ -153,7 +153,19 @@ TagInfo classify_tag(uint8_t type, std::span<const uint8_t> payload) {
 }
 
 RelayMessage::RelayMessage(uint8_t type, uint32_t timestamp, std::vector<uint8_t> payload)
-    : type_(type), timestamp_(timestamp), payload_(std::move(payload)), info_(classify_tag(type_, payload_)) {}
+    : type_(type),
+      timestamp_(timestamp),
+      owned_payload_(std::move(payload)),
+      payload_(owned_payload_),
+      info_(classify_tag(type_, payload_)) {}
+
+RelayMessage::RelayMessage(uint8_t type, uint32_t timestamp, std::span<const uint8_t> payload,
+                           std::shared_ptr<const void> owner)
+    : type_(type),
+      timestamp_(timestamp),
+      payload_owner_(std::move(owner)),
+      payload_(payload),
+      info_(classify_tag(type_, payload_)) {}
 
 std::span<const uint8_t> RelayMessage::rtmp_chunks(uint32_t stream_id, uint32_t chunk_size) const {
   for (const Encoding& e : rtmp_)

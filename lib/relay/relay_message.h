@@ -55,6 +55,11 @@ inline constexpr uint32_t kRelayDataChunkStream = 8;
 class RelayMessage {
  public:
   RelayMessage(uint8_t type, uint32_t timestamp, std::vector<uint8_t> payload);
+  // A payload that stays where it is, kept alive by `owner` (e.g. the buffer it arrived in):
+  // one allocation and copy less per message.
+  RelayMessage(uint8_t type, uint32_t timestamp, std::span<const uint8_t> payload, std::shared_ptr<const void> owner);
+  RelayMessage(const RelayMessage&) = delete;  // payload() may point into the object itself
+  RelayMessage& operator=(const RelayMessage&) = delete;
 
   uint8_t type() const { return type_; }
   uint32_t timestamp() const { return timestamp_; }  // milliseconds, as in the FLV tag
@@ -84,7 +89,9 @@ class RelayMessage {
   };
   uint8_t type_;
   uint32_t timestamp_;
-  std::vector<uint8_t> payload_;
+  std::vector<uint8_t> owned_payload_;         // the first constructor's
+  std::shared_ptr<const void> payload_owner_;  // the second's
+  std::span<const uint8_t> payload_;           // in one of the two
   TagInfo info_;
   mutable std::deque<Encoding> rtmp_;  // deque: spans handed out stay valid
   mutable std::vector<uint8_t> http_;

@@ -2,6 +2,7 @@
 // decoded back with the project's own ChunkReader and FlvReader.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 
 #include "flv/flv_tag.h"
@@ -204,6 +205,30 @@ TEST(RelayMessage, EncodingsAreMadeOnceAndKept) {
   EXPECT_TRUE(std::equal(first.begin(), first.end(), copy.begin(), copy.end()));
   const auto http = m.http_flv_chunk();
   EXPECT_EQ(m.http_flv_chunk().data(), http.data());
+}
+
+// A payload held by an owner (flvrelaysink: the GstBuffer it arrived in) is used where it is,
+// the owner lives as long as the message, and every encoding is what a copied payload gives.
+TEST(RelayMessage, PayloadInItsOwnersMemory) {
+  auto owner = std::make_shared<std::vector<uint8_t>>(body(9000, 4));
+  owner->insert(owner->begin(), 11, 0xEE);  // as if behind an FLV tag header
+  const std::span<const uint8_t> payload(owner->data() + 11, 9000);
+  std::weak_ptr<std::vector<uint8_t>> watch = owner;
+  auto held = std::make_shared<const RelayMessage>(9, 0x01000000, payload, owner);
+  const RelayMessage copied(9, 0x01000000, body(9000, 4));
+  owner.reset();
+  EXPECT_FALSE(watch.expired());
+  EXPECT_EQ(held->payload().data(), payload.data());
+  EXPECT_EQ(held->memory_bytes(), 9000u);
+  EXPECT_EQ(held->info().kind, copied.info().kind);
+  for (uint32_t chunk_size : {128u, 4096u}) {
+    const auto a = held->rtmp_chunks(1, chunk_size), b = copied.rtmp_chunks(1, chunk_size);
+    EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+  }
+  const auto a = held->http_flv_chunk(), b = copied.http_flv_chunk();
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+  held.reset();
+  EXPECT_TRUE(watch.expired());
 }
 
 TEST(RelayMessage, HttpFlvChunkParsesBack) {
