@@ -473,7 +473,9 @@ def main():
     ap.add_argument("--ladder", default="640x360@800,426x240@400", help="ours: --ladder (ladder, browser)")
     ap.add_argument("--ours-args", default="", help="more live-server flags, e.g. --no-low-latency")
     ap.add_argument("--seconds", type=float, default=60, help="ladder: measured seconds")
-    ap.add_argument("--warmup", type=float, default=10, help="seconds before the measurement window")
+    ap.add_argument("--warmup", type=float, default=None,
+                    help="seconds before the measurement window (ladder 10; streams 60: both servers' steady state, "
+                         "past the first ~40 s in which ours fills its in-memory HLS window)")
     ap.add_argument("--poll", type=float, default=0.05, help="ladder: playlist poll interval")
     ap.add_argument("--streams", type=int, default=20, help="streams: publishers")
     ap.add_argument("--window", type=float, default=30, help="streams: measured seconds")
@@ -492,6 +494,8 @@ def main():
     ap.add_argument("--settle", type=float, default=10, help="browser: seconds of playback before sampling")
     ap.add_argument("--play", type=float, default=20, help="browser: seconds of playback sampled")
     args = ap.parse_args()
+    if args.warmup is None:
+        args.warmup = 60 if args.mode == "streams" and not args.find_max else 10
 
     ls.require("ffmpeg", "ffprobe")
     media = ls.make_media(os.environ.get("LIVE_BUILD_ROOT", tempfile.gettempdir()))
