@@ -23,6 +23,18 @@ Result<uint32_t> parse_tag_header(const uint8_t* p, TagView& view) {
   return load_be24(p + 1);
 }
 
+// The 11-byte header before a payload of payload_size bytes at tag + kTagHeaderSize, and the
+// PreviousTagSize after it.
+void store_tag_framing(uint8_t* tag, uint8_t type, uint32_t timestamp, size_t payload_size,
+                       uint32_t stream_id) {
+  tag[0] = type & 0x1F;
+  store_be24(tag + 1, uint32_t(payload_size));
+  store_be24(tag + 4, timestamp & 0xFFFFFF);
+  tag[7] = uint8_t(timestamp >> 24);
+  store_be24(tag + 8, stream_id & 0xFFFFFF);
+  store_be32(tag + kTagHeaderSize + payload_size, uint32_t(kTagHeaderSize + payload_size));
+}
+
 }  // namespace
 
 Result<FileHeader> parse_file_header(std::span<const uint8_t> b) {
@@ -52,14 +64,18 @@ Result<void> write_tag(std::span<uint8_t> out, uint8_t type, uint32_t timestamp,
   if (payload.size() > kMaxTagPayloadSize) return make_error(Errc::limit_exceeded, "flv tag payload size");
   if (out.size() != kTagHeaderSize + payload.size() + kPreviousTagSizeSize)
     return make_error(Errc::malformed, "flv tag output size does not match the payload");
-  uint8_t* p = out.data();
-  p[0] = type & 0x1F;
-  store_be24(p + 1, uint32_t(payload.size()));
-  store_be24(p + 4, timestamp & 0xFFFFFF);
-  p[7] = uint8_t(timestamp >> 24);
-  store_be24(p + 8, stream_id & 0xFFFFFF);
-  if (!payload.empty()) std::memcpy(p + kTagHeaderSize, payload.data(), payload.size());
-  store_be32(p + kTagHeaderSize + payload.size(), uint32_t(kTagHeaderSize + payload.size()));
+  if (!payload.empty()) std::memcpy(out.data() + kTagHeaderSize, payload.data(), payload.size());
+  store_tag_framing(out.data(), type, timestamp, payload.size(), stream_id);
+  return {};
+}
+
+Result<void> frame_tag_in_place(std::vector<uint8_t>& payload, uint8_t type, uint32_t timestamp,
+                                uint32_t stream_id) {
+  const size_t size = payload.size();
+  if (size > kMaxTagPayloadSize) return make_error(Errc::limit_exceeded, "flv tag payload size");
+  payload.resize(kTagHeaderSize + size + kPreviousTagSizeSize);
+  if (size > 0) std::memmove(payload.data() + kTagHeaderSize, payload.data(), size);
+  store_tag_framing(payload.data(), type, timestamp, size, stream_id);
   return {};
 }
 

@@ -102,6 +102,11 @@ Result<void> write_tag(std::vector<uint8_t>& out, uint8_t type, uint32_t timesta
 // (e.g. a GstBuffer, without an intermediate vector). Payload sizes as for write_tag.
 Result<void> write_tag(std::span<uint8_t> out, uint8_t type, uint32_t timestamp,
                        std::span<const uint8_t> payload, uint32_t stream_id = 0);
+// Turns `payload` into the whole tag around it (header before, PreviousTagSize after), in its
+// own memory: no reallocation when its spare capacity holds the 15 bytes (rtmp::ChunkReader
+// leaves that much). Payload sizes as for write_tag; on error `payload` is unchanged.
+Result<void> frame_tag_in_place(std::vector<uint8_t>& payload, uint8_t type, uint32_t timestamp,
+                                uint32_t stream_id = 0);
 inline Result<void> write_tag(std::vector<uint8_t>& out, const Tag& tag) {
   return write_tag(out, tag.type, tag.timestamp, tag.payload, tag.stream_id);
 }

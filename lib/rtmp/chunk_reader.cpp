@@ -201,7 +201,8 @@ Result<void> ChunkReader::finish_header(std::vector<Message>& out, size_t& repla
     }
     s.in_message = true;
     s.payload.clear();
-    s.payload.reserve(std::min<size_t>(s.length, 1024 * 1024));  // grows with what really arrives
+    // Grows with what really arrives past 1 MiB.
+    s.payload.reserve(std::min<size_t>(s.length, 1024 * 1024) + kPayloadFramingRoom);
     if (s.length == 0) {
       phase_ = Phase::header;
       return complete_message(s, csid, out);

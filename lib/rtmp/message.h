@@ -2,6 +2,7 @@
 // (type, size, timestamp, payload), which is why rtmpserversrc can emit one tag per message.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -24,6 +25,11 @@ enum class MessageType : uint8_t {
   command_amf0 = 20,
   aggregate = 22,
 };
+
+// Spare capacity ChunkReader leaves after each message's payload (up to 1 MiB): room for a
+// container's framing around it, so that a consumer can frame the payload in place instead of
+// copying it (rtmpserversrc: the FLV tag header and PreviousTagSize, 15 bytes).
+inline constexpr size_t kPayloadFramingRoom = 16;
 
 struct Message {
   uint32_t chunk_stream_id = 0;

@@ -134,6 +134,28 @@ TEST(FlvWriter, TagIntoCallerMemoryHasTheKnownBytes) {
   EXPECT_EQ(r.error().code, Errc::malformed);
 }
 
+// rtmpserversrc frames each RTMP message's payload into an FLV tag in the payload's own memory.
+TEST(FlvWriter, TagFramedInPlaceHasTheKnownBytesWithoutMoving) {
+  const std::vector<uint8_t> want = {9, 0, 0, 6, 0x34, 0x56, 0x78, 0x12, 0, 0, 0,
+                                     0x27, 1, 0, 0, 0, 9, 0, 0, 0, 17};
+  std::vector<uint8_t> payload;
+  payload.reserve(6 + 16);  // as rtmp::ChunkReader leaves it
+  payload.assign({0x27, 1, 0, 0, 0, 9});
+  const uint8_t* memory = payload.data();
+  ASSERT_TRUE(frame_tag_in_place(payload, 9, 0x12345678).ok());
+  EXPECT_EQ(payload, want);
+  EXPECT_EQ(payload.data(), memory);  // no reallocation
+
+  std::vector<uint8_t> empty;
+  ASSERT_TRUE(frame_tag_in_place(empty, 18, 0).ok());
+  EXPECT_EQ(empty, (std::vector<uint8_t>{18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11}));
+
+  std::vector<uint8_t> too_big(kMaxTagPayloadSize + 1, 0x55);
+  auto r = frame_tag_in_place(too_big, 9, 0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(too_big.size(), kMaxTagPayloadSize + 1);  // unchanged
+}
+
 TEST(FlvReader, RejectsGarbage) {
   {
     FlvReader reader;

@@ -169,6 +169,20 @@ TEST(ChunkReader, ByteByByteAndRandomPieces) {
   }
 }
 
+// Each message's payload comes with room for framing after it (rtmpserversrc writes its FLV
+// tag around it in place), and only that much.
+TEST(ChunkReader, PayloadsLeaveRoomForFraming) {
+  const auto messages = read_all(after_handshake(read_capture("ffmpeg-publish.c2s.bin")));
+  size_t media = 0;
+  for (const auto& m : messages) {
+    if (m.payload.empty()) continue;
+    EXPECT_GE(m.payload.capacity() - m.payload.size(), kPayloadFramingRoom);
+    EXPECT_LE(m.payload.capacity() - m.payload.size(), kPayloadFramingRoom);
+    if (m.message_type() == MessageType::video || m.message_type() == MessageType::audio) ++media;
+  }
+  EXPECT_GT(media, 10u);
+}
+
 TEST(ChunkReader, DecodesPublishCommands) {
   struct Expect {
     const char* file;
