@@ -342,8 +342,8 @@ struct HlsHttpServer::Impl : HttpSite {
   // port runs posted work in order, so stop()'s remove_site() comes after every wake-up posted
   // before it, while this site still exists. Nothing is posted while no request is held (the
   // common case: players that do not block, or none at all), which spares the server thread a
-  // wakeup per playlist update; a request that joins `held` checks again right after
-  // (answer_if_ready_now), so none is missed.
+  // wakeup per playlist update. A request that joins `held` runs answer_ready() right after:
+  // wake() reads held_now after the sink's update, so either it posts or that sees the update.
   void wake(const std::string& relative_path) {
     if (counters.held_now.load() == 0) return;
     std::lock_guard<std::mutex> lock(state_lock);  // stop() clears wake_port under it
@@ -373,29 +373,8 @@ struct HlsHttpServer::Impl : HttpSite {
     soup_server_message_pause(msg);
     counters.held_now++;
     held.push_back(std::move(request));
-    answer_if_ready_now(held.back().get());
+    answer_ready(relative);  // see wake(): an update may have come since the check above
     return true;
-  }
-
-  // Right after a request joined `held`: the sink may have updated the playlist (or written the
-  // file) since the caller checked, with wake() skipping its post because nothing was held yet.
-  // wake() reads held_now after the sink's update, so either it posts or this sees the update.
-  void answer_if_ready_now(HeldRequest* request) {
-    if (request->preload) {
-      const std::string file = file_for(request->relative_path);
-      if (file.empty()) return;
-      answer_held_file(request, file, hls_cache_control(request->relative_path));
-    } else {
-      bool ready;
-      {
-        std::lock_guard<std::mutex> lock(state_lock);
-        auto it = playlists.find(request->relative_path);
-        ready = it == playlists.end() || is_available(it->second, request->msn, request->part);
-      }
-      if (!ready) return;
-      answer_held_file(request, request->file_path, "max-age=1");
-    }
-    release(request);
   }
 
   // Over max_held_requests? Worker requests whose client left are forgotten first (the worker
@@ -456,7 +435,6 @@ struct HlsHttpServer::Impl : HttpSite {
     counters.held_now++;
     PlainReply* reply_ptr = request->reply.get();
     std::weak_ptr<PlainReply> weak = request->reply;
-    HeldRequest* joined = request.get();
     held.push_back(std::move(request));
     // The worker saw the client leave: forget the request on this thread, if still held.
     reply_ptr->on_client_gone([link = gone_link, weak] {
@@ -467,7 +445,7 @@ struct HlsHttpServer::Impl : HttpSite {
       Impl* impl = link->impl;
       link->impl->wake_port->post([impl, weak] { impl->forget_held_reply(weak); });
     });
-    answer_if_ready_now(joined);
+    answer_ready(relative);  // see wake(): an update may have come since the check above
   }
 
   void forget_held_reply(const std::weak_ptr<PlainReply>& weak) {

@@ -441,9 +441,9 @@ GstBuffer* RtmpServerSrcImpl::make_header_buffer(const QueuedTag& first) {
 GstBuffer* RtmpServerSrcImpl::make_tag_buffer(QueuedTag&& tag) {
   // The RTMP reader left room after the payload: the tag is framed around it in its own memory,
   // which the buffer then owns (no allocation and copy of the payload per message). Not for a
-  // vector with much more spare room (one that grew past 1 MiB): the buffer would hold it all.
+  // vector with more spare room (one that grew past 1 MiB): the buffer would hold it all.
   const size_t spare = tag.payload.capacity() - tag.payload.size();
-  if (spare >= flv::kTagHeaderSize + flv::kPreviousTagSizeSize && spare <= 64 &&
+  if (spare >= flv::kTagHeaderSize + flv::kPreviousTagSizeSize && spare <= rtmp::kPayloadFramingRoom &&
       flv::frame_tag_in_place(tag.payload, tag.type, tag.timestamp)) {
     auto* owned = new std::vector<uint8_t>(std::move(tag.payload));
     return gst_buffer_new_wrapped_full(GstMemoryFlags(0), owned->data(), owned->size(), 0, owned->size(), owned,
