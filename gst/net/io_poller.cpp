@@ -1,5 +1,7 @@
 #include "net/io_poller.h"
 
+#include "net/realtime_demand.h"
+
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -63,9 +65,17 @@ void IoPoller::stop() {
   batched_count_ = 0;
 }
 
+int64_t IoPoller::interval_micros(int64_t read_interval_micros, int batched_fds,
+                                  bool realtime_demand) {
+  if (!realtime_demand) return read_interval_micros;
+  const int64_t by_load = batched_fds >= kPublishersForFullInterval
+                              ? read_interval_micros
+                              : read_interval_micros * batched_fds / kPublishersForFullInterval;
+  return std::min(by_load, kRealtimeReadIntervalMaxMicros);
+}
+
 int64_t IoPoller::effective_interval_micros() const {
-  if (batched_count_ >= kPublishersForFullInterval) return read_interval_micros_;
-  return read_interval_micros_ * batched_count_ / kPublishersForFullInterval;
+  return interval_micros(read_interval_micros_, batched_count_, RealtimeDemand::anywhere());
 }
 
 bool IoPoller::watch(int fd, uint64_t key, bool batched, bool was_batched, uint32_t events,

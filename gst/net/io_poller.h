@@ -14,10 +14,14 @@
 // while a connecting client's round trips are not slowed down. A key given to run_again() (a
 // connection that used up its read budget) is served on the next iteration, at once.
 //
-// The interval adapts to the load: with n fds in the batched set it is
-// read_interval x min(1, n / kPublishersForFullInterval). A few publishers (where batching saves
-// little CPU) get their media almost at once, which keeps a relay's publish-to-viewer latency
-// low; many publishers get the whole interval, which is where the CPU is saved.
+// The interval adapts to who waits (RealtimeDemand) and to the load. While no viewer, push
+// target or WHEP viewer waits anywhere in the process, it is the whole read interval: only HLS
+// (parts of hundreds of milliseconds) consumes the media, and each interval costs one wakeup of
+// every stream's thread. While one waits, it is read_interval x min(1, n /
+// kPublishersForFullInterval) with n fds in the batched set, and at most
+// kRealtimeReadIntervalMaxMicros: a few publishers (where batching saves little CPU) get their
+// media almost at once, which keeps a relay's publish-to-viewer latency low, and many never
+// wait longer than that bound.
 #pragma once
 
 #include <glib.h>
@@ -31,6 +35,7 @@ namespace live::net {
 inline constexpr int kMaxEventsPerWakeup = 64;
 inline constexpr int kMaxEpollRoundsPerWakeup = 16;  // up to 1024 ready connections at once
 inline constexpr int kPublishersForFullInterval = 32;
+inline constexpr int64_t kRealtimeReadIntervalMaxMicros = 20'000;
 
 // What the poller reports to: a connection or an HTTP-FLV viewer. Its key in the poller is its
 // address, valid while it is watched (objects leave the poller before they are freed, and are
@@ -62,6 +67,7 @@ class IoPoller {
   void stop();  // detaches the source, closes the epoll fd
   // The coalescing interval in use now (see above).
   int64_t effective_interval_micros() const;
+  static int64_t interval_micros(int64_t read_interval_micros, int batched_fds, bool realtime_demand);
 
   // Sets what `fd` is watched for (EPOLLIN and/or EPOLLOUT; 0 = not watched) and in which set;
   // `was_watched` says whether it is in a set now (in the `was_batched` one). Events come to

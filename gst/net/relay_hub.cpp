@@ -596,7 +596,9 @@ void RelayHub::http_viewer_closed(HttpFlvViewer* viewer, const std::string& reas
   wake();
 }
 
+// Called after every change of the viewers (and at construction, with the push targets).
 void RelayHub::update_stats() {
+  realtime_demand_.set(viewer_count() > 0 || !pushes_.empty());
   RelayStats s;
   uint64_t bytes = closed_bytes_out_, dropped = closed_dropped_, skips = closed_skips_;
   for (auto& player : players_) {

@@ -21,6 +21,7 @@
 #include "net/io_poller.h"
 #include "net/mount.h"
 #include "net/push_client.h"
+#include "net/realtime_demand.h"
 #include "relay/gop_cache.h"
 #include "relay/relay_message.h"
 #include "relay/viewer_queue.h"
@@ -153,6 +154,7 @@ class RelayHub {
   uint64_t closed_bytes_out_ = 0;     // of viewers that left
   uint64_t closed_dropped_ = 0;
   uint64_t closed_skips_ = 0;
+  RealtimeDemand realtime_demand_;  // active while a viewer or push target takes the stream
 
   mutable std::mutex stats_lock_;
   RelayStats stats_;

@@ -24,6 +24,7 @@
 
 #include "http/http_port.h"
 #include "http/request_route.h"
+#include "net/realtime_demand.h"
 #include "whepserversink/whep_protocol.h"
 #include "whepserversink/whep_viewer.h"
 
@@ -90,6 +91,7 @@ struct Session {
   Clock::time_point created = Clock::now();
   bool connected = false;
   std::optional<Clock::time_point> disconnected_since;
+  live::net::RealtimeDemand realtime_demand;  // publishers are read at the short interval meanwhile
 };
 
 struct Counters {
@@ -334,6 +336,7 @@ struct WhepSinkImpl {
       Session& session = sessions[id];
       session.viewer = std::move(viewer);
       session.client = request.client_address;
+      session.realtime_demand.set(true);
     }
     auto answer = sessions_viewer(id)->answer(request.body, kGatherTimeout);
     if (!answer) {

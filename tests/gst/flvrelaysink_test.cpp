@@ -4,6 +4,7 @@
 // (order, types, payload bytes, timestamps), what the element reports (messages, stats), and
 // that an application may stop the pipeline from inside its handlers.
 #include <gio/gio.h>
+#include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
@@ -990,6 +991,91 @@ TEST_F(StopFromHandlerTest, BusSyncHandlerStopsThePipelineOnPlayStart) {
 }
 
 // --- 9. stats --------------------------------------------------------------------------------------
+
+// rtmpserversrc reads a publisher's media in batches of `read-interval` while nobody waits for
+// it in real time (HLS only), and at most every 20 ms while a relay viewer plays it. With
+// read-interval=1000 and a publisher sending a piece every 40 ms, what reaches the pipeline
+// comes in about one burst a second without a viewer, and piece by piece with one.
+TEST_F(FlvRelaySinkTest, PublisherIsReadPromptlyOnlyWhileAViewerWaits) {
+  // The relay on a port of its own: the first element on a port sets its read interval, and
+  // the demand of a viewer counts for every listener of the process.
+  const uint16_t play_port = free_port();
+  Pipeline p("rtmpserversrc read-interval=1000 address=127.0.0.1 stream-key=capff port=" + std::to_string(port) +
+             " ! tee name=t ! queue ! flvrelaysink name=sink address=127.0.0.1 stream-key=capff port=" +
+             std::to_string(play_port) + " t. ! queue ! appsink name=arrivals sync=false");
+  ASSERT_TRUE(p.play());
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto since_start = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+  std::mutex arrivals_lock;
+  std::vector<double> arrivals;  // seconds since start, one per buffer out of rtmpserversrc
+  std::atomic<bool> done{false};
+  std::thread puller([&] {
+    while (!done) {
+      GstSample* sample = gst_app_sink_try_pull_sample(GST_APP_SINK(p.get("arrivals")), 20 * GST_MSECOND);
+      if (!sample) continue;
+      gst_sample_unref(sample);
+      std::lock_guard lock(arrivals_lock);
+      arrivals.push_back(since_start());
+    }
+  });
+
+  // The recorded ffmpeg publish, 150 pieces 40 ms apart (6 s); a viewer plays from 2 s to 4 s.
+  GSocketClient* socket_client = g_socket_client_new();
+  GSocketConnection* publisher = g_socket_client_connect_to_host(socket_client, "127.0.0.1", port, nullptr, nullptr);
+  g_object_unref(socket_client);
+  ASSERT_NE(publisher, nullptr);
+  const Bytes capture = read_capture("ffmpeg-publish.c2s.bin");
+  GOutputStream* out = g_io_stream_get_output_stream(G_IO_STREAM(publisher));
+  const size_t pieces = 150, piece = capture.size() / pieces + 1;
+  std::unique_ptr<RtmpPlayClient> viewer;
+  double viewer_from = 0, viewer_until = 0;
+  for (size_t i = 0; i < pieces; ++i) {
+    const size_t at = i * piece, end = std::min(capture.size(), at + piece);
+    if (at < end) {
+      gsize written = 0;
+      ASSERT_TRUE(g_output_stream_write_all(out, capture.data() + at, end - at, &written, nullptr, nullptr));
+    }
+    if (i == 50) {
+      viewer = std::make_unique<RtmpPlayClient>(play_port);
+      ASSERT_TRUE(viewer->connect());
+      ASSERT_TRUE(viewer->play("capff"));
+      ASSERT_TRUE(viewer->wait_status("NetStream.Play.Start"));
+      viewer_from = since_start();
+    } else if (i == 100) {
+      EXPECT_TRUE(viewer->wait_until([](const auto& ms) {
+        return std::any_of(ms.begin(), ms.end(), [](auto& m) { return m.is_media(); });
+      }, 2000ms)) << "the viewer got no media";
+      viewer.reset();  // closes its connection
+      viewer_until = since_start();
+    }
+    std::this_thread::sleep_until(start + (i + 1) * 40ms);
+  }
+  const double sent_until = since_start();
+  std::this_thread::sleep_for(1200ms);  // the last batch
+  done = true;
+  puller.join();
+  g_object_unref(publisher);
+
+  // Bursts (arrivals less than 15 ms after the previous one belong to its burst) in the last
+  // second of each phase, after the interval in use when the phase began is over.
+  auto bursts_between = [&](double from, double to) {
+    int count = 0;
+    double previous = -1;
+    for (double at : arrivals) {
+      if (at >= from && at < to && (previous < 0 || at - previous > 0.015)) ++count;
+      previous = at;
+    }
+    return count;
+  };
+  ASSERT_GT(arrivals.size(), 100u) << "most of the published tags came out";
+  const int before = bursts_between(viewer_from - 1.0, viewer_from);
+  const int during = bursts_between(viewer_until - 1.0, viewer_until);
+  const int after = bursts_between(sent_until - 1.0, sent_until);
+  EXPECT_LE(before, 2) << "without a viewer the publisher should be read once a second";
+  EXPECT_GE(during, 8) << "with a viewer the publisher should be read at least every 20 ms";
+  EXPECT_LE(after, 2) << "after the viewer left the publisher should be read once a second again";
+}
 
 TEST_F(FlvRelaySinkTest, StatsCountViewersAndBytes) {
   Pipeline p(relay(""));

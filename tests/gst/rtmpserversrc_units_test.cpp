@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "net/batch_wakeup.h"
+#include "net/io_poller.h"
+#include "net/realtime_demand.h"
 #include "rtmpserversrc/queued_tag.h"
 
 namespace {
@@ -114,5 +116,54 @@ TEST(BatchWakeup, OneWakeReleasesEverySleeperOfItsBitsAndNoOther) {
 }
 
 }  // namespace batch_wakeup
+
+namespace read_interval {
+
+using live::net::IoPoller;
+using live::net::RealtimeDemand;
+
+constexpr int64_t kDefault = 40'000;  // rtmpserversrc's read-interval default, in µs
+
+// Nobody waits in real time (HLS only): every publisher count gets the whole interval, the
+// cheapest for the streams' threads.
+TEST(ReadInterval, WholeIntervalWhileNobodyWaits) {
+  for (int publishers : {1, 2, 20, 32, 50}) EXPECT_EQ(IoPoller::interval_micros(kDefault, publishers, false), kDefault);
+  EXPECT_EQ(IoPoller::interval_micros(0, 20, false), 0);  // 0 = read at once, always
+}
+
+// A viewer waits: a few publishers are read almost at once, more by load, never past 20 ms.
+TEST(ReadInterval, ByLoadAndAtMost20MsWhileAViewerWaits) {
+  EXPECT_EQ(IoPoller::interval_micros(kDefault, 1, true), 1'250);
+  EXPECT_EQ(IoPoller::interval_micros(kDefault, 8, true), 10'000);
+  EXPECT_EQ(IoPoller::interval_micros(kDefault, 16, true), 20'000);
+  EXPECT_EQ(IoPoller::interval_micros(kDefault, 20, true), 20'000);
+  EXPECT_EQ(IoPoller::interval_micros(kDefault, 50, true), 20'000);
+  EXPECT_EQ(IoPoller::interval_micros(10'000, 50, true), 10'000);  // a shorter setting stays
+  EXPECT_EQ(IoPoller::interval_micros(0, 50, true), 0);
+}
+
+// Holders count once each, moves carry the count, destruction releases it.
+TEST(RealtimeDemand, CountsEachActiveHolderOnceUntilReleased) {
+  ASSERT_FALSE(RealtimeDemand::anywhere());
+  {
+    RealtimeDemand relay;
+    EXPECT_FALSE(RealtimeDemand::anywhere());
+    relay.set(true);
+    relay.set(true);  // still one
+    RealtimeDemand whep;
+    whep.set(true);
+    relay.set(false);
+    EXPECT_TRUE(RealtimeDemand::anywhere()) << "the second holder still waits";
+    RealtimeDemand moved = std::move(whep);
+    EXPECT_FALSE(whep.active());
+    EXPECT_TRUE(moved.active());
+    EXPECT_TRUE(RealtimeDemand::anywhere());
+    whep = std::move(moved);  // back; still one holder
+    EXPECT_TRUE(RealtimeDemand::anywhere());
+  }
+  EXPECT_FALSE(RealtimeDemand::anywhere()) << "destroyed holders must release the demand";
+}
+
+}  // namespace read_interval
 
 }  // namespace
