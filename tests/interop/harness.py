@@ -189,6 +189,7 @@ class Harness:
         print(f"FAIL {self.name}: hard deadline of {self.deadline_s} s passed; killing every process",
               flush=True)
         self.dump_logs()
+        self.dump_stacks()
         self.kill_all()
         os._exit(1)
 
@@ -233,6 +234,51 @@ class Harness:
             rc = p.returncode()
             print(f"----- {p.name} (pid {p.pid}, exit {rc if rc is not None else 'running'}) last {lines} lines -----")
             print(tail(p.log(), lines))
+        sys.stdout.flush()
+
+    def dump_stacks(self):
+        """Where the threads of our running server processes are (a hang past the deadline):
+        the full gdb backtraces go to stacks-NAME.txt in the work directory, and one line per
+        distinct stack (thread name, innermost functions first, how many threads) to stdout,
+        short enough for the end of a CI log. Diagnosis only: without gdb it says so."""
+        gdb = shutil.which("gdb")
+        with self._lock:
+            procs = [p for p in self.processes if p.alive() and
+                     (os.path.basename(p.argv[0]) == "live-server" or
+                      any(e in " ".join(p.argv) for e in OUR_ELEMENTS))]
+        for p in procs:
+            if not gdb:
+                print(f"----- {p.name}: no thread stacks (gdb is not installed) -----")
+                continue
+            try:
+                out = subprocess.run([gdb, "-p", str(p.pid), "-batch", "-nx", "-ex", "thread apply all bt 30"],
+                                     capture_output=True, text=True, errors="replace", timeout=60).stdout
+            except (subprocess.TimeoutExpired, OSError) as e:
+                print(f"----- {p.name}: no thread stacks ({e}) -----")
+                continue
+            path = self.path(f"stacks-{p.name}.txt")
+            with open(path, "w") as f:
+                f.write(out)
+            summary = {}
+            thread, frames = None, []
+
+            def flush():
+                if thread is not None:
+                    key = f"{thread}: {' < '.join(frames[:8])}"
+                    summary[key] = summary.get(key, 0) + 1
+            for line in out.splitlines():
+                m = re.match(r'^Thread \d+ .*?"([^"]*)"\)?:', line)
+                if m:
+                    flush()
+                    thread, frames = m.group(1), []
+                    continue
+                m = re.match(r"^#\d+\s+(?:0x[0-9a-f]+ in )?([^\s(]+)", line)
+                if m and thread is not None:
+                    frames.append(m.group(1))
+            flush()
+            print(f"----- {p.name} (pid {p.pid}) thread stacks, full in {path} -----")
+            for key, count in sorted(summary.items(), key=lambda kv: -kv[1]):
+                print(f"{count:3d} x {key}"[:400])
         sys.stdout.flush()
 
     def wait_listening(self, port, server, timeout=15):
