@@ -598,8 +598,8 @@ void RelayHub::http_viewer_closed(HttpFlvViewer* viewer, const std::string& reas
 
 // Called after every change of the viewers (and at construction, with the push targets).
 void RelayHub::update_stats() {
-  realtime_demand_.set(viewer_count() > 0 || !pushes_.empty());
-  RelayStats s;
+  const size_t viewers = viewer_count();
+  realtime_demand_.set(viewers > 0 || !pushes_.empty());
   uint64_t bytes = closed_bytes_out_, dropped = closed_dropped_, skips = closed_skips_;
   for (auto& player : players_) {
     if (relay::ViewerQueue* queue = player.connection->viewer()) {
@@ -618,7 +618,7 @@ void RelayHub::update_stats() {
   std::lock_guard lock(stats_lock_);
   push_stats_ = std::move(pushes);
   stats_.rtmp_viewers = uint32_t(players_.size());
-  stats_.http_flv_viewers = uint32_t(viewer_count() - players_.size());
+  stats_.http_flv_viewers = uint32_t(viewers - players_.size());
   stats_.bytes_out = bytes;
   stats_.dropped_messages = dropped;
   stats_.lag_skips = skips;
