@@ -44,6 +44,7 @@ constexpr guint kDefaultMaxViewers = live::net::kDefaultMaxViewers;
 constexpr size_t kMaxPushLocations = 16;
 constexpr guint kDefaultWriteIntervalMs = guint(live::net::kDefaultFlushDelayUs / 1000);
 constexpr guint kMaxWriteIntervalMs = 100;  // audio held longer than this would be late
+constexpr guint kMaxVideoWriteDelayMs = 1000;
 
 enum {
   PROP_0,
@@ -67,6 +68,7 @@ enum {
   PROP_PUSH_LOCATIONS,
   PROP_PUSH_TLS_VERIFY,
   PROP_WRITE_INTERVAL,
+  PROP_VIDEO_WRITE_DELAY,
   PROP_STATS,
 };
 
@@ -124,6 +126,7 @@ class FlvRelaySinkImpl final : public net::PlayMount {
     std::vector<std::string> push_locations;
     bool push_tls_verify = true;
     guint write_interval = kDefaultWriteIntervalMs;
+    guint video_write_delay = 0;
   };
 
   std::mutex settings_lock;
@@ -215,10 +218,12 @@ bool FlvRelaySinkImpl::start() {
   relay_config.gop_cache.enabled = s.gop_cache;
   relay_config.gop_cache.max_duration_ms = s.max_gop_cache_duration;
   relay_config.gop_cache.max_bytes = s.max_gop_cache_bytes;
-  relay_config.viewer.max_lag_us = int64_t(s.max_viewer_lag) * 1000;
+  // A message held for a merged write is not late yet: the lag counts from when it is due.
+  relay_config.viewer.max_lag_us = int64_t(s.max_viewer_lag + s.video_write_delay) * 1000;
   relay_config.viewer.timeout_us = int64_t(s.viewer_timeout) * 1000;
   relay_config.max_viewers = s.max_viewers;
   relay_config.flush_delay_us = int64_t(s.write_interval) * 1000;
+  relay_config.video_flush_delay_us = int64_t(s.video_write_delay) * 1000;
   for (const auto& location : s.push_locations)
     relay_config.push_targets.push_back(rtmp::parse_rtmp_url(location).value());
   relay_config.push_tls_verify = s.push_tls_verify;
@@ -566,6 +571,7 @@ static void gst_flv_relay_sink_set_property(GObject* object, guint id, const GVa
     }
     case PROP_PUSH_TLS_VERIFY: s.push_tls_verify = g_value_get_boolean(value); break;
     case PROP_WRITE_INTERVAL: s.write_interval = g_value_get_uint(value); break;
+    case PROP_VIDEO_WRITE_DELAY: s.video_write_delay = g_value_get_uint(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -607,6 +613,7 @@ static void gst_flv_relay_sink_get_property(GObject* object, guint id, GValue* v
       break;
     case PROP_PUSH_TLS_VERIFY: g_value_set_boolean(value, s.push_tls_verify); break;
     case PROP_WRITE_INTERVAL: g_value_set_uint(value, s.write_interval); break;
+    case PROP_VIDEO_WRITE_DELAY: g_value_set_uint(value, s.video_write_delay); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -750,6 +757,13 @@ static void gst_flv_relay_sink_class_init(GstFlvRelaySinkClass* klass) {
                         "back; the wait in use is 40 us per viewer up to this (100 viewers: "
                         "4 ms); 0 = write each batch at once", 0,
                         kMaxWriteIntervalMs, kDefaultWriteIntervalMs, ready));
+  g_object_class_install_property(gobject_class, PROP_VIDEO_WRITE_DELAY,
+      g_param_spec_uint("video-write-delay", "Video write delay",
+                        "Milliseconds video waits too, so that this much of the stream goes to "
+                        "each viewer in one write (like SRS's merged-write latency): for large "
+                        "audiences, fewer system calls and TCP segments per viewer at this much "
+                        "added latency; 0 = video goes out at once", 0, kMaxVideoWriteDelayMs, 0,
+                        ready));
   g_object_class_install_property(gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "flv-relay-sink-stats: rtmp-viewers, http-flv-viewers, viewers-total, "

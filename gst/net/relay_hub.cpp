@@ -338,9 +338,12 @@ void RelayHub::run() {
   if (unflushed_since_us_ >= 0) {
     // Merged writes: audio and data wait for the next video message (or flush_delay_us() at
     // most) and go out with it in one write per viewer: about half the system calls and TCP
-    // segments for every viewer; video is never held back.
-    const int64_t due = unflushed_since_us_ + flush_delay_us();
-    if (video_arrived || now >= due || eos) {
+    // segments for every viewer. Video is not held back unless the application asked for it
+    // (video_flush_delay_us: several frames per write).
+    const bool hold_video = config_.video_flush_delay_us > 0;
+    const int64_t due = unflushed_since_us_ + (hold_video ? std::max(config_.video_flush_delay_us, flush_delay_us())
+                                                          : flush_delay_us());
+    if ((video_arrived && !hold_video) || now >= due || eos) {
       unflushed_since_us_ = -1;
       flush_all(now);
     } else {

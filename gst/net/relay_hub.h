@@ -45,6 +45,9 @@ struct RelayConfig {
   relay::ViewerQueueLimits viewer;
   uint32_t max_viewers = kDefaultMaxViewers;  // RTMP + HTTP-FLV; 0 = unlimited
   int64_t flush_delay_us = kDefaultFlushDelayUs;  // merge writes of messages this close
+  // > 0: video waits too, and everything goes out this long after the oldest unwritten
+  // message (fewer writes per viewer for large audiences, at this much added latency).
+  int64_t video_flush_delay_us = 0;
   std::vector<rtmp::RtmpUrl> push_targets;    // published to, with reconnect
   bool push_tls_verify = true;                 // rtmps:// targets: validate the certificate
 };

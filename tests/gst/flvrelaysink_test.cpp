@@ -1077,6 +1077,58 @@ TEST_F(FlvRelaySinkTest, PublisherIsReadPromptlyOnlyWhileAViewerWaits) {
   EXPECT_LE(after, 2) << "after the viewer left the publisher should be read once a second again";
 }
 
+// video-write-delay: video waits too, so a viewer gets the stream in fewer, larger writes
+// (bursts of messages that arrive together), each message at most that much later; by default
+// every video message goes out at once.
+TEST_F(FlvRelaySinkTest, VideoWriteDelayGroupsMessagesIntoFewerWrites) {
+  using Clock = std::chrono::steady_clock;
+  struct Outcome {
+    int bursts = 0;
+    double most_late_ms = 0;
+  };
+  // Tags 3..123 (video and audio) pushed 20 ms apart (2.4 s) to one player.
+  auto play_with = [&](const std::string& props) {
+    Outcome outcome;
+    port = free_port();
+    Pipeline p(relay(props));
+    EXPECT_TRUE(p.play());
+    auto client = player();
+    p.push_header();
+    p.push_tags(tags, 0, 3);
+    EXPECT_TRUE(client->wait_relayed(3));
+    std::vector<Clock::time_point> pushed_at(tags.size());
+    const auto start = Clock::now();
+    for (size_t i = 3; i < 123; ++i) {
+      std::this_thread::sleep_until(start + (i - 3) * 20ms);
+      pushed_at[i] = Clock::now();
+      p.push_tags(tags, i, i + 1);
+    }
+    EXPECT_TRUE(client->wait_relayed(123, 3000ms));
+    const auto got = client->relayed();
+    expect_tags(got, tags, range(0, 123), client->stream_id());
+    if (got.size() != 123) return outcome;
+    Clock::time_point previous{};
+    for (size_t i = 3; i < got.size(); ++i) {
+      // A burst: messages that arrive less than 10 ms after the previous one.
+      if (i == 3 || got[i].arrived_at - previous > 10ms) ++outcome.bursts;
+      previous = got[i].arrived_at;
+      outcome.most_late_ms = std::max(
+          outcome.most_late_ms, std::chrono::duration<double, std::milli>(got[i].arrived_at - pushed_at[i]).count());
+    }
+    return outcome;
+  };
+  const Outcome at_once = play_with("");
+  const Outcome delayed = play_with("video-write-delay=200");
+  std::printf("writes (bursts) at once: %d, latest %.1f ms; video-write-delay=200: %d, latest %.1f ms\n",
+              at_once.bursts, at_once.most_late_ms, delayed.bursts, delayed.most_late_ms);
+  // 120 messages over 2.4 s: about one write each at once; one per 200 ms (12) held.
+  EXPECT_GE(at_once.bursts, 60) << "by default video (and what waited for it) goes out at once";
+  EXPECT_LT(at_once.most_late_ms, 100);
+  EXPECT_LE(delayed.bursts, 18) << "with video-write-delay=200 about 12 writes in 2.4 s";
+  EXPECT_GE(delayed.most_late_ms, 120) << "messages were held";
+  EXPECT_LT(delayed.most_late_ms, 200 + 150) << "but not much longer than the delay";
+}
+
 TEST_F(FlvRelaySinkTest, StatsCountViewersAndBytes) {
   Pipeline p(relay(""));
   ASSERT_TRUE(p.play());

@@ -51,6 +51,7 @@ struct ReceivedMessage {
   std::string data_name;    // type 18: the first AMF0 string ("onMetaData", "|RtmpSampleAccess")
   int user_control = -1;    // type 4: event type
   uint32_t user_control_value = 0;
+  std::chrono::steady_clock::time_point arrived_at;  // when the read that completed it returned
 
   bool is_media() const { return type == 8 || type == 9; }
   // What a relay forwards: audio, video and data other than the server's own |RtmpSampleAccess.
@@ -341,7 +342,11 @@ class RtmpPlayClient {
       auto used = reader.feed(bytes, out);
       std::lock_guard lock(mutex_);
       bytes_received_ += bytes.size();
-      for (auto& m : out) messages_.push_back(describe(std::move(m)));
+      const auto now = std::chrono::steady_clock::now();
+      for (auto& m : out) {
+        messages_.push_back(describe(std::move(m)));
+        messages_.back().arrived_at = now;
+      }
       if (!used) {
         ADD_FAILURE() << "RTMP client: bad chunk stream: " << used.error().describe();
         closed_ = true;
