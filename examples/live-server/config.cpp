@@ -129,6 +129,7 @@ bool load_key_file(const std::string& path, Config& c, std::string& why) {
   flag("webrtc", "enabled", c.webrtc);
   str("webrtc", "stun-server", c.stun_server);
   str("webrtc", "turn-server", c.turn_server);
+  num("relay", "video-write-delay", c.video_write_delay, 0, 1000);
   if (text.clear(), str("auth", "publish-keys", text), !text.empty()) c.publish_keys = split_list(text);
   str("auth", "callback", c.auth_callback);
   if (text.clear(), str("push", "targets", text), !text.empty()) c.push = split_list(text);

@@ -48,6 +48,8 @@ struct Config {
   bool webrtc = false;
   std::string stun_server;  // stun://host:port: server-reflexive candidates (a server behind NAT)
   std::string turn_server;  // turn(s)://user:password@host:port: relayed candidates (a secret)
+  // [relay]: RTMP / HTTP-FLV viewers (flvrelaysink)
+  int video_write_delay = 0;  // ms video waits so that viewers get several frames per write
   // [auth]
   std::vector<std::string> publish_keys;  // allow-list (empty: any key, unless a callback)
   std::string auth_callback;              // URL: POST for publish and play, 2xx allows

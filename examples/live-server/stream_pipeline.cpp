@@ -164,7 +164,8 @@ bool StreamPipeline::build(std::string& why) {
   g_object_set(relay_, "address", c.address.c_str(), "port", guint(c.rtmp_port), "application",
                c.application.c_str(), "stream-key", name_.c_str(), "http-address", c.address.c_str(),
                "http-port", guint(c.http_port),
-               "max-connections-per-address", guint(c.max_connections_per_address), nullptr);
+               "max-connections-per-address", guint(c.max_connections_per_address),
+               "video-write-delay", guint(c.video_write_delay), nullptr);
   for (GstElement* element : {source_, relay_}) {
     set_if(element, "tls-certificate", c.tls_certificate);
     set_if(element, "tls-key", c.tls_key);

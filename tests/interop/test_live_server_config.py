@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """interop-live-server-config: live-server configured by a key file, and its start-up errors.
 - a config file alone ([server] address, rtmp-port, http-port, output-dir, status-interval;
-  [hls] segment-format=mpegts, playlist-length; [ladder] rungs; [webrtc] enabled, stun-server,
-  turn-server) is obeyed: the server listens on the file's ports, ffmpeg's publish is served as HLS
+  [hls] segment-format=mpegts, playlist-length; [ladder] rungs; [relay] video-write-delay;
+  [webrtc] enabled, stun-server, turn-server) is obeyed: an HTTP-FLV viewer gets the stream in
+  writes 300 ms apart, the server listens on the file's ports, ffmpeg's publish is served as HLS
   from the file's output-dir in MPEG-TS segments, the ladder has the file's one rung, /api/streams
   lists the stream's WHEP URL; a WHEP offer makes the viewer's ICE agent send a Binding request to
   the file's STUN server and an Allocate request to its TURN server (UDP listeners of this test on
   loopback), and the TURN password is in no output; SIGTERM ends it with exit code 0 while that
   WHEP session (never connected) is still open;
-- a bad config file (unknown segment-format; rtmp-port out of range) and a bad flag value make the
-  server exit with code 2 and print exactly one line naming the problem;
+- a bad config file (unknown segment-format; rtmp-port or video-write-delay out of range) and a
+  bad flag value make the server exit with code 2 and print exactly one line naming the problem;
 - an RTMP or HTTP port already in use makes it exit non-zero with one line naming the port."""
 
 import json
@@ -47,6 +48,48 @@ def fetch(url):
 
 
 TURN_SECRET = "turn-pass-7f3a"
+
+
+class FlvArrivals(threading.Thread):
+    """An HTTP-FLV viewer of /live/show.flv that notes when bytes arrive: retries until the
+    stream is there, then reads for `seconds`."""
+
+    def __init__(self, http_port, seconds):
+        super().__init__(daemon=True, name="flv-arrivals")
+        self.http_port, self.seconds = http_port, seconds
+        self.arrivals = []  # (monotonic time, bytes) per recv
+        self.head = b""
+
+    def run(self):
+        give_up = time.monotonic() + 20
+        while time.monotonic() < give_up:
+            with socket.create_connection(("127.0.0.1", self.http_port), timeout=5) as s:
+                s.sendall(b"GET /live/show.flv HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                first = s.recv(65536)
+                if b" 200 " not in first.split(b"\r\n", 1)[0]:
+                    time.sleep(0.2)  # not published yet
+                    continue
+                self.head = first
+                until = time.monotonic() + self.seconds
+                while time.monotonic() < until:
+                    s.settimeout(max(0.01, until - time.monotonic()))
+                    try:
+                        data = s.recv(65536)
+                    except socket.timeout:
+                        break
+                    if not data:
+                        break
+                    self.arrivals.append((time.monotonic(), len(data)))
+                return
+
+    def bursts(self, gap_s=0.03):
+        """Groups of arrivals less than gap_s apart: one per server write (or merged write)."""
+        count, previous = 0, None
+        for at, _ in self.arrivals:
+            if previous is None or at - previous > gap_s:
+                count += 1
+            previous = at
+        return count
 
 
 class StunListener(threading.Thread):
@@ -107,6 +150,9 @@ playlist-length = 0
 [ladder]
 rungs = 160x120@200
 
+[relay]
+video-write-delay = 300
+
 [webrtc]
 enabled = true
 stun-server = stun://127.0.0.1:{stun.port}
@@ -117,6 +163,8 @@ turn-server = turn://tester:{TURN_SECRET}@127.0.0.1:{turn.port}
     h.wait_listening(http_port, server)
     src = H.make_test_flv("config", seconds=5)
     pub = H.ffmpeg_publish(h, "ffmpeg", src, f"rtmp://127.0.0.1:{rtmp_port}/live/show")
+    flv = FlvArrivals(http_port, seconds=2.0)
+    flv.start()
     master = H.wait_for(lambda: fetch(f"http://127.0.0.1:{http_port}/live/show/master.m3u8"), 10,
                         "the master playlist on the config file's HTTP port")
     resolutions = sorted(re.findall(r"RESOLUTION=(\d+x\d+)", master))
@@ -135,6 +183,15 @@ turn-server = turn://tester:{TURN_SECRET}@127.0.0.1:{turn.port}
     H.check("typ host" in answer, f"no host candidate in the answer:\n{answer}")
     h.log(f"WHEP offer answered; requests to the STUN server {[hex(k) for k, _ in stun.requests]}, to the TURN "
           f"server {[hex(k) for k, _ in turn.requests]}")
+    # [relay] video-write-delay = 300: an HTTP-FLV viewer gets the stream in writes 300 ms apart
+    # (25 fps video and AAC audio written at once would be 40 or more in 2 s).
+    flv.join(10)
+    H.check(not flv.is_alive() and flv.head.startswith(b"HTTP/1.1 200"), "no HTTP-FLV response for /live/show.flv")
+    got = sum(n for _, n in flv.arrivals)
+    H.check(got > 10000, f"HTTP-FLV: only {got} bytes in 2 s")
+    H.check(2 <= flv.bursts() <= 12, f"[relay] video-write-delay = 300 from the file: {flv.bursts()} writes in 2 s "
+                                     f"(expected about 7)")
+    h.log(f"HTTP-FLV viewer: {got} bytes in {flv.bursts()} writes in 2 s (video-write-delay = 300)")
     # The session stays open, never connected, through the SIGTERM below: live-server once hung
     # there for good (its EOS went to every source in the pipeline, the session's nicesrc too).
     stun.stop()
@@ -172,6 +229,8 @@ def bad_configs(h):
     one_line_error(h, "bad-segment-format", ["--config", bad_format], 2, r"segment.format.*webm")
     bad_port = write(h, "bad-port.conf", "[server]\nrtmp-port = 70000\n")
     one_line_error(h, "bad-port", ["--config", bad_port], 2, r"rtmp-port.*70000")
+    bad_delay = write(h, "bad-delay.conf", "[relay]\nvideo-write-delay = 5000\n")
+    one_line_error(h, "bad-video-write-delay", ["--config", bad_delay], 2, r"video-write-delay = 5000 is outside 0\.\.1000")
     not_a_number = write(h, "bad-number.conf", "[server]\nhttp-port = eighty\n")
     one_line_error(h, "bad-number", ["--config", not_a_number], 2, r"http-port|eighty")
     bad_flag = write(h, "bad-flag.conf", "[webrtc]\nenabled = maybe\n")
