@@ -218,9 +218,10 @@ bool FlvRelaySinkImpl::start() {
   relay_config.gop_cache.enabled = s.gop_cache;
   relay_config.gop_cache.max_duration_ms = s.max_gop_cache_duration;
   relay_config.gop_cache.max_bytes = s.max_gop_cache_bytes;
-  // A message held for a merged write is not late yet: the lag counts from when it is due.
+  // A message held for a merged write is not late yet: lag and lack of progress count from
+  // when it is due.
   relay_config.viewer.max_lag_us = int64_t(s.max_viewer_lag + s.video_write_delay) * 1000;
-  relay_config.viewer.timeout_us = int64_t(s.viewer_timeout) * 1000;
+  relay_config.viewer.timeout_us = int64_t(s.viewer_timeout + s.video_write_delay) * 1000;
   relay_config.max_viewers = s.max_viewers;
   relay_config.flush_delay_us = int64_t(s.write_interval) * 1000;
   relay_config.video_flush_delay_us = int64_t(s.video_write_delay) * 1000;

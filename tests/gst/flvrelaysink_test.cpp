@@ -1129,6 +1129,25 @@ TEST_F(FlvRelaySinkTest, VideoWriteDelayGroupsMessagesIntoFewerWrites) {
   EXPECT_LT(delayed.most_late_ms, 200 + 150) << "but not much longer than the delay";
 }
 
+// A held message is not late: a delay above max-viewer-lag and at viewer-timeout neither skips
+// nor disconnects a viewer that reads.
+TEST_F(FlvRelaySinkTest, VideoWriteDelayIsNotLagForAReadingViewer) {
+  Pipeline p(relay("video-write-delay=1000 max-viewer-lag=100 viewer-timeout=1000"));
+  ASSERT_TRUE(p.play());
+  auto client = player();
+  p.push_header();
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < 123; ++i) {
+    std::this_thread::sleep_until(start + i * 20ms);
+    p.push_tags(tags, i, i + 1);
+  }
+  ASSERT_TRUE(client->wait_relayed(123, 3000ms));
+  expect_tags(client->relayed(), tags, range(0, 123), client->stream_id());
+  EXPECT_EQ(p.stat("lag-skips"), 0);
+  EXPECT_EQ(p.stat("lag-disconnects"), 0);
+  EXPECT_EQ(p.stat("rtmp-viewers"), 1);
+}
+
 TEST_F(FlvRelaySinkTest, StatsCountViewersAndBytes) {
   Pipeline p(relay(""));
   ASSERT_TRUE(p.play());
