@@ -341,8 +341,7 @@ void RelayHub::run() {
     // segments for every viewer. Video is not held back unless the application asked for it
     // (video_flush_delay_us: several frames per write).
     const bool hold_video = config_.video_flush_delay_us > 0;
-    const int64_t due = unflushed_since_us_ + (hold_video ? std::max(config_.video_flush_delay_us, flush_delay_us())
-                                                          : flush_delay_us());
+    const int64_t due = unflushed_since_us_ + flush_delay_us();
     if ((video_arrived && !hold_video) || now >= due || eos) {
       unflushed_since_us_ = -1;
       flush_all(now);
@@ -483,9 +482,10 @@ void RelayHub::check_viewers(int64_t now_us) {
 
 // How long audio and data may wait for a video message to share its write: the longer a pass
 // over all viewers takes (about N x 10 us), the more merging saves; few viewers: hardly any wait.
+// With video held too (video_flush_delay_us), everything waits at least that long.
 int64_t RelayHub::flush_delay_us() const {
   const int64_t by_load = int64_t(players_.size() + http_viewers_.size()) * kFlushDelayPerViewerUs;
-  return std::min(config_.flush_delay_us, by_load);
+  return std::max(config_.video_flush_delay_us, std::min(config_.flush_delay_us, by_load));
 }
 
 size_t RelayHub::viewer_count() const {
